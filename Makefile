@@ -1,0 +1,68 @@
+# Slipstream developer tasks. GNU make, POSIX sh.
+#
+#   make demo       run the example DAG end to end locally and print its task table
+#   make test       ruff + mypy (chalicelib/core) + pytest
+#   make lint | typecheck | bench | clean | distclean
+#
+# Every target creates $(VENV) on first use; the stamp file makes later runs
+# skip the install until a requirements file or pyproject.toml changes.
+
+SHELL := /bin/sh
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# The machine has 2 cores; more xdist workers only add start-up time.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
+
+DEMO_DAG ?= dags/etl_hourly.py
+DEMO_DAG_ID ?= etl_hourly
+
+.PHONY: help install demo test lint typecheck pytest bench clean distclean
+
+help:
+	@echo "make demo       run $(DEMO_DAG_ID) ($(DEMO_DAG)) locally, print its task table"
+	@echo "make test       ruff, mypy on chalicelib/core, pytest -n $(PYTEST_WORKERS)"
+	@echo "make lint       ruff check ."
+	@echo "make typecheck  mypy chalicelib/core"
+	@echo "make bench      python bench/local_test.py"
+	@echo "make clean      remove caches and build leftovers (keeps $(VENV))"
+	@echo "make distclean  clean, and remove $(VENV)"
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -e . --no-deps
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/slipstream dags test $(DEMO_DAG) $(DEMO_DAG_ID)
+
+# Make stops at the first failing recipe line, so `make test` fails if any step does.
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy chalicelib/core
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/local_test.py
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,239 @@
+"""The serialized DAG: what the control plane reads instead of user code.
+
+A spec is plain pydantic data that round-trips through JSON exactly. It holds
+no callables (they are referenced as ``module:qualname`` inside the code
+bundle) and no pickles. Its content hash names an immutable DAG version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.core.events import EventTrigger
+from chalicelib.core.timetables import NullTimetable, Timetable
+from chalicelib.core.trigger_rules import TriggerRule
+
+EXECUTOR_KINDS = ("lambda", "ecs", "local")
+WEIGHT_RULES = ("downstream", "upstream", "absolute")
+DEFAULT_POOL = "default_pool"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExecutorSpec(_Frozen):
+    """Where a task's tries run; container settings apply to ``ecs`` only."""
+
+    kind: str = "lambda"
+    image: str | None = None
+    cpu: int | None = None
+    memory: int | None = None
+    task_role_arn: str | None = None
+
+
+class ParamSpec(_Frozen):
+    """A DAG or task param: its default plus an optional JSON-schema fragment."""
+
+    default: Any = None
+    has_default: bool = True
+    description: str | None = None
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class MapSource(_Frozen):
+    """One expanded argument: a literal list/dict or an upstream result."""
+
+    literal_length: int | None = None
+    xcom_task_id: str | None = None
+    xcom_key: str = "return_value"
+
+
+class MappingSpec(_Frozen):
+    """Dynamic task mapping: ``expand`` takes a cross product of its sources,
+    ``expand_kwargs`` one source whose items are kwargs dicts."""
+
+    kind: Literal["expand", "expand_kwargs"] = "expand"
+    sources: dict[str, MapSource]
+
+
+class TaskSpec(_Frozen):
+    task_id: str
+    display_name: str | None = None
+    operator: str  # "module.QualName" of the operator class
+    callable: str | None = None  # "module:qualname" of a python callable
+    upstream: list[str] = Field(default_factory=list)
+    downstream: list[str] = Field(default_factory=list)
+    trigger_rule: TriggerRule = TriggerRule.ALL_SUCCESS
+    retries: int = 0
+    retry_delay: float = 300.0
+    retry_exponential_backoff: bool = False
+    max_retry_delay: float | None = None
+    execution_timeout: float | None = None
+    pool: str = DEFAULT_POOL
+    pool_slots: int = 1
+    priority_weight: int = 1
+    weight_rule: str = "downstream"
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    flow: Literal["normal", "branch", "short_circuit"] = "normal"
+    is_setup: bool = False
+    mapping: MappingSpec | None = None
+    multiple_outputs: bool = False
+    template_fields: list[str] = Field(default_factory=list)
+    args: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    doc_md: str | None = None
+    group_id: str | None = None
+    on_success_callback: str | None = None
+    on_failure_callback: str | None = None
+    on_retry_callback: str | None = None
+    line: int | None = None
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.task_id
+
+
+class TaskGroupSpec(_Frozen):
+    group_id: str
+    display_name: str | None = None
+    tooltip: str | None = None
+    parent: str | None = None
+
+
+class DagSpec(_Frozen):
+    dag_id: str
+    display_name: str | None = None
+    description: str | None = None
+    doc_md: str | None = None
+    fileloc: str | None = None  # relative to the bundle root, so hashes agree across machines
+    line: int | None = None
+    timetable: Timetable = Field(default_factory=NullTimetable)
+    events: list[EventTrigger] = Field(default_factory=list)
+    timezone: str = "UTC"
+    start_date: dt.datetime | None = None
+    end_date: dt.datetime | None = None
+    catchup: bool = False
+    max_active_runs: int = 16
+    max_active_tasks: int = 16
+    dagrun_timeout: float | None = None
+    params: dict[str, ParamSpec] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    on_success_callback: str | None = None
+    on_failure_callback: str | None = None
+    tasks: dict[str, TaskSpec] = Field(default_factory=dict)
+    task_groups: dict[str, TaskGroupSpec] = Field(default_factory=dict)
+    sdk_version: str
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.dag_id
+
+    def canonical_json(self) -> str:
+        """Key-sorted compact JSON: the bytes the content hash is taken over."""
+        data = self.model_dump(mode="json", by_alias=True)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @cached_property
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def task(self, task_id: str) -> TaskSpec:
+        from chalicelib.core.errors import UnknownTask
+
+        try:
+            return self.tasks[task_id]
+        except KeyError:
+            raise UnknownTask(f"DAG {self.dag_id!r} has no task {task_id!r}") from None
+
+    @cached_property
+    def roots(self) -> list[str]:
+        return [tid for tid, t in self.tasks.items() if not t.upstream]
+
+    @cached_property
+    def leaves(self) -> frozenset[str]:
+        return frozenset(tid for tid, t in self.tasks.items() if not t.downstream)
+
+    @cached_property
+    def priorities(self) -> dict[str, int]:
+        """Effective priority per task under its weight rule, as Airflow computes it."""
+        return effective_priorities(self.tasks)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> DagSpec:
+        return cls.model_validate_json(text)
+
+
+def effective_priorities(tasks: dict[str, TaskSpec]) -> dict[str, int]:
+    """downstream: own weight plus every task below; upstream: plus every task above."""
+    below = _reachable_sums(tasks, "downstream")
+    above = _reachable_sums(tasks, "upstream")
+    result: dict[str, int] = {}
+    for tid, t in tasks.items():
+        if t.weight_rule == "downstream":
+            result[tid] = below[tid]
+        elif t.weight_rule == "upstream":
+            result[tid] = above[tid]
+        else:
+            result[tid] = t.priority_weight
+    return result
+
+
+def _reachable_sums(tasks: dict[str, TaskSpec], direction: str) -> dict[str, int]:
+    """Sum of priority_weight over each task and every task reachable from it.
+
+    Reachable sets are bitmasks built in topological order, so diamonds count
+    once (as Airflow's get_flat_relatives does) and a 10,000-task chain costs
+    milliseconds rather than a walk per task.
+    """
+    ids = list(tasks)
+    bit = {tid: 1 << i for i, tid in enumerate(ids)}
+    weights = [tasks[tid].priority_weight for tid in ids]
+    uniform = len(set(weights)) <= 1
+    reach: dict[str, int] = {}
+    for tid in _post_order(tasks, direction):
+        mask = bit[tid]
+        for nxt in getattr(tasks[tid], direction):
+            if nxt in reach:
+                mask |= reach[nxt]
+        reach[tid] = mask
+    sums: dict[str, int] = {}
+    for tid in ids:
+        mask = reach.get(tid, bit[tid])
+        if uniform:
+            sums[tid] = mask.bit_count() * (weights[0] if weights else 1)
+        else:
+            sums[tid] = sum(weights[i] for i in range(mask.bit_length()) if mask >> i & 1)
+    return sums
+
+
+def _post_order(tasks: dict[str, TaskSpec], direction: str) -> list[str]:
+    """Tasks ordered so every task comes after all tasks reachable from it."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+    for root in tasks:
+        if root in state:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        state[root] = 1
+        while stack:
+            tid, idx = stack.pop()
+            nexts = [n for n in getattr(tasks[tid], direction) if n in tasks]
+            if idx < len(nexts):
+                stack.append((tid, idx + 1))
+                nxt = nexts[idx]
+                if nxt not in state:
+                    state[nxt] = 1
+                    stack.append((nxt, 0))
+            else:
+                state[tid] = 2
+                order.append(tid)
+    return order

@@ -1,0 +1,25 @@
+"""Exceptions a task raises on purpose to steer its own outcome."""
+
+from __future__ import annotations
+
+from chalicelib.core.errors import SlipstreamError
+
+
+class TaskSkipped(SlipstreamError):
+    """Skip this task (Airflow's AirflowSkipException); downstream rules then apply."""
+
+
+class TaskFailed(SlipstreamError):
+    """Fail this try on purpose.
+
+    With ``non_retryable=True`` (the default, like Airflow's AirflowFailException)
+    the task fails at once whatever its ``retries``; with ``False`` retries apply.
+    """
+
+    def __init__(self, message: str = "", *, non_retryable: bool = True):
+        super().__init__(message)
+        self.non_retryable = non_retryable
+
+
+class TaskTimeout(SlipstreamError):
+    """The try ran past its ``execution_timeout`` (Airflow's AirflowTaskTimeout); retries apply."""
