@@ -62,7 +62,12 @@ RULES = (
 
 # (path relative to the repo, forbidden prefix from RULES) -> why that import is acceptable.
 # Empty on purpose: an entry here is a decision to write down in docs/architecture.md.
-ALLOWED: dict[tuple[str, str], str] = {}
+ALLOWED: dict[tuple[str, str], str] = {
+    ("chalicelib/sdk/dag.py", "chalicelib.local"): (
+        "DAG.test() is Airflow's authoring-time entry to a local run; it imports the "
+        "local runner lazily, only when called, so DAG files never load it"
+    ),
+}
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,7 @@ def _on_timeout_check(
     if (
         spec.dagrun_timeout is not None
         and run.start_date is not None
-        and now - run.start_date > dt.timedelta(seconds=spec.dagrun_timeout)
+        and now - run.start_date >= dt.timedelta(seconds=spec.dagrun_timeout)
     ):
         # Airflow fails the run and skips whatever had not finished.
         for ti in view.unfinished():

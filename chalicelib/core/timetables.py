@@ -279,19 +279,33 @@ class _CronTicks:
 
     def _compute_tick(self, current: dt.datetime, *, forward: bool) -> dt.datetime:
         naive = wall_clock(current, self._tz)
+        scheduled = self._croniter_step(naive, forward=forward)
+        if self._every_hour:
+            return as_utc(current) + (scheduled - naive)
+        result = localize(scheduled, self._tz)
+        if not forward:
+            # A tick inside a spring-forward gap is moved forward by the gap, which can
+            # land on or after ``current`` (Airflow's _get_prev then returns a tick
+            # that is not before its input, and the latest complete interval of the
+            # DST day would be lost). Step further back to a tick that is earlier.
+            start = as_utc(current)
+            while result >= start:
+                scheduled = self._croniter_step(scheduled, forward=False)
+                result = localize(scheduled, self._tz)
+        return result
+
+    def _croniter_step(self, naive: dt.datetime, *, forward: bool) -> dt.datetime:
         iterator = _cron_iterator(self._expression)
         try:
             if forward:
-                scheduled = iterator.get_next(dt.datetime, start_time=naive)
+                found: dt.datetime = iterator.get_next(dt.datetime, start_time=naive)
             else:
-                scheduled = iterator.get_prev(dt.datetime, start_time=naive)
+                found = iterator.get_prev(dt.datetime, start_time=naive)
         except (CroniterError, ValueError) as exc:
             raise ScheduleError(
                 f"cron {self._expression!r} has no tick near {naive.isoformat()}: {exc}"
             ) from None
-        if not self._every_hour:
-            return localize(scheduled, self._tz)
-        return as_utc(current) + (scheduled - naive)
+        return found
 
     def next(self, current: dt.datetime) -> dt.datetime:
         """The first tick strictly after ``current``."""
@@ -858,19 +872,24 @@ def time_restriction(
     start_date: dt.datetime | None,
     end_date: dt.datetime | None,
     catchup: bool,
+    *,
+    timezone: str | None = None,
 ) -> TimeRestriction:
-    """The DAG's window as the timetable sees it (naive dates read on the DAG's clock)."""
-    return TimeRestriction(
-        _dag_date(timetable, start_date), _dag_date(timetable, end_date), catchup
-    )
+    """The DAG's window as the timetable sees it.
+
+    A naive start/end date is wall-clock time in the DAG's ``timezone``, as in
+    Airflow; without one, the timetable's own timezone (UTC for non-cron ones).
+    """
+    if timezone is None:
+        timezone = timetable.timezone if isinstance(timetable, _ZONED) else "UTC"
+    zone = resolve_timezone(timezone)
+    return TimeRestriction(_dag_date(start_date, zone), _dag_date(end_date, zone), catchup)
 
 
-def _dag_date(timetable: _TimetableBase, value: dt.datetime | None) -> dt.datetime | None:
-    """A naive start/end date is wall-clock time in the DAG's timezone, as in Airflow."""
+def _dag_date(value: dt.datetime | None, zone: dt.tzinfo) -> dt.datetime | None:
     if value is None or value.tzinfo is not None:
         return value
-    zone = timetable.timezone if isinstance(timetable, _ZONED) else "UTC"
-    return localize(value, resolve_timezone(zone))
+    return localize(value, zone)
 
 
 def interval_for_logical_date(timetable: _TimetableBase, logical_date: dt.datetime) -> DataInterval:
@@ -889,14 +908,16 @@ def due_runs(
     last_automated_data_interval: DataInterval | None,
     now: dt.datetime,
     limit: int | None = None,
+    timezone: str | None = None,
 ) -> list[DagRunInfo]:
     """The runs a scheduler looking at ``now`` would create, oldest first.
 
+    ``timezone`` is the DAG's, for naive start/end dates (see time_restriction).
     Only runs whose ``run_after`` has come are due. With ``catchup=False`` the
     timetable itself jumps to the latest interval, so at most one run comes
     back; ``@once`` and ``@continuous`` give at most one at a time.
     """
-    restriction = time_restriction(timetable, start_date, end_date, catchup)
+    restriction = time_restriction(timetable, start_date, end_date, catchup, timezone=timezone)
     current = as_utc(now)
     last = last_automated_data_interval
     runs: list[DagRunInfo] = []
@@ -922,16 +943,18 @@ def next_runs(
     end_date: dt.datetime | None,
     after: dt.datetime,
     count: int,
+    timezone: str | None = None,
 ) -> list[DagRunInfo]:
     """The next ``count`` scheduled runs with ``run_after`` later than ``after``.
 
+    ``timezone`` is the DAG's, for naive start/end dates (see time_restriction).
     Catchup is ignored: this answers "what will run next", as if every earlier
     run had happened. ``@continuous`` has no timetable of its own, so its one
     answer is the run that would start at ``after`` (or at start_date).
     """
     if count <= 0:
         return []
-    restriction = time_restriction(timetable, start_date, end_date, catchup=True)
+    restriction = time_restriction(timetable, start_date, end_date, catchup=True, timezone=timezone)
     cutoff = as_utc(after)
     if isinstance(timetable, ContinuousTimetable):
         info = timetable.next_dagrun_info(

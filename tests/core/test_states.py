@@ -17,7 +17,8 @@ from chalicelib.core.states import (
     check_task_transition,
 )
 
-ALLOWED = [(s, t) for s, targets in TASK_TRANSITIONS.items() for t in targets]
+# Sorted: frozenset order varies between processes, and xdist workers must agree.
+ALLOWED = [(s, t) for s, targets in TASK_TRANSITIONS.items() for t in sorted(targets)]
 FORBIDDEN = [(s, t) for s in TaskState for t in TaskState if t not in TASK_TRANSITIONS[s]]
 
 

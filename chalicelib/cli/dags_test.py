@@ -1,0 +1,103 @@
+"""``slipstream dags test``: run one DAG run to the end, here, now."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from chalicelib.cli.main import dags_app
+from chalicelib.core.errors import DagValidationError, SlipstreamError
+
+EXIT_FAILED_RUN = 1
+EXIT_USAGE = 2
+
+
+@dags_app.command("test")
+def test_command(
+    path: Annotated[str, typer.Argument(help="DAG file (or folder) that defines the DAG.")],
+    dag_id: Annotated[str, typer.Argument(help="Id of the DAG to run.")],
+    logical_date: Annotated[
+        str | None,
+        typer.Option("--logical-date", help="Logical date (ISO 8601); default: now."),
+    ] = None,
+    conf: Annotated[str | None, typer.Option("--conf", help="Run conf as a JSON object.")] = None,
+    real_time: Annotated[
+        bool, typer.Option("--real-time", help="Wait out retry delays instead of skipping them.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No live table or task logs.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Run DAG_ID from PATH once, in this process, with the real engine.
+
+    Exit code 0 when the run succeeded, 1 when it failed, 2 for bad input.
+    """
+    err = Console(stderr=True, soft_wrap=True)
+    run_conf = _parse_conf(conf, err)
+    from chalicelib.local.display import TableReporter
+    from chalicelib.local.runner import run_dag_test
+    from chalicelib.sdk.loader import load_dag
+
+    try:
+        dag = load_dag(path, dag_id)
+    except DagValidationError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{problem}[/red]", highlight=False)
+        raise typer.Exit(EXIT_FAILED_RUN) from None
+    except SlipstreamError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    reporter = None if (quiet or as_json) else TableReporter(Console())
+    try:
+        result = run_dag_test(
+            dag,
+            logical_date=logical_date,
+            conf=run_conf,
+            real_time=real_time,
+            show=reporter is not None,
+            reporter=reporter,
+        )
+    except DagValidationError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{problem}[/red]", highlight=False)
+        raise typer.Exit(EXIT_FAILED_RUN) from None
+    except SlipstreamError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "dag_id": result.dag_id,
+                    "run_id": result.run_id,
+                    "state": result.state,
+                    "logical_date": result.logical_date.isoformat(),
+                    "wall_seconds": round(result.wall_seconds, 3),
+                    "task_states": result.task_states,
+                    "tries": result.tries,
+                    "errors": result.errors,
+                },
+                indent=2,
+            )
+        )
+    elif quiet:
+        typer.echo(f"{result.dag_id} {result.run_id}: {result.state} in {result.wall_seconds:.2f}s")
+    raise typer.Exit(0 if result.succeeded else EXIT_FAILED_RUN)
+
+
+def _parse_conf(conf: str | None, err: Console) -> dict[str, Any]:
+    if conf is None:
+        return {}
+    try:
+        value = json.loads(conf)
+    except json.JSONDecodeError as exc:
+        err.print(f"[red]--conf is not valid JSON: {exc.msg} at column {exc.colno}[/red]")
+        raise typer.Exit(EXIT_USAGE) from None
+    if not isinstance(value, dict):
+        err.print(f"[red]--conf must be a JSON object, got {type(value).__name__}[/red]")
+        raise typer.Exit(EXIT_USAGE)
+    return value

@@ -1,0 +1,28 @@
+"""Entry point of the ``slipstream`` console script.
+
+Each command group lives in its own module and registers itself on
+``dags_app`` when imported below.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="slipstream",
+    help="Slipstream: Airflow-style DAGs on serverless AWS.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+dags_app = typer.Typer(help="Author, check and run DAGs locally.", no_args_is_help=True)
+app.add_typer(dags_app, name="dags")
+
+
+def main() -> None:
+    _register_commands()
+    app()
+
+
+def _register_commands() -> None:
+    # Imported for their side effect of adding commands to dags_app.
+    from chalicelib.cli import dags_test, schedules, validate  # noqa: F401

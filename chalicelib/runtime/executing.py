@@ -1,0 +1,366 @@
+"""Running one try of one task instance, from operator to outcome.
+
+``execute_try`` is what every executor ends up calling (a thread locally, a
+Lambda or a container in AWS). It owns the Airflow task life cycle: choose
+the operator (unmapping a mapped one), resolve upstream results, render
+templates, run ``execute`` under ``execution_timeout``, push results, decide
+success / skip / retry / failure, and call the task's callbacks. It never
+writes task state itself: it returns a ``TryResult`` for the caller's store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback as tb_module
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.core.retries import decide_after_failure
+from chalicelib.core.runs import DagRun
+from chalicelib.core.spec import DagSpec, TaskSpec
+from chalicelib.core.states import TaskState
+from chalicelib.runtime.context import build_context, effective_logical_date, resolve_params
+from chalicelib.runtime.mapping import arguments_for_index
+from chalicelib.runtime.task_instance import RuntimeTaskInstance
+from chalicelib.runtime.templating import render_template_fields
+from chalicelib.runtime.timeout import execution_timeout, timeout_message
+from chalicelib.runtime.xcom import RETURN_VALUE_KEY, XComStore, encode_for_xcom
+from chalicelib.runtime.xcom_args import resolve_nested
+from chalicelib.sdk.context import current_context
+from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped, TaskTimeout
+
+logger = logging.getLogger("slipstream.task")
+
+# Python-callable arguments that may hold XComArgs even when an operator does
+# not list them among its template fields.
+_CALLABLE_ARGUMENTS = ("op_args", "op_kwargs", "templates_dict")
+_MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class TryRequest:
+    """One try to run: the imported DAG, its spec, the run, and which instance."""
+
+    dag: Any  # the SDK DAG object, imported from the pinned bundle
+    spec: DagSpec
+    run: DagRun
+    task_id: str
+    map_index: int = -1
+    try_number: int = 1  # 1-based: the try being run
+
+
+@dataclass(frozen=True)
+class TryResult:
+    state: TaskState  # SUCCESS, FAILED, UP_FOR_RETRY or SKIPPED
+    start_date: dt.datetime
+    end_date: dt.datetime
+    next_try_at: dt.datetime | None = None
+    retry_delay_seconds: float | None = None
+    error: str | None = None  # one line: "ExceptionType: message"
+    traceback: str | None = None
+    # len() of a list/tuple/dict result; when downstream maps over one key of a
+    # multiple_outputs result, that key's length (what the engine sizes the map by).
+    result_length: int | None = None
+    skip_downstream: tuple[str, ...] | None = None
+
+
+class XComForMappingNotPushed(TypeError):
+    """A mapped downstream needs this task's result, but it returned None."""
+
+    def __str__(self) -> str:
+        return "did not push XCom for task mapping"
+
+
+class UnmappableXComTypePushed(TypeError):
+    """A mapped downstream needs a list or dict, and this task returned something else."""
+
+    def __str__(self) -> str:
+        return f"unmappable return type {type(self.args[0]).__qualname__!r}"
+
+
+def execute_try(
+    request: TryRequest, xcoms: XComStore, *, clock: Callable[[], dt.datetime]
+) -> TryResult:
+    """Run the try and report its outcome; task errors never escape, they are the outcome."""
+    start = clock()
+    spec = request.spec
+    task_spec = spec.task(request.task_id)
+    log = logging.LoggerAdapter(
+        logger,
+        {
+            "dag_id": spec.dag_id,
+            "run_id": request.run.run_id,
+            "task_id": request.task_id,
+            "map_index": request.map_index,
+            "try_number": request.try_number,
+        },
+    )
+    clear = getattr(xcoms, "clear", None)
+    if callable(clear):
+        clear(request.task_id, request.map_index)
+    ti = RuntimeTaskInstance(
+        dag_id=spec.dag_id,
+        task_id=request.task_id,
+        run_id=request.run.run_id,
+        map_index=request.map_index,
+        try_number=request.try_number,
+        max_tries=task_spec.retries,
+        task=None,
+        xcoms=xcoms,
+        is_mapped=_mapped_lookup(spec),
+        logical_date=effective_logical_date(request.run),
+        start_date=start,
+        log=log,
+    )
+    context: dict[str, Any] = {}
+    result_length: int | None = None
+    try:
+        task = request.dag.get_task(request.task_id)
+        ti.task = task
+        params = resolve_params(request.dag, task, request.run.conf)
+        context = build_context(request.dag, task, request.run, ti, params)
+        operator = _instance_operator(request, task, context, xcoms)
+        ti.task = operator
+        context["task"] = operator
+        log.info("Running %s", ti)
+        timeout = _timeout_seconds(operator, task_spec)
+        with current_context(context), execution_timeout(timeout, on_timeout=operator.on_kill):
+            result = operator.execute(context)
+        result_length = _push_result(request, task_spec, operator, result, xcoms)
+    except TaskSkipped as exc:
+        return _finish(request, ti, context, log, start, clock, TaskState.SKIPPED, exc=exc)
+    except (Exception, SystemExit) as exc:
+        non_retryable = isinstance(exc, TaskFailed) and exc.non_retryable
+        failed_at = clock()
+        decision = decide_after_failure(
+            task_spec,
+            dag_id=spec.dag_id,
+            logical_date=request.run.logical_date,
+            try_number=request.try_number,
+            failed_at=failed_at,
+            non_retryable=non_retryable,
+        )
+        return _finish(
+            request,
+            ti,
+            context,
+            log,
+            start,
+            clock,
+            decision.state,
+            exc=exc,
+            next_try_at=decision.next_try_at,
+            delay=decision.delay_seconds,
+            timeout=task_spec.execution_timeout,
+        )
+    return _finish(
+        request, ti, context, log, start, clock, TaskState.SUCCESS, result_length=result_length
+    )
+
+
+def _instance_operator(
+    request: TryRequest, task: Any, context: dict[str, Any], xcoms: XComStore
+) -> Any:
+    """The operator this instance runs: unmapped if need be, upstream values in, rendered."""
+    keep_as_is: frozenset[int] = frozenset()
+    if request.spec.tasks[request.task_id].mapping is not None:
+        arguments = arguments_for_index(task, request.map_index, context, xcoms)
+        task = task.unmap(arguments.kwargs)
+        keep_as_is = arguments.from_upstream
+        context["expanded_ti_count"] = arguments.total
+    rendered = render_template_fields(task, context, keep_as_is=keep_as_is)
+    template_fields = set(getattr(task, "template_fields", ()) or ())
+    for name in _CALLABLE_ARGUMENTS:
+        if name not in template_fields and getattr(rendered, name, None) is not None:
+            object.__setattr__(rendered, name, resolve_nested(getattr(rendered, name), context))
+    return rendered
+
+
+def _timeout_seconds(operator: Any, task_spec: TaskSpec) -> float | None:
+    value = getattr(operator, "execution_timeout", None)
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (int, float)):
+        return float(value)
+    return task_spec.execution_timeout
+
+
+def _push_result(
+    request: TryRequest, task_spec: TaskSpec, operator: Any, result: Any, xcoms: XComStore
+) -> int | None:
+    """Store the result as Airflow does; return the length a mapped downstream will use."""
+    pushing = bool(getattr(operator, "do_xcom_push", True))
+    value = result if pushing else None
+    mapped_keys = _keys_mapped_downstream(request.spec, task_spec) if request.map_index < 0 else []
+    if mapped_keys and value is None:
+        raise XComForMappingNotPushed()
+    if value is None:
+        return None
+    multiple_outputs = bool(getattr(operator, "multiple_outputs", False))
+    if multiple_outputs:
+        _check_multiple_outputs(value)
+    for key in mapped_keys:
+        mapped_value = value if key == RETURN_VALUE_KEY else _item_or_none(value, key)
+        if mapped_value is None:
+            raise XComForMappingNotPushed()
+        if not _is_mappable(mapped_value):
+            raise UnmappableXComTypePushed(mapped_value)
+    task_id, index = request.task_id, request.map_index
+    encoded = encode_for_xcom(value, task_id=task_id, key=RETURN_VALUE_KEY)
+    push_encoded = getattr(xcoms, "push_encoded", None)
+    if multiple_outputs:
+        for key, item in value.items():
+            if push_encoded is not None:
+                push_encoded(task_id, index, key, encoded[key])
+            else:
+                xcoms.push(task_id, index, key, item)
+    if push_encoded is not None:
+        push_encoded(task_id, index, RETURN_VALUE_KEY, encoded)
+    else:
+        xcoms.push(task_id, index, RETURN_VALUE_KEY, value)
+    # The engine sizes a map from one length per task: the mapped key's when the
+    # downstream maps over one key of a multiple_outputs result.
+    measured = value
+    if len(set(mapped_keys)) == 1 and mapped_keys[0] != RETURN_VALUE_KEY:
+        measured = value[mapped_keys[0]]
+    return len(measured) if _is_mappable(measured) else None
+
+
+def _check_multiple_outputs(value: Any) -> None:
+    if not isinstance(value, Mapping):
+        raise TypeError(
+            f"Returned output was type {type(value)} expected dictionary for multiple_outputs"
+        )
+    for key in value:
+        if not isinstance(key, str):
+            raise TypeError(
+                "Returned dictionary keys must be strings when using "
+                f"multiple_outputs, found {key} ({type(key)}) instead"
+            )
+
+
+def _is_mappable(value: Any) -> bool:
+    """Lists, tuples and dicts; not strings (Airflow's rule)."""
+    return isinstance(value, (list, tuple, dict))
+
+
+def _item_or_none(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, Mapping) else None
+
+
+def _keys_mapped_downstream(spec: DagSpec, task_spec: TaskSpec) -> list[str]:
+    """The result keys that direct downstream tasks map over (empty: no mapping)."""
+    keys: list[str] = []
+    for downstream_id in task_spec.downstream:
+        downstream = spec.tasks.get(downstream_id)
+        if downstream is None or downstream.mapping is None:
+            continue
+        for source in downstream.mapping.sources.values():
+            if source.xcom_task_id == task_spec.task_id:
+                keys.append(source.xcom_key)
+    return keys
+
+
+def _mapped_lookup(spec: DagSpec) -> Callable[[str], bool]:
+    tasks = spec.tasks
+
+    def is_mapped(task_id: str) -> bool:
+        task = tasks.get(task_id)
+        return task is not None and task.mapping is not None
+
+    return is_mapped
+
+
+def _finish(
+    request: TryRequest,
+    ti: RuntimeTaskInstance,
+    context: dict[str, Any],
+    log: logging.LoggerAdapter[logging.Logger],
+    start: dt.datetime,
+    clock: Callable[[], dt.datetime],
+    state: TaskState,
+    *,
+    exc: BaseException | None = None,
+    next_try_at: dt.datetime | None = None,
+    delay: float | None = None,
+    result_length: int | None = None,
+    timeout: float | None = None,
+) -> TryResult:
+    ti.state = state
+    error: str | None = None
+    trace: str | None = None
+    if state is TaskState.SKIPPED:
+        log.info("Skipping %s: %s", ti, exc or "skipped")
+    elif exc is not None:
+        error = one_line_error(exc, timeout)
+        trace = "".join(tb_module.format_exception(exc))
+        if state is TaskState.UP_FOR_RETRY:
+            log.error("Try %s failed, retrying at %s: %s", ti.try_number, next_try_at, error)
+        else:
+            log.error("Task failed: %s", error)
+        log.debug("%s", trace)
+    else:
+        log.info("Marking task as SUCCESS: %s", ti)
+    end = clock()
+    ti.end_date = end
+    if context:
+        _run_callbacks(ti.task, state, context, exc, log)
+    return TryResult(
+        state=state,
+        start_date=start,
+        end_date=end,
+        next_try_at=next_try_at,
+        retry_delay_seconds=delay,
+        error=error,
+        traceback=trace,
+        result_length=result_length,
+        skip_downstream=ti.skipped_downstream,
+    )
+
+
+def one_line_error(exc: BaseException, timeout: float | None = None) -> str:
+    """``"ExceptionType: message"`` on one line, short enough for a state record."""
+    message = str(exc).strip()
+    if not message and isinstance(exc, TaskTimeout) and timeout is not None:
+        message = timeout_message(timeout)
+    message = " ".join(message.split())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    if len(text) > _MAX_ERROR_CHARS:
+        text = text[: _MAX_ERROR_CHARS - 3] + "..."
+    return text
+
+
+_CALLBACK_ATTRIBUTES = {
+    TaskState.SUCCESS: "on_success_callback",
+    TaskState.FAILED: "on_failure_callback",
+    TaskState.UP_FOR_RETRY: "on_retry_callback",
+}
+
+
+def _run_callbacks(
+    operator: Any,
+    state: TaskState,
+    context: dict[str, Any],
+    exc: BaseException | None,
+    log: logging.LoggerAdapter[logging.Logger],
+) -> None:
+    """Call the task's callbacks for ``state``; their errors are logged, never the outcome."""
+    attribute = _CALLBACK_ATTRIBUTES.get(state)
+    if attribute is None or operator is None:
+        return
+    callbacks = getattr(operator, attribute, None)
+    if not callbacks:
+        return
+    if callable(callbacks):
+        callbacks = [callbacks]
+    callback_context = dict(context)
+    if exc is not None:
+        callback_context["exception"] = exc
+    with current_context(callback_context):
+        for callback in callbacks:
+            try:
+                callback(callback_context)
+            except Exception:
+                log.exception("%s %r failed; the task's outcome stands", attribute, callback)

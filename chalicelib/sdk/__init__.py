@@ -1,0 +1,49 @@
+"""The authoring API: what DAG files import.
+
+Names and behaviour follow Apache Airflow so existing DAGs read the same;
+see docs/authoring.md.
+"""
+
+from chalicelib.core.events import EventPattern, S3Event
+from chalicelib.core.timetables import (
+    CronDataIntervalTimetable,
+    CronTriggerTimetable,
+    DeltaDataIntervalTimetable,
+)
+from chalicelib.core.trigger_rules import TriggerRule
+from chalicelib.sdk.baseoperator import BaseOperator
+from chalicelib.sdk.context import get_current_context
+from chalicelib.sdk.dag import DAG, dag
+from chalicelib.sdk.decorators import task
+from chalicelib.sdk.dependencies import chain, cross_downstream
+from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped, TaskTimeout
+from chalicelib.sdk.executor import ExecutorConfig
+from chalicelib.sdk.mapped import MappedOperator
+from chalicelib.sdk.params import Param
+from chalicelib.sdk.taskgroup import TaskGroup, task_group
+from chalicelib.sdk.xcom_arg import XComArg
+
+__all__ = [
+    "DAG",
+    "BaseOperator",
+    "CronDataIntervalTimetable",
+    "CronTriggerTimetable",
+    "DeltaDataIntervalTimetable",
+    "EventPattern",
+    "ExecutorConfig",
+    "MappedOperator",
+    "Param",
+    "S3Event",
+    "TaskFailed",
+    "TaskGroup",
+    "TaskSkipped",
+    "TaskTimeout",
+    "TriggerRule",
+    "XComArg",
+    "chain",
+    "cross_downstream",
+    "dag",
+    "get_current_context",
+    "task",
+    "task_group",
+]

@@ -1,0 +1,238 @@
+"""DAG objects -> DagSpec: plain data, no callables, identical bytes on every machine.
+
+What makes the hash stable: file paths relative to the bundle root, module
+names of DAG files derived from those paths (the loader imports each file
+under a private unique name), sorted edges, sets sorted, and no ``id()`` or
+memory address anywhere. One pass over the tasks, no deep copies: a
+10,000-task DAG serializes in well under a second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import inspect
+import json
+import os
+import sys
+from typing import Any
+
+import chalicelib
+from chalicelib.core.spec import DagSpec, MappingSpec, MapSource, TaskGroupSpec, TaskSpec
+from chalicelib.core.trigger_rules import TriggerRule
+from chalicelib.core.values import OPAQUE_TAG, TUPLE_TAG, callable_ref, encode, is_tagged
+from chalicelib.sdk.baseoperator import BASE_OPERATOR_ARGS, BaseOperator
+from chalicelib.sdk.dag import DAG
+from chalicelib.sdk.dependencies import TaskNode
+from chalicelib.sdk.mapped import EXPAND_KWARGS_SOURCE, MappedOperator, is_mappable_literal
+from chalicelib.sdk.params import params_to_spec
+from chalicelib.sdk.xcom_arg import ResolvableArg, XComArg
+
+# Where a mapped task's literal sources are kept in TaskSpec.args, so a change of
+# the mapped values changes the hash even though MappingSpec records only lengths.
+EXPAND_INPUT_ARG = "expand_input"
+DAG_FILE_ATTRIBUTE = "__slipstream_dag_file__"
+
+
+def dag_to_spec(dag: DAG, bundle_root: str | None = None) -> DagSpec:
+    root = os.path.abspath(bundle_root) if bundle_root is not None else os.getcwd()
+    refs = _References(root)
+    timetable, events = dag.schedule_parts()
+    tasks = {node.task_id: _task_spec(node, dag, refs) for node in dag.task_dict.values()}
+    groups = {
+        group_id: TaskGroupSpec(
+            group_id=group_id,
+            display_name=group.display_name,
+            tooltip=group.tooltip or None,
+            parent=group.parent_group.group_id if group.parent_group else None,
+        )
+        for group_id, group in dag.task_group_dict.items()
+    }
+    return DagSpec(
+        dag_id=dag.dag_id,
+        display_name=dag.display_name,
+        description=dag.description,
+        doc_md=dag.doc_md,
+        fileloc=refs.relative_file(dag.fileloc),
+        line=dag.line,
+        timetable=timetable,
+        events=events,
+        timezone=dag.timezone,
+        start_date=_utc(dag.start_date),
+        end_date=_utc(dag.end_date),
+        catchup=dag.catchup,
+        max_active_runs=dag.max_active_runs,
+        max_active_tasks=dag.max_active_tasks,
+        dagrun_timeout=dag.dagrun_timeout.total_seconds() if dag.dagrun_timeout else None,
+        params=params_to_spec(dag.params),
+        tags=dag.tags,
+        on_success_callback=refs.callbacks(dag.on_success_callback),
+        on_failure_callback=refs.callbacks(dag.on_failure_callback),
+        tasks=tasks,
+        task_groups=groups,
+        sdk_version=chalicelib.__version__,
+    )
+
+
+def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
+    t: Any = node
+    if isinstance(node, MappedOperator):
+        operator_class: type = node.operator_class
+        given = node.partial_kwargs
+        mapping = _mapping_spec(node)
+    else:
+        operator_class = type(node)
+        given = getattr(node, "_init_kwargs", {})
+        mapping = None
+    args = {
+        name: refs.encode(value)
+        for name, value in given.items()
+        if name not in BASE_OPERATOR_ARGS and name != "python_callable"
+    }
+    if isinstance(node, BaseOperator):
+        for field in node.template_fields:
+            args[field] = refs.encode(getattr(node, field, None))
+    else:
+        assert isinstance(node, MappedOperator)
+        args[EXPAND_INPUT_ARG] = refs.encode(node.expand_input)
+    python_callable = given.get("python_callable")
+    site_file, site_line = node._site
+    rule = t.trigger_rule
+    return TaskSpec(
+        task_id=node.task_id,
+        display_name=t.display_name,
+        operator=refs.class_ref(operator_class),
+        callable=refs.callable_ref(python_callable) if callable(python_callable) else None,
+        upstream=sorted(node._upstream),
+        downstream=sorted(node._downstream),
+        trigger_rule=rule if isinstance(rule, TriggerRule) else TriggerRule.ALL_SUCCESS,
+        retries=t.retries,
+        retry_delay=t.retry_delay.total_seconds(),
+        retry_exponential_backoff=t.retry_exponential_backoff,
+        max_retry_delay=_seconds(t.max_retry_delay),
+        execution_timeout=_seconds(t.execution_timeout),
+        pool=t.pool,
+        pool_slots=t.pool_slots,
+        priority_weight=t.priority_weight,
+        weight_rule=t.weight_rule,
+        executor=t.executor.to_spec(),
+        flow=t.flow if t.flow in ("branch", "short_circuit") else "normal",
+        mapping=mapping,
+        multiple_outputs=t.multiple_outputs,
+        template_fields=list(t.template_fields),
+        args=args,
+        params=params_to_spec(t.params),
+        doc_md=t.doc_md,
+        group_id=node.task_group.group_id if node.task_group else None,
+        on_success_callback=refs.callbacks(t.on_success_callback),
+        on_failure_callback=refs.callbacks(t.on_failure_callback),
+        on_retry_callback=refs.callbacks(t.on_retry_callback),
+        line=site_line if site_file == dag.fileloc_raw else None,
+    )
+
+
+def _mapping_spec(node: MappedOperator) -> MappingSpec:
+    sources: dict[str, MapSource] = {}
+    for name, value in node.expand_input.items():
+        if isinstance(value, XComArg):
+            sources[name] = MapSource(xcom_task_id=value.operator.task_id, xcom_key=value.key)
+        elif node.expand_kind == "expand_kwargs" and name == EXPAND_KWARGS_SOURCE:
+            ok = isinstance(value, (list, tuple))
+            sources[name] = MapSource(literal_length=len(value) if ok else None)
+        elif is_mappable_literal(value):
+            sources[name] = MapSource(literal_length=len(value))
+        else:
+            sources[name] = MapSource()
+    return MappingSpec(kind=node.expand_kind, sources=sources)
+
+
+def _seconds(value: dt.timedelta | None) -> float | None:
+    return value.total_seconds() if value is not None else None
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Specs hold instants in UTC; the DAG's timezone is a separate field."""
+    return value.astimezone(dt.UTC) if value is not None else None
+
+
+class _References:
+    """Names for code inside the bundle that do not depend on how it was imported."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self._modules: dict[str, str] = {}
+
+    def relative_file(self, path: str | None) -> str | None:
+        if path is None:
+            return None
+        relative = os.path.relpath(path, self.root) if _inside(path, self.root) else None
+        return (relative or os.path.basename(path)).replace(os.sep, "/")
+
+    def module_name(self, module: str) -> str:
+        cached = self._modules.get(module)
+        if cached is not None:
+            return cached
+        name = module
+        loaded = sys.modules.get(module)
+        path = getattr(loaded, DAG_FILE_ATTRIBUTE, None)
+        if path is None and module == "__main__":
+            path = getattr(loaded, "__file__", None)
+        if path:
+            relative = self.relative_file(os.path.abspath(path)) or module
+            name = relative.removesuffix(".py").replace("/", ".")
+        self._modules[module] = name
+        return name
+
+    def class_ref(self, cls: type) -> str:
+        return f"{self.module_name(cls.__module__)}.{cls.__qualname__}"
+
+    def callable_ref(self, value: Any) -> str:
+        target = value
+        while isinstance(target, functools.partial):
+            target = target.func
+        target = getattr(target, "__func__", target)  # bound methods
+        if not (inspect.isfunction(target) or inspect.isclass(target) or inspect.isbuiltin(target)):
+            target = type(target)  # a callable object: its class
+        module = getattr(target, "__module__", None) or "builtins"
+        qualname = getattr(target, "__qualname__", None) or repr(target)
+        return str(callable_ref(self.module_name(module), qualname)["__callable__"])
+
+    def callbacks(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        items = value if isinstance(value, (list, tuple)) else [value]
+        return ",".join(self.callable_ref(item) for item in items)
+
+    def encode(self, value: Any) -> Any:
+        """values.encode, except callables become bundle references and classes of DAG
+        files get their stable module names."""
+        if isinstance(value, ResolvableArg):
+            return encode(value)
+        if isinstance(value, dict):
+            if all(isinstance(k, str) for k in value):
+                return {k: self.encode(v) for k, v in value.items()}
+            return encode(value)
+        if isinstance(value, list):
+            return [self.encode(v) for v in value]
+        if isinstance(value, tuple):
+            return {TUPLE_TAG: [self.encode(v) for v in value]}
+        if isinstance(value, (set, frozenset)):
+            items = [self.encode(v) for v in value]
+            return sorted(items, key=lambda item: json.dumps(item, sort_keys=True, default=str))
+        if inspect.isfunction(value) or inspect.isclass(value) or inspect.ismethod(value):
+            return callable_ref(*self.callable_ref(value).split(":", 1))
+        if isinstance(value, functools.partial):
+            return callable_ref(*self.callable_ref(value).split(":", 1))
+        encoded = encode(value)
+        if is_tagged(encoded, OPAQUE_TAG) and not isinstance(value, float):
+            kind = type(value)
+            if getattr(value, "__slipstream_encode__", None) is None:
+                return {OPAQUE_TAG: self.class_ref(kind)}
+        return encoded
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(path), root]) == root
+    except ValueError:
+        return False

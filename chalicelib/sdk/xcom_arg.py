@@ -1,0 +1,87 @@
+"""References to values known only at run time: a task's result (XComArg) and friends.
+
+Passing a reference as an argument both declares the dependency (at parse
+time) and delivers the value (at run time: the worker calls ``resolve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from chalicelib.core.values import xcom_ref
+from chalicelib.sdk.dependencies import DependencyMixin
+
+if TYPE_CHECKING:
+    from chalicelib.sdk.dependencies import TaskNode
+
+RETURN_VALUE = "return_value"
+
+
+class ResolvableArg:
+    """A placeholder argument that the worker replaces with a value from the task context."""
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+
+class XComArg(ResolvableArg, DependencyMixin):
+    """The result of ``operator`` under ``key``: Airflow's XComArg.
+
+    ``task.output`` and calling a ``@task`` function return one;
+    ``arg["key"]`` selects one key of a ``multiple_outputs`` result.
+    """
+
+    def __init__(self, operator: TaskNode, key: str = RETURN_VALUE):
+        self.operator = operator
+        self.key = key
+
+    def __getitem__(self, key: str) -> XComArg:
+        return XComArg(self.operator, key)
+
+    def __iter__(self) -> NoReturn:
+        # Without this, __getitem__ would make Python iterate forever over "0", "1", ...
+        raise TypeError("an XComArg is not iterable: its value exists only at run time")
+
+    def __repr__(self) -> str:
+        return f"XComArg({self.operator.task_id!r}, key={self.key!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, XComArg):
+            return NotImplemented
+        return self.operator is other.operator and self.key == other.key
+
+    def __hash__(self) -> int:
+        return hash((id(self.operator), self.key))
+
+    @property
+    def task_id(self) -> str:
+        return self.operator.task_id
+
+    def _relation_roots(self) -> list[TaskNode]:
+        return [self.operator]
+
+    def _relation_leaves(self) -> list[TaskNode]:
+        return [self.operator]
+
+    def iter_references(self) -> Iterator[tuple[TaskNode, str]]:
+        yield self.operator, self.key
+
+    def resolve(self, context: Mapping[str, Any]) -> Any:
+        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+
+    def __slipstream_encode__(self) -> dict[str, Any]:
+        return xcom_ref(self.operator.task_id, self.key)
+
+
+def iter_xcom_args(value: Any) -> Iterator[XComArg]:
+    """Every XComArg nested anywhere in lists, tuples, sets and dict values of ``value``."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, XComArg):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)

@@ -1,0 +1,1 @@
+"""The operator library: loaded by workers and authoring tools, never by the control plane."""

@@ -1,0 +1,163 @@
+"""Airflow's BashOperator: run a templated shell command, its last output line is the result.
+
+Behaviour follows Airflow 2: ``bash -c`` in a fresh temporary directory (or
+``cwd``), stderr merged into stdout and streamed line by line to the task log,
+``AIRFLOW_CTX_*`` variables added to the environment, exit code
+``skip_on_exit_code`` (99 by default) skips the task, any other non-zero exit
+fails the try (retries apply). The command runs in its own process group, so
+``on_kill`` (execution timeout, cancellation) stops everything it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Container, Mapping
+from typing import Any
+
+from chalicelib.sdk.baseoperator import BaseOperator
+from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped
+
+_fallback_log = logging.getLogger("slipstream.task")
+# Module-level rather than per operator: operators are copied (shallow and deep)
+# by the SDK and the runtime, and a lock can be neither shared safely nor deep-copied.
+_PROCESS_LOCK = threading.Lock()
+
+
+class BashOperator(BaseOperator):
+    template_fields = ("bash_command", "env", "cwd")
+    template_ext = (".sh", ".bash")
+
+    def __init__(
+        self,
+        *,
+        bash_command: str,
+        env: Mapping[str, str] | None = None,
+        append_env: bool = False,
+        output_encoding: str = "utf-8",
+        skip_on_exit_code: int | Container[int] | None = 99,
+        cwd: str | None = None,
+        output_processor: Callable[[str], Any] = lambda output: output,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.bash_command = bash_command
+        self.env = env
+        self.append_env = append_env
+        self.output_encoding = output_encoding
+        self.skip_on_exit_code = skip_on_exit_code
+        self.cwd = cwd
+        self.output_processor = output_processor
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        if self.cwd is not None:
+            if not os.path.exists(self.cwd):
+                raise TaskFailed(f"Can not find the cwd: {self.cwd}", non_retryable=False)
+            if not os.path.isdir(self.cwd):
+                raise TaskFailed(f"The cwd {self.cwd} must be a directory", non_retryable=False)
+        bash = shutil.which("bash") or "bash"
+        log = _task_log(context)
+        with contextlib.ExitStack() as stack:
+            workdir = self.cwd or stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="airflowtmp")
+            )
+            exit_code, last_line = self._run([bash, "-c", self.bash_command], workdir, context, log)
+        if self._skips(exit_code):
+            raise TaskSkipped(f"Bash command returned exit code {exit_code}. Skipping.")
+        if exit_code != 0:
+            raise TaskFailed(
+                f"Bash command failed. The command returned a non-zero exit code {exit_code}.",
+                non_retryable=False,
+            )
+        return self.output_processor(last_line)
+
+    def _run(
+        self, command: list[str], workdir: str, context: Mapping[str, Any], log: Any
+    ) -> tuple[int, str]:
+        log.info("Running command: %s", command)
+        with _PROCESS_LOCK:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env=self.subprocess_env(context),
+                start_new_session=True,  # own process group, for on_kill
+            )
+            self._process = process
+        last_line = ""
+        try:
+            assert process.stdout is not None
+            log.info("Output:")
+            for raw in iter(process.stdout.readline, b""):
+                last_line = raw.decode(self.output_encoding, errors="backslashreplace").rstrip()
+                log.info("%s", last_line)
+            process.wait()
+        finally:
+            if process.poll() is None:
+                self._kill(process, signal.SIGKILL)
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        log.info("Command exited with return code %s", process.returncode)
+        return process.returncode, last_line
+
+    def subprocess_env(self, context: Mapping[str, Any]) -> dict[str, str]:
+        """``env`` alone, or merged over os.environ with ``append_env``, plus AIRFLOW_CTX_*."""
+        if self.env is None:
+            env = dict(os.environ)
+        elif self.append_env:
+            env = {**os.environ, **self.env}
+        else:
+            env = dict(self.env)
+        env.update(_context_variables(context))
+        return env
+
+    def _skips(self, exit_code: int) -> bool:
+        codes = self.skip_on_exit_code
+        if codes is None:
+            return False
+        if isinstance(codes, int):
+            return exit_code == codes
+        return exit_code in codes
+
+    def on_kill(self) -> None:
+        """Stop the command and everything it started (its whole process group)."""
+        with _PROCESS_LOCK:
+            process = self._process
+        if process is not None and process.poll() is None:
+            self._kill(process, signal.SIGTERM)
+
+    @staticmethod
+    def _kill(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(process.pid), sig)
+
+
+def _task_log(context: Mapping[str, Any]) -> Any:
+    ti = context.get("ti")
+    return getattr(ti, "log", None) or _fallback_log
+
+
+def _context_variables(context: Mapping[str, Any]) -> dict[str, str]:
+    """Airflow's AIRFLOW_CTX_* variables, which scripts use to know their run."""
+    ti = context.get("ti")
+    dag_run = context.get("dag_run")
+    logical_date = context.get("logical_date")
+    values = {
+        "AIRFLOW_CTX_DAG_ID": getattr(ti, "dag_id", None),
+        "AIRFLOW_CTX_TASK_ID": getattr(ti, "task_id", None),
+        "AIRFLOW_CTX_LOGICAL_DATE": logical_date.isoformat() if logical_date else None,
+        "AIRFLOW_CTX_EXECUTION_DATE": logical_date.isoformat() if logical_date else None,
+        "AIRFLOW_CTX_TRY_NUMBER": getattr(ti, "try_number", None),
+        "AIRFLOW_CTX_DAG_RUN_ID": getattr(dag_run, "run_id", None) or context.get("run_id"),
+    }
+    return {name: str(value) for name, value in values.items() if value is not None}
