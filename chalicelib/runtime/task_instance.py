@@ -105,8 +105,9 @@ class RuntimeTaskInstance:
 
     def _pull_one(self, task_id: str, key: str, map_index: Any, default: Any) -> Any:
         if map_index is None and self._is_mapped(task_id):
-            values = self._xcoms.pull_mapped(task_id, key)
-            return values if values else default
+            # A mapped task's results are a sequence, empty when no instance
+            # pushed one (all returned None, or the map had zero length).
+            return self._xcoms.pull_mapped(task_id, key)
         index = -1 if map_index is None else int(map_index)
         found, value = self._xcoms.pull(task_id, index, key)
         return value if found else default

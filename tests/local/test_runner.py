@@ -264,3 +264,21 @@ def test_summary_is_printed(capsys) -> None:
     dag.test()
     out = capsys.readouterr().out
     assert "noop" in out and "success" in out and "Run success" in out
+
+
+def test_mapped_results_are_a_sequence_even_when_nothing_was_pushed() -> None:
+    seen: list[object] = []
+    with DAG("nones") as dag:
+
+        @task
+        def work(x: int) -> None:
+            return None
+
+        @task
+        def count(results) -> None:
+            seen.append(list(results))
+
+        count(work.expand(x=[1, 2, 3]))
+
+    assert run_dag_test(dag, show=False).succeeded
+    assert seen == [[]]
