@@ -31,3 +31,13 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _faithful_moto_transactions():
+    """DynamoDB transactions on moto are serializable and cost O(items touched);
+    see tests/moto_support.py for what moto does on its own."""
+    from tests.moto_support import faithful_transactions
+
+    with faithful_transactions():
+        yield

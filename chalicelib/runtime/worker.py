@@ -1,0 +1,232 @@
+"""The worker: runs one try, records it, and hands off to the next tasks.
+
+The same function runs in the worker Lambda, in an ECS container and in the
+local stack's warm worker processes. Its steps, each safe to repeat:
+
+1. claim the try (QUEUED -> RUNNING, a conditional write): a duplicate
+   invocation loses the claim and does nothing;
+2. load the run's pinned code bundle (cached per warm container) and run the
+   operator through ``execute_try`` while a thread keeps the heartbeat fresh;
+3. send a *delayed* "task finished" message (the safety net), then record the
+   outcome with a conditional write;
+4. advance the run's downstream tasks itself (Airflow's mini-scheduler), so
+   the hand-off costs a few DynamoDB writes and an invoke, not a queue hop.
+If the worker dies after 1, the reaper finds the stale heartbeat; after 3,
+the delayed message advances the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.core.engine import TaskFinished
+from chalicelib.core.messages import TaskFinishedMessage, TimerFired, WorkerMessage
+from chalicelib.core.states import TaskState
+from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
+from chalicelib.runtime.xcom import XComStore
+from chalicelib.scheduler.service import Scheduler
+from chalicelib.store.base import StateStore
+
+log = logging.getLogger("slipstream.worker")
+
+SAFETY_NET_DELAY_SECONDS = 30
+"""How long the safety-net message waits: long enough that the worker's own
+hand-off has normally happened, so it usually finds nothing to do."""
+
+HEARTBEAT_SECONDS = float(os.environ.get("SLIPSTREAM_HEARTBEAT_SECONDS", "30"))
+
+
+class BundleLoader(Protocol):
+    def load_dag(self, bundle_key: str, fileloc: str, dag_id: str) -> Any: ...
+
+
+@dataclass
+class WorkerDeps:
+    """What a worker talks to; built once per warm container from the environment."""
+
+    store: StateStore
+    scheduler: Scheduler
+    bundles: BundleLoader
+    xcoms: Callable[[str, str], XComStore]
+    clock: Callable[[], dt.datetime]
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+
+
+@dataclass(frozen=True)
+class WorkerOutcome:
+    """What happened, for logs, metrics and tests."""
+
+    claimed: bool
+    state: TaskState | None = None
+    recorded: bool = False
+    dispatched_next: int = 0
+
+
+_default_deps: WorkerDeps | None = None
+_default_lock = threading.Lock()
+
+
+def default_deps() -> WorkerDeps:
+    """Adapters from the environment, built on first use and kept while warm."""
+    global _default_deps
+    with _default_lock:
+        if _default_deps is None:
+            from chalicelib.wiring import build_worker_deps
+
+            _default_deps = build_worker_deps()
+        return _default_deps
+
+
+def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None) -> WorkerOutcome:
+    deps = deps or default_deps()
+    store, scheduler = deps.store, deps.scheduler
+    spec = scheduler.specs.get(message.dag_id, message.version)
+    run = store.get_run(message.dag_id, message.run_id)
+    if run is None:
+        log.warning("no run for %s", message.label)
+        return WorkerOutcome(claimed=False)
+    now = deps.clock()
+    claim = store.transition(
+        run.dag_id,
+        run.run_id,
+        spec,
+        message.task_id,
+        message.map_index,
+        expected=TaskState.QUEUED,
+        new=TaskState.RUNNING,
+        try_number=message.try_number,
+        now=now,
+        start_date=now,
+    )
+    if not claim.won:
+        log.info("%s: claim lost, another worker has it (or it was reaped)", message.label)
+        return WorkerOutcome(claimed=False)
+
+    result = _run_try(deps, message, spec, run)
+    finished = result.state is not TaskState.UP_FOR_RETRY
+    if finished:
+        scheduler.queue.send(
+            TaskFinishedMessage(
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=message.task_id,
+                map_index=message.map_index,
+                try_number=message.try_number,
+            ),
+            delay_seconds=SAFETY_NET_DELAY_SECONDS,
+        )
+    recorded = store.transition(
+        run.dag_id,
+        run.run_id,
+        spec,
+        message.task_id,
+        message.map_index,
+        expected=TaskState.RUNNING,
+        new=result.state,
+        try_number=message.try_number,
+        now=result.end_date,
+        end_date=result.end_date,
+        next_try_at=result.next_try_at,
+        error=result.error,
+        result_length=result.result_length,
+        skip_downstream=result.skip_downstream,
+    )
+    if not recorded.won:
+        log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
+        return WorkerOutcome(claimed=True, state=result.state, recorded=False)
+    if recorded.run_outcome is not None:
+        scheduler.finish_run(spec, run, recorded.run_outcome, result.end_date)
+    if not finished:
+        assert result.next_try_at is not None
+        scheduler.timer(
+            TimerFired(
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=message.task_id,
+                map_index=message.map_index,
+            ),
+            result.next_try_at,
+            result.end_date,
+        )
+        return WorkerOutcome(claimed=True, state=result.state, recorded=True)
+    effective = scheduler.advance(run, spec, TaskFinished(message.task_id, message.map_index))
+    dispatched = sum(1 for c in effective if type(c).__name__ == "ScheduleTask")
+    return WorkerOutcome(
+        claimed=True, state=result.state, recorded=True, dispatched_next=dispatched
+    )
+
+
+def _run_try(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> TryResult:
+    bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_heartbeat,
+        args=(deps, message, stop),
+        name=f"heartbeat-{message.task_id}",
+        daemon=True,
+    )
+    beat.start()
+    try:
+        try:
+            if bundle_key is None:
+                raise RuntimeError(f"DAG version {message.version} has no code bundle")
+            if spec.fileloc is None:
+                raise RuntimeError(f"DAG {spec.dag_id!r} has no file location in its spec")
+            dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)
+        except Exception as exc:  # a broken bundle fails the try like any task error
+            return _load_failure(deps, message, spec, run, exc)
+        request = TryRequest(
+            dag=dag,
+            spec=spec,
+            run=run,
+            task_id=message.task_id,
+            map_index=message.map_index,
+            try_number=message.try_number,
+        )
+        return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
+    finally:
+        stop.set()
+
+
+def _heartbeat(deps: WorkerDeps, message: WorkerMessage, stop: threading.Event) -> None:
+    while not stop.wait(deps.heartbeat_seconds):
+        alive = deps.store.heartbeat(
+            message.dag_id,
+            message.run_id,
+            message.task_id,
+            message.map_index,
+            message.try_number,
+            deps.clock(),
+        )
+        if not alive:
+            log.warning("%s: no longer running (reaped?); heartbeat stops", message.label)
+            return
+
+
+def _load_failure(
+    deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any, exc: Exception
+) -> TryResult:
+    from chalicelib.core.retries import decide_after_failure
+
+    now = deps.clock()
+    decision = decide_after_failure(
+        spec.task(message.task_id),
+        dag_id=spec.dag_id,
+        logical_date=run.logical_date,
+        try_number=message.try_number,
+        failed_at=now,
+    )
+    return TryResult(
+        state=decision.state,
+        start_date=now,
+        end_date=now,
+        next_try_at=decision.next_try_at,
+        retry_delay_seconds=decision.delay_seconds,
+        error=f"{type(exc).__name__}: could not load the DAG code: {exc}",
+    )

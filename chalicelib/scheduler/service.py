@@ -1,0 +1,348 @@
+"""The event-driven scheduler: turns ticks, queue messages and finished tries
+into engine decisions, and applies them.
+
+Every entry point is safe to run twice on the same input and to be killed
+between any two calls: runs have deterministic ids and are created once,
+every state change is a conditional write in the store, and a try is handed
+to an executor only by the writer that won its SCHEDULED -> QUEUED change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chalicelib.core.engine import (
+    Command,
+    Event,
+    FinishRun,
+    RetryDue,
+    RunStarted,
+    ScheduleTask,
+    StartTimer,
+    TaskFinished,
+    TimeoutCheck,
+    decide,
+    fail_try,
+)
+from chalicelib.core.errors import SlipstreamError
+from chalicelib.core.messages import (
+    RunCreated,
+    SchedulerMessage,
+    TaskFinishedMessage,
+    TimerFired,
+    WorkerMessage,
+)
+from chalicelib.core.runs import DagRun, RunType, make_run_id
+from chalicelib.core.spec import DagSpec
+from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.core.timetables import DataInterval, TimeRestriction
+from chalicelib.core.validation import resolve_params
+from chalicelib.executors.base import DispatchError, Executor
+from chalicelib.scheduler.specs import SpecCache
+from chalicelib.store.base import DagRecord, StateStore
+
+log = logging.getLogger("slipstream.scheduler")
+
+MAX_SQS_DELAY_SECONDS = 900
+"""SQS delays a message at most 15 minutes; longer waits chain messages (see Scheduler.timer)."""
+
+HEARTBEAT_TIMEOUT = dt.timedelta(minutes=5)
+"""A running try whose worker has not beaten for this long is presumed dead."""
+
+
+class UnknownDag(SlipstreamError):
+    """No deployed DAG by that id."""
+
+
+class SchedulerQueue(Protocol):
+    def send(self, message: SchedulerMessage, delay_seconds: int = 0) -> None: ...
+
+
+@dataclass
+class TickReport:
+    runs_created: list[str] = field(default_factory=list)
+    tries_reaped: list[str] = field(default_factory=list)
+
+
+class Scheduler:
+    """One instance per Lambda container (or per local stack); holds no run state."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        queue: SchedulerQueue,
+        executors: Mapping[str, Executor],
+        *,
+        clock: Callable[[], dt.datetime],
+        specs: SpecCache | None = None,
+        heartbeat_timeout: dt.timedelta = HEARTBEAT_TIMEOUT,
+    ):
+        self.store = store
+        self.queue = queue
+        self.executors = executors
+        self.clock = clock
+        self.specs = specs or SpecCache(store)
+        self.heartbeat_timeout = heartbeat_timeout
+
+    # ------------------------------------------------------------- the tick
+
+    def tick(self) -> TickReport:
+        """Create the runs that are due and reap tries whose worker died.
+
+        Work is proportional to the DAGs due (found through the store's due
+        index) plus the stale tries (found through the running index).
+        """
+        now = self.clock()
+        report = TickReport()
+        for dag_id in self.store.due_dags(now):
+            report.runs_created.extend(self.schedule_dag(dag_id, now))
+        report.tries_reaped.extend(self.reap(now))
+        return report
+
+    def schedule_dag(self, dag_id: str, now: dt.datetime) -> list[str]:
+        """Create every due run of one DAG that max_active_runs allows, oldest first."""
+        record = self.store.get_dag(dag_id)
+        if record is None or record.paused or not record.active or not record.current_version:
+            return []
+        spec = self.specs.get(dag_id, record.current_version)
+        timetable = spec.timetable
+        restriction = TimeRestriction(spec.start_date, spec.end_date, spec.catchup)
+        last = _last_interval(record)
+        active = len(self.store.active_runs(dag_id))
+        created: list[str] = []
+        info = timetable.next_dagrun_info(
+            last_automated_data_interval=last, restriction=restriction, now=now
+        )
+        while info is not None and info.run_after <= now and active < spec.max_active_runs:
+            run = DagRun(
+                dag_id=dag_id,
+                run_id=make_run_id(RunType.SCHEDULED, info.logical_date),
+                run_type=RunType.SCHEDULED,
+                logical_date=info.logical_date,
+                data_interval_start=info.data_interval.start,
+                data_interval_end=info.data_interval.end,
+                run_after=info.run_after,
+                version=spec.content_hash,
+            )
+            if self.store.create_run(run, spec):
+                created.append(run.run_id)
+                active += 1
+            self.queue.send(RunCreated(dag_id=dag_id, run_id=run.run_id))
+            last = info.data_interval
+            info = timetable.next_dagrun_info(
+                last_automated_data_interval=last, restriction=restriction, now=now
+            )
+        self.store.upsert_dag(
+            DagRecord(
+                dag_id=record.dag_id,
+                current_version=record.current_version,
+                paused=record.paused,
+                active=record.active,
+                tenant=record.tenant,
+                next_due_at=None if info is None else info.run_after,
+                last_interval_start=None if last is None else last.start,
+                last_interval_end=None if last is None else last.end,
+            )
+        )
+        return created
+
+    def reap(self, now: dt.datetime) -> list[str]:
+        """Fail (or retry) tries whose heartbeat went stale: their worker died."""
+        reaped: list[str] = []
+        for key, ti in self.store.stale_running(now - self.heartbeat_timeout):
+            dag_id, _, run_id = key.partition("#")
+            run = self.store.get_run(dag_id, run_id)
+            if run is None:
+                continue
+            spec = self.specs.get(dag_id, run.version)
+            commands = fail_try(spec, run, ti, now, reason="worker heartbeat lost")
+            effective = self._apply(spec, run, commands, now)
+            if any(_is_state_change(c) for c in effective):
+                reaped.append(f"{run_id}/{ti.label}")
+                if ti.state is TaskState.RUNNING and _ended(commands):
+                    self.advance(run, spec, TaskFinished(ti.task_id, ti.map_index))
+        return reaped
+
+    # ------------------------------------------------------------ triggers
+
+    def trigger(
+        self,
+        dag_id: str,
+        *,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: dt.datetime | None = None,
+        run_type: RunType = RunType.MANUAL,
+        event_id: str | None = None,
+    ) -> tuple[DagRun, bool]:
+        """Create a manual (API), backfill or event run; returns (run, created).
+
+        The conf is checked against the DAG's params before anything is
+        written. Run ids are deterministic, so the same trigger twice (the
+        same logical date, or the same event id) creates one run.
+        """
+        record = self.store.get_dag(dag_id)
+        if record is None or not record.current_version:
+            raise UnknownDag(f"no deployed DAG {dag_id!r}")
+        spec = self.specs.get(dag_id, record.current_version)
+        checked = resolve_params(spec.params, dict(conf or {}))
+        del checked  # validation only; the run keeps the conf as given
+        now = self.clock()
+        logical = (logical_date or now).astimezone(dt.UTC)
+        interval = spec.timetable.infer_manual_data_interval(run_after=logical)
+        run = DagRun(
+            dag_id=dag_id,
+            run_id=make_run_id(run_type, logical, event_id),
+            run_type=run_type,
+            logical_date=logical,
+            data_interval_start=interval.start,
+            data_interval_end=interval.end,
+            run_after=logical,
+            version=spec.content_hash,
+            conf=dict(conf or {}),
+        )
+        created = self.store.create_run(run, spec)
+        if created:
+            self.queue.send(RunCreated(dag_id=dag_id, run_id=run.run_id))
+        else:
+            run = self.store.get_run(dag_id, run.run_id) or run
+        return run, created
+
+    # ------------------------------------------------------- queue messages
+
+    def handle(self, message: SchedulerMessage) -> None:
+        run = self.store.get_run(message.dag_id, message.run_id)
+        if run is None:
+            log.warning("message for unknown run %s/%s", message.dag_id, message.run_id)
+            return
+        spec = self.specs.get(run.dag_id, run.version)
+        if isinstance(message, RunCreated):
+            self.start_run(run, spec)
+        elif isinstance(message, TaskFinishedMessage):
+            self.advance(run, spec, TaskFinished(message.task_id, message.map_index))
+        elif message.kind == "timeout_check":
+            self.advance(run, spec, TimeoutCheck())
+        elif message.task_id is not None:
+            self.advance(run, spec, RetryDue(message.task_id, message.map_index))
+
+    def start_run(self, run: DagRun, spec: DagSpec) -> None:
+        """QUEUED -> RUNNING when max_active_runs allows, then start its first tasks."""
+        now = self.clock()
+        if run.state is DagRunState.QUEUED:
+            running = [
+                r for r in self.store.active_runs(run.dag_id) if r.state is DagRunState.RUNNING
+            ]
+            if len(running) >= spec.max_active_runs:
+                return  # started when a running one finishes (see finish_run)
+            if not self.store.start_run(run.dag_id, run.run_id, now):
+                return  # another scheduler started it
+            run = run.with_state(DagRunState.RUNNING, start_date=now)
+            if spec.dagrun_timeout is not None:
+                self.timer(
+                    TimerFired(dag_id=run.dag_id, run_id=run.run_id, kind="timeout_check"),
+                    now + dt.timedelta(seconds=spec.dagrun_timeout),
+                    now,
+                )
+        if run.state is DagRunState.RUNNING:
+            self.advance(run, spec, RunStarted())
+
+    def advance(self, run: DagRun, spec: DagSpec, event: Event) -> list[Command]:
+        """Decide what follows ``event`` and apply it. Also the worker's mini-scheduler."""
+        if run.state is not DagRunState.RUNNING:
+            return []
+        now = self.clock()
+        view = self.store.run_view(run.dag_id, run.run_id, spec)
+        commands = decide(spec, run, event, view, now)
+        return self._apply(spec, run, commands, now)
+
+    # ---------------------------------------------------------- applying
+
+    def _apply(
+        self, spec: DagSpec, run: DagRun, commands: list[Command], now: dt.datetime
+    ) -> list[Command]:
+        if not commands:
+            return []
+        effective = self.store.apply(run.dag_id, run.run_id, spec, commands, now)
+        for cmd in effective:
+            if isinstance(cmd, ScheduleTask):
+                self._dispatch(spec, run, cmd, now)
+            elif isinstance(cmd, StartTimer):
+                message = TimerFired(
+                    dag_id=run.dag_id,
+                    run_id=run.run_id,
+                    task_id=cmd.event.task_id,
+                    map_index=cmd.event.map_index,
+                )
+                self.timer(message, cmd.due, now)
+            elif isinstance(cmd, FinishRun):
+                self.finish_run(spec, run, cmd.state, now)
+        return effective
+
+    def _dispatch(self, spec: DagSpec, run: DagRun, cmd: ScheduleTask, now: dt.datetime) -> None:
+        queued = self.store.transition(
+            run.dag_id,
+            run.run_id,
+            spec,
+            cmd.task_id,
+            cmd.map_index,
+            expected=TaskState.SCHEDULED,
+            new=TaskState.QUEUED,
+            try_number=cmd.try_number,
+            now=now,
+            queued_at=now,
+        )
+        if not queued.won:
+            return  # another scheduler dispatched it
+        message = WorkerMessage(
+            dag_id=run.dag_id,
+            run_id=run.run_id,
+            task_id=cmd.task_id,
+            map_index=cmd.map_index,
+            try_number=cmd.try_number,
+            version=run.version,
+        )
+        executor = self.executors.get(cmd.executor.kind)
+        try:
+            if executor is None:
+                raise DispatchError(f"no executor {cmd.executor.kind!r} is configured here")
+            executor.dispatch(message, cmd.executor)
+        except DispatchError as exc:
+            log.error("dispatch of %s failed: %s", message.label, exc)
+            ti = self.store.get_instance(run.dag_id, run.run_id, cmd.task_id, cmd.map_index)
+            if ti is not None:
+                self._apply(spec, run, fail_try(spec, run, ti, now, reason=str(exc)), now)
+
+    def timer(self, message: TimerFired, due: dt.datetime, now: dt.datetime) -> None:
+        """Deliver ``message`` at ``due``. Waits over 15 minutes chain delay messages:
+        the engine answers an early RetryDue with a new StartTimer."""
+        delay = max(0, min(MAX_SQS_DELAY_SECONDS, int((due - now).total_seconds() + 0.999)))
+        self.queue.send(message, delay_seconds=delay)
+
+    def finish_run(self, spec: DagSpec, run: DagRun, state: DagRunState, now: dt.datetime) -> None:
+        if not self.store.finish_run(run.dag_id, run.run_id, state, now):
+            return
+        log.info("run %s/%s finished: %s", run.dag_id, run.run_id, state.value)
+        # A slot under max_active_runs opened: start the oldest queued run.
+        queued = [r for r in self.store.active_runs(run.dag_id) if r.state is DagRunState.QUEUED]
+        if queued:
+            oldest = min(queued, key=lambda r: r.run_after)
+            self.queue.send(RunCreated(dag_id=oldest.dag_id, run_id=oldest.run_id))
+
+
+def _last_interval(record: DagRecord) -> DataInterval | None:
+    if record.last_interval_start is None or record.last_interval_end is None:
+        return None
+    return DataInterval(record.last_interval_start, record.last_interval_end)
+
+
+def _is_state_change(cmd: Command) -> bool:
+    return not isinstance(cmd, (StartTimer, FinishRun))
+
+
+def _ended(commands: list[Command]) -> bool:
+    return any(
+        getattr(c, "state", None) in (TaskState.FAILED,) for c in commands if _is_state_change(c)
+    )

@@ -1,0 +1,204 @@
+"""The state-store port: every read and conditional write the runtime needs.
+
+Instance records are created lazily. ``create_run`` writes one item whatever
+the DAG size; a task instance (or a mapped index) that has no record yet is
+in state NONE with try 0, and its first transition creates it with a
+condition that accepts "missing or NONE". Expanding a mapped task writes
+only its placeholder (``mapped_count`` and a NONE tally of ``count``).
+
+Every change names the state and try it expects. A change whose condition
+fails is not an error: it is skipped and reported as lost, so replaying the
+same commands or events is a no-op.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.core.engine import Command, RunStateView
+from chalicelib.core.errors import SlipstreamError
+from chalicelib.core.progress import RunProgress
+from chalicelib.core.runs import DagRun, TaskInstance
+from chalicelib.core.spec import DagSpec
+from chalicelib.core.states import DagRunState, TaskState
+
+
+class StoreError(SlipstreamError):
+    """The state store could not do what was asked (not a lost condition)."""
+
+
+class RunNotFound(StoreError):
+    """No run with this dag id and run id."""
+
+
+@dataclass(frozen=True)
+class DagRecord:
+    """The mutable row of a DAG: which version is current and when it is next due."""
+
+    dag_id: str
+    current_version: str | None = None
+    paused: bool = False
+    active: bool = True
+    next_due_at: dt.datetime | None = None
+    tenant: str | None = None
+    # The data interval of the last scheduled run, Airflow's "last automated
+    # data interval": the timetable computes the next run from it.
+    last_interval_start: dt.datetime | None = None
+    last_interval_end: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActiveRun:
+    """A queued or running run, as the max_active_runs checks need it."""
+
+    dag_id: str
+    run_id: str
+    state: DagRunState
+    run_after: dt.datetime
+
+
+@dataclass(frozen=True)
+class DagVersionRecord:
+    """An immutable DAG version, named by the spec's content hash."""
+
+    dag_id: str
+    version: str
+    spec_json: str
+    created_at: dt.datetime
+    bundle_key: str | None = None
+    git_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """What a worker-side change did.
+
+    ``won`` is False when another writer got there first (the condition
+    failed). ``run_outcome`` is set when this change brought the run's
+    finished counter to its total: the caller then calls ``finish_run``.
+    """
+
+    won: bool
+    instance: TaskInstance | None = None  # only where the adapter has it for free
+    run_outcome: DagRunState | None = None
+
+
+class StateStore(abc.ABC):
+    """One interface, one contract suite, two adapters (memory, DynamoDB)."""
+
+    # ------------------------------------------------------------ DAGs
+
+    @abc.abstractmethod
+    def upsert_dag(self, record: DagRecord) -> None:
+        """Write a DAG's mutable row (deploy, pause, next due time)."""
+
+    @abc.abstractmethod
+    def get_dag(self, dag_id: str) -> DagRecord | None: ...
+
+    @abc.abstractmethod
+    def due_dags(self, now: dt.datetime) -> list[str]:
+        """Ids of active, unpaused DAGs whose next due time is at or before ``now``."""
+
+    @abc.abstractmethod
+    def put_dag_version(self, record: DagVersionRecord) -> bool:
+        """Create a version once; False when this hash already existed (nothing changes)."""
+
+    @abc.abstractmethod
+    def get_dag_version(self, dag_id: str, version: str) -> DagVersionRecord | None: ...
+
+    # ------------------------------------------------------------ runs
+
+    @abc.abstractmethod
+    def create_run(self, run: DagRun, spec: DagSpec) -> bool:
+        """Create a run once (run ids are deterministic); False if it already existed."""
+
+    @abc.abstractmethod
+    def get_run(self, dag_id: str, run_id: str) -> DagRun | None: ...
+
+    @abc.abstractmethod
+    def run_progress(self, dag_id: str, run_id: str) -> RunProgress: ...
+
+    @abc.abstractmethod
+    def active_runs(self, dag_id: str) -> list[ActiveRun]:
+        """The DAG's queued and running runs (read through the runs-by-state index)."""
+
+    @abc.abstractmethod
+    def start_run(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
+        """QUEUED -> RUNNING; False when the run was not queued."""
+
+    @abc.abstractmethod
+    def finish_run(self, dag_id: str, run_id: str, state: DagRunState, now: dt.datetime) -> bool:
+        """RUNNING -> ``state``; False when the run was not running (someone finished it)."""
+
+    # ------------------------------------------------------- instances
+
+    @abc.abstractmethod
+    def run_view(self, dag_id: str, run_id: str, spec: DagSpec) -> RunStateView:
+        """The engine's view of one run; each ``summaries`` call is one batch read."""
+
+    @abc.abstractmethod
+    def get_instance(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int
+    ) -> TaskInstance | None:
+        """The stored instance; None when it has no record (state NONE)."""
+
+    @abc.abstractmethod
+    def apply(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        commands: Sequence[Command],
+        now: dt.datetime,
+    ) -> list[Command]:
+        """Apply the engine's commands with conditional writes.
+
+        Returns, in order, the commands that took effect: every write that
+        won its condition (dispatch only those ScheduleTask), every StartTimer
+        and FinishRun (no write here; the caller acts on them), plus a
+        FinishRun of the counters' verdict when these writes finished the
+        run's last instance. Lost conditions are skipped, not errors.
+        """
+
+    @abc.abstractmethod
+    def transition(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        *,
+        expected: TaskState,
+        new: TaskState,
+        try_number: int,
+        now: dt.datetime,
+        **changes: Any,
+    ) -> TransitionResult:
+        """A worker-side change of one try (claim, heartbeat-free result, requeue).
+
+        ``changes`` may set queued_at, start_date, end_date, next_try_at,
+        error, result_length and skip_downstream. Entering RUNNING takes the
+        heartbeat lease (heartbeat = ``now``); leaving it drops the lease.
+        """
+
+    @abc.abstractmethod
+    def heartbeat(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        now: dt.datetime,
+    ) -> bool:
+        """Refresh a running try's heartbeat; False when the try is no longer running."""
+
+    @abc.abstractmethod
+    def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:
+        """Running tries whose heartbeat is older than ``older_than``, with their
+        "dag_id#run_id" key, for the reaper."""

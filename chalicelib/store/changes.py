@@ -1,0 +1,173 @@
+"""Engine commands turned into guarded writes, shared by every store adapter.
+
+Both adapters execute the same plan, so they cannot disagree on what a
+command expects, what it sets and how it moves the counters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.core.engine import (
+    Command,
+    ExpandTask,
+    FinishRun,
+    ScheduleTask,
+    SetTaskState,
+    StartTimer,
+)
+from chalicelib.core.progress import RunProgress, expansion_delta, transition_delta
+from chalicelib.core.runs import TaskInstance
+from chalicelib.core.spec import DagSpec
+from chalicelib.core.states import DagRunState, TaskState, check_task_transition
+
+INSTANCE_FIELDS = frozenset(
+    {
+        "try_number",
+        "queued_at",
+        "start_date",
+        "end_date",
+        "next_try_at",
+        "error",
+        "result_length",
+        "skip_downstream",
+    }
+)
+
+
+@dataclass(frozen=True)
+class InstanceWrite:
+    """Move one instance from (``expected``, ``expected_try``) to ``new``.
+
+    ``fields`` are TaskInstance attributes to overwrite (None clears).
+    ``heartbeat`` is set when the change enters RUNNING (it takes the lease).
+    """
+
+    task_id: str
+    map_index: int
+    expected: TaskState
+    expected_try: int
+    new: TaskState
+    fields: dict[str, Any] = field(default_factory=dict)
+    heartbeat: dt.datetime | None = None
+    progress: RunProgress = field(default_factory=lambda: RunProgress(0))
+
+    @property
+    def mapped(self) -> bool:
+        return self.map_index >= 0
+
+    @property
+    def tally_moves(self) -> tuple[TaskState | None, TaskState | None]:
+        """The placeholder tallies this write moves: (decrement, increment).
+
+        Only finished states are tallied; an untallied mapped instance is
+        unfinished, which is all the engine needs. So the hot path of a try
+        (scheduled -> queued -> running) writes one item, and only the write
+        that finishes an instance needs a transaction.
+        """
+        if not self.mapped:
+            return None, None
+        old = self.expected if self.expected.finished else None
+        new = self.new if self.new.finished else None
+        return old, new
+
+
+@dataclass(frozen=True)
+class ExpansionWrite:
+    """Set a placeholder's mapped count once; its instances start as NONE."""
+
+    task_id: str
+    count: int
+    progress: RunProgress
+
+
+Write = InstanceWrite | ExpansionWrite
+
+
+def instance_write(
+    spec: DagSpec,
+    task_id: str,
+    map_index: int,
+    expected: TaskState,
+    expected_try: int,
+    new: TaskState,
+    now: dt.datetime,
+    fields: dict[str, Any],
+) -> InstanceWrite:
+    unknown = set(fields) - INSTANCE_FIELDS
+    if unknown:
+        raise TypeError(f"cannot set {sorted(unknown)} on a task instance")
+    label = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+    check_task_transition(expected, new, label)
+    return InstanceWrite(
+        task_id=task_id,
+        map_index=map_index,
+        expected=expected,
+        expected_try=expected_try,
+        new=new,
+        fields=fields,
+        heartbeat=now if new is TaskState.RUNNING else None,
+        progress=transition_delta(spec, task_id, expected, new),
+    )
+
+
+def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
+    """The write a command needs; None for commands the caller acts on directly."""
+    if isinstance(command, SetTaskState):
+        fields: dict[str, Any] = {
+            "next_try_at": command.next_try_at,
+            "error": command.reason or None,
+        }
+        if command.state.finished:
+            fields["end_date"] = now
+        return instance_write(
+            spec,
+            command.task_id,
+            command.map_index,
+            command.expected,
+            command.try_number,
+            command.state,
+            now,
+            fields,
+        )
+    if isinstance(command, ScheduleTask):
+        return instance_write(
+            spec,
+            command.task_id,
+            command.map_index,
+            command.expected,
+            command.try_number - 1,
+            TaskState.SCHEDULED,
+            now,
+            {"try_number": command.try_number, "next_try_at": None},
+        )
+    if isinstance(command, ExpandTask):
+        return ExpansionWrite(command.task_id, command.count, expansion_delta(command.count))
+    assert isinstance(command, (StartTimer, FinishRun))
+    return None
+
+
+def applied(ti: TaskInstance, write: InstanceWrite) -> TaskInstance:
+    """The instance as it is after ``write`` succeeded."""
+    return ti.evolve(state=write.new, **write.fields)
+
+
+def missing_instance(task_id: str, map_index: int) -> TaskInstance:
+    """What an instance with no record is: waiting, never tried."""
+    return TaskInstance(task_id=task_id, map_index=map_index)
+
+
+def with_run_outcome(
+    taken: list[Command], moved: bool, outcome: DagRunState | None, running: bool
+) -> list[Command]:
+    """Add the counters' verdict when our writes may have finished the run's last instance.
+
+    Two writers that both see the final count both return FinishRun; the
+    conditional ``finish_run`` lets exactly one of them win.
+    """
+    already = any(isinstance(c, FinishRun) for c in taken)
+    if moved and outcome is not None and running and not already:
+        return [*taken, FinishRun(outcome, "every task instance finished")]
+    return taken

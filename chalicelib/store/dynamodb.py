@@ -1,0 +1,581 @@
+"""The state store on DynamoDB through pynamodb: every change a conditional write.
+
+Timeline of one guarded instance change (the Powertools lease pattern):
+
+    reader sees (state=S, try=N) ── decides ── write "S->T if state=S and try=N"
+                                   another writer wins first ──┘ condition fails: lost, skipped
+
+An instance change and the counters it moves (the mapped placeholder's
+per-state tally, the run's finished / failed-leaf counts) land in one
+TransactWriteItems, so a crash can never leave a counter behind its state.
+pynamodb's ConditionalCheckFailed errors become a plain "lost" here and never
+leave this module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.core.engine import Command, TaskSummary
+from chalicelib.core.progress import RunProgress, initial_progress
+from chalicelib.core.runs import DagRun, RunType, TaskInstance
+from chalicelib.core.spec import DagSpec
+from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.store.base import (
+    ActiveRun,
+    DagRecord,
+    DagVersionRecord,
+    RunNotFound,
+    StateStore,
+    StoreError,
+    TransitionResult,
+)
+from chalicelib.store.changes import (
+    ExpansionWrite,
+    InstanceWrite,
+    instance_write,
+    missing_instance,
+    plan,
+    with_run_outcome,
+)
+from chalicelib.store.models import (
+    DUE_SHARD,
+    RUNNING_LEASE,
+    StoreModels,
+    build_models,
+    instance_pk,
+    instance_sk,
+    split_instance_sk,
+    tally_attr,
+)
+from chalicelib.store.settings import StoreSettings
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+TRANSACTION_CANCELED = "TransactionCanceledException"
+TRANSACTION_CONFLICT_RETRIES = 8
+
+_Op = tuple[Model, list[Action], Condition | None]
+
+# TaskInstance field -> item attribute
+_FIELD_ATTRS = {
+    "try_number": "try_n",
+    "queued_at": "queued",
+    "start_date": "start",
+    "end_date": "end",
+    "next_try_at": "next_try",
+    "error": "err",
+    "result_length": "rlen",
+}
+
+
+class DynamoStateStore(StateStore):
+    def __init__(
+        self,
+        settings: StoreSettings | None = None,
+        *,
+        models: StoreModels | None = None,
+        s3_client: Any = None,
+    ):
+        self.settings = settings or StoreSettings()
+        self.models = models or build_models(self.settings)
+        self._s3 = s3_client
+        self._connection = Connection(region=self.settings.region, host=self.settings.endpoint_url)
+
+    # ------------------------------------------------------------ DAGs
+
+    def upsert_dag(self, record: DagRecord) -> None:
+        due = record.active and not record.paused and record.next_due_at is not None
+        self.models.dag(
+            record.dag_id,
+            ver=record.current_version,
+            paused=record.paused,
+            active=record.active,
+            due_shard=DUE_SHARD if due else None,  # sparse: only schedulable DAGs are indexed
+            due_at=record.next_due_at,
+            tenant=record.tenant,
+            li_start=record.last_interval_start,
+            li_end=record.last_interval_end,
+        ).save()
+
+    def get_dag(self, dag_id: str) -> DagRecord | None:
+        try:
+            item = self.models.dag.get(dag_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return DagRecord(
+            dag_id=item.dag_id,
+            current_version=item.ver,
+            paused=bool(item.paused),
+            active=bool(item.active),
+            next_due_at=item.due_at,
+            tenant=item.tenant,
+            last_interval_start=item.li_start,
+            last_interval_end=item.li_end,
+        )
+
+    def due_dags(self, now: dt.datetime) -> list[str]:
+        model = self.models.dag
+        return [item.dag_id for item in model.due.query(DUE_SHARD, model.due_at <= now)]
+
+    def put_dag_version(self, record: DagVersionRecord) -> bool:
+        model = self.models.dag_version
+        spec: str | None = record.spec_json
+        spec_key: str | None = None
+        if len(record.spec_json.encode()) > self.settings.large_value_bytes:
+            spec_key = f"specs/{record.dag_id}/{record.version}.json"
+            # Content-addressed, so a repeated upload writes the same bytes.
+            self._s3_client().put_object(
+                Bucket=self.settings.bucket, Key=spec_key, Body=record.spec_json.encode()
+            )
+            spec = None
+        item = model(
+            record.dag_id,
+            record.version,
+            spec=spec,
+            spec_key=spec_key,
+            bundle_key=record.bundle_key,
+            created_at=record.created_at,
+            git_commit=record.git_commit,
+        )
+        try:
+            item.save(condition=model.ver.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == CONDITION_FAILED:
+                return False
+            raise StoreError(f"cannot store version {record.version} of {record.dag_id}") from exc
+        return True
+
+    def get_dag_version(self, dag_id: str, version: str) -> DagVersionRecord | None:
+        try:
+            item = self.models.dag_version.get(dag_id, version, consistent_read=True)
+        except DoesNotExist:
+            return None
+        spec_json = item.spec
+        if spec_json is None:
+            body = self._s3_client().get_object(Bucket=self.settings.bucket, Key=item.spec_key)
+            spec_json = body["Body"].read().decode()
+        return DagVersionRecord(
+            dag_id=item.dag_id,
+            version=item.ver,
+            spec_json=spec_json,
+            created_at=item.created_at,
+            bundle_key=item.bundle_key,
+            git_commit=item.git_commit,
+        )
+
+    def _s3_client(self) -> Any:
+        if self._s3 is None:
+            import boto3  # type: ignore[import-untyped]
+
+            self._s3 = boto3.client(
+                "s3", region_name=self.settings.region, endpoint_url=self.settings.endpoint_url
+            )
+        return self._s3
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, run: DagRun, spec: DagSpec) -> bool:
+        model = self.models.dag_run
+        progress = initial_progress(spec)
+        item = model(
+            run.dag_id,
+            run.run_id,
+            st=run.state.value,
+            run_type=run.run_type.value,
+            logical=run.logical_date,
+            di_start=run.data_interval_start,
+            di_end=run.data_interval_end,
+            run_after=run.run_after,
+            ver=run.version or None,
+            conf=json.dumps(run.conf, sort_keys=True),
+            start=run.start_date,
+            end=run.end_date,
+            total=progress.total,
+            done=0,
+            failed=0,
+        )
+        try:
+            item.save(condition=model.run_id.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == CONDITION_FAILED:
+                return False  # a repeated tick or event: the deterministic id exists
+            raise StoreError(f"cannot create run {run.run_id} of {run.dag_id}") from exc
+        return True
+
+    def _run_item(self, dag_id: str, run_id: str) -> Any:
+        try:
+            return self.models.dag_run.get(dag_id, run_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRun | None:
+        item = self._run_item(dag_id, run_id)
+        return None if item is None else _run_from_item(item)
+
+    def run_progress(self, dag_id: str, run_id: str) -> RunProgress:
+        item = self._run_item(dag_id, run_id)
+        if item is None:
+            raise RunNotFound(f"no run {run_id!r} of DAG {dag_id!r}")
+        return _progress_from_item(item)
+
+    def active_runs(self, dag_id: str) -> list[ActiveRun]:
+        # Through the by_state index: cost grows with active runs, not with history.
+        model = self.models.dag_run
+        found: list[ActiveRun] = []
+        for state in (DagRunState.QUEUED, DagRunState.RUNNING):
+            for item in model.by_state.query(state.value, filter_condition=model.dag_id == dag_id):
+                found.append(ActiveRun(item.dag_id, item.run_id, state, item.run_after))
+        return found
+
+    def start_run(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
+        model = self.models.dag_run
+        return self._update_run(
+            dag_id,
+            run_id,
+            [model.st.set(DagRunState.RUNNING.value), model.start.set(now)],
+            model.st == DagRunState.QUEUED.value,
+        )
+
+    def finish_run(self, dag_id: str, run_id: str, state: DagRunState, now: dt.datetime) -> bool:
+        model = self.models.dag_run
+        return self._update_run(
+            dag_id,
+            run_id,
+            [model.st.set(state.value), model.end.set(now)],
+            model.st == DagRunState.RUNNING.value,
+        )
+
+    def _update_run(
+        self, dag_id: str, run_id: str, actions: list[Action], condition: Condition
+    ) -> bool:
+        model = self.models.dag_run
+        return self._guarded([(model(dag_id, run_id), actions, condition & model.st.exists())])
+
+    # ------------------------------------------------------- instances
+
+    def run_view(self, dag_id: str, run_id: str, spec: DagSpec) -> DynamoRunView:
+        return DynamoRunView(self, dag_id, run_id, spec)
+
+    def get_instance(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int
+    ) -> TaskInstance | None:
+        try:
+            item = self.models.task_instance.get(
+                instance_pk(dag_id, run_id),
+                instance_sk(task_id, map_index),
+                consistent_read=True,
+            )
+        except DoesNotExist:
+            return None
+        return _instance_from_item(item)
+
+    def apply(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        commands: Sequence[Command],
+        now: dt.datetime,
+    ) -> list[Command]:
+        taken: list[Command] = []
+        moved = False
+        for command in commands:
+            write = plan(spec, command, now)
+            if write is None:
+                taken.append(command)
+                continue
+            if not self._guarded(self._ops(dag_id, run_id, write)):
+                continue  # lost: someone applied it (or something newer) first
+            taken.append(command)
+            moved = moved or bool(write.progress.finished or write.progress.total)
+        if not moved:
+            return taken
+        item = self._run_item(dag_id, run_id)
+        outcome = _progress_from_item(item).outcome
+        return with_run_outcome(taken, moved, outcome, item.st == DagRunState.RUNNING.value)
+
+    def transition(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        *,
+        expected: TaskState,
+        new: TaskState,
+        try_number: int,
+        now: dt.datetime,
+        **changes: Any,
+    ) -> TransitionResult:
+        write = instance_write(
+            spec, task_id, map_index, expected, try_number, new, now, dict(changes)
+        )
+        if not self._guarded(self._ops(dag_id, run_id, write)):
+            return TransitionResult(False)
+        # No read-back of the instance: the hot path (claim, record) never needs
+        # it, and callers that do call get_instance.
+        outcome = None
+        if write.progress.finished:
+            item = self._run_item(dag_id, run_id)
+            if item.st == DagRunState.RUNNING.value:
+                outcome = _progress_from_item(item).outcome
+        return TransitionResult(True, None, outcome)
+
+    def heartbeat(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        now: dt.datetime,
+    ) -> bool:
+        model = self.models.task_instance
+        item = model(instance_pk(dag_id, run_id), instance_sk(task_id, map_index))
+        condition = (model.st == TaskState.RUNNING.value) & (model.try_n == try_number)
+        return self._guarded([(item, [model.hb.set(now)], condition)])
+
+    def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:
+        model = self.models.task_instance
+        return [
+            (item.pk, _instance_from_item(item))
+            for item in model.running.query(RUNNING_LEASE, model.hb < older_than)
+        ]
+
+    # --------------------------------------------------------- writes
+
+    def _ops(self, dag_id: str, run_id: str, write: InstanceWrite | ExpansionWrite) -> list[_Op]:
+        """The item updates one write needs: the guarded one first, then its counters."""
+        ti = self.models.task_instance
+        pk = instance_pk(dag_id, run_id)
+        ops: list[_Op] = []
+        if isinstance(write, ExpansionWrite):
+            condition = ti.mcount.does_not_exist() & (
+                ti.st.does_not_exist() | (ti.st == TaskState.NONE.value)
+            )
+            actions = [ti.mcount.set(write.count)]
+            ops.append((ti(pk, instance_sk(write.task_id, -1)), actions, condition))
+        else:
+            ops.append(
+                (
+                    ti(pk, instance_sk(write.task_id, write.map_index)),
+                    _instance_actions(ti, write),
+                    _instance_condition(ti, write),
+                )
+            )
+            old_tally, new_tally = write.tally_moves
+            tally_actions = []
+            if old_tally is not None:
+                tally_actions.append(getattr(ti, tally_attr(old_tally)).add(-1))
+            if new_tally is not None:
+                tally_actions.append(getattr(ti, tally_attr(new_tally)).add(1))
+            if tally_actions:
+                ops.append((ti(pk, instance_sk(write.task_id, -1)), tally_actions, None))
+        counters = _counter_actions(self.models.dag_run, write.progress)
+        if counters:
+            ops.append((self.models.dag_run(dag_id, run_id), counters, None))
+        return ops
+
+    def _guarded(self, ops: list[_Op]) -> bool:
+        """Run ``ops`` atomically; False when the first op's condition failed."""
+        if len(ops) == 1:
+            item, actions, condition = ops[0]
+            try:
+                item.update(actions=actions, condition=condition)
+            except UpdateError as exc:
+                if exc.cause_response_code == CONDITION_FAILED:
+                    return False
+                raise StoreError(f"update of {_describe(item)} failed") from exc
+            return True
+        for _ in range(TRANSACTION_CONFLICT_RETRIES):
+            try:
+                with TransactWrite(connection=self._connection) as transaction:
+                    for item, actions, condition in ops:
+                        transaction.update(item, actions=actions, condition=condition)
+            except TransactWriteError as exc:
+                codes = [r.code if r else None for r in exc.cancellation_reasons]
+                if exc.cause_response_code != TRANSACTION_CANCELED:
+                    raise StoreError(f"transaction on {_describe(ops[0][0])} failed") from exc
+                if "ConditionalCheckFailed" in codes:
+                    return False
+                if "TransactionConflict" in codes:
+                    continue  # a concurrent transaction touched a counter item: try again
+                raise StoreError(
+                    f"transaction on {_describe(ops[0][0])} cancelled: {codes}"
+                ) from exc
+            return True
+        raise StoreError(f"transaction on {_describe(ops[0][0])} kept conflicting")
+
+
+class DynamoRunView:
+    """The engine's ``RunStateView`` over one run's items, read on demand."""
+
+    def __init__(self, store: DynamoStateStore, dag_id: str, run_id: str, spec: DagSpec):
+        self._model = store.models.task_instance
+        self._pk = instance_pk(dag_id, run_id)
+        self._spec = spec
+
+    def summaries(self, task_ids: Collection[str]) -> Mapping[str, TaskSummary]:
+        ids = list(dict.fromkeys(task_ids))
+        keys = [(self._pk, instance_sk(tid, -1)) for tid in ids]
+        found = {
+            split_instance_sk(item.sk)[0]: item
+            for item in self._model.batch_get(keys, consistent_read=True)
+        }
+        result: dict[str, TaskSummary] = {}
+        for tid in ids:
+            item = found.get(tid)
+            if item is None:
+                result[tid] = TaskSummary(missing_instance(tid, -1))
+            elif item.mcount is None:
+                result[tid] = TaskSummary(_instance_from_item(item))
+            else:
+                result[tid] = TaskSummary(
+                    _instance_from_item(item),
+                    mapped_count=int(item.mcount),
+                    state_counts=_tallies(item),
+                )
+        return result
+
+    def _placeholder_count(self, task_id: str) -> int:
+        try:
+            item = self._model.get(self._pk, instance_sk(task_id, -1), consistent_read=True)
+        except DoesNotExist:
+            return 0
+        return 0 if item.mcount is None else int(item.mcount)
+
+    def instance(self, task_id: str, map_index: int) -> TaskInstance | None:
+        try:
+            item = self._model.get(self._pk, instance_sk(task_id, map_index), consistent_read=True)
+        except DoesNotExist:
+            if map_index < 0:
+                return missing_instance(task_id, -1) if task_id in self._spec.tasks else None
+            if map_index < self._placeholder_count(task_id):
+                return missing_instance(task_id, map_index)
+            return None
+        return _instance_from_item(item)
+
+    def unfinished(self) -> Iterable[TaskInstance]:
+        """Every unfinished instance, records or not: reads the whole run (timeouts only)."""
+        stored: dict[tuple[str, int], Any] = {}
+        for item in self._model.query(self._pk, consistent_read=True):
+            stored[split_instance_sk(item.sk)] = item
+        found: list[TaskInstance] = []
+        for tid in self._spec.tasks:
+            placeholder = stored.get((tid, -1))
+            count = None if placeholder is None else placeholder.mcount
+            indices: Iterable[int] = [-1] if count is None else range(int(count))
+            for index in indices:
+                item = stored.get((tid, index))
+                ti = missing_instance(tid, index) if item is None else _instance_from_item(item)
+                if not ti.state.finished:
+                    found.append(ti)
+        return found
+
+
+# --------------------------------------------------------------- helpers
+
+
+def _instance_condition(model: Any, write: InstanceWrite) -> Condition:
+    same_try = model.try_n == write.expected_try
+    if write.expected is TaskState.NONE:
+        # No record yet means NONE with no try; expansion leaves st unset too.
+        never_tried = model.st.does_not_exist()
+        if write.expected_try != 0:
+            never_tried = model.st.does_not_exist() & same_try
+        return never_tried | ((model.st == TaskState.NONE.value) & same_try)
+    return (model.st == write.expected.value) & same_try
+
+
+def _instance_actions(model: Any, write: InstanceWrite) -> list[Action]:
+    actions: list[Action] = [model.st.set(write.new.value)]
+    fields = dict(write.fields)
+    fields.setdefault("try_number", write.expected_try)
+    for name, value in fields.items():
+        if name == "skip_downstream":
+            if value is None:
+                actions += [model.skip.remove(), model.skip_set.remove()]
+            else:
+                actions += [model.skip.set(list(value)), model.skip_set.set(True)]
+            continue
+        attr = getattr(model, _FIELD_ATTRS[name])
+        actions.append(attr.remove() if value is None else attr.set(value))
+    if write.heartbeat is not None:
+        actions += [model.lease.set(RUNNING_LEASE), model.hb.set(write.heartbeat)]
+    else:
+        actions += [model.lease.remove(), model.hb.remove()]  # leaves the sparse index
+    return actions
+
+
+def _counter_actions(model: Any, delta: RunProgress) -> list[Action]:
+    actions: list[Action] = []
+    if delta.total:
+        actions.append(model.total.add(delta.total))
+    if delta.finished:
+        actions.append(model.done.add(delta.finished))
+    if delta.failed_leaves:
+        actions.append(model.failed.add(delta.failed_leaves))
+    return actions
+
+
+def _tallies(item: Any) -> dict[TaskState, int]:
+    counts: dict[TaskState, int] = {}
+    for state in TaskState:
+        value = getattr(item, tally_attr(state))
+        if value:
+            counts[state] = int(value)
+    return counts
+
+
+def _instance_from_item(item: Any) -> TaskInstance:
+    task_id, map_index = split_instance_sk(item.sk)
+    skip = tuple(item.skip or ()) if item.skip_set else None
+    return TaskInstance(
+        task_id=task_id,
+        map_index=map_index,
+        state=TaskState(item.st) if item.st else TaskState.NONE,
+        try_number=int(item.try_n or 0),
+        queued_at=item.queued,
+        start_date=item.start,
+        end_date=item.end,
+        next_try_at=item.next_try,
+        skip_downstream=skip,
+        result_length=None if item.rlen is None else int(item.rlen),
+        error=item.err,
+    )
+
+
+def _run_from_item(item: Any) -> DagRun:
+    return DagRun(
+        dag_id=item.dag_id,
+        run_id=item.run_id,
+        run_type=RunType(item.run_type),
+        logical_date=item.logical,
+        data_interval_start=item.di_start,
+        data_interval_end=item.di_end,
+        run_after=item.run_after,
+        version=item.ver or "",
+        conf=json.loads(item.conf) if item.conf else {},
+        state=DagRunState(item.st),
+        start_date=item.start,
+        end_date=item.end,
+    )
+
+
+def _progress_from_item(item: Any) -> RunProgress:
+    return RunProgress(int(item.total or 0), int(item.done or 0), int(item.failed or 0))
+
+
+def _describe(item: Model) -> str:
+    return f"{type(item).Meta.table_name} {item._get_keys()}"

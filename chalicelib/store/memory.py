@@ -1,0 +1,317 @@
+"""The state store in process memory, for ``dags test`` and as the contract's reference.
+
+One lock guards everything, so each write is as atomic as a DynamoDB
+transaction; conditions are checked exactly as the DynamoDB adapter's are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chalicelib.core.engine import Command, TaskSummary
+from chalicelib.core.progress import RunProgress, initial_progress
+from chalicelib.core.runs import DagRun, TaskInstance
+from chalicelib.core.spec import DagSpec
+from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.store.base import (
+    ActiveRun,
+    DagRecord,
+    DagVersionRecord,
+    RunNotFound,
+    StateStore,
+    TransitionResult,
+)
+from chalicelib.store.changes import (
+    ExpansionWrite,
+    InstanceWrite,
+    applied,
+    instance_write,
+    missing_instance,
+    plan,
+    with_run_outcome,
+)
+
+
+@dataclass
+class _RunRecord:
+    run: DagRun
+    progress: RunProgress
+    instances: dict[tuple[str, int], TaskInstance] = field(default_factory=dict)
+    heartbeats: dict[tuple[str, int], dt.datetime] = field(default_factory=dict)
+    mapped_count: dict[str, int] = field(default_factory=dict)
+    tallies: dict[str, Counter[TaskState]] = field(default_factory=dict)
+
+    def instance(self, spec: DagSpec, task_id: str, map_index: int) -> TaskInstance | None:
+        stored = self.instances.get((task_id, map_index))
+        if stored is not None:
+            return stored
+        if map_index < 0 and task_id in spec.tasks:
+            return missing_instance(task_id, map_index)
+        if 0 <= map_index < self.mapped_count.get(task_id, 0):
+            return missing_instance(task_id, map_index)
+        return None
+
+
+class InMemoryStateStore(StateStore):
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._dags: dict[str, DagRecord] = {}
+        self._versions: dict[tuple[str, str], DagVersionRecord] = {}
+        self._runs: dict[tuple[str, str], _RunRecord] = {}
+
+    # ------------------------------------------------------------ DAGs
+
+    def upsert_dag(self, record: DagRecord) -> None:
+        with self._lock:
+            self._dags[record.dag_id] = record
+
+    def get_dag(self, dag_id: str) -> DagRecord | None:
+        with self._lock:
+            return self._dags.get(dag_id)
+
+    def due_dags(self, now: dt.datetime) -> list[str]:
+        with self._lock:
+            due = [
+                d
+                for d in self._dags.values()
+                if d.active and not d.paused and d.next_due_at and d.next_due_at <= now
+            ]
+        due.sort(key=lambda d: (d.next_due_at, d.dag_id))
+        return [d.dag_id for d in due]
+
+    def put_dag_version(self, record: DagVersionRecord) -> bool:
+        with self._lock:
+            key = (record.dag_id, record.version)
+            if key in self._versions:
+                return False
+            self._versions[key] = record
+            return True
+
+    def get_dag_version(self, dag_id: str, version: str) -> DagVersionRecord | None:
+        with self._lock:
+            return self._versions.get((dag_id, version))
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, run: DagRun, spec: DagSpec) -> bool:
+        with self._lock:
+            key = (run.dag_id, run.run_id)
+            if key in self._runs:
+                return False
+            self._runs[key] = _RunRecord(run, initial_progress(spec))
+            return True
+
+    def _record(self, dag_id: str, run_id: str) -> _RunRecord:
+        record = self._runs.get((dag_id, run_id))
+        if record is None:
+            raise RunNotFound(f"no run {run_id!r} of DAG {dag_id!r}")
+        return record
+
+    def get_run(self, dag_id: str, run_id: str) -> DagRun | None:
+        with self._lock:
+            record = self._runs.get((dag_id, run_id))
+            return None if record is None else record.run
+
+    def run_progress(self, dag_id: str, run_id: str) -> RunProgress:
+        with self._lock:
+            return self._record(dag_id, run_id).progress
+
+    def active_runs(self, dag_id: str) -> list[ActiveRun]:
+        with self._lock:
+            return [
+                ActiveRun(r.run.dag_id, r.run.run_id, r.run.state, r.run.run_after)
+                for (d, _), r in self._runs.items()
+                if d == dag_id and r.run.state in (DagRunState.QUEUED, DagRunState.RUNNING)
+            ]
+
+    def start_run(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            if record.run.state is not DagRunState.QUEUED:
+                return False
+            record.run = record.run.with_state(DagRunState.RUNNING, start_date=now)
+            return True
+
+    def finish_run(self, dag_id: str, run_id: str, state: DagRunState, now: dt.datetime) -> bool:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            if record.run.state is not DagRunState.RUNNING:
+                return False
+            record.run = record.run.with_state(state, end_date=now)
+            return True
+
+    # ------------------------------------------------------- instances
+
+    def run_view(self, dag_id: str, run_id: str, spec: DagSpec) -> _MemoryRunView:
+        return _MemoryRunView(self, dag_id, run_id, spec)
+
+    def get_instance(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int
+    ) -> TaskInstance | None:
+        with self._lock:
+            return self._record(dag_id, run_id).instances.get((task_id, map_index))
+
+    def apply(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        commands: Sequence[Command],
+        now: dt.datetime,
+    ) -> list[Command]:
+        taken: list[Command] = []
+        moved = False  # did our writes move the counters that decide the run's end?
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            for command in commands:
+                write = plan(spec, command, now)
+                if write is None:
+                    taken.append(command)
+                    continue
+                if not self._write(record, spec, write):
+                    continue
+                taken.append(command)
+                moved = moved or bool(write.progress.finished or write.progress.total)
+            outcome = record.progress.outcome
+            running = record.run.state is DagRunState.RUNNING
+        return with_run_outcome(taken, moved, outcome, running)
+
+    def transition(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        *,
+        expected: TaskState,
+        new: TaskState,
+        try_number: int,
+        now: dt.datetime,
+        **changes: Any,
+    ) -> TransitionResult:
+        write = instance_write(
+            spec, task_id, map_index, expected, try_number, new, now, dict(changes)
+        )
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            if not self._write(record, spec, write):
+                return TransitionResult(False)
+            ti = record.instances[(task_id, map_index)]
+            outcome = None
+            if write.progress.finished and record.run.state is DagRunState.RUNNING:
+                outcome = record.progress.outcome
+            return TransitionResult(True, ti, outcome)
+
+    def heartbeat(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        now: dt.datetime,
+    ) -> bool:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            ti = record.instances.get((task_id, map_index))
+            if ti is None or ti.state is not TaskState.RUNNING or ti.try_number != try_number:
+                return False
+            record.heartbeats[(task_id, map_index)] = now
+            return True
+
+    def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:
+        with self._lock:
+            stale = [
+                (beat, f"{dag_id}#{run_id}", record.instances[key])
+                for (dag_id, run_id), record in self._runs.items()
+                for key, beat in record.heartbeats.items()
+                if beat < older_than
+            ]
+        stale.sort(key=lambda item: item[0])
+        return [(pk, ti) for _, pk, ti in stale]
+
+    # --------------------------------------------------------- writes
+
+    def _write(
+        self, record: _RunRecord, spec: DagSpec, write: InstanceWrite | ExpansionWrite
+    ) -> bool:
+        """One guarded write; False when its condition does not hold."""
+        if isinstance(write, ExpansionWrite):
+            if write.task_id in record.mapped_count:
+                return False
+            placeholder = record.instance(spec, write.task_id, -1)
+            if placeholder is None or placeholder.state is not TaskState.NONE:
+                return False
+            record.instances.setdefault((write.task_id, -1), placeholder)
+            record.mapped_count[write.task_id] = write.count
+            record.tallies[write.task_id] = Counter()
+            record.progress = record.progress + write.progress
+            return True
+        key = (write.task_id, write.map_index)
+        current = record.instance(spec, *key)
+        if current is None:
+            return False
+        if current.state is not write.expected or current.try_number != write.expected_try:
+            return False
+        record.instances[key] = applied(current, write)
+        if write.heartbeat is not None:
+            record.heartbeats[key] = write.heartbeat
+        else:
+            record.heartbeats.pop(key, None)
+        old_tally, new_tally = write.tally_moves
+        if old_tally is not None:
+            record.tallies[write.task_id][old_tally] -= 1
+        if new_tally is not None:
+            record.tallies[write.task_id][new_tally] += 1
+        record.progress = record.progress + write.progress
+        return True
+
+
+class _MemoryRunView:
+    """The engine's ``RunStateView`` over one in-memory run."""
+
+    def __init__(self, store: InMemoryStateStore, dag_id: str, run_id: str, spec: DagSpec):
+        self._store = store
+        self._key = (dag_id, run_id)
+        self._spec = spec
+
+    def _record(self) -> _RunRecord:
+        return self._store._record(*self._key)
+
+    def summaries(self, task_ids: Collection[str]) -> Mapping[str, TaskSummary]:
+        with self._store._lock:
+            record = self._record()
+            result: dict[str, TaskSummary] = {}
+            for tid in task_ids:
+                placeholder = record.instance(self._spec, tid, -1)
+                assert placeholder is not None, tid
+                count = record.mapped_count.get(tid)
+                if count is None:
+                    result[tid] = TaskSummary(placeholder)
+                else:
+                    tally = {s: n for s, n in record.tallies[tid].items() if n}
+                    result[tid] = TaskSummary(placeholder, mapped_count=count, state_counts=tally)
+            return result
+
+    def instance(self, task_id: str, map_index: int) -> TaskInstance | None:
+        with self._store._lock:
+            return self._record().instance(self._spec, task_id, map_index)
+
+    def unfinished(self) -> Iterable[TaskInstance]:
+        with self._store._lock:
+            record = self._record()
+            found: list[TaskInstance] = []
+            for tid in self._spec.tasks:
+                count = record.mapped_count.get(tid)
+                indices: Iterable[int] = [-1] if count is None else range(count)
+                for index in indices:
+                    ti = record.instance(self._spec, tid, index)
+                    if ti is not None and not ti.state.finished:
+                        found.append(replace(ti))
+            return found

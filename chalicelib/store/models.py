@@ -1,0 +1,195 @@
+"""pynamodb models, built at runtime because table names and host come from settings.
+
+Key design (one table per entity, short attribute names):
+
+- dags            pk ``dag_id``; GSI ``due`` (``due_shard`` hash, ``due_at`` range) is
+                  sparse: ``due_shard`` is written only for active, unpaused DAGs.
+- dag-versions    pk ``dag_id``, sk ``ver`` (content hash); immutable once created.
+- dag-runs        pk ``dag_id``, sk ``run_id``; GSI ``by_state`` (``st`` hash,
+                  ``run_after`` range).
+- task-instances  pk ``"<dag_id>#<run_id>"``, sk ``"<task_id>#<map index>"`` where the
+                  index is ``-1`` for the unmapped/placeholder record (it sorts first)
+                  or six zero-padded digits; GSI ``running`` (``lease`` hash, ``hb``
+                  range) is sparse: ``lease`` exists only while a try is RUNNING.
+- pools           pk ``name``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from chalicelib.core.engine import MAX_MAP_LENGTH
+from chalicelib.core.states import TaskState
+from chalicelib.store.settings import StoreSettings
+
+PLACEHOLDER_INDEX = -1
+RUNNING_LEASE = "running"
+DUE_SHARD = "due"
+_INDEX_WIDTH = len(str(MAX_MAP_LENGTH))
+
+
+def instance_pk(dag_id: str, run_id: str) -> str:
+    return f"{dag_id}#{run_id}"
+
+
+def instance_sk(task_id: str, map_index: int) -> str:
+    if map_index < 0:
+        return f"{task_id}#-1"
+    return f"{task_id}#{map_index:0{_INDEX_WIDTH}d}"
+
+
+def split_instance_sk(sk: str) -> tuple[str, int]:
+    task_id, _, index = sk.rpartition("#")
+    return task_id, int(index)
+
+
+def tally_attr(state: TaskState) -> str:
+    """The placeholder's counter of mapped instances in ``state``."""
+    return f"n_{state.value}"
+
+
+@dataclass(frozen=True)
+class StoreModels:
+    dag: type[Any]
+    dag_version: type[Any]
+    dag_run: type[Any]
+    task_instance: type[Any]
+    pool: type[Any]
+
+    def all(self) -> list[type[Model]]:
+        return [self.dag, self.dag_version, self.dag_run, self.task_instance, self.pool]
+
+
+def build_models(settings: StoreSettings) -> StoreModels:
+    """Model classes bound to the tables and endpoint ``settings`` names."""
+    region = settings.region
+    host = settings.endpoint_url
+
+    class DueIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "due"
+            projection = KeysOnlyProjection()
+
+        due_shard = UnicodeAttribute(hash_key=True)
+        due_at = UTCDateTimeAttribute(range_key=True)
+
+    class DagModel(Model):
+        class Meta:
+            table_name = settings.dags_table
+
+        dag_id = UnicodeAttribute(hash_key=True)
+        ver = UnicodeAttribute(null=True)
+        paused = BooleanAttribute(default=False)
+        active = BooleanAttribute(default=True)
+        due_shard = UnicodeAttribute(null=True)
+        due_at = UTCDateTimeAttribute(null=True)
+        tenant = UnicodeAttribute(null=True)
+        li_start = UTCDateTimeAttribute(null=True)  # last automated data interval
+        li_end = UTCDateTimeAttribute(null=True)
+        due = DueIndex()
+
+    class DagVersionModel(Model):
+        class Meta:
+            table_name = settings.dag_versions_table
+
+        dag_id = UnicodeAttribute(hash_key=True)
+        ver = UnicodeAttribute(range_key=True)
+        spec = UnicodeAttribute(null=True)
+        spec_key = UnicodeAttribute(null=True)  # S3 key when the spec is too big
+        bundle_key = UnicodeAttribute(null=True)
+        created_at = UTCDateTimeAttribute()
+        git_commit = UnicodeAttribute(null=True)
+
+    class RunsByStateIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "by_state"
+            projection = KeysOnlyProjection()
+
+        st = UnicodeAttribute(hash_key=True)
+        run_after = UTCDateTimeAttribute(range_key=True)
+
+    class DagRunModel(Model):
+        class Meta:
+            table_name = settings.dag_runs_table
+
+        dag_id = UnicodeAttribute(hash_key=True)
+        run_id = UnicodeAttribute(range_key=True)
+        st = UnicodeAttribute()
+        run_type = UnicodeAttribute()
+        logical = UTCDateTimeAttribute(null=True)
+        di_start = UTCDateTimeAttribute(null=True)
+        di_end = UTCDateTimeAttribute(null=True)
+        run_after = UTCDateTimeAttribute()
+        ver = UnicodeAttribute(null=True)
+        conf = UnicodeAttribute(null=True)  # JSON
+        start = UTCDateTimeAttribute(null=True)
+        end = UTCDateTimeAttribute(null=True)
+        total = NumberAttribute(default=0)
+        done = NumberAttribute(default=0)
+        failed = NumberAttribute(default=0)  # failed or upstream_failed leaf instances
+        by_state = RunsByStateIndex()
+
+    class RunningIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "running"
+            projection = AllProjection()
+
+        lease = UnicodeAttribute(hash_key=True)
+        hb = UTCDateTimeAttribute(range_key=True)
+
+    tallies = {tally_attr(s): NumberAttribute(null=True) for s in TaskState}
+
+    ti_attrs: dict[str, Any] = {
+        "Meta": type("Meta", (), {"table_name": settings.task_instances_table}),
+        "pk": UnicodeAttribute(hash_key=True),
+        "sk": UnicodeAttribute(range_key=True),
+        "st": UnicodeAttribute(null=True),
+        "try_n": NumberAttribute(null=True),
+        "queued": UTCDateTimeAttribute(null=True),
+        "start": UTCDateTimeAttribute(null=True),
+        "end": UTCDateTimeAttribute(null=True),
+        "lease": UnicodeAttribute(null=True),
+        "hb": UTCDateTimeAttribute(null=True),
+        "next_try": UTCDateTimeAttribute(null=True),
+        "err": UnicodeAttribute(null=True),
+        "rlen": NumberAttribute(null=True),
+        "skip": ListAttribute(null=True),  # skip_downstream; [] means "skip nothing"
+        "skip_set": BooleanAttribute(null=True),
+        "mcount": NumberAttribute(null=True),
+        "running": RunningIndex(),
+        **tallies,
+    }
+    TaskInstanceModel = type("TaskInstanceModel", (Model,), ti_attrs)
+
+    class PoolModel(Model):
+        class Meta:
+            table_name = settings.pools_table
+
+        name = UnicodeAttribute(hash_key=True)
+        slots = NumberAttribute(default=128)
+        used = NumberAttribute(default=0)
+
+    models = StoreModels(DagModel, DagVersionModel, DagRunModel, TaskInstanceModel, PoolModel)
+    for model in models.all():
+        model.Meta.region = region
+        model.Meta.host = host
+        model.Meta.billing_mode = "PAY_PER_REQUEST"
+    return models
+
+
+def create_tables(models: StoreModels) -> None:
+    """Create every table that does not exist yet (tests and the local stack)."""
+    for model in models.all():
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)

@@ -1,0 +1,246 @@
+"""The serverless scheduler and worker, end to end over a state store.
+
+Each test runs against the in-memory store and DynamoDB on moto (the
+``store`` fixture), with a fake clock and explicit delivery of queue
+messages and worker invocations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from datetime import timedelta
+
+import pendulum
+import pytest
+
+from chalicelib.core.messages import TaskFinishedMessage
+from chalicelib.core.runs import RunType
+from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.sdk import DAG, TriggerRule, task
+from operators.empty import EmptyOperator
+from tests.scheduler.harness import FakeClock, Stack
+
+START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def stack(store) -> Stack:
+    return Stack(store=store, clock=FakeClock(dt.datetime(2024, 1, 1, 3, 30, tzinfo=dt.UTC)))
+
+
+def hourly_dag(catchup: bool, max_active_runs: int = 16) -> DAG:
+    with DAG(
+        "hourly",
+        schedule="@hourly",
+        start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+        catchup=catchup,
+        max_active_runs=max_active_runs,
+    ) as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    return dag
+
+
+def test_catchup_creates_airflows_runs_and_a_repeated_tick_creates_none(stack: Stack) -> None:
+    stack.deploy(hourly_dag(catchup=True))
+    report = stack.scheduler.tick()
+    # now 03:30: intervals [00,01) [01,02) [02,03) are complete; [03,04) is not
+    assert report.runs_created == [
+        "scheduled__2024-01-01T00:00:00+00:00",
+        "scheduled__2024-01-01T01:00:00+00:00",
+        "scheduled__2024-01-01T02:00:00+00:00",
+    ]
+    assert stack.scheduler.tick().runs_created == []
+    stack.settle()
+    for run_id in report.runs_created:
+        run = stack.store.get_run("hourly", run_id)
+        assert run.state is DagRunState.SUCCESS
+        assert run.data_interval_end - run.data_interval_start == timedelta(hours=1)
+        assert run.run_type is RunType.SCHEDULED
+    stack.clock.advance(3600)  # 04:30: the [03,04) interval is due
+    assert stack.scheduler.tick().runs_created == ["scheduled__2024-01-01T03:00:00+00:00"]
+
+
+def test_without_catchup_only_the_latest_interval_runs(stack: Stack) -> None:
+    stack.deploy(hourly_dag(catchup=False))
+    assert stack.scheduler.tick().runs_created == ["scheduled__2024-01-01T02:00:00+00:00"]
+
+
+def test_max_active_runs_holds_back_creation(stack: Stack) -> None:
+    stack.deploy(hourly_dag(catchup=True, max_active_runs=1))
+    assert len(stack.scheduler.tick().runs_created) == 1
+    assert stack.scheduler.tick().runs_created == []  # still active
+    stack.settle()
+    assert len(stack.scheduler.tick().runs_created) == 1
+
+
+def test_paused_dag_is_not_scheduled(stack: Stack) -> None:
+    stack.deploy(hourly_dag(catchup=True), paused=True)
+    assert stack.scheduler.tick().runs_created == []
+
+
+def test_manual_trigger_with_conf(stack: Stack) -> None:
+    seen: list[object] = []
+    with DAG("manual", params={"n": 1}) as dag:
+
+        @task
+        def show(params=None, dag_run=None) -> None:
+            seen.append((params["n"], dag_run.conf))
+
+        show()
+
+    stack.deploy(dag)
+    run, created = stack.scheduler.trigger("manual", conf={"n": 5})
+    assert created and run.run_id.startswith("manual__")
+    again, created_again = stack.scheduler.trigger(
+        "manual", conf={"n": 5}, logical_date=run.logical_date
+    )
+    assert not created_again and again.run_id == run.run_id
+    stack.settle()
+    assert stack.store.get_run("manual", run.run_id).state is DagRunState.SUCCESS
+    assert seen == [(5, {"n": 5})]
+
+
+def test_bad_conf_writes_nothing(stack: Stack) -> None:
+    from chalicelib.core.errors import SlipstreamError
+    from chalicelib.sdk import Param
+
+    with DAG("typed", params={"n": Param(1, type="integer")}) as dag:
+        EmptyOperator(task_id="a")
+    stack.deploy(dag)
+    with pytest.raises(SlipstreamError, match="n"):
+        stack.scheduler.trigger("typed", conf={"n": "five"})
+    assert stack.queue.sent == []
+
+
+def test_retries_with_backoff_on_an_injected_clock(stack: Stack) -> None:
+    tries: list[tuple[int, dt.datetime]] = []
+    with DAG("retrying") as dag:
+
+        @task(retries=2, retry_delay=timedelta(seconds=60), retry_exponential_backoff=True)
+        def flaky(ti=None) -> None:
+            tries.append((ti.try_number, stack.clock()))
+            if ti.try_number < 3:
+                raise RuntimeError("later")
+
+        flaky() >> EmptyOperator(task_id="after")
+
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("retrying")
+    stack.settle()
+    assert stack.store.get_run("retrying", run.run_id).state is DagRunState.SUCCESS
+    assert [n for n, _ in tries] == [1, 2, 3]
+    gaps = [(b - a).total_seconds() for (_, a), (_, b) in itertools.pairwise(tries)]
+    assert 60 <= gaps[0] < 121 and 120 <= gaps[1] < 241  # backoff with Airflow's jitter
+
+
+def test_branching(stack: Stack) -> None:
+    with DAG("branchy") as dag:
+
+        @task.branch
+        def pick() -> str:
+            return "left"
+
+        join = EmptyOperator(task_id="join", trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+        pick() >> [EmptyOperator(task_id="left"), EmptyOperator(task_id="right")] >> join
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("branchy")
+    stack.settle()
+    assert stack.states("branchy", run.run_id) == {
+        "pick": "success",
+        "left": "success",
+        "right": "skipped",
+        "join": "success",
+    }
+
+
+def test_mapped_fan_out_of_1000(stack: Stack) -> None:
+    with DAG("fan") as dag:
+
+        @task
+        def items() -> list[int]:
+            return list(range(1000))
+
+        @task
+        def square(x: int) -> int:
+            return x * x
+
+        @task
+        def total(values: list[int]) -> int:
+            assert len(values) == 1000
+            return sum(values)
+
+        total(square.expand(x=items()))
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("fan")
+    stack.settle()
+    final = stack.store.get_run("fan", run.run_id)
+    assert final.state is DagRunState.SUCCESS
+    assert stack.store.run_progress("fan", run.run_id).total == 1002
+    found, value = stack.xcoms[("fan", run.run_id)].pull("total", -1, "return_value")
+    assert found and value == sum(x * x for x in range(1000))
+
+
+def test_duplicate_task_finished_event_starts_no_second_try(stack: Stack) -> None:
+    with DAG("dupes") as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("dupes")
+    stack.settle()
+    before = len(stack.executor.all)
+    message = TaskFinishedMessage(dag_id="dupes", run_id=run.run_id, task_id="a", try_number=1)
+    stack.scheduler.handle(message)
+    stack.scheduler.handle(message)
+    assert len(stack.executor.all) == before
+    assert [m.task_id for m in stack.executor.all] == ["a", "b"]
+
+
+def test_duplicate_invocation_runs_the_try_once(stack: Stack) -> None:
+    calls: list[int] = []
+    with DAG("twice") as dag:
+
+        @task
+        def once() -> None:
+            calls.append(1)
+
+        once()
+    stack.deploy(dag)
+    stack.scheduler.trigger("twice")
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    message = stack.executor.invocations.pop(0)
+    first = stack.run_worker(message)
+    second = stack.run_worker(message)  # Lambda delivered the async invoke twice
+    assert first.claimed and not second.claimed
+    assert calls == [1]
+
+
+@pytest.mark.parametrize(("retries", "final"), [(1, "success"), (0, "failed")])
+def test_killed_worker_is_reaped_then_retried_or_failed(
+    stack: Stack, retries: int, final: str
+) -> None:
+    with DAG("fragile") as dag:
+        EmptyOperator(task_id="a", retries=retries, retry_delay=timedelta(seconds=10))
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("fragile")
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    message = stack.executor.invocations.pop(0)
+    # the worker claims the try, then its container dies before it reports
+    stack.store.transition(
+        "fragile",
+        run.run_id,
+        stack.scheduler.specs.get("fragile", run.version),
+        "a",
+        -1,
+        expected=TaskState.QUEUED,
+        new=TaskState.RUNNING,
+        try_number=message.try_number,
+        now=stack.clock(),
+        start_date=stack.clock(),
+    )
+    assert stack.scheduler.tick().tries_reaped == []  # heartbeat still fresh
+    stack.clock.advance(6 * 60)
+    assert stack.scheduler.tick().tries_reaped == [f"{run.run_id}/a"]
+    stack.settle()
+    assert stack.states("fragile", run.run_id) == {"a": final}
+    expected_run = DagRunState.SUCCESS if final == "success" else DagRunState.FAILED
+    assert stack.store.get_run("fragile", run.run_id).state is expected_run
