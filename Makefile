@@ -1,6 +1,6 @@
 # Slipstream developer tasks. GNU make, POSIX sh.
 #
-#   make demo       run the example DAG end to end locally and print its task table
+#   make demo       start the serverless stack on moto, deploy dags/, run one DAG, print its tasks
 #   make test       ruff + mypy (chalicelib/core) + pytest
 #   make lint | typecheck | bench | clean | distclean
 #
@@ -19,17 +19,16 @@ STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
-DEMO_DAG ?= dags/etl_hourly.py
 DEMO_DAG_ID ?= etl_hourly
 
 .PHONY: help install demo test lint typecheck pytest bench clean distclean
 
 help:
-	@echo "make demo       run $(DEMO_DAG_ID) ($(DEMO_DAG)) locally, print its task table"
+	@echo "make demo       run $(DEMO_DAG_ID) on the local serverless stack (moto), print its tasks"
 	@echo "make test       ruff, mypy on chalicelib/core, pytest -n $(PYTEST_WORKERS)"
 	@echo "make lint       ruff check ."
 	@echo "make typecheck  mypy chalicelib/core"
-	@echo "make bench      python bench/local_test.py"
+	@echo "make bench      bench/local_test.py and bench/scheduler_cost.py"
 	@echo "make clean      remove caches and build leftovers (keeps $(VENV))"
 	@echo "make distclean  clean, and remove $(VENV)"
 
@@ -43,7 +42,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/slipstream dags test $(DEMO_DAG) $(DEMO_DAG_ID)
+	$(BIN)/slipstream dev demo $(DEMO_DAG_ID) --project .
 
 # Make stops at the first failing recipe line, so `make test` fails if any step does.
 test: lint typecheck pytest
@@ -59,6 +58,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/local_test.py
+	$(BIN)/python bench/scheduler_cost.py
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info

@@ -1,19 +1,42 @@
 """The Chalice application: every Lambda entry point, each a few lines into chalicelib.
 
-Only the health check exists so far; the runtime issue adds the scheduler,
-worker, queue and event handlers, and the API issue registers its blueprints.
+Decorator arguments are read at import time, so the queue name comes from the
+environment (``.chalice/config.json`` per stage) before this module loads.
 """
 
 from __future__ import annotations
 
-from chalice import Chalice
+import os
+from typing import Any
+
+from chalice import Chalice, Rate
 
 import chalicelib
+from chalicelib import handlers
 
 app = Chalice(app_name="slipstream")
+SCHEDULER_QUEUE = os.environ.get("SLIPSTREAM_QUEUE_NAME", "slipstream-dev-scheduler")
 
 
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     """Lets a deploy check or a load balancer see that the API Lambda answers."""
     return {"status": "ok", "version": chalicelib.__version__}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="scheduler_tick")
+def scheduler_tick(event: Any) -> dict[str, Any]:
+    """Create due runs, fire long timers, reap tries whose worker died."""
+    return handlers.schedule_tick()
+
+
+@app.on_sqs_message(queue=SCHEDULER_QUEUE, batch_size=10, name="scheduler_events")
+def scheduler_events(event: Any) -> dict[str, Any]:
+    """Run created, task finished, timer fired; EventBridge events arrive here too."""
+    return handlers.scheduler_queue(event.to_dict(), event.context)
+
+
+@app.lambda_function(name="worker")
+def worker(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Run one try (async-invoked by the Lambda executor)."""
+    return handlers.run_worker(event)

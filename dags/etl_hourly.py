@@ -33,7 +33,7 @@ with DAG(
     dagrun_timeout=timedelta(minutes=30),
     default_args={
         "retries": 2,
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": timedelta(seconds=5),  # short, so `make demo` shows a retry quickly
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": timedelta(minutes=5),

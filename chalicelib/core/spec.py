@@ -163,6 +163,26 @@ class DagSpec(_Frozen):
         return frozenset(tid for tid, t in self.tasks.items() if not t.downstream)
 
     @cached_property
+    def topological_order(self) -> list[str]:
+        """Task ids upstream first, ties by id: the order tables show tasks in."""
+        waiting = {tid: len(t.upstream) for tid, t in self.tasks.items()}
+        ready = sorted(tid for tid, n in waiting.items() if n == 0)
+        order: list[str] = []
+        while ready:
+            tid = ready.pop(0)
+            order.append(tid)
+            released = []
+            for down in self.tasks[tid].downstream:
+                if down in waiting:
+                    waiting[down] -= 1
+                    if waiting[down] == 0:
+                        released.append(down)
+            ready = sorted([*ready, *released])
+        # a cyclic spec never validates; keep every task listed anyway
+        order.extend(tid for tid in self.tasks if tid not in set(order))
+        return order
+
+    @cached_property
     def priorities(self) -> dict[str, int]:
         """Effective priority per task under its weight rule, as Airflow computes it."""
         return effective_priorities(self.tasks)

@@ -86,7 +86,7 @@ class TableReporter:
         for ti in instances:
             by_task[ti.task_id].append(ti)
         rows = []
-        for task_id in run.spec.tasks:
+        for task_id in run.spec.topological_order:
             group = by_task.get(task_id, [])
             rows.append(_row(run.spec.tasks[task_id].label, group, self._notes.get(task_id, "")))
         if len(rows) <= limit:
@@ -164,3 +164,20 @@ def _table(title: str, rows: list[list[Any]], hidden: int) -> Table:
     if hidden:
         table.add_row(Text(f"… {hidden} more tasks", style="dim"), "", "", "", "")
     return table
+
+
+def instances_table(title: str, spec: Any, instances: list[Any]) -> Table:
+    """A task table from stored instances (the local stack's run, read from DynamoDB)."""
+    by_task: dict[str, list[Any]] = defaultdict(list)
+    for ti in instances:
+        by_task[ti.task_id].append(ti)
+    rows = [
+        _row(spec.tasks[tid].label, by_task.get(tid, []), _note(by_task.get(tid, [])))
+        for tid in spec.topological_order
+    ]
+    return _table(title, rows, 0)
+
+
+def _note(instances: list[Any]) -> str:
+    errors = [ti.error for ti in instances if getattr(ti, "error", None)]
+    return errors[-1] if errors else ""

@@ -126,7 +126,7 @@ class Scheduler:
                 data_interval_start=info.data_interval.start,
                 data_interval_end=info.data_interval.end,
                 run_after=info.run_after,
-                version=spec.content_hash,
+                version=record.current_version,
             )
             if self.store.create_run(run, spec):
                 created.append(run.run_id)
@@ -201,7 +201,7 @@ class Scheduler:
             data_interval_start=interval.start,
             data_interval_end=interval.end,
             run_after=logical,
-            version=spec.content_hash,
+            version=record.current_version,
             conf=dict(conf or {}),
         )
         created = self.store.create_run(run, spec)

@@ -63,7 +63,7 @@ class ActiveRun:
 
 @dataclass(frozen=True)
 class DagVersionRecord:
-    """An immutable DAG version, named by the spec's content hash."""
+    """An immutable DAG version, named by the hash of its spec and its code bundle."""
 
     dag_id: str
     version: str

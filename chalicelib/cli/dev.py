@@ -1,0 +1,114 @@
+"""``slipstream dev``: the serverless stack on this machine, on moto."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from chalicelib.cli.main import app
+
+dev_app = typer.Typer(help="Run the serverless stack locally on moto.", no_args_is_help=True)
+app.add_typer(dev_app, name="dev")
+
+
+@dev_app.command("demo")
+def demo_command(
+    dag_id: Annotated[str, typer.Argument(help="Example DAG to trigger.")] = "etl_hourly",
+    project: Annotated[Path, typer.Option(help="Project folder holding dags/.")] = Path("."),
+    conf: Annotated[str | None, typer.Option(help="Run conf as a JSON object.")] = None,
+    workers: Annotated[int, typer.Option(help="Warm worker processes.")] = 2,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 300.0,
+) -> None:
+    """Start the stack, deploy the project's DAGs, run DAG_ID once, print its tasks, stop.
+
+    Exit code 0 when the run succeeded, 1 when it failed.
+    """
+    from chalicelib import wiring
+    from chalicelib.local.display import instances_table
+    from chalicelib.local.stack import LocalStack
+
+    console = Console()
+    run_conf = _conf(conf)
+    with LocalStack(workers=workers) as stack:
+        console.print(
+            f"[bold]Local stack[/bold] on moto at {stack.endpoint}, {workers} warm workers"
+        )
+        report = stack.deploy(project)
+        if not report.ok:
+            for problem in report.problems:
+                console.print(f"[red]{problem}[/red]", soft_wrap=True)
+            raise typer.Exit(1)
+        console.print(
+            "Deployed "
+            + ", ".join(f"{d.dag_id} ({d.status}, {d.tasks} tasks)" for d in report.dags)
+            + f"; bundle {report.bundle_key}"
+        )
+        run = stack.trigger(dag_id, run_conf)
+        console.print(f"Triggered {dag_id}: {run.run_id} (version {run.version[:12]})")
+        final = stack.wait_for_run(dag_id, run.run_id, timeout=timeout)
+        store = wiring.state_store()
+        spec = wiring.scheduler().specs.get(dag_id, final.version)
+        instances = _instances(store, spec, final)
+        console.print(instances_table(f"DAG {dag_id} — run {final.run_id}", spec, instances))
+        took = (final.end_date - final.start_date).total_seconds() if final.end_date else 0.0
+        style = "bold green" if final.state.value == "success" else "bold red"
+        console.print(f"Run [{style}]{final.state.value}[/{style}] in {took:.2f}s")
+    raise typer.Exit(0 if final.state.value == "success" else 1)
+
+
+@dev_app.command("up")
+def up_command(
+    project: Annotated[Path, typer.Option(help="Project folder holding dags/.")] = Path("."),
+    workers: Annotated[int, typer.Option(help="Warm worker processes.")] = 2,
+    tick_seconds: Annotated[float, typer.Option(help="Seconds between scheduler ticks.")] = 5.0,
+) -> None:
+    """Start the stack, deploy the project's DAGs (unpaused) and run until Ctrl-C."""
+    from chalicelib.local.stack import LocalStack
+
+    console = Console()
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with LocalStack(workers=workers, tick_seconds=tick_seconds) as stack:
+        report = stack.deploy(project)
+        for problem in report.problems:
+            console.print(f"[red]{problem}[/red]", soft_wrap=True)
+        console.print(
+            f"Local stack on moto at {stack.endpoint}; DAGs: "
+            + ", ".join(d.dag_id for d in report.dags)
+        )
+        console.print(f"export SLIPSTREAM_ENDPOINT_URL={stack.endpoint}  # to use it from here")
+        stopped.wait()
+    console.print("stopped")
+
+
+def _instances(store: Any, spec: Any, run: Any) -> list[Any]:
+    view = store.run_view(run.dag_id, run.run_id, spec)
+    found: list[Any] = []
+    for tid, summary in view.summaries(list(spec.tasks)).items():
+        if summary.mapped_count is None:
+            found.append(summary.instance)
+            continue
+        for index in range(summary.mapped_count):
+            ti = view.instance(tid, index)
+            if ti is not None:
+                found.append(ti)
+    return found
+
+
+def _conf(conf: str | None) -> dict[str, Any]:
+    if conf is None:
+        return {}
+    try:
+        value = json.loads(conf)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not valid JSON: {exc.msg}", param_hint="--conf") from None
+    if not isinstance(value, dict):
+        raise typer.BadParameter("must be a JSON object", param_hint="--conf")
+    return value

@@ -1,0 +1,267 @@
+"""The serverless stack on a laptop: moto in place of AWS, threads in place of
+Lambda's event plumbing, warm processes in place of worker Lambdas.
+
+What runs is the production code: the same handlers read the same SQS queue
+(moto's), write the same DynamoDB tables, load the same code bundles from S3,
+and workers run the same ``handle_worker_message``. Only the plumbing that AWS
+provides is played here: polling the queue into the scheduler handler (as an
+SQS event source mapping with ReportBatchItemFailures would), firing the tick,
+and a pool of warm worker processes for the Lambda executor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chalicelib.core.runs import DagRun
+from chalicelib.executors.local_executor import LocalExecutor, WorkerStatus
+
+log = logging.getLogger("slipstream.local")
+
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "SLIPSTREAM_REGION": "us-east-1",
+    "SLIPSTREAM_STAGE": "local",
+    "SLIPSTREAM_BUCKET": "slipstream-local-state",
+    "SLIPSTREAM_QUEUE_NAME": "slipstream-local-scheduler",
+    "SLIPSTREAM_PARTIAL_BATCH_RESPONSE": "true",
+    "SLIPSTREAM_HEARTBEAT_SECONDS": "10",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "SlipstreamLocal",
+    "POWERTOOLS_METRICS_DISABLED": "true",  # no EMF lines on the terminal
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+@dataclass
+class HandOff:
+    """Worker start and end times, to measure upstream end -> downstream start."""
+
+    started: dict[str, float] = field(default_factory=dict)
+    ended: dict[str, float] = field(default_factory=dict)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        workers: int = 2,
+        tick_seconds: float = 5.0,
+        on_status: Callable[[WorkerStatus], None] | None = None,
+    ):
+        self.workers = workers
+        self.tick_seconds = tick_seconds
+        self.on_status = on_status
+        self._server: Any = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._saved_env: dict[str, str | None] = {}
+        self.endpoint: str | None = None
+        self.executor: LocalExecutor | None = None
+
+    # ---------------------------------------------------------- lifecycle
+
+    def start(self) -> LocalStack:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self._set_env({**LOCAL_ENV, "SLIPSTREAM_ENDPOINT_URL": self.endpoint})
+        from chalicelib import wiring
+
+        wiring.reset()
+        self._create_resources()
+        # Workers inherit this environment; their own hand-off is relayed back here.
+        worker_env = {**os.environ, "SLIPSTREAM_EXECUTORS": "relay"}
+        self.executor = LocalExecutor(workers=self.workers, env=worker_env, on_status=self._status)
+        self.executor.start()
+        from chalicelib.scheduler.service import Scheduler
+
+        scheduler = Scheduler(
+            wiring.state_store(),
+            wiring.scheduler_queue(),
+            dict.fromkeys(("lambda", "ecs", "local"), self.executor),
+            clock=wiring.utc_now,
+        )
+        wiring.install_scheduler(scheduler)
+        for target, name in ((self._poll_queue, "sqs-poller"), (self._tick, "tick")):
+            thread = threading.Thread(target=target, name=f"slipstream-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self.executor is not None:
+            self.executor.stop()
+        if self._server is not None:
+            self._server.stop()
+        from chalicelib import wiring
+
+        wiring.reset()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _set_env(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _create_resources(self) -> None:
+        from chalicelib import wiring
+        from chalicelib.store.models import build_models, create_tables
+
+        settings = wiring.store_settings()
+        create_tables(build_models(settings))
+        result_model = wiring.result_model()
+        if not result_model.exists():
+            result_model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+        wiring.client("s3").create_bucket(Bucket=settings.bucket)
+        sqs = wiring.client("sqs")
+        url = sqs.create_queue(
+            QueueName=os.environ["SLIPSTREAM_QUEUE_NAME"],
+            Attributes={"VisibilityTimeout": "30"},
+        )["QueueUrl"]
+        self._set_env({"SLIPSTREAM_QUEUE_URL": url})
+
+    # ------------------------------------------------------------ plumbing
+
+    def _poll_queue(self) -> None:
+        """Play the SQS event source mapping: batches of up to 10, partial failures kept."""
+        from chalicelib import handlers, wiring
+
+        sqs = wiring.client("sqs")
+        url = os.environ["SLIPSTREAM_QUEUE_URL"]
+        while not self._stop.is_set():
+            try:
+                batch = sqs.receive_message(
+                    QueueUrl=url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("receiving from the scheduler queue failed")
+                continue
+            if not batch:
+                continue
+            event = {"Records": [_sqs_record(m, url) for m in batch]}
+            try:
+                response = handlers.scheduler_queue(event)
+                failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+            except Exception:
+                log.exception("scheduler batch failed")
+                failed = {m["MessageId"] for m in batch}
+            done = [m for m in batch if m["MessageId"] not in failed]
+            if done:
+                sqs.delete_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(done)
+                    ],
+                )
+
+    def _tick(self) -> None:
+        from chalicelib import handlers
+
+        while not self._stop.wait(self.tick_seconds):
+            try:
+                handlers.schedule_tick()
+            except Exception:
+                log.exception("scheduler tick failed")
+
+    def _status(self, status: WorkerStatus) -> None:
+        if not status.ok:
+            log.warning("%s: %s", status.message.label, status.error)
+        if self.on_status is not None:
+            self.on_status(status)
+
+    # ------------------------------------------------------------- actions
+
+    def deploy(self, project_root: str | Path, *, unpause: bool = True) -> Any:
+        from chalicelib import wiring
+        from chalicelib.deploy.deployer import deploy
+
+        root = Path(project_root).resolve()
+        return deploy(
+            [str(root / "dags")],
+            store=wiring.state_store(),
+            bundles=wiring.bundle_store(),
+            bundle_root=str(root),
+            now=wiring.utc_now(),
+            stage="local",
+            paused_at_creation=not unpause,
+        )
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> DagRun:
+        from chalicelib import wiring
+
+        run, _ = wiring.scheduler().trigger(dag_id, conf=conf)
+        return run
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> DagRun:
+        """Poll the run until it finishes (a CLI wait, not a test's)."""
+        from chalicelib import wiring
+
+        deadline = time.monotonic() + timeout
+        while True:
+            run = wiring.state_store().get_run(dag_id, run_id)
+            if run is not None and run.state.finished:
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} of {dag_id} did not finish in {timeout:g}s")
+            time.sleep(0.05)
+
+
+def _sqs_record(message: Mapping[str, Any], queue_url: str) -> dict[str, Any]:
+    """The record shape Lambda hands an SQS-triggered function."""
+    attributes = message.get("Attributes", {})
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get(
+                "SentTimestamp", str(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
+            ),
+            "SenderId": attributes.get("SenderId", "local"),
+            "ApproximateFirstReceiveTimestamp": attributes.get(
+                "ApproximateFirstReceiveTimestamp", "0"
+            ),
+        },
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[-1]}",
+        "awsRegion": "us-east-1",
+        "messageIdHint": str(uuid.uuid4()),
+    }

@@ -1,0 +1,130 @@
+"""Adapters built from the environment: the one place that knows which AWS
+client backs which port. Handlers, the worker and the local stack call these;
+tests build their adapters directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chalicelib.executors import build_executors
+from chalicelib.executors.base import Executor
+from chalicelib.executors.settings import ExecutorSettings
+from chalicelib.scheduler.queue import SqsSchedulerQueue
+from chalicelib.scheduler.service import Scheduler
+from chalicelib.store.dynamodb import DynamoStateStore
+from chalicelib.store.models import build_models
+from chalicelib.store.results import DynamoXComStore, build_result_model
+from chalicelib.store.settings import StoreSettings
+
+
+class RuntimeSettings(BaseSettings):
+    """Names of the queue and executors this deployment uses (prefix SLIPSTREAM_)."""
+
+    model_config = SettingsConfigDict(env_prefix="SLIPSTREAM_", extra="ignore")
+
+    queue_url: str | None = None
+    queue_name: str = Field(default="slipstream-dev-scheduler")
+    executors: str = Field(default="lambda,ecs", description="Executor kinds to build.")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@functools.cache
+def store_settings() -> StoreSettings:
+    return StoreSettings()
+
+
+def client(service: str) -> Any:
+    import boto3  # type: ignore[import-untyped]
+
+    settings = store_settings()
+    return boto3.client(service, region_name=settings.region, endpoint_url=settings.endpoint_url)
+
+
+@functools.cache
+def state_store() -> DynamoStateStore:
+    settings = store_settings()
+    return DynamoStateStore(settings, models=build_models(settings), s3_client=client("s3"))
+
+
+def scheduler_queue() -> SqsSchedulerQueue:
+    runtime = RuntimeSettings()
+    sqs = client("sqs")
+    url = runtime.queue_url or sqs.get_queue_url(QueueName=runtime.queue_name)["QueueUrl"]
+    return SqsSchedulerQueue(sqs, url)
+
+
+def executors() -> dict[str, Executor]:
+    kinds = [k.strip() for k in RuntimeSettings().executors.split(",") if k.strip()]
+    if "relay" in kinds:
+        # A local stack's worker process: its hand-off goes back to the stack.
+        from chalicelib.executors.relay import RELAY
+
+        return dict.fromkeys(("lambda", "ecs", "local"), RELAY)
+    return build_executors([k for k in kinds if k != "local"], ExecutorSettings())
+
+
+_scheduler: Scheduler | None = None
+
+
+def scheduler() -> Scheduler:
+    """The process's scheduler, built on first use (the local stack installs its own)."""
+    global _scheduler
+    if _scheduler is None:
+        _scheduler = Scheduler(state_store(), scheduler_queue(), executors(), clock=utc_now)
+    return _scheduler
+
+
+def install_scheduler(instance: Scheduler | None) -> None:
+    global _scheduler
+    _scheduler = instance
+
+
+def reset() -> None:
+    """Forget every adapter built from the environment (tests, a restarted stack)."""
+    install_scheduler(None)
+    for cached in (store_settings, state_store, bundle_store, result_model):
+        cached.cache_clear()
+
+
+@functools.cache
+def bundle_store() -> Any:
+    from chalicelib.deploy.bundle_store import S3BundleStore
+
+    return S3BundleStore(store_settings().bucket, client("s3"))
+
+
+@functools.cache
+def result_model() -> type[Any]:
+    return build_result_model(store_settings())
+
+
+def xcom_store(dag_id: str, run_id: str) -> DynamoXComStore:
+    return DynamoXComStore(
+        dag_id,
+        run_id,
+        model=result_model(),
+        s3_client=client("s3"),
+        bucket=store_settings().bucket,
+    )
+
+
+def build_worker_deps(sched: Scheduler | None = None) -> Any:
+    from chalicelib.runtime.worker import WorkerDeps
+
+    sched = sched or scheduler()
+    return WorkerDeps(
+        store=sched.store,
+        scheduler=sched,
+        bundles=bundle_store(),
+        xcoms=xcom_store,
+        clock=utc_now,
+    )

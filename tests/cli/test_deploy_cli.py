@@ -1,0 +1,116 @@
+"""``slipstream dags deploy`` against DynamoDB and S3 on moto."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3  # type: ignore[import-untyped]
+import pytest
+from moto import mock_aws
+from typer.testing import CliRunner
+
+import chalicelib.cli.deploy  # noqa: F401  (registers the command)
+from chalicelib.cli.main import app
+from chalicelib.deploy.deployer import manifest_key
+from chalicelib.sdk.source import display_path
+from chalicelib.store.models import StoreModels, build_models, create_tables
+from chalicelib.store.settings import StoreSettings
+from tests.deploy.projects import Project, imports_restored, make_project
+
+BUCKET = "slipstream-cli-test"
+STAGE = "clitest"
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    with imports_restored():
+        yield make_project(tmp_path / "project")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, StoreModels]]:
+    monkeypatch.setenv("SLIPSTREAM_BUCKET", BUCKET)
+    monkeypatch.setenv("SLIPSTREAM_STAGE", "dev")
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        models = build_models(StoreSettings(stage=STAGE, bucket=BUCKET))
+        create_tables(models)
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        yield s3, models
+
+
+def deploy_cli(*args: str) -> Any:
+    return runner.invoke(app, ["dags", "deploy", *args, "--stage", STAGE])
+
+
+def test_deploy_prints_the_dags_and_writes_bundle_and_versions(
+    project: Project, aws: tuple[Any, StoreModels]
+) -> None:
+    s3, models = aws
+
+    result = deploy_cli(str(project.root))
+
+    assert result.exit_code == 0, result.output
+    assert "hello" in result.output and "on_demand" in result.output
+    assert "created" in result.output and "bundles/" in result.output
+    assert models.dag_version.count() == 2
+    assert models.dag.get("hello").paused is True
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert manifest_key(STAGE) in keys and any(k.startswith("bundles/") for k in keys)
+
+
+def test_json_output_and_unpause(project: Project, aws: tuple[Any, StoreModels]) -> None:
+    _, models = aws
+
+    first = deploy_cli(str(project.root), "--json", "--unpause")
+    again = deploy_cli(str(project.root), "--json")
+
+    assert first.exit_code == 0 and again.exit_code == 0, again.output
+    body = json.loads(again.output)
+    assert body["ok"] is True and body["stage"] == STAGE and body["deactivated"] == []
+    assert {d["dag_id"]: d["status"] for d in body["dags"]} == {
+        "hello": "unchanged",
+        "on_demand": "unchanged",
+    }
+    assert [d["paused"] for d in json.loads(first.output)["dags"]] == [False, False]
+    assert models.dag.get("hello").paused is False
+
+
+def test_a_broken_dag_exits_one_with_located_problems_and_writes_nothing(
+    project: Project, aws: tuple[Any, StoreModels]
+) -> None:
+    s3, models = aws
+    broken = project.write("dags/broken.py", "from chalicelib.sdk import DAG\nDAG(\n")
+
+    result = deploy_cli(str(project.root))
+
+    assert result.exit_code == 1
+    assert f"{display_path(str(broken))}:2: syntax error" in result.output
+    assert "nothing was deployed" in result.output
+    assert s3.list_objects_v2(Bucket=BUCKET)["KeyCount"] == 0
+    assert models.dag_version.count() == 0 and models.dag.count() == 0
+
+
+def test_a_removed_dag_is_reported_inactive(project: Project, aws: tuple[Any, StoreModels]) -> None:
+    _, models = aws
+    assert deploy_cli(str(project.root)).exit_code == 0
+    project.remove("dags/on_demand.py")
+
+    result = deploy_cli(str(project.root), "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["deactivated"] == ["on_demand"]
+    assert models.dag.get("on_demand").active is False
+
+
+def test_a_folder_without_dags_is_refused(project: Project, aws: tuple[Any, StoreModels]) -> None:
+    result = deploy_cli(str(project.dags), "--json")
+
+    assert result.exit_code == 1
+    assert "no dags/ folder" in json.loads(result.output)["problems"][0]["message"]
