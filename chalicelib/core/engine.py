@@ -63,7 +63,17 @@ class TimeoutCheck:
     """
 
 
-Event = RunStarted | TaskFinished | RetryDue | TimeoutCheck
+@dataclass(frozen=True)
+class Reconcile:
+    """Re-evaluate a whole run that made no progress for a while.
+
+    The safety net for a lost hand-off (a worker that died between recording
+    its outcome and starting the next tasks) and for a lost retry timer. It
+    reads every task of the run, so the tick sends it only for stalled runs.
+    """
+
+
+Event = RunStarted | TaskFinished | RetryDue | TimeoutCheck | Reconcile
 
 
 # ------------------------------------------------------------- commands out
@@ -177,7 +187,21 @@ def decide(
         return _on_task_finished(spec, event, view)
     if isinstance(event, RetryDue):
         return _on_retry_due(spec, event, view, now)
+    if isinstance(event, Reconcile):
+        return _on_reconcile(spec, view, now)
     return _on_timeout_check(spec, run, view, now)
+
+
+def _on_reconcile(spec: DagSpec, view: RunStateView, now: dt.datetime) -> list[Command]:
+    commands: list[Command] = []
+    for ti in view.unfinished():
+        if ti.state is TaskState.UP_FOR_RETRY:
+            if ti.next_try_at is None or ti.next_try_at <= now:
+                commands.append(_schedule(spec, spec.task(ti.task_id), ti))
+            else:
+                commands.append(StartTimer(RetryDue(ti.task_id, ti.map_index), ti.next_try_at))
+    commands.extend(_Evaluation(spec, view).run(spec.topological_order))
+    return commands
 
 
 def _starts_with_run(task: TaskSpec) -> bool:

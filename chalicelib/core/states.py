@@ -53,12 +53,14 @@ FINISHED_TASK_STATES = frozenset(
 T = TaskState
 # Clearing a task (a later issue) goes back to NONE from any finished state.
 # NONE -> FAILED is the engine failing a task that cannot start (a bad map input).
+# NONE/UP_FOR_RETRY -> QUEUED: the serverless dispatcher queues a try in the same
+# write that schedules it when no slot has to be waited for (one write, not two).
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    T.NONE: frozenset({T.SCHEDULED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.FAILED}),
+    T.NONE: frozenset({T.SCHEDULED, T.QUEUED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.FAILED}),
     T.SCHEDULED: frozenset({T.QUEUED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.NONE}),
     T.QUEUED: frozenset({T.RUNNING, T.FAILED, T.UP_FOR_RETRY, T.SCHEDULED, T.SKIPPED}),
     T.RUNNING: frozenset({T.SUCCESS, T.FAILED, T.UP_FOR_RETRY, T.SKIPPED}),
-    T.UP_FOR_RETRY: frozenset({T.SCHEDULED, T.FAILED, T.SKIPPED, T.NONE}),
+    T.UP_FOR_RETRY: frozenset({T.SCHEDULED, T.QUEUED, T.FAILED, T.SKIPPED, T.NONE}),
     T.SUCCESS: frozenset({T.NONE}),
     T.FAILED: frozenset({T.NONE}),
     T.UPSTREAM_FAILED: frozenset({T.NONE}),

@@ -7,12 +7,13 @@ local stack's warm worker processes. Its steps, each safe to repeat:
    invocation loses the claim and does nothing;
 2. load the run's pinned code bundle (cached per warm container) and run the
    operator through ``execute_try`` while a thread keeps the heartbeat fresh;
-3. send a *delayed* "task finished" message (the safety net), then record the
-   outcome with a conditional write;
+3. record the outcome with a conditional write;
 4. advance the run's downstream tasks itself (Airflow's mini-scheduler), so
    the hand-off costs a few DynamoDB writes and an invoke, not a queue hop.
 If the worker dies after 1, the reaper finds the stale heartbeat; after 3,
-the delayed message advances the run.
+the tick finds the run stalled and re-evaluates it (``Reconcile``). No
+per-task safety-net message is sent: that would cost a queue message and a
+scheduler invocation for every task to cover a rare crash.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.core.engine import TaskFinished
-from chalicelib.core.messages import TaskFinishedMessage, TimerFired, WorkerMessage
+from chalicelib.core.messages import TimerFired, WorkerMessage
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
 from chalicelib.runtime.xcom import XComStore
@@ -34,10 +35,6 @@ from chalicelib.scheduler.service import Scheduler
 from chalicelib.store.base import StateStore
 
 log = logging.getLogger("slipstream.worker")
-
-SAFETY_NET_DELAY_SECONDS = 30
-"""How long the safety-net message waits: long enough that the worker's own
-hand-off has normally happened, so it usually finds nothing to do."""
 
 HEARTBEAT_SECONDS = float(os.environ.get("SLIPSTREAM_HEARTBEAT_SECONDS", "30"))
 
@@ -110,17 +107,6 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
 
     result = _run_try(deps, message, spec, run)
     finished = result.state is not TaskState.UP_FOR_RETRY
-    if finished:
-        scheduler.queue.send(
-            TaskFinishedMessage(
-                dag_id=run.dag_id,
-                run_id=run.run_id,
-                task_id=message.task_id,
-                map_index=message.map_index,
-                try_number=message.try_number,
-            ),
-            delay_seconds=SAFETY_NET_DELAY_SECONDS,
-        )
     recorded = store.transition(
         run.dag_id,
         run.run_id,

@@ -19,6 +19,7 @@ from chalicelib.core.engine import (
     Command,
     Event,
     FinishRun,
+    Reconcile,
     RetryDue,
     RunStarted,
     ScheduleTask,
@@ -53,6 +54,11 @@ MAX_SQS_DELAY_SECONDS = 900
 HEARTBEAT_TIMEOUT = dt.timedelta(minutes=5)
 """A running try whose worker has not beaten for this long is presumed dead."""
 
+STALL_TIMEOUT = dt.timedelta(minutes=5)
+"""A running run whose finished count has not moved for this long is re-evaluated
+whole (``Reconcile``): the safety net for a hand-off lost between a worker
+recording its outcome and starting the next tasks."""
+
 
 class UnknownDag(SlipstreamError):
     """No deployed DAG by that id."""
@@ -66,6 +72,7 @@ class SchedulerQueue(Protocol):
 class TickReport:
     runs_created: list[str] = field(default_factory=list)
     tries_reaped: list[str] = field(default_factory=list)
+    runs_reconciled: list[str] = field(default_factory=list)
 
 
 class Scheduler:
@@ -80,6 +87,7 @@ class Scheduler:
         clock: Callable[[], dt.datetime],
         specs: SpecCache | None = None,
         heartbeat_timeout: dt.timedelta = HEARTBEAT_TIMEOUT,
+        stall_timeout: dt.timedelta = STALL_TIMEOUT,
     ):
         self.store = store
         self.queue = queue
@@ -87,6 +95,7 @@ class Scheduler:
         self.clock = clock
         self.specs = specs or SpecCache(store)
         self.heartbeat_timeout = heartbeat_timeout
+        self.stall_timeout = stall_timeout
 
     # ------------------------------------------------------------- the tick
 
@@ -101,7 +110,22 @@ class Scheduler:
         for dag_id in self.store.due_dags(now):
             report.runs_created.extend(self.schedule_dag(dag_id, now))
         report.tries_reaped.extend(self.reap(now))
+        report.runs_reconciled.extend(self.reconcile_stalled(now))
         return report
+
+    def reconcile_stalled(self, now: dt.datetime) -> list[str]:
+        """Re-evaluate runs that stopped making progress (one read per running run)."""
+        reconciled: list[str] = []
+        for active in self.store.running_runs():
+            if not self.store.check_stalled(active.dag_id, active.run_id, now, self.stall_timeout):
+                continue
+            run = self.store.get_run(active.dag_id, active.run_id)
+            if run is None:
+                continue
+            spec = self.specs.get(run.dag_id, run.version)
+            if self.advance(run, spec, Reconcile()):
+                reconciled.append(f"{run.dag_id}/{run.run_id}")
+        return reconciled
 
     def schedule_dag(self, dag_id: str, now: dt.datetime) -> list[str]:
         """Create every due run of one DAG that max_active_runs allows, oldest first."""
@@ -282,20 +306,7 @@ class Scheduler:
         return effective
 
     def _dispatch(self, spec: DagSpec, run: DagRun, cmd: ScheduleTask, now: dt.datetime) -> None:
-        queued = self.store.transition(
-            run.dag_id,
-            run.run_id,
-            spec,
-            cmd.task_id,
-            cmd.map_index,
-            expected=TaskState.SCHEDULED,
-            new=TaskState.QUEUED,
-            try_number=cmd.try_number,
-            now=now,
-            queued_at=now,
-        )
-        if not queued.won:
-            return  # another scheduler dispatched it
+        """Hand a try to its executor; the store already moved it to QUEUED for us."""
         message = WorkerMessage(
             dag_id=run.dag_id,
             run_id=run.run_id,
@@ -312,7 +323,7 @@ class Scheduler:
         except DispatchError as exc:
             log.error("dispatch of %s failed: %s", message.label, exc)
             ti = self.store.get_instance(run.dag_id, run.run_id, cmd.task_id, cmd.map_index)
-            if ti is not None:
+            if ti is not None and ti.state is TaskState.QUEUED:
                 self._apply(spec, run, fail_try(spec, run, ti, now, reason=str(exc)), now)
 
     def timer(self, message: TimerFired, due: dt.datetime, now: dt.datetime) -> None:

@@ -127,6 +127,20 @@ class StateStore(abc.ABC):
         """The DAG's queued and running runs (read through the runs-by-state index)."""
 
     @abc.abstractmethod
+    def running_runs(self) -> list[ActiveRun]:
+        """Every RUNNING run (through the runs-by-state index), for the tick's checks."""
+
+    @abc.abstractmethod
+    def check_stalled(
+        self, dag_id: str, run_id: str, now: dt.datetime, stall: dt.timedelta
+    ) -> bool:
+        """True (once per stall period, for one caller) when the run's finished
+        counter has not moved since a check at least ``stall`` ago.
+
+        A moving counter just records itself; the first check only records.
+        """
+
+    @abc.abstractmethod
     def start_run(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
         """QUEUED -> RUNNING; False when the run was not queued."""
 

@@ -133,15 +133,16 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
             fields,
         )
     if isinstance(command, ScheduleTask):
+        # Scheduled and queued in one write: whoever wins it dispatches the try.
         return instance_write(
             spec,
             command.task_id,
             command.map_index,
             command.expected,
             command.try_number - 1,
-            TaskState.SCHEDULED,
+            TaskState.QUEUED,
             now,
-            {"try_number": command.try_number, "next_try_at": None},
+            {"try_number": command.try_number, "next_try_at": None, "queued_at": now},
         )
     if isinstance(command, ExpandTask):
         return ExpansionWrite(command.task_id, command.count, expansion_delta(command.count))

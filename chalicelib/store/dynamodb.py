@@ -237,6 +237,41 @@ class DynamoStateStore(StateStore):
                 found.append(ActiveRun(item.dag_id, item.run_id, state, item.run_after))
         return found
 
+    def running_runs(self) -> list[ActiveRun]:
+        model = self.models.dag_run
+        return [
+            ActiveRun(item.dag_id, item.run_id, DagRunState.RUNNING, item.run_after)
+            for item in model.by_state.query(DagRunState.RUNNING.value)
+        ]
+
+    def check_stalled(
+        self, dag_id: str, run_id: str, now: dt.datetime, stall: dt.timedelta
+    ) -> bool:
+        model = self.models.dag_run
+        item = self._run_item(dag_id, run_id)
+        done = int(item.done or 0)
+        checked_at = item.chk_at
+        unchanged = item.chk_done is not None and int(item.chk_done) == done
+        stalled = unchanged and checked_at is not None and checked_at <= now - stall
+        if unchanged and not stalled:
+            return False
+        # Guarded on what we read, so of two ticks only one reports the stall.
+        previous = (
+            model.chk_at.does_not_exist() if checked_at is None else model.chk_at == checked_at
+        )
+        return (
+            self._guarded(
+                [
+                    (
+                        model(dag_id, run_id),
+                        [model.chk_done.set(done), model.chk_at.set(now)],
+                        previous,
+                    )
+                ]
+            )
+            and stalled
+        )
+
     def start_run(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
         model = self.models.dag_run
         return self._update_run(

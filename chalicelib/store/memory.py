@@ -45,6 +45,7 @@ class _RunRecord:
     heartbeats: dict[tuple[str, int], dt.datetime] = field(default_factory=dict)
     mapped_count: dict[str, int] = field(default_factory=dict)
     tallies: dict[str, Counter[TaskState]] = field(default_factory=dict)
+    checked: tuple[int, dt.datetime] | None = None  # (finished count, when) at the last check
 
     def instance(self, spec: DagSpec, task_id: str, map_index: int) -> TaskInstance | None:
         stored = self.instances.get((task_id, map_index))
@@ -128,6 +129,27 @@ class InMemoryStateStore(StateStore):
                 for (d, _), r in self._runs.items()
                 if d == dag_id and r.run.state in (DagRunState.QUEUED, DagRunState.RUNNING)
             ]
+
+    def running_runs(self) -> list[ActiveRun]:
+        with self._lock:
+            return [
+                ActiveRun(r.run.dag_id, r.run.run_id, r.run.state, r.run.run_after)
+                for r in self._runs.values()
+                if r.run.state is DagRunState.RUNNING
+            ]
+
+    def check_stalled(
+        self, dag_id: str, run_id: str, now: dt.datetime, stall: dt.timedelta
+    ) -> bool:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            done = record.progress.finished
+            unchanged = record.checked is not None and record.checked[0] == done
+            stalled = unchanged and record.checked is not None and record.checked[1] <= now - stall
+            if unchanged and not stalled:
+                return False
+            record.checked = (done, now)
+            return stalled
 
     def start_run(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
         with self._lock:

@@ -138,6 +138,8 @@ def build_models(settings: StoreSettings) -> StoreModels:
         total = NumberAttribute(default=0)
         done = NumberAttribute(default=0)
         failed = NumberAttribute(default=0)  # failed or upstream_failed leaf instances
+        chk_done = NumberAttribute(null=True)  # `done` when the tick last looked
+        chk_at = UTCDateTimeAttribute(null=True)
         by_state = RunsByStateIndex()
 
     class RunningIndex(GlobalSecondaryIndex[Any]):

@@ -244,3 +244,45 @@ def test_killed_worker_is_reaped_then_retried_or_failed(
     assert stack.states("fragile", run.run_id) == {"a": final}
     expected_run = DagRunState.SUCCESS if final == "success" else DagRunState.FAILED
     assert stack.store.get_run("fragile", run.run_id).state is expected_run
+
+
+def test_hand_off_lost_after_recording_is_recovered_by_the_tick(stack: Stack) -> None:
+    with DAG("handoff") as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("handoff")
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    message = stack.executor.invocations.pop(0)
+    spec = stack.scheduler.specs.get("handoff", run.version)
+    # The worker claimed, ran and recorded "a", then died before starting "b".
+    for old, new in ((TaskState.QUEUED, TaskState.RUNNING), (TaskState.RUNNING, TaskState.SUCCESS)):
+        assert stack.store.transition(
+            "handoff",
+            run.run_id,
+            spec,
+            "a",
+            -1,
+            expected=old,
+            new=new,
+            try_number=message.try_number,
+            now=stack.clock(),
+        ).won
+    assert stack.scheduler.tick().runs_reconciled == []  # first look: progress noted
+    stack.clock.advance(4 * 60)
+    assert stack.scheduler.tick().runs_reconciled == []  # not stalled long enough
+    stack.clock.advance(2 * 60)
+    assert stack.scheduler.tick().runs_reconciled == [f"handoff/{run.run_id}"]
+    stack.settle()
+    assert stack.states("handoff", run.run_id) == {"a": "success", "b": "success"}
+    assert stack.store.get_run("handoff", run.run_id).state is DagRunState.SUCCESS
+    assert [m.task_id for m in stack.executor.all] == ["a", "b"]
+
+
+def test_healthy_runs_are_not_reconciled(stack: Stack) -> None:
+    with DAG("healthy") as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    stack.deploy(dag)
+    stack.scheduler.trigger("healthy")
+    stack.settle()
+    stack.clock.advance(3600)
+    assert stack.scheduler.tick().runs_reconciled == []

@@ -85,13 +85,14 @@ def drive(store: StateStore, spec: DagSpec, run: DagRun, worker: Worker = succee
     while ready:
         cmd = ready.popleft()
         key = (run.dag_id, run.run_id, spec, cmd.task_id, cmd.map_index)
-        for old, new in (
-            (TaskState.SCHEDULED, TaskState.QUEUED),
-            (TaskState.QUEUED, TaskState.RUNNING),
-        ):
-            assert store.transition(
-                *key, expected=old, new=new, try_number=cmd.try_number, now=T0
-            ).won
+        # applying ScheduleTask left the try QUEUED; the worker claims it
+        assert store.transition(
+            *key,
+            expected=TaskState.QUEUED,
+            new=TaskState.RUNNING,
+            try_number=cmd.try_number,
+            now=T0,
+        ).won
         done = store.transition(
             *key,
             expected=TaskState.RUNNING,

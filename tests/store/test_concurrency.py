@@ -104,9 +104,9 @@ def test_racing_schedulers_start_each_try_once(endpoint: str) -> None:
     assert dict(summaries["m"].state_counts) == {}  # only finished states are tallied
     for index in range(MAP_WIDTH):
         ti = view.instance("m", index)
-        assert ti is not None and (ti.state, ti.try_number) == (TaskState.SCHEDULED, 1)
+        assert ti is not None and (ti.state, ti.try_number) == (TaskState.QUEUED, 1)
     for task in "abc":
         ti = summaries[task].instance
-        assert (ti.state, ti.try_number) == (TaskState.SCHEDULED, 1)
+        assert (ti.state, ti.try_number) == (TaskState.QUEUED, 1)
     total = len(SPEC.tasks) - 1 + MAP_WIDTH
     assert setup.run_progress(run.dag_id, run.run_id) == RunProgress(total, 0, 0)

@@ -86,27 +86,17 @@ class TestStateStoreContract:
         run = started(store)
         key = (run.dag_id, run.run_id, SPEC, "a", -1)
         assert store.apply(run.dag_id, run.run_id, SPEC, [schedule("a")], T0) == [schedule("a")]
-        # Wrong expected state loses; so does the right state with the wrong try.
-        assert not store.transition(
-            *key, expected=TaskState.NONE, new=TaskState.SCHEDULED, try_number=0, now=T0
-        ).won
-        assert not store.transition(
-            *key, expected=TaskState.SCHEDULED, new=TaskState.QUEUED, try_number=2, now=T0
-        ).won
-        claim = store.transition(
-            *key,
-            expected=TaskState.SCHEDULED,
-            new=TaskState.QUEUED,
-            try_number=1,
-            now=T0,
-            queued_at=T0,
-        )
-        assert claim.won
+        # Scheduling queued the try in one write.
         claimed = store.get_instance(run.dag_id, run.run_id, "a", -1)
         assert claimed is not None
         assert claimed.state is TaskState.QUEUED and claimed.queued_at == T0
+        assert claimed.try_number == 1
+        # Wrong expected state loses; so does the right state with the wrong try.
         assert not store.transition(
-            *key, expected=TaskState.SCHEDULED, new=TaskState.QUEUED, try_number=1, now=T0
+            *key, expected=TaskState.NONE, new=TaskState.QUEUED, try_number=0, now=T0
+        ).won
+        assert not store.transition(
+            *key, expected=TaskState.QUEUED, new=TaskState.RUNNING, try_number=2, now=T0
         ).won
         assert store.transition(
             *key,
@@ -165,15 +155,17 @@ class TestStateStoreContract:
         summary = view.summaries(["m", "src"])["m"]
         assert summary.mapped_count == 5
         assert dict(summary.state_counts) == {}  # only finished states are tallied
-        assert view.instance("m", 3).state is TaskState.SCHEDULED
+        assert view.instance("m", 3).state is TaskState.QUEUED
         for index in (0, 1):
-            for old, new in (
-                (TaskState.SCHEDULED, TaskState.QUEUED),
-                (TaskState.QUEUED, TaskState.RUNNING),
-            ):
-                assert store.transition(
-                    *ids, "m", index, expected=old, new=new, try_number=1, now=T0
-                ).won
+            assert store.transition(
+                *ids,
+                "m",
+                index,
+                expected=TaskState.QUEUED,
+                new=TaskState.RUNNING,
+                try_number=1,
+                now=T0,
+            ).won
         store.transition(
             *ids, "m", 0, expected=TaskState.RUNNING, new=TaskState.FAILED, try_number=1, now=T0
         )
@@ -210,7 +202,6 @@ class TestStateStoreContract:
         ids = (run.dag_id, run.run_id, spec)
         assert store.apply(*ids, [schedule("a")], T0)
         for old, new in (
-            (TaskState.SCHEDULED, TaskState.QUEUED),
             (TaskState.QUEUED, TaskState.RUNNING),
             (TaskState.RUNNING, TaskState.FAILED),
         ):
@@ -226,11 +217,15 @@ class TestStateStoreContract:
         ids = (run.dag_id, run.run_id, SPEC)
         store.apply(*ids, [schedule("a"), schedule("b")], T0)
         for task in "ab":
-            for old, new in (
-                (TaskState.SCHEDULED, TaskState.QUEUED),
-                (TaskState.QUEUED, TaskState.RUNNING),
-            ):
-                store.transition(*ids, task, -1, expected=old, new=new, try_number=1, now=T0)
+            store.transition(
+                *ids,
+                task,
+                -1,
+                expected=TaskState.QUEUED,
+                new=TaskState.RUNNING,
+                try_number=1,
+                now=T0,
+            )
         later = T0 + dt.timedelta(minutes=5)
         assert store.heartbeat(run.dag_id, run.run_id, "b", -1, 1, later)
         assert not store.heartbeat(run.dag_id, run.run_id, "b", -1, 2, later)
