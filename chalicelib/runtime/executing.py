@@ -98,7 +98,7 @@ def execute_try(
         },
     )
     clear = getattr(xcoms, "clear", None)
-    if callable(clear):
+    if callable(clear) and request.try_number > 1:  # a first try has nothing to clear
         clear(request.task_id, request.map_index)
     ti = RuntimeTaskInstance(
         dag_id=spec.dag_id,

@@ -7,11 +7,13 @@ local stack's warm worker processes. Its steps, each safe to repeat:
    invocation loses the claim and does nothing;
 2. load the run's pinned code bundle (cached per warm container) and run the
    operator through ``execute_try`` while a thread keeps the heartbeat fresh;
-3. record the outcome with a conditional write;
+3. record the outcome with one conditional write (the run's counters move
+   just after, by atomic ADDs that return the new totals);
 4. advance the run's downstream tasks itself (Airflow's mini-scheduler), so
    the hand-off costs a few DynamoDB writes and an invoke, not a queue hop.
 If the worker dies after 1, the reaper finds the stale heartbeat; after 3,
-the tick finds the run stalled and re-evaluates it (``Reconcile``). No
+the tick finds the run stalled, recounts it from its instances and
+re-evaluates it (``Reconcile``). No
 per-task safety-net message is sent: that would cost a queue message and a
 scheduler invocation for every task to cover a rare crash.
 """
@@ -26,10 +28,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.core.engine import TaskFinished
+from chalicelib.core.engine import FinishRun, ScheduleTask, TaskFinished
 from chalicelib.core.messages import TimerFired, WorkerMessage
+from chalicelib.core.runs import TaskInstance
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
+from chalicelib.runtime.handoff import HandOffView
 from chalicelib.runtime.xcom import XComStore
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.store.base import StateStore
@@ -117,6 +121,7 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         new=result.state,
         try_number=message.try_number,
         now=result.end_date,
+        defer_counters=True,  # one write on the hand-off path; counters just after
         end_date=result.end_date,
         next_try_at=result.next_try_at,
         error=result.error,
@@ -126,9 +131,13 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     if not recorded.won:
         log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
         return WorkerOutcome(claimed=True, state=result.state, recorded=False)
-    if recorded.run_outcome is not None:
-        scheduler.finish_run(spec, run, recorded.run_outcome, result.end_date)
+    progress = None
+    if message.map_index >= 0:
+        # Downstream of a mapped task reads its tallies: move them before deciding.
+        progress = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
     if not finished:
+        if progress is None:
+            store.settle_counters(run.dag_id, run.run_id, recorded.pending)
         assert result.next_try_at is not None
         scheduler.timer(
             TimerFired(
@@ -141,8 +150,24 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
             result.end_date,
         )
         return WorkerOutcome(claimed=True, state=result.state, recorded=True)
-    effective = scheduler.advance(run, spec, TaskFinished(message.task_id, message.map_index))
-    dispatched = sum(1 for c in effective if type(c).__name__ == "ScheduleTask")
+    done = TaskInstance(
+        task_id=message.task_id,
+        map_index=message.map_index,
+        state=result.state,
+        try_number=message.try_number,
+        end_date=result.end_date,
+        result_length=result.result_length,
+        skip_downstream=result.skip_downstream,
+    )
+    view = HandOffView(spec, store.run_view(run.dag_id, run.run_id, spec), done)
+    effective = scheduler.advance(
+        run, spec, TaskFinished(message.task_id, message.map_index), view=view
+    )
+    dispatched = sum(1 for c in effective if isinstance(c, ScheduleTask))
+    if progress is None:
+        progress = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
+    if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
+        scheduler.finish_run(spec, run, progress.outcome, result.end_date)
     return WorkerOutcome(
         claimed=True, state=result.state, recorded=True, dispatched_next=dispatched
     )

@@ -22,6 +22,7 @@ from chalicelib.core.engine import (
     Reconcile,
     RetryDue,
     RunStarted,
+    RunStateView,
     ScheduleTask,
     StartTimer,
     TaskFinished,
@@ -123,7 +124,15 @@ class Scheduler:
             if run is None:
                 continue
             spec = self.specs.get(run.dag_id, run.version)
-            if self.advance(run, spec, Reconcile()):
+            # A worker that died between recording and counting left the counters short.
+            progress = self.store.recount(run.dag_id, run.run_id, spec)
+            effective = self.advance(run, spec, Reconcile())
+            if progress.outcome is not None and not any(
+                isinstance(c, FinishRun) for c in effective
+            ):
+                self.finish_run(spec, run, progress.outcome, now)
+                effective.append(FinishRun(progress.outcome, "recounted"))
+            if effective:
                 reconciled.append(f"{run.dag_id}/{run.run_id}")
         return reconciled
 
@@ -273,12 +282,15 @@ class Scheduler:
         if run.state is DagRunState.RUNNING:
             self.advance(run, spec, RunStarted())
 
-    def advance(self, run: DagRun, spec: DagSpec, event: Event) -> list[Command]:
-        """Decide what follows ``event`` and apply it. Also the worker's mini-scheduler."""
+    def advance(
+        self, run: DagRun, spec: DagSpec, event: Event, view: RunStateView | None = None
+    ) -> list[Command]:
+        """Decide what follows ``event`` and apply it. Also the worker's mini-scheduler,
+        which passes a view that already knows what it just wrote."""
         if run.state is not DagRunState.RUNNING:
             return []
         now = self.clock()
-        view = self.store.run_view(run.dag_id, run.run_id, spec)
+        view = view or self.store.run_view(run.dag_id, run.run_id, spec)
         commands = decide(spec, run, event, view, now)
         return self._apply(spec, run, commands, now)
 
@@ -289,11 +301,16 @@ class Scheduler:
     ) -> list[Command]:
         if not commands:
             return []
-        effective = self.store.apply(run.dag_id, run.run_id, spec, commands, now)
-        for cmd in effective:
+
+        def dispatch_at_once(cmd: Command) -> None:
             if isinstance(cmd, ScheduleTask):
                 self._dispatch(spec, run, cmd, now)
-            elif isinstance(cmd, StartTimer):
+
+        effective = self.store.apply(
+            run.dag_id, run.run_id, spec, commands, now, on_taken=dispatch_at_once
+        )
+        for cmd in effective:
+            if isinstance(cmd, StartTimer):
                 message = TimerFired(
                     dag_id=run.dag_id,
                     run_id=run.run_id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,6 +85,7 @@ class TransitionResult:
     won: bool
     instance: TaskInstance | None = None  # only where the adapter has it for free
     run_outcome: DagRunState | None = None
+    pending: Any = None  # the write whose counters are deferred (see settle_counters)
 
 
 class StateStore(abc.ABC):
@@ -168,6 +169,7 @@ class StateStore(abc.ABC):
         spec: DagSpec,
         commands: Sequence[Command],
         now: dt.datetime,
+        on_taken: Callable[[Command], None] | None = None,
     ) -> list[Command]:
         """Apply the engine's commands with conditional writes.
 
@@ -176,6 +178,8 @@ class StateStore(abc.ABC):
         and FinishRun (no write here; the caller acts on them), plus a
         FinishRun of the counters' verdict when these writes finished the
         run's last instance. Lost conditions are skipped, not errors.
+        ``on_taken`` is called with each write that won, as soon as it won, so a
+        fan-out's first try is dispatched before the rest are written.
         """
 
     @abc.abstractmethod
@@ -191,6 +195,8 @@ class StateStore(abc.ABC):
         new: TaskState,
         try_number: int,
         now: dt.datetime,
+        read_outcome: bool = True,
+        defer_counters: bool = False,
         **changes: Any,
     ) -> TransitionResult:
         """A worker-side change of one try (claim, heartbeat-free result, requeue).
@@ -198,6 +204,24 @@ class StateStore(abc.ABC):
         ``changes`` may set queued_at, start_date, end_date, next_try_at,
         error, result_length and skip_downstream. Entering RUNNING takes the
         heartbeat lease (heartbeat = ``now``); leaving it drops the lease.
+        ``read_outcome=False`` skips reading the run's counters after a
+        finishing change (a worker that will check them later, off its
+        hand-off path); ``run_outcome`` is then None.
+        ``defer_counters=True`` makes the change one conditional write of the
+        instance alone; the caller then calls ``settle_counters`` with the
+        returned ``pending`` write. A crash in between leaves the counters
+        short, which ``recount`` (run by reconciliation of a stalled run) repairs.
+        """
+
+    @abc.abstractmethod
+    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> RunProgress:
+        """Move the tallies and run counters a deferred transition owes; returns the
+        run's counters after the move (an atomic ADD that returns the new values)."""
+
+    @abc.abstractmethod
+    def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
+        """Recompute tallies and run counters from the instances themselves and store
+        them. Only for a stalled run (no concurrent writers to race with).
         """
 
     @abc.abstractmethod

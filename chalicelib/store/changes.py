@@ -172,3 +172,33 @@ def with_run_outcome(
     if moved and outcome is not None and running and not already:
         return [*taken, FinishRun(outcome, "every task instance finished")]
     return taken
+
+
+def count_instances(
+    spec: DagSpec, mapped_count: dict[str, int], instances: list[TaskInstance]
+) -> tuple[RunProgress, dict[str, dict[TaskState, int]]]:
+    """Run counters and mapped tallies recomputed from the stored instances.
+
+    Instances without a record are waiting (NONE); an expanded mapped task is
+    counted by its indices, not by its placeholder.
+    """
+    total = len(spec.tasks) + sum(count - 1 for count in mapped_count.values())
+    finished = failed = 0
+    tallies: dict[str, dict[TaskState, int]] = {tid: {} for tid in mapped_count}
+    for ti in instances:
+        if ti.task_id not in spec.tasks:
+            continue
+        expanded = ti.task_id in mapped_count
+        if expanded and ti.map_index < 0:
+            continue
+        if not expanded and ti.map_index >= 0:
+            continue
+        if not ti.state.finished:
+            continue
+        finished += 1
+        if ti.task_id in spec.leaves and ti.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
+            failed += 1
+        if expanded:
+            counts = tallies[ti.task_id]
+            counts[ti.state] = counts.get(ti.state, 0) + 1
+    return RunProgress(total, finished, failed), tallies

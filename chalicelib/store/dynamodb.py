@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -43,6 +43,7 @@ from chalicelib.store.base import (
 from chalicelib.store.changes import (
     ExpansionWrite,
     InstanceWrite,
+    count_instances,
     instance_write,
     missing_instance,
     plan,
@@ -321,6 +322,7 @@ class DynamoStateStore(StateStore):
         spec: DagSpec,
         commands: Sequence[Command],
         now: dt.datetime,
+        on_taken: Callable[[Command], None] | None = None,
     ) -> list[Command]:
         taken: list[Command] = []
         moved = False
@@ -332,6 +334,8 @@ class DynamoStateStore(StateStore):
             if not self._guarded(self._ops(dag_id, run_id, write)):
                 continue  # lost: someone applied it (or something newer) first
             taken.append(command)
+            if on_taken is not None:
+                on_taken(command)  # e.g. dispatch now, not after the whole batch
             moved = moved or bool(write.progress.finished or write.progress.total)
         if not moved:
             return taken
@@ -351,21 +355,68 @@ class DynamoStateStore(StateStore):
         new: TaskState,
         try_number: int,
         now: dt.datetime,
+        read_outcome: bool = True,
+        defer_counters: bool = False,
         **changes: Any,
     ) -> TransitionResult:
         write = instance_write(
             spec, task_id, map_index, expected, try_number, new, now, dict(changes)
         )
-        if not self._guarded(self._ops(dag_id, run_id, write)):
+        ops = self._ops(dag_id, run_id, write)
+        if defer_counters:
+            # One conditional write of the instance; counters follow (settle_counters).
+            if not self._guarded(ops[:1]):
+                return TransitionResult(False)
+            return TransitionResult(True, None, None, write)
+        if not self._guarded(ops):
             return TransitionResult(False)
         # No read-back of the instance: the hot path (claim, record) never needs
         # it, and callers that do call get_instance.
         outcome = None
-        if write.progress.finished:
+        if read_outcome and write.progress.finished:
             item = self._run_item(dag_id, run_id)
             if item.st == DagRunState.RUNNING.value:
                 outcome = _progress_from_item(item).outcome
         return TransitionResult(True, None, outcome)
+
+    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> RunProgress:
+        ops = self._ops(dag_id, run_id, pending)[1:]  # what the deferred write owes
+        run_model = self.models.dag_run
+        progress: RunProgress | None = None
+        for item, actions, _ in ops:
+            try:
+                item.update(actions=actions)  # pynamodb returns ALL_NEW into the item
+            except UpdateError as exc:
+                raise StoreError(f"counter update of {_describe(item)} failed") from exc
+            if isinstance(item, run_model):
+                progress = _progress_from_item(item)
+        return progress if progress is not None else self.run_progress(dag_id, run_id)
+
+    def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
+        ti = self.models.task_instance
+        items = list(ti.query(instance_pk(dag_id, run_id), consistent_read=True))
+        mapped = {
+            split_instance_sk(item.sk)[0]: int(item.mcount)
+            for item in items
+            if item.mcount is not None and split_instance_sk(item.sk)[1] < 0
+        }
+        progress, tallies = count_instances(spec, mapped, [_instance_from_item(i) for i in items])
+        run_model = self.models.dag_run
+        run_model(dag_id, run_id).update(
+            actions=[
+                run_model.total.set(progress.total),
+                run_model.done.set(progress.finished),
+                run_model.failed.set(progress.failed_leaves),
+            ]
+        )
+        for task_id, counts in tallies.items():
+            actions = [
+                getattr(ti, tally_attr(state)).set(counts.get(state, 0))
+                for state in TaskState
+                if state.finished
+            ]
+            ti(instance_pk(dag_id, run_id), instance_sk(task_id, -1)).update(actions=actions)
+        return progress
 
     def heartbeat(
         self,

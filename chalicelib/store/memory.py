@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.core.engine import Command, TaskSummary
+from chalicelib.core.engine import Command, FinishRun, StartTimer, TaskSummary
 from chalicelib.core.progress import RunProgress, initial_progress
 from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec
@@ -30,6 +30,7 @@ from chalicelib.store.changes import (
     ExpansionWrite,
     InstanceWrite,
     applied,
+    count_instances,
     instance_write,
     missing_instance,
     plan,
@@ -185,6 +186,7 @@ class InMemoryStateStore(StateStore):
         spec: DagSpec,
         commands: Sequence[Command],
         now: dt.datetime,
+        on_taken: Callable[[Command], None] | None = None,
     ) -> list[Command]:
         taken: list[Command] = []
         moved = False  # did our writes move the counters that decide the run's end?
@@ -201,6 +203,10 @@ class InMemoryStateStore(StateStore):
                 moved = moved or bool(write.progress.finished or write.progress.total)
             outcome = record.progress.outcome
             running = record.run.state is DagRunState.RUNNING
+        if on_taken is not None:
+            for command in taken:
+                if not isinstance(command, (StartTimer, FinishRun)):
+                    on_taken(command)
         return with_run_outcome(taken, moved, outcome, running)
 
     def transition(
@@ -215,6 +221,8 @@ class InMemoryStateStore(StateStore):
         new: TaskState,
         try_number: int,
         now: dt.datetime,
+        read_outcome: bool = True,
+        defer_counters: bool = False,
         **changes: Any,
     ) -> TransitionResult:
         write = instance_write(
@@ -222,11 +230,14 @@ class InMemoryStateStore(StateStore):
         )
         with self._lock:
             record = self._record(dag_id, run_id)
-            if not self._write(record, spec, write):
+            if not self._write(record, spec, write, counters=not defer_counters):
                 return TransitionResult(False)
+            if defer_counters:
+                return TransitionResult(True, record.instances[(task_id, map_index)], None, write)
             ti = record.instances[(task_id, map_index)]
             outcome = None
-            if write.progress.finished and record.run.state is DagRunState.RUNNING:
+            finished = write.progress.finished and record.run.state is DagRunState.RUNNING
+            if read_outcome and finished:
                 outcome = record.progress.outcome
             return TransitionResult(True, ti, outcome)
 
@@ -260,8 +271,38 @@ class InMemoryStateStore(StateStore):
 
     # --------------------------------------------------------- writes
 
+    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> RunProgress:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            self._move_counters(record, pending)
+            return record.progress
+
+    def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            progress, tallies = count_instances(
+                spec, dict(record.mapped_count), list(record.instances.values())
+            )
+            record.progress = progress
+            for tid, counts in tallies.items():
+                record.tallies[tid] = Counter(counts)
+            return progress
+
+    def _move_counters(self, record: _RunRecord, write: InstanceWrite) -> None:
+        old_tally, new_tally = write.tally_moves
+        if old_tally is not None:
+            record.tallies[write.task_id][old_tally] -= 1
+        if new_tally is not None:
+            record.tallies[write.task_id][new_tally] += 1
+        record.progress = record.progress + write.progress
+
     def _write(
-        self, record: _RunRecord, spec: DagSpec, write: InstanceWrite | ExpansionWrite
+        self,
+        record: _RunRecord,
+        spec: DagSpec,
+        write: InstanceWrite | ExpansionWrite,
+        *,
+        counters: bool = True,
     ) -> bool:
         """One guarded write; False when its condition does not hold."""
         if isinstance(write, ExpansionWrite):
@@ -286,12 +327,8 @@ class InMemoryStateStore(StateStore):
             record.heartbeats[key] = write.heartbeat
         else:
             record.heartbeats.pop(key, None)
-        old_tally, new_tally = write.tally_moves
-        if old_tally is not None:
-            record.tallies[write.task_id][old_tally] -= 1
-        if new_tally is not None:
-            record.tallies[write.task_id][new_tally] += 1
-        record.progress = record.progress + write.progress
+        if counters:
+            self._move_counters(record, write)
         return True
 
 

@@ -286,3 +286,44 @@ def test_healthy_runs_are_not_reconciled(stack: Stack) -> None:
     stack.settle()
     stack.clock.advance(3600)
     assert stack.scheduler.tick().runs_reconciled == []
+
+
+def test_counters_lost_with_a_dying_worker_are_recounted(stack: Stack) -> None:
+    with DAG("recount") as dag:
+
+        @task
+        def items() -> list[int]:
+            return [1, 2, 3]
+
+        @task
+        def work(x: int) -> int:
+            return x
+
+        work.expand(x=items())
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("recount")
+    spec = stack.scheduler.specs.get("recount", run.version)
+    # run everything but the last mapped try normally
+    stack.settle(drop=lambda m: m.task_id == "work" and m.map_index == 2)
+    assert stack.store.get_run("recount", run.run_id).state is DagRunState.RUNNING
+    # the last worker records its success, then dies before moving the counters
+    for old, new in ((TaskState.QUEUED, TaskState.RUNNING), (TaskState.RUNNING, TaskState.SUCCESS)):
+        assert stack.store.transition(
+            "recount",
+            run.run_id,
+            spec,
+            "work",
+            2,
+            expected=old,
+            new=new,
+            try_number=1,
+            now=stack.clock(),
+            defer_counters=True,
+        ).won
+    progress = stack.store.run_progress("recount", run.run_id)
+    assert progress.finished == progress.total - 1  # the counters are one short
+    stack.scheduler.tick()
+    stack.clock.advance(6 * 60)
+    assert stack.scheduler.tick().runs_reconciled == [f"recount/{run.run_id}"]
+    assert stack.store.get_run("recount", run.run_id).state is DagRunState.SUCCESS
+    assert stack.store.run_progress("recount", run.run_id) == type(progress)(4, 4, 0)
