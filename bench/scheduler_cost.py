@@ -168,6 +168,7 @@ class ShapeResult:
 
 
 def run_shape(shape: str, n: int) -> ShapeResult:
+    import boto3  # type: ignore[import-untyped]
     from moto import mock_aws
 
     from chalicelib.core.spec import ExecutorSpec
@@ -181,8 +182,6 @@ def run_shape(shape: str, n: int) -> ShapeResult:
     from chalicelib.store.results import DynamoXComStore, build_result_model
     from chalicelib.store.settings import StoreSettings
     from tests.moto_support import faithful_transactions
-
-    import boto3  # type: ignore[import-untyped]
 
     class CountedLambda(Executor):
         kind = "lambda"
