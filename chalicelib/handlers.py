@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import wiring
@@ -84,12 +85,16 @@ def _scheduler_record(record: SQSRecord) -> None:
 @tracer.capture_method
 def scheduler_queue(raw_event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS)
-    response = process_partial_response(
-        event=raw_event,
-        record_handler=_scheduler_record,
-        processor=processor,
-        context=context,
-    )
+    try:
+        response = process_partial_response(
+            event=raw_event,
+            record_handler=_scheduler_record,
+            processor=processor,
+            context=context,
+        )
+    except BatchProcessingError as exc:  # powertools raises when every record failed
+        count = len(raw_event.get("Records", []))
+        raise BatchFailed(f"{count} scheduler messages failed; the batch is retried") from exc
     failures = response.get("batchItemFailures", [])
     if failures and not partial_batch_enabled():
         raise BatchFailed(f"{len(failures)} scheduler messages failed; the batch is retried")

@@ -69,6 +69,10 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
         self.endpoint: str | None = None
         self.executor: LocalExecutor | None = None
+        # Notified whenever something may have changed a run: a worker answered,
+        # a queue batch or a tick was handled. Waiters re-read the store then.
+        self._changed = threading.Condition()
+        self._generation = 0
 
     # ---------------------------------------------------------- lifecycle
 
@@ -133,21 +137,7 @@ class LocalStack:
             os.environ[name] = value
 
     def _create_resources(self) -> None:
-        from chalicelib import wiring
-        from chalicelib.store.models import build_models, create_tables
-
-        settings = wiring.store_settings()
-        create_tables(build_models(settings))
-        result_model = wiring.result_model()
-        if not result_model.exists():
-            result_model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-        wiring.client("s3").create_bucket(Bucket=settings.bucket)
-        sqs = wiring.client("sqs")
-        url = sqs.create_queue(
-            QueueName=os.environ["SLIPSTREAM_QUEUE_NAME"],
-            Attributes={"VisibilityTimeout": "30"},
-        )["QueueUrl"]
-        self._set_env({"SLIPSTREAM_QUEUE_URL": url})
+        self._set_env({"SLIPSTREAM_QUEUE_URL": create_resources()})
 
     # ------------------------------------------------------------ plumbing
 
@@ -179,6 +169,7 @@ class LocalStack:
             except Exception:
                 log.exception("scheduler batch failed")
                 failed = {m["MessageId"] for m in batch}
+            self._notify()
             done = [m for m in batch if m["MessageId"] not in failed]
             if done:
                 sqs.delete_message_batch(
@@ -197,8 +188,15 @@ class LocalStack:
                 handlers.schedule_tick()
             except Exception:
                 log.exception("scheduler tick failed")
+            self._notify()
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
 
     def _status(self, status: WorkerStatus) -> None:
+        self._notify()
         if not status.ok:
             log.warning("%s: %s", status.message.label, status.error)
         if self.on_status is not None:
@@ -228,17 +226,43 @@ class LocalStack:
         return run
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300.0) -> DagRun:
-        """Poll the run until it finishes (a CLI wait, not a test's)."""
+        """Block until the run finishes, re-reading it whenever the stack did something."""
         from chalicelib import wiring
 
         deadline = time.monotonic() + timeout
         while True:
+            with self._changed:
+                seen = self._generation
             run = wiring.state_store().get_run(dag_id, run_id)
             if run is not None and run.state.finished:
                 return run
-            if time.monotonic() > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise TimeoutError(f"run {run_id} of {dag_id} did not finish in {timeout:g}s")
-            time.sleep(0.05)
+            with self._changed:
+                self._changed.wait_for(lambda s=seen: self._generation != s, timeout=remaining)
+
+
+def create_resources() -> str:
+    """Tables, bucket and scheduler queue named by the environment; returns the queue URL.
+
+    What infra/stack.yaml creates in AWS, for moto (the local stack and tests).
+    """
+    from chalicelib import wiring
+    from chalicelib.store.models import build_models, create_tables
+
+    settings = wiring.store_settings()
+    create_tables(build_models(settings))
+    result_model = wiring.result_model()
+    if not result_model.exists():
+        result_model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    wiring.client("s3").create_bucket(Bucket=settings.bucket)
+    sqs = wiring.client("sqs")
+    url: str = sqs.create_queue(
+        QueueName=os.environ["SLIPSTREAM_QUEUE_NAME"],
+        Attributes={"VisibilityTimeout": "30"},
+    )["QueueUrl"]
+    return url
 
 
 def _sqs_record(message: Mapping[str, Any], queue_url: str) -> dict[str, Any]:
