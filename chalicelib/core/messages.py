@@ -54,6 +54,11 @@ SchedulerMessage = Annotated[
 SCHEDULER_MESSAGE = TypeAdapter(SchedulerMessage)
 
 
+DAG_CALLBACK_TASK = "__dag_callback__"
+"""Reserved task id: a worker message that runs the DAG's on_success/on_failure
+callbacks after its run ended, instead of a try."""
+
+
 class WorkerMessage(_Message):
     """Run one try: everything a worker needs to find its work, nothing more."""
 

@@ -38,6 +38,7 @@ from chalicelib.core.runs import DagRun, RunType, make_run_id
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.local.run_state import InMemoryRunState, StaleState
+from chalicelib.runtime.dag_callbacks import run_dag_callbacks
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
 from chalicelib.runtime.xcom import InMemoryXComStore
 
@@ -361,33 +362,7 @@ class LocalDagRun:
 
     def _run_dag_callback(self) -> None:
         """DAG-level on_success/on_failure callbacks, as Airflow runs them after the run."""
-        run = self.state.run
-        name = "on_success_callback" if run.state is DagRunState.SUCCESS else "on_failure_callback"
-        callbacks = getattr(self.dag, name, None)
-        if callbacks is None:
-            return
-        if not isinstance(callbacks, (list, tuple)):
-            callbacks = [callbacks]
-        from chalicelib.runtime.context import DagRunContext, run_dates
-
-        dates = run_dates(
-            run.logical_date or run.run_after, run.data_interval_start, run.data_interval_end
-        )
-        context = {
-            "dag": self.dag,
-            "dag_run": DagRunContext(run, dates),
-            "run_id": run.run_id,
-            "logical_date": dates.logical_date,
-            "ds": dates.ds,
-            "reason": "success" if run.state is DagRunState.SUCCESS else "task_failure",
-        }
-        import logging
-
-        for callback in callbacks:
-            try:
-                callback(context)
-            except Exception:  # a callback never changes the run's outcome
-                logging.getLogger("slipstream.dag").exception("DAG %s failed", name)
+        run_dag_callbacks(self.dag, self.state.run)
 
     def _result(self, wall: float) -> DagTestResult:
         states: dict[str, str] = {}

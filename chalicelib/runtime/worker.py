@@ -32,6 +32,7 @@ from chalicelib.core.engine import FinishRun, ScheduleTask, TaskFinished
 from chalicelib.core.messages import TimerFired, WorkerMessage
 from chalicelib.core.runs import TaskInstance
 from chalicelib.core.states import TaskState
+from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
 from chalicelib.runtime.handoff import HandOffView
 from chalicelib.runtime.xcom import XComStore
@@ -92,6 +93,8 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     if run is None:
         log.warning("no run for %s", message.label)
         return WorkerOutcome(claimed=False)
+    if message.task_id == DAG_CALLBACK_TASK:
+        return _dag_callbacks(deps, message, spec, run)
     now = deps.clock()
     claim = store.transition(
         run.dag_id,
@@ -171,6 +174,17 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     return WorkerOutcome(
         claimed=True, state=result.state, recorded=True, dispatched_next=dispatched
     )
+
+
+def _dag_callbacks(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> WorkerOutcome:
+    bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
+    if bundle_key is None or spec.fileloc is None or not run.state.finished:
+        log.warning("%s: no callbacks to run (no bundle, or the run is not over)", message.label)
+        return WorkerOutcome(claimed=False)
+    dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)
+    ran = run_dag_callbacks(dag, run)
+    log.info("%s: ran %d DAG callbacks for a %s run", message.label, ran, run.state.value)
+    return WorkerOutcome(claimed=True, recorded=False)
 
 
 def _run_try(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> TryResult:

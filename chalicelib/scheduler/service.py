@@ -32,6 +32,7 @@ from chalicelib.core.engine import (
 )
 from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.messages import (
+    DAG_CALLBACK_TASK,
     RunCreated,
     SchedulerMessage,
     TaskFinishedMessage,
@@ -39,7 +40,7 @@ from chalicelib.core.messages import (
     WorkerMessage,
 )
 from chalicelib.core.runs import DagRun, RunType, make_run_id
-from chalicelib.core.spec import DagSpec
+from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.core.timetables import DataInterval, TimeRestriction
 from chalicelib.core.validation import resolve_params
@@ -353,6 +354,25 @@ class Scheduler:
         if not self.store.finish_run(run.dag_id, run.run_id, state, now):
             return
         log.info("run %s/%s finished: %s", run.dag_id, run.run_id, state.value)
+        wanted = (
+            spec.on_success_callback if state is DagRunState.SUCCESS else spec.on_failure_callback
+        )
+        if wanted is not None:
+            # User code: a worker runs it. finish_run is won once, so this is sent once.
+            callback = WorkerMessage(
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=DAG_CALLBACK_TASK,
+                try_number=1,
+                version=run.version,
+            )
+            executor = self.executors.get("lambda") or next(iter(self.executors.values()), None)
+            try:
+                if executor is None:
+                    raise DispatchError("no executor is configured to run DAG callbacks")
+                executor.dispatch(callback, ExecutorSpec(kind="lambda"))
+            except DispatchError as exc:
+                log.error("DAG callback of %s/%s not dispatched: %s", run.dag_id, run.run_id, exc)
         # A slot under max_active_runs opened: start the oldest queued run.
         queued = [r for r in self.store.active_runs(run.dag_id) if r.state is DagRunState.QUEUED]
         if queued:

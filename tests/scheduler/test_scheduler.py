@@ -327,3 +327,30 @@ def test_counters_lost_with_a_dying_worker_are_recounted(stack: Stack) -> None:
     assert stack.scheduler.tick().runs_reconciled == [f"recount/{run.run_id}"]
     assert stack.store.get_run("recount", run.run_id).state is DagRunState.SUCCESS
     assert stack.store.run_progress("recount", run.run_id) == type(progress)(4, 4, 0)
+
+
+@pytest.mark.parametrize(("fail", "expected"), [(False, "success"), (True, "failure")])
+def test_dag_callbacks_run_in_a_worker_after_the_run(
+    stack: Stack, fail: bool, expected: str
+) -> None:
+    calls: list[tuple[str, str]] = []
+    with DAG(
+        "called",
+        on_success_callback=lambda ctx: calls.append(("success", ctx["dag_run"].run_id)),
+        on_failure_callback=lambda ctx: calls.append(("failure", ctx["reason"])),
+    ) as dag:
+
+        @task
+        def maybe() -> None:
+            if fail:
+                raise RuntimeError("no")
+
+        maybe()
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("called")
+    stack.settle()
+    callback_messages = [m for m in stack.executor.all if m.task_id == "__dag_callback__"]
+    assert len(callback_messages) == 1
+    assert [c[0] for c in calls] == [expected]
+    if not fail:
+        assert calls == [("success", run.run_id)]
