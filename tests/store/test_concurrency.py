@@ -7,9 +7,10 @@ moto 5.2 does not isolate TransactWriteItems: it snapshots each table it
 touches, checks and applies without a lock, and on a cancelled transaction
 restores the snapshot, so two racing transactions can both pass a condition
 and a cancelled one can undo another thread's write. DynamoDB documents
-transactions as serializable; ``serializable_moto`` restores that promise by
-running moto's write operations one at a time. Conditions are still checked
-by moto; only the interleaving inside moto's own code is removed.
+transactions as serializable; tests/moto_support.py (applied to every test)
+restores that promise by running moto's write operations one at a time.
+Conditions are still checked by moto; only the interleaving inside moto's own
+code is removed.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
-from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
 from chalicelib.core.engine import Command, ExpandTask, ScheduleTask
@@ -41,24 +40,8 @@ SPEC = make_spec(
 )
 
 
-_MOTO_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
-
-
 @pytest.fixture
-def serializable_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    lock = threading.RLock()
-    for name in _MOTO_WRITES:
-        original = getattr(DynamoDBBackend, name)
-
-        def one_at_a_time(self: DynamoDBBackend, *args: Any, _op: Any = original, **kw: Any) -> Any:
-            with lock:
-                return _op(self, *args, **kw)
-
-        monkeypatch.setattr(DynamoDBBackend, name, one_at_a_time)
-
-
-@pytest.fixture
-def endpoint(serializable_moto: None) -> Iterator[str]:
+def endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
