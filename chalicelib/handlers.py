@@ -8,6 +8,7 @@ tries by outcome, scheduling lag), and a Tracer segment.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from typing import Any
 
@@ -23,6 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import wiring
 from chalicelib.core.messages import TaskFinishedMessage, WorkerMessage
+from chalicelib.scheduler.event_router import is_event_envelope
 from chalicelib.scheduler.queue import decode
 
 logger = Logger(service="slipstream")
@@ -68,6 +70,11 @@ def schedule_tick() -> dict[str, Any]:
 
 
 def _scheduler_record(record: SQSRecord) -> None:
+    body = json.loads(record.body)
+    if is_event_envelope(body):
+        created = wiring.event_router().route(body)
+        metrics.add_metric(name="EventRuns", unit=MetricUnit.Count, value=len(created))
+        return
     message = decode(record.body)
     logger.append_keys(dag_id=message.dag_id, run_id=message.run_id)
     if isinstance(message, TaskFinishedMessage):

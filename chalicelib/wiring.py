@@ -117,6 +117,23 @@ def xcom_store(dag_id: str, run_id: str) -> DynamoXComStore:
     )
 
 
+_router: Any = None
+
+
+def event_router() -> Any:
+    """Routes S3 / EventBridge events to DAG runs (routes written by deploy)."""
+    global _router
+    from chalicelib.deploy.deployer import event_routes_key
+    from chalicelib.scheduler.event_router import EventRouter
+
+    sched = scheduler()
+    if _router is None or _router.scheduler is not sched:
+        _router = EventRouter(
+            sched, bundle_store(), event_routes_key(store_settings().stage), clock=utc_now
+        )
+    return _router
+
+
 def build_worker_deps(sched: Scheduler | None = None) -> Any:
     from chalicelib.runtime.worker import WorkerDeps
 

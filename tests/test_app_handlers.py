@@ -145,3 +145,51 @@ def test_worker_rejects_a_malformed_message(aws: str) -> None:
 
     with Client(app.app) as client, pytest.raises(ValidationError, match="run_id"):
         client.lambda_.invoke("worker", {"dag_id": "x"})
+
+
+def _s3_event(event_id: str, key: str) -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": event_id,
+            "source": "aws.s3",
+            "detail-type": "Object Created",
+            "account": "123456789012",
+            "region": "us-east-1",
+            "time": "2024-06-01T10:00:00Z",
+            "resources": ["arn:aws:s3:::landing-zone"],
+            "detail": {"bucket": {"name": "landing-zone"}, "object": {"key": key, "size": 12}},
+        }
+    )
+
+
+def test_s3_event_starts_the_matching_dag_once(aws: str) -> None:
+    import app
+
+    store = wiring.state_store()
+    with Client(app.app) as client:
+        bodies = [_s3_event("ev-1", "orders/2024-06-01.csv"), _s3_event("ev-2", "tmp/x.bin")]
+        event = client.events.generate_sqs_event(message_bodies=bodies, queue_name=QUEUE)
+        payload = client.lambda_.invoke("scheduler_events", event).payload
+        assert payload["batchItemFailures"] == []
+        # the same event delivered again creates no second run
+        client.lambda_.invoke(
+            "scheduler_events",
+            client.events.generate_sqs_event(message_bodies=bodies[:1], queue_name=QUEUE),
+        )
+        run = store.get_run("s3_ingest", "event__ev-1")
+        assert run is not None and run.conf["event"]["detail"]["object"]["key"].startswith(
+            "orders/"
+        )
+        assert store.get_run("s3_ingest", "event__ev-2") is None
+        for _ in range(50):
+            _drain_queue(client, aws)
+            relayed = RELAY.drain()
+            if not relayed:
+                break
+            for message in relayed:
+                client.lambda_.invoke("worker", json.loads(message.model_dump_json()))
+    final = store.get_run("s3_ingest", "event__ev-1")
+    assert final is not None and final.state is DagRunState.SUCCESS
+    found, value = wiring.xcom_store("s3_ingest", "event__ev-1").pull("ingest", -1, "return_value")
+    assert found and value == {"key": "orders/2024-06-01.csv", "table": "staging.2024_06_01"}

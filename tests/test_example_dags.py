@@ -15,10 +15,10 @@ DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 def test_examples_load_without_problems() -> None:
     loaded = load_dags([str(DAGS_DIR)])
     assert loaded.problems == []
-    assert {"etl_hourly", "branching", "mapped_fanout"} <= set(loaded.dags)
+    assert {"etl_hourly", "branching", "mapped_fanout", "s3_ingest"} <= set(loaded.dags)
 
 
-@pytest.mark.parametrize("dag_id", ["etl_hourly", "branching", "mapped_fanout"])
+@pytest.mark.parametrize("dag_id", ["etl_hourly", "branching", "mapped_fanout", "s3_ingest"])
 def test_example_runs_to_success(dag_id: str, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("SLIPSTREAM_DEMO_OUT", str(tmp_path))
     dag = load_dags([str(DAGS_DIR)]).dags[dag_id]

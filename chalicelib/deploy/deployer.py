@@ -105,6 +105,11 @@ def manifest_key(stage: str) -> str:
     return f"deployments/{stage}/dags.json"
 
 
+def event_routes_key(stage: str) -> str:
+    """Which event patterns start which DAG: read by the scheduler's event router."""
+    return f"deployments/{stage}/event-routes.json"
+
+
 def deploy(
     paths: Sequence[str],
     *,
@@ -168,6 +173,16 @@ def deploy(
     kept = {d: f for d, f in previous_manifest.items() if d not in gone}
     kept.update({p.spec.dag_id: p.spec.fileloc or "" for p in planned})
     bundles.put_json(key, _manifest(kept, bundle, git_commit, now))
+    routes = dict(bundles.get_json(event_routes_key(stage)) or {})
+    for dag_id in gone:
+        routes.pop(dag_id, None)
+    for plan in planned:
+        patterns = [trigger.event_pattern() for trigger in plan.spec.events]
+        if patterns:
+            routes[plan.spec.dag_id] = patterns
+        else:
+            routes.pop(plan.spec.dag_id, None)
+    bundles.put_json(event_routes_key(stage), routes)
     return report
 
 

@@ -21,6 +21,7 @@ from chalicelib.deploy.deployer import (
     DeployStatus,
     deploy,
     detect_git_commit,
+    event_routes_key,
     manifest_key,
     version_id,
 )
@@ -30,7 +31,7 @@ from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.memory import InMemoryStateStore
 from chalicelib.store.models import build_models, create_tables
 from chalicelib.store.settings import StoreSettings
-from tests.deploy.projects import HELLO, NOW, Project
+from tests.deploy.projects import EVENTS, HELLO, NOW, Project
 from tests.sdk.dagfiles import line_of
 
 UTC = dt.UTC
@@ -379,9 +380,43 @@ def test_on_aws_deploy_redeploy_and_change(
     assert models.dag_version.count() == 4  # two DAGs x two bundles
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bundles.bucket)["Contents"])
     assert first.bundle_key and changed.bundle_key
-    assert keys == sorted([first.bundle_key, changed.bundle_key, manifest_key("deploytest")])
+    assert keys == sorted(
+        [
+            first.bundle_key,
+            changed.bundle_key,
+            manifest_key("deploytest"),
+            event_routes_key("deploytest"),
+        ]
+    )
     record = store.get_dag_version("hello", by_id(first)["hello"].version)
     assert record is not None and record.bundle_key == first.bundle_key
     worker_side = S3BundleStore(bundles.bucket, s3, cache_dir=tmp_path / "worker-cache")
     dag = worker_side.load_dag(record.bundle_key or "", "dags/hello.py", "hello")
     assert dag.task_dict["say"].python_callable() == "hello from v1"
+
+
+def test_event_routes_follow_the_dags_triggers(
+    project: Project, store: RecordingStore, local_bundles: LocalBundleStore
+) -> None:
+    project.write(
+        "dags/on_demand.py",
+        """
+        from chalicelib.sdk import DAG, EventPattern, S3Event
+        from operators.empty import EmptyOperator
+
+        with DAG(
+            "on_demand",
+            schedule=[S3Event("landing", prefix="in/"), EventPattern({"source": ["shop"]})],
+        ):
+            EmptyOperator(task_id="first")
+        """,
+    )
+    assert run_deploy(project, store, local_bundles).ok
+    routes = local_bundles.get_json(event_routes_key("dev"))
+    assert set(routes) == {"on_demand"}  # hello is cron-only
+    assert routes["on_demand"][1] == {"source": ["shop"]}
+    assert routes["on_demand"][0]["detail"]["bucket"]["name"] == ["landing"]
+
+    project.write("dags/on_demand.py", EVENTS)  # the triggers are gone again
+    assert run_deploy(project, store, local_bundles).ok
+    assert local_bundles.get_json(event_routes_key("dev")) == {}

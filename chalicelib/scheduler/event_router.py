@@ -1,0 +1,83 @@
+"""Turns events that reach the scheduler queue (S3 uploads, custom events on the
+Slipstream bus) into runs of the DAGs whose triggers match them.
+
+Routes (DAG id -> event patterns) are written by ``slipstream dags deploy``
+next to the bundles and cached here for a minute, so an event costs one
+pattern match per event-triggered DAG, not a read per DAG.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from chalicelib.core.event_matching import matches
+from chalicelib.core.runs import RunType
+from chalicelib.scheduler.service import Scheduler
+
+log = logging.getLogger("slipstream.scheduler")
+
+ROUTES_TTL = dt.timedelta(seconds=60)
+
+
+class JsonDocuments(Protocol):
+    def get_json(self, key: str) -> Any: ...
+
+
+def is_event_envelope(document: Any) -> bool:
+    return isinstance(document, Mapping) and "detail-type" in document and "source" in document
+
+
+class EventRouter:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        documents: JsonDocuments,
+        routes_key: str,
+        *,
+        clock: Callable[[], dt.datetime],
+    ):
+        self.scheduler = scheduler
+        self.documents = documents
+        self.routes_key = routes_key
+        self.clock = clock
+        self._routes: dict[str, list[dict[str, Any]]] = {}
+        self._loaded_at: dt.datetime | None = None
+        self._lock = threading.Lock()
+
+    def routes(self) -> dict[str, list[dict[str, Any]]]:
+        now = self.clock()
+        with self._lock:
+            if self._loaded_at is None or now - self._loaded_at >= ROUTES_TTL:
+                self._routes = dict(self.documents.get_json(self.routes_key) or {})
+                self._loaded_at = now
+            return self._routes
+
+    def route(self, event: Mapping[str, Any]) -> list[str]:
+        """Create one run per matching, unpaused DAG; returns the run ids created.
+
+        The run id is ``event__<event id>``, so a redelivered event creates nothing.
+        """
+        event_id = str(event.get("id") or "")
+        if not event_id:
+            raise ValueError("an EventBridge event without an id cannot start a run")
+        created: list[str] = []
+        for dag_id, patterns in sorted(self.routes().items()):
+            if not any(matches(p, event) for p in patterns):
+                continue
+            record = self.scheduler.store.get_dag(dag_id)
+            if record is None or record.paused or not record.active:
+                continue
+            run, new = self.scheduler.trigger(
+                dag_id,
+                conf={"event": dict(event)},
+                run_type=RunType.EVENT,
+                event_id=event_id,
+            )
+            if new:
+                created.append(run.run_id)
+                log.info("event %s started %s/%s", event_id, dag_id, run.run_id)
+        return created
