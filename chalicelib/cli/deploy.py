@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,8 +23,10 @@ from chalicelib.cli.main import dags_app
 from chalicelib.core.errors import Problem
 from chalicelib.deploy.bundle_store import S3BundleStore
 from chalicelib.deploy.deployer import DeployReport, DeployStatus, deploy, detect_git_commit
-from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.settings import StoreSettings
+
+if TYPE_CHECKING:  # pynamodb and botocore load only when a deploy runs
+    from chalicelib.store.dynamodb import DynamoStateStore
 
 EXIT_FAILED = 1
 SHORT_VERSION = 12
@@ -79,6 +81,8 @@ def deploy_command(
 def build_targets(settings: StoreSettings) -> tuple[DynamoStateStore, S3BundleStore]:
     """The stage's state store and bundle bucket, on AWS or on ``endpoint_url``."""
     import boto3  # type: ignore[import-untyped]
+
+    from chalicelib.store.dynamodb import DynamoStateStore
 
     s3 = boto3.client("s3", region_name=settings.region, endpoint_url=settings.endpoint_url)
     return DynamoStateStore(settings, s3_client=s3), S3BundleStore(settings.bucket, s3)
