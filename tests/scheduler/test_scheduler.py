@@ -354,3 +354,23 @@ def test_dag_callbacks_run_in_a_worker_after_the_run(
     assert [c[0] for c in calls] == [expected]
     if not fail:
         assert calls == [("success", run.run_id)]
+
+
+def test_retry_longer_than_fifteen_minutes_chains_delay_messages(stack: Stack) -> None:
+    tries: list[dt.datetime] = []
+    with DAG("patient") as dag:
+
+        @task(retries=1, retry_delay=timedelta(minutes=40))
+        def flaky(ti=None) -> None:
+            tries.append(stack.clock())
+            if ti.try_number == 1:
+                raise RuntimeError("come back later")
+
+        flaky()
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("patient")
+    stack.settle()
+    assert stack.store.get_run("patient", run.run_id).state is DagRunState.SUCCESS
+    delays = [d for m, d in stack.queue.sent if m.type == "timer"]
+    assert delays[:3] == [900, 900, 600]  # SQS's 15-minute cap, re-armed until due
+    assert tries[1] - tries[0] >= timedelta(minutes=40)
