@@ -20,6 +20,7 @@ from typing import Protocol
 
 from chalicelib.core.retries import decide_after_failure
 from chalicelib.core.runs import DagRun, TaskInstance
+from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec, ExecutorSpec, TaskSpec
 from chalicelib.core.states import FINISHED_TASK_STATES, DagRunState, TaskState
 from chalicelib.core.trigger_rules import TriggerRule, UpstreamCounts, Verdict, evaluate
@@ -90,6 +91,7 @@ class SetTaskState:
     try_number: int
     reason: str = ""
     next_try_at: dt.datetime | None = None
+    held_slots: tuple[str, ...] = ()  # slots the try gives back (it was QUEUED/RUNNING)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class ScheduleTask:
     pool: str
     pool_slots: int
     executor: ExecutorSpec
+    claims: tuple[SlotClaim, ...] = ()  # filled by the dispatcher: limits this try must pass
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,7 @@ def _on_timeout_check(
                     TaskState.SKIPPED,
                     ti.try_number,
                     reason="dagrun_timeout exceeded",
+                    held_slots=_held(ti),
                 )
             )
         commands.append(FinishRun(DagRunState.FAILED, "dagrun_timeout exceeded"))
@@ -300,11 +304,16 @@ def fail_try(
             ti.try_number,
             reason=reason,
             next_try_at=decision.next_try_at,
+            held_slots=_held(ti),
         )
     ]
     if decision.next_try_at is not None:
         cmd.append(StartTimer(RetryDue(ti.task_id, ti.map_index), decision.next_try_at))
     return cmd
+
+
+def _held(ti: TaskInstance) -> tuple[str, ...]:
+    return ti.slots if ti.state in (TaskState.QUEUED, TaskState.RUNNING) else ()
 
 
 def _schedule(spec: DagSpec, task: TaskSpec, ti: TaskInstance) -> ScheduleTask:

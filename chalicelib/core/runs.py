@@ -69,6 +69,9 @@ class TaskInstance:
     skip_downstream: tuple[str, ...] | None = None  # set by branching and short-circuit
     result_length: int | None = None  # len() of a list/dict result, for mapping
     error: str | None = None
+    slots: tuple[str, ...] = ()  # slot claims held while QUEUED/RUNNING ("key|amount")
+    wait_key: str | None = None  # SCHEDULED and waiting for a slot of this counter
+    wait_rank: str | None = None
 
     @property
     def key(self) -> tuple[str, int]:

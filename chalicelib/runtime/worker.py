@@ -111,6 +111,7 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     if not claim.won:
         log.info("%s: claim lost, another worker has it (or it was reaped)", message.label)
         return WorkerOutcome(claimed=False)
+    held = claim.instance.slots if claim.instance is not None else ()
 
     result = _run_try(deps, message, spec, run)
     finished = result.state is not TaskState.UP_FOR_RETRY
@@ -126,6 +127,7 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         now=result.end_date,
         defer_counters=True,  # one write on the hand-off path; counters just after
         end_date=result.end_date,
+        slots=(),
         next_try_at=result.next_try_at,
         error=result.error,
         result_length=result.result_length,
@@ -141,6 +143,8 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     if not finished:
         if progress is None:
             store.settle_counters(run.dag_id, run.run_id, recorded.pending)
+        if held:
+            scheduler.release(held)
         assert result.next_try_at is not None
         scheduler.timer(
             TimerFired(
@@ -169,6 +173,8 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     dispatched = sum(1 for c in effective if isinstance(c, ScheduleTask))
     if progress is None:
         progress = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
+    if held:
+        scheduler.release(held)  # off the hand-off path: the next try is already on its way
     if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
         scheduler.finish_run(spec, run, progress.outcome, result.end_date)
     return WorkerOutcome(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from chalicelib.core.engine import (
@@ -24,6 +24,7 @@ from chalicelib.core.engine import (
     RunStarted,
     RunStateView,
     ScheduleTask,
+    SetTaskState,
     StartTimer,
     TaskFinished,
     TimeoutCheck,
@@ -40,6 +41,14 @@ from chalicelib.core.messages import (
     WorkerMessage,
 )
 from chalicelib.core.runs import DagRun, RunType, make_run_id
+from chalicelib.core.slots import (
+    SlotClaim,
+    claims_for,
+    dag_key,
+    decode_held,
+    max_parallelism_bound,
+    pool_key,
+)
 from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.core.timetables import DataInterval, TimeRestriction
@@ -55,6 +64,8 @@ MAX_SQS_DELAY_SECONDS = 900
 
 HEARTBEAT_TIMEOUT = dt.timedelta(minutes=5)
 """A running try whose worker has not beaten for this long is presumed dead."""
+
+POOLS_TTL = dt.timedelta(minutes=1)
 
 STALL_TIMEOUT = dt.timedelta(minutes=5)
 """A running run whose finished count has not moved for this long is re-evaluated
@@ -75,6 +86,7 @@ class TickReport:
     runs_created: list[str] = field(default_factory=list)
     tries_reaped: list[str] = field(default_factory=list)
     runs_reconciled: list[str] = field(default_factory=list)
+    tries_promoted: list[str] = field(default_factory=list)
 
 
 class Scheduler:
@@ -98,6 +110,9 @@ class Scheduler:
         self.specs = specs or SpecCache(store)
         self.heartbeat_timeout = heartbeat_timeout
         self.stall_timeout = stall_timeout
+        self._pools: dict[str, int] = {}
+        self._pools_read_at: dt.datetime | None = None
+        self._bounds: dict[str, int] = {}
 
     # ------------------------------------------------------------- the tick
 
@@ -113,6 +128,10 @@ class Scheduler:
             report.runs_created.extend(self.schedule_dag(dag_id, now))
         report.tries_reaped.extend(self.reap(now))
         report.runs_reconciled.extend(self.reconcile_stalled(now))
+        # Waiting tries whose slot release was lost (a worker died) start here.
+        keys = [pool_key(name) for name in self.pools()]
+        keys += sorted({dag_key(r.dag_id) for r in self.store.running_runs()})
+        report.tries_promoted.extend(self.promote(keys))
         return report
 
     def reconcile_stalled(self, now: dt.datetime) -> list[str]:
@@ -297,19 +316,56 @@ class Scheduler:
 
     # ---------------------------------------------------------- applying
 
+    def pools(self) -> dict[str, int]:
+        """Configured pools, re-read at most once a minute."""
+        now = self.clock()
+        if self._pools_read_at is None or now - self._pools_read_at >= POOLS_TTL:
+            self._pools = self.store.pools()
+            self._pools_read_at = now
+        return self._pools
+
+    def claims(self, spec: DagSpec, task_id: str) -> tuple[SlotClaim, ...]:
+        key = f"{spec.dag_id}@{spec.content_hash}"
+        if key not in self._bounds:
+            self._bounds[key] = max_parallelism_bound(spec)
+        return claims_for(spec, task_id, self.pools(), bound=self._bounds[key])
+
     def _apply(
         self, spec: DagSpec, run: DagRun, commands: list[Command], now: dt.datetime
     ) -> list[Command]:
         if not commands:
             return []
+        # Tries start best priority first (Airflow's priority_weight); everything
+        # else keeps its order, and expansions come before their instances' tries.
+        schedules = sorted(
+            (c for c in commands if isinstance(c, ScheduleTask)), key=lambda c: -c.priority
+        )
+        commands = [c for c in commands if not isinstance(c, ScheduleTask)] + [
+            replace(c, claims=self.claims(spec, c.task_id)) for c in schedules
+        ]
 
         def dispatch_at_once(cmd: Command) -> None:
-            if isinstance(cmd, ScheduleTask):
-                self._dispatch(spec, run, cmd, now)
+            if not isinstance(cmd, ScheduleTask):
+                return
+            if cmd.claims and not self.store.acquire(
+                run.dag_id,
+                run.run_id,
+                spec,
+                cmd.task_id,
+                cmd.map_index,
+                cmd.try_number,
+                cmd.claims,
+                now,
+            ):
+                return  # waits SCHEDULED until a slot frees (promote)
+            self._dispatch(spec, run, cmd, now)
 
         effective = self.store.apply(
             run.dag_id, run.run_id, spec, commands, now, on_taken=dispatch_at_once
         )
+        freed = [h for c in effective if isinstance(c, SetTaskState) for h in c.held_slots]
+        if freed:
+            self.release(freed)
         for cmd in effective:
             if isinstance(cmd, StartTimer):
                 message = TimerFired(
@@ -343,6 +399,43 @@ class Scheduler:
             ti = self.store.get_instance(run.dag_id, run.run_id, cmd.task_id, cmd.map_index)
             if ti is not None and ti.state is TaskState.QUEUED:
                 self._apply(spec, run, fail_try(spec, run, ti, now, reason=str(exc)), now)
+
+    def release(self, held: list[str] | tuple[str, ...]) -> None:
+        """Give slots back and start the best waiting tries of those counters."""
+        self.store.release(held)
+        self.promote(sorted({decode_held(h)[0] for h in held}))
+
+    def promote(self, keys: list[str], per_key: int = 5) -> list[str]:
+        """Queue waiting tries, best priority first, while their counters have room."""
+        started: list[str] = []
+        now = self.clock()
+        for key in keys:
+            for run_key, ti in self.store.waiting(key, per_key):
+                dag_id, _, run_id = run_key.partition("#")
+                run = self.store.get_run(dag_id, run_id)
+                if run is None or run.state is not DagRunState.RUNNING:
+                    continue
+                spec = self.specs.get(dag_id, run.version)
+                task = spec.task(ti.task_id)
+                claims = self.claims(spec, ti.task_id)
+                if not self.store.acquire(
+                    dag_id, run_id, spec, ti.task_id, ti.map_index, ti.try_number, claims, now
+                ):
+                    break  # full again (or someone else queued it): the next release retries
+                cmd = ScheduleTask(
+                    ti.task_id,
+                    ti.map_index,
+                    TaskState.SCHEDULED,
+                    ti.try_number,
+                    spec.priorities[ti.task_id],
+                    task.pool,
+                    task.pool_slots,
+                    task.executor,
+                    claims,
+                )
+                self._dispatch(spec, run, cmd, now)
+                started.append(f"{run_id}/{ti.label}")
+        return started
 
     def timer(self, message: TimerFired, due: dt.datetime, now: dt.datetime) -> None:
         """Deliver ``message`` at ``due``. Waits over 15 minutes chain delay messages:

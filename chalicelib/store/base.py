@@ -23,6 +23,7 @@ from chalicelib.core.engine import Command, RunStateView
 from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.progress import RunProgress
 from chalicelib.core.runs import DagRun, TaskInstance
+from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 
@@ -223,6 +224,43 @@ class StateStore(abc.ABC):
         """Recompute tallies and run counters from the instances themselves and store
         them. Only for a stalled run (no concurrent writers to race with).
         """
+
+    # ------------------------------------------------------------ slots
+
+    @abc.abstractmethod
+    def acquire(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        claims: tuple[SlotClaim, ...],
+        now: dt.datetime,
+    ) -> bool:
+        """SCHEDULED -> QUEUED and take every claim's slots, all or nothing.
+
+        False when the try is no longer waiting or some counter is full; the
+        try then stays SCHEDULED in the waiting index.
+        """
+
+    @abc.abstractmethod
+    def release(self, held: Sequence[str]) -> None:
+        """Give back slots a try held ("key|amount" entries, from TaskInstance.slots)."""
+
+    @abc.abstractmethod
+    def waiting(self, key: str, limit: int) -> list[tuple[str, TaskInstance]]:
+        """Tries waiting for a slot of counter ``key``, best priority first,
+        with their "dag_id#run_id" key."""
+
+    @abc.abstractmethod
+    def set_pool(self, name: str, slots: int) -> None:
+        """Create or resize a pool (an operator's action)."""
+
+    @abc.abstractmethod
+    def pools(self) -> dict[str, int]:
+        """Configured pools and their slots."""
 
     @abc.abstractmethod
     def heartbeat(

@@ -20,6 +20,7 @@ from chalicelib.core.engine import (
 )
 from chalicelib.core.progress import RunProgress, expansion_delta, transition_delta
 from chalicelib.core.runs import TaskInstance
+from chalicelib.core.slots import SlotClaim, wait_rank
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState, check_task_transition
 
@@ -33,6 +34,9 @@ INSTANCE_FIELDS = frozenset(
         "error",
         "result_length",
         "skip_downstream",
+        "slots",
+        "wait_key",
+        "wait_rank",
     }
 )
 
@@ -120,6 +124,10 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
             "next_try_at": command.next_try_at,
             "error": command.reason or None,
         }
+        if command.expected is TaskState.SCHEDULED:
+            fields.update(wait_key=None, wait_rank=None)  # leaves the waiting index
+        if command.held_slots:
+            fields["slots"] = ()  # given back by the caller
         if command.state.finished:
             fields["end_date"] = now
         return instance_write(
@@ -131,6 +139,23 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
             command.state,
             now,
             fields,
+        )
+    if isinstance(command, ScheduleTask) and command.claims:
+        # Limited: waits SCHEDULED (indexed by its first counter) until acquire().
+        return instance_write(
+            spec,
+            command.task_id,
+            command.map_index,
+            command.expected,
+            command.try_number - 1,
+            TaskState.SCHEDULED,
+            now,
+            {
+                "try_number": command.try_number,
+                "next_try_at": None,
+                "wait_key": command.claims[0].key,
+                "wait_rank": wait_rank(command.priority, now.isoformat()),
+            },
         )
     if isinstance(command, ScheduleTask):
         # Scheduled and queued in one write: whoever wins it dispatches the try.
@@ -202,3 +227,29 @@ def count_instances(
             counts = tallies[ti.task_id]
             counts[ti.state] = counts.get(ti.state, 0) + 1
     return RunProgress(total, finished, failed), tallies
+
+
+def acquire_write(
+    spec: DagSpec,
+    task_id: str,
+    map_index: int,
+    try_number: int,
+    claims: tuple[SlotClaim, ...],
+    now: dt.datetime,
+) -> InstanceWrite:
+    """SCHEDULED -> QUEUED for a try whose slot claims the same transaction takes."""
+    return instance_write(
+        spec,
+        task_id,
+        map_index,
+        TaskState.SCHEDULED,
+        try_number,
+        TaskState.QUEUED,
+        now,
+        {
+            "queued_at": now,
+            "slots": tuple(c.encode() for c in claims),
+            "wait_key": None,
+            "wait_rank": None,
+        },
+    )

@@ -29,6 +29,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.core.engine import Command, TaskSummary
 from chalicelib.core.progress import RunProgress, initial_progress
 from chalicelib.core.runs import DagRun, RunType, TaskInstance
+from chalicelib.core.slots import SlotClaim, decode_held, pool_key
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.store.base import (
@@ -43,6 +44,7 @@ from chalicelib.store.base import (
 from chalicelib.store.changes import (
     ExpansionWrite,
     InstanceWrite,
+    acquire_write,
     count_instances,
     instance_write,
     missing_instance,
@@ -76,6 +78,8 @@ _FIELD_ATTRS = {
     "next_try_at": "next_try",
     "error": "err",
     "result_length": "rlen",
+    "wait_key": "wq",
+    "wait_rank": "wp",
 }
 
 
@@ -363,11 +367,13 @@ class DynamoStateStore(StateStore):
             spec, task_id, map_index, expected, try_number, new, now, dict(changes)
         )
         ops = self._ops(dag_id, run_id, write)
-        if defer_counters:
-            # One conditional write of the instance; counters follow (settle_counters).
+        if defer_counters or len(ops) == 1:
+            # One conditional write of the instance (counters, if any, follow in
+            # settle_counters); its ALL_NEW answer gives the instance for free.
             if not self._guarded(ops[:1]):
                 return TransitionResult(False)
-            return TransitionResult(True, None, None, write)
+            written = _instance_from_item(ops[0][0])
+            return TransitionResult(True, written, None, write if defer_counters else None)
         if not self._guarded(ops):
             return TransitionResult(False)
         # No read-back of the instance: the hot path (claim, record) never needs
@@ -417,6 +423,58 @@ class DynamoStateStore(StateStore):
             ]
             ti(instance_pk(dag_id, run_id), instance_sk(task_id, -1)).update(actions=actions)
         return progress
+
+    def acquire(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        claims: tuple[SlotClaim, ...],
+        now: dt.datetime,
+    ) -> bool:
+        if any(c.limit - c.amount < 0 for c in claims):
+            return False  # a pool that does not exist (or is too small) never has room
+        write = acquire_write(spec, task_id, map_index, try_number, claims, now)
+        ops = self._ops(dag_id, run_id, write)
+        pool = self.models.pool
+        for claim in claims:
+            room = pool.used.does_not_exist() | (pool.used <= claim.limit - claim.amount)
+            ops.append((pool(claim.key), [pool.used.add(claim.amount)], room))
+        return self._guarded(ops)
+
+    def release(self, held: Sequence[str]) -> None:
+        pool = self.models.pool
+        for entry in held:
+            key, amount = decode_held(entry)
+            pool(key).update(actions=[pool.used.add(-amount)])
+
+    def waiting(self, key: str, limit: int) -> list[tuple[str, TaskInstance]]:
+        model = self.models.task_instance
+        return [
+            (item.pk, _instance_from_item(item)) for item in model.waiting.query(key, limit=limit)
+        ]
+
+    def used(self, key: str) -> int:
+        """Slots in use on a counter (tests and the CLI read it)."""
+        try:
+            item = self.models.pool.get(key, consistent_read=True)
+        except DoesNotExist:
+            return 0
+        return int(item.used or 0)
+
+    def set_pool(self, name: str, slots: int) -> None:
+        pool = self.models.pool
+        pool(pool_key(name)).update(actions=[pool.slots.set(slots)])
+
+    def pools(self) -> dict[str, int]:
+        return {
+            item.name.removeprefix("pool:"): int(item.slots)
+            for item in self.models.pool.scan()
+            if item.name.startswith("pool:") and item.slots is not None
+        }
 
     def heartbeat(
         self,
@@ -589,6 +647,9 @@ def _instance_actions(model: Any, write: InstanceWrite) -> list[Action]:
     fields = dict(write.fields)
     fields.setdefault("try_number", write.expected_try)
     for name, value in fields.items():
+        if name == "slots":
+            actions.append(model.slt.set(list(value)) if value else model.slt.remove())
+            continue
         if name == "skip_downstream":
             if value is None:
                 actions += [model.skip.remove(), model.skip_set.remove()]
@@ -639,6 +700,9 @@ def _instance_from_item(item: Any) -> TaskInstance:
         skip_downstream=skip,
         result_length=None if item.rlen is None else int(item.rlen),
         error=item.err,
+        slots=tuple(item.slt or ()),
+        wait_key=item.wq,
+        wait_rank=item.wp,
     )
 
 

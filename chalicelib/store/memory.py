@@ -16,6 +16,7 @@ from typing import Any
 from chalicelib.core.engine import Command, FinishRun, StartTimer, TaskSummary
 from chalicelib.core.progress import RunProgress, initial_progress
 from chalicelib.core.runs import DagRun, TaskInstance
+from chalicelib.core.slots import SlotClaim, decode_held
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.store.base import (
@@ -29,6 +30,7 @@ from chalicelib.store.base import (
 from chalicelib.store.changes import (
     ExpansionWrite,
     InstanceWrite,
+    acquire_write,
     applied,
     count_instances,
     instance_write,
@@ -65,6 +67,8 @@ class InMemoryStateStore(StateStore):
         self._dags: dict[str, DagRecord] = {}
         self._versions: dict[tuple[str, str], DagVersionRecord] = {}
         self._runs: dict[tuple[str, str], _RunRecord] = {}
+        self._used: Counter[str] = Counter()
+        self._pools: dict[str, int] = {}
 
     # ------------------------------------------------------------ DAGs
 
@@ -240,6 +244,58 @@ class InMemoryStateStore(StateStore):
             if read_outcome and finished:
                 outcome = record.progress.outcome
             return TransitionResult(True, ti, outcome)
+
+    def acquire(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        claims: tuple[SlotClaim, ...],
+        now: dt.datetime,
+    ) -> bool:
+        with self._lock:
+            if any(self._used[c.key] + c.amount > c.limit for c in claims):
+                return False
+            record = self._record(dag_id, run_id)
+            write = acquire_write(spec, task_id, map_index, try_number, claims, now)
+            if not self._write(record, spec, write):
+                return False
+            for claim in claims:
+                self._used[claim.key] += claim.amount
+            return True
+
+    def release(self, held: Sequence[str]) -> None:
+        with self._lock:
+            for entry in held:
+                key, amount = decode_held(entry)
+                self._used[key] -= amount
+
+    def waiting(self, key: str, limit: int) -> list[tuple[str, TaskInstance]]:
+        with self._lock:
+            found = [
+                (f"{dag_id}#{run_id}", ti)
+                for (dag_id, run_id), record in self._runs.items()
+                for ti in record.instances.values()
+                if ti.wait_key == key and ti.state is TaskState.SCHEDULED
+            ]
+        found.sort(key=lambda pair: pair[1].wait_rank or "")
+        return found[:limit]
+
+    def used(self, key: str) -> int:
+        """Slots in use on a counter (tests and the CLI read it)."""
+        with self._lock:
+            return self._used[key]
+
+    def set_pool(self, name: str, slots: int) -> None:
+        with self._lock:
+            self._pools[name] = slots
+
+    def pools(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._pools)
 
     def heartbeat(
         self,

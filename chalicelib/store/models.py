@@ -10,8 +10,11 @@ Key design (one table per entity, short attribute names):
 - task-instances  pk ``"<dag_id>#<run_id>"``, sk ``"<task_id>#<map index>"`` where the
                   index is ``-1`` for the unmapped/placeholder record (it sorts first)
                   or six zero-padded digits; GSI ``running`` (``lease`` hash, ``hb``
-                  range) is sparse: ``lease`` exists only while a try is RUNNING.
-- pools           pk ``name``.
+                  range) is sparse: ``lease`` exists only while a try is RUNNING;
+                  GSI ``waiting`` (``wq`` hash, ``wp`` range) holds tries waiting
+                  for a slot, best priority first.
+- pools           pk ``name``: slot counters, ``pool:<name>`` (configured ``slots``)
+                  and ``dag:<dag_id>`` (max_active_tasks, limit passed by callers).
 """
 
 from __future__ import annotations
@@ -150,6 +153,16 @@ def build_models(settings: StoreSettings) -> StoreModels:
         lease = UnicodeAttribute(hash_key=True)
         hb = UTCDateTimeAttribute(range_key=True)
 
+    class WaitingIndex(GlobalSecondaryIndex[Any]):
+        """Tries waiting for a slot, by counter key, best priority first (sparse)."""
+
+        class Meta:
+            index_name = "waiting"
+            projection = AllProjection()
+
+        wq = UnicodeAttribute(hash_key=True)
+        wp = UnicodeAttribute(range_key=True)
+
     tallies = {tally_attr(s): NumberAttribute(null=True) for s in TaskState}
 
     ti_attrs: dict[str, Any] = {
@@ -169,7 +182,11 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "skip": ListAttribute(null=True),  # skip_downstream; [] means "skip nothing"
         "skip_set": BooleanAttribute(null=True),
         "mcount": NumberAttribute(null=True),
+        "slt": ListAttribute(null=True),  # slot claims held ("key|amount")
+        "wq": UnicodeAttribute(null=True),  # waiting for a slot of this counter
+        "wp": UnicodeAttribute(null=True),
         "running": RunningIndex(),
+        "waiting": WaitingIndex(),
         **tallies,
     }
     TaskInstanceModel = type("TaskInstanceModel", (Model,), ti_attrs)
@@ -178,9 +195,9 @@ def build_models(settings: StoreSettings) -> StoreModels:
         class Meta:
             table_name = settings.pools_table
 
-        name = UnicodeAttribute(hash_key=True)
-        slots = NumberAttribute(default=128)
-        used = NumberAttribute(default=0)
+        name = UnicodeAttribute(hash_key=True)  # "pool:<name>" or "dag:<dag_id>"
+        slots = NumberAttribute(null=True)  # configured pools only
+        used = NumberAttribute(null=True)
 
     models = StoreModels(DagModel, DagVersionModel, DagRunModel, TaskInstanceModel, PoolModel)
     for model in models.all():

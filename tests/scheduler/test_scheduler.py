@@ -374,3 +374,93 @@ def test_retry_longer_than_fifteen_minutes_chains_delay_messages(stack: Stack) -
     delays = [d for m, d in stack.queue.sent if m.type == "timer"]
     assert delays[:3] == [900, 900, 600]  # SQS's 15-minute cap, re-armed until due
     assert tries[1] - tries[0] >= timedelta(minutes=40)
+
+
+class _Watch:
+    """Records the slots in use on a counter each time a try is dispatched."""
+
+    def __init__(self, stack: Stack, key: str):
+        self.seen: list[int] = []
+        original = stack.executor.dispatch
+
+        def watching(message, spec):  # type: ignore[no-untyped-def]
+            self.seen.append(stack.store.used(key))
+            return original(message, spec)
+
+        stack.executor.dispatch = watching  # type: ignore[method-assign]
+
+
+def test_max_active_tasks_limits_tries_and_priority_picks_the_next(stack: Stack) -> None:
+    with DAG("limits", max_active_tasks=2, max_active_runs=1) as dag:
+        for i, weight in enumerate([1, 5, 3, 9, 2, 7]):
+            EmptyOperator(task_id=f"t{i}", priority_weight=weight)
+    stack.deploy(dag)
+    watch = _Watch(stack, "dag:limits")
+    run, _ = stack.scheduler.trigger("limits")
+    stack.settle()
+    assert stack.store.get_run("limits", run.run_id).state is DagRunState.SUCCESS
+    assert max(watch.seen) <= 2 and len(watch.seen) == 6
+    assert stack.store.used("dag:limits") == 0
+    order = [m.task_id for m in stack.executor.all]
+    assert order == ["t3", "t5", "t1", "t2", "t4", "t0"]  # by priority_weight
+
+
+def test_pool_slots_are_shared_across_dags(stack: Stack) -> None:
+    stack.store.set_pool("warehouse", 1)
+    for name in ("left", "right"):
+        with DAG(name, max_active_runs=1) as dag:
+            EmptyOperator(task_id="load", pool="warehouse")
+            EmptyOperator(task_id="free")
+        stack.deploy(dag)
+    watch = _Watch(stack, "pool:warehouse")
+    runs = [stack.scheduler.trigger(name)[0] for name in ("left", "right")]
+    stack.settle()
+    for run in runs:
+        assert stack.store.get_run(run.dag_id, run.run_id).state is DagRunState.SUCCESS
+    assert max(watch.seen) <= 1
+    assert stack.store.used("pool:warehouse") == 0
+
+
+def test_a_try_in_a_missing_pool_waits(stack: Stack) -> None:
+    with DAG("orphan", max_active_runs=1) as dag:
+        EmptyOperator(task_id="stuck", pool="nowhere")
+        EmptyOperator(task_id="fine")
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("orphan")
+    stack.settle()
+    assert stack.states("orphan", run.run_id) == {"stuck": "scheduled", "fine": "success"}
+    assert stack.store.get_run("orphan", run.run_id).state is DagRunState.RUNNING
+    stack.store.set_pool("nowhere", 1)
+    stack.clock.advance(120)  # past the pools cache
+    assert stack.scheduler.tick().tries_promoted == [f"{run.run_id}/stuck"]
+    stack.settle()
+    assert stack.store.get_run("orphan", run.run_id).state is DagRunState.SUCCESS
+
+
+def test_reaped_try_gives_its_slot_back(stack: Stack) -> None:
+    with DAG("crashy", max_active_tasks=1, max_active_runs=1) as dag:
+        EmptyOperator(task_id="a")
+        EmptyOperator(task_id="b")
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("crashy")
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    first = stack.executor.invocations.pop(0)  # its worker claims it, then dies
+    spec = stack.scheduler.specs.get("crashy", run.version)
+    stack.store.transition(
+        "crashy",
+        run.run_id,
+        spec,
+        first.task_id,
+        -1,
+        expected=TaskState.QUEUED,
+        new=TaskState.RUNNING,
+        try_number=1,
+        now=stack.clock(),
+    )
+    assert stack.executor.invocations == [] and stack.store.used("dag:crashy") == 1
+    stack.clock.advance(6 * 60)
+    assert stack.scheduler.tick().tries_reaped == [f"{run.run_id}/{first.task_id}"]
+    stack.settle()  # the slot came back and the other task ran
+    other = "b" if first.task_id == "a" else "a"
+    assert stack.states("crashy", run.run_id) == {first.task_id: "failed", other: "success"}
+    assert stack.store.used("dag:crashy") == 0
