@@ -193,3 +193,28 @@ def test_s3_event_starts_the_matching_dag_once(aws: str) -> None:
     assert final is not None and final.state is DagRunState.SUCCESS
     found, value = wiring.xcom_store("s3_ingest", "event__ev-1").pull("ingest", -1, "return_value")
     assert found and value == {"key": "orders/2024-06-01.csv", "table": "staging.2024_06_01"}
+
+
+def test_handlers_emit_emf_metrics(aws: str, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import app
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SlipstreamTest")
+    capsys.readouterr()
+    with Client(app.app) as client:
+        run, _ = wiring.scheduler().trigger("branching")
+        _drain_queue(client, aws)
+        for message in RELAY.drain():
+            client.lambda_.invoke("worker", json.loads(message.model_dump_json()))
+        client.lambda_.invoke(
+            "scheduler_tick",
+            client.events.generate_cw_event(
+                source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+            ),
+        )
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {
+        m["Name"] for doc in lines for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]
+    }
+    assert {"RunsStarted", "SchedulingLag", "Tries_success", "RunsCreated", "TriesReaped"} <= names
+    assert run.run_id

@@ -464,3 +464,27 @@ def test_reaped_try_gives_its_slot_back(stack: Stack) -> None:
     other = "b" if first.task_id == "a" else "a"
     assert stack.states("crashy", run.run_id) == {first.task_id: "failed", other: "success"}
     assert stack.store.used("dag:crashy") == 0
+
+
+def test_a_lost_retry_timer_is_re_armed_by_reconciliation(stack: Stack) -> None:
+    with DAG("lost_timer", max_active_runs=1) as dag:
+
+        @task(retries=1, retry_delay=timedelta(seconds=30))
+        def flaky(ti=None) -> None:
+            if ti.try_number == 1:
+                raise RuntimeError("once")
+
+        flaky()
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("lost_timer")
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    stack.run_worker(stack.executor.invocations.pop(0))
+    timers = [m for m, _ in stack.queue.pending if m.type == "timer"]
+    assert len(timers) == 1
+    stack.queue.pending.clear()  # the delay message is lost
+    stack.scheduler.tick()
+    stack.clock.advance(6 * 60)
+    assert stack.scheduler.tick().runs_reconciled == [f"lost_timer/{run.run_id}"]
+    stack.settle()
+    assert stack.states("lost_timer", run.run_id) == {"flaky": "success"}
+    assert stack.store.get_run("lost_timer", run.run_id).state is DagRunState.SUCCESS
