@@ -37,19 +37,21 @@ def noop():
     return None
 """
 
-SHAPES = {
-    "chain_50": (
-        50,
-        """
+
+def chain(length: int) -> str:
+    return f"""
 with DAG("bench", max_active_tasks=16) as dag:
     prev = None
-    for i in range(50):
-        t = PythonOperator(task_id=f"t{i}", python_callable=noop)
+    for i in range({length}):
+        t = PythonOperator(task_id=f"t{{i}}", python_callable=noop)
         if prev is not None:
             prev >> t
         prev = t
-""",
-    ),
+"""
+
+
+SHAPES = {
+    "chain_50": (50, chain(50)),
     "fanout_200": (
         202,
         """
@@ -60,18 +62,7 @@ with DAG("bench", max_active_tasks=16) as dag:
         start >> PythonOperator(task_id=f"w{i}", python_callable=noop) >> end
 """,
     ),
-    "chain_1000": (
-        1000,
-        """
-with DAG("bench", max_active_tasks=16) as dag:
-    prev = None
-    for i in range(1000):
-        t = PythonOperator(task_id=f"t{i}", python_callable=noop)
-        if prev is not None:
-            prev >> t
-        prev = t
-""",
-    ),
+    "chain_1000": (1000, chain(1000)),
     "mapped_10000": (
         10002,
         """

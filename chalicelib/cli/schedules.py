@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -275,15 +276,9 @@ def next_runs_command(
         raise _fail(str(exc), EXIT_USER_ERROR) from None
     except ScheduleError as exc:
         raise _fail(f"{path}: DAG {dag_id!r}: {exc}", EXIT_DAG_INVALID) from None
-    if as_json:
-        typer.echo(json.dumps(run_records(spec, runs), indent=2))
-        return
     tz = resolve_timezone(spec.timezone)
     title = f"Next runs of {spec.dag_id} after {_both(after_at, tz)}"
-    if not runs:
-        typer.echo(f"{title}: none. {_why_no_next_run(spec)}")
-        return
-    _print_table(spec, runs, title)
+    _show_runs(spec, runs, title, lambda: _why_no_next_run(spec), as_json=as_json)
 
 
 def _why_no_next_run(spec: DagSpec) -> str:
@@ -333,12 +328,23 @@ def due_command(
         raise _fail(str(exc), EXIT_USER_ERROR) from None
     except ScheduleError as exc:
         raise _fail(f"{path}: DAG {dag_id!r}: {exc}", EXIT_DAG_INVALID) from None
-    if as_json:
-        typer.echo(json.dumps(run_records(spec, runs), indent=2))
-        return
     tz = resolve_timezone(spec.timezone)
     title = f"Runs of {spec.dag_id} due at {_both(now_at, tz)} (catchup={spec.catchup})"
-    if not runs:
-        typer.echo(f"{title}: none. {reason}")
-        return
-    _print_table(spec, runs, title)
+    _show_runs(spec, runs, title, lambda: reason, as_json=as_json)
+
+
+def _show_runs(
+    spec: DagSpec,
+    runs: list[DagRunInfo],
+    title: str,
+    why_none: Callable[[], str],
+    *,
+    as_json: bool,
+) -> None:
+    """JSON records, a table, or the reason there is nothing to show."""
+    if as_json:
+        typer.echo(json.dumps(run_records(spec, runs), indent=2))
+    elif not runs:
+        typer.echo(f"{title}: none. {why_none()}")
+    else:
+        _print_table(spec, runs, title)
