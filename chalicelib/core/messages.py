@@ -69,6 +69,9 @@ class WorkerMessage(_Message):
     map_index: int = -1
     try_number: int
     version: str  # content hash of the run's pinned DAG version
+    # True when the worker hand-off dispatched this try without queueing it
+    # first: the worker then claims it from NONE (see the store's ``claim``).
+    direct: bool = False
 
     @property
     def label(self) -> str:

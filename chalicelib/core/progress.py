@@ -30,6 +30,15 @@ class RunProgress:
         )
 
     @property
+    def may_finish_run(self) -> bool:
+        """Whether this change, as a delta, can bring ``finished`` up to ``total``.
+
+        Only more finished instances or fewer instances (an empty map) can; a
+        map that grows the run cannot, so its writer skips reading the counters.
+        """
+        return self.finished > 0 or self.total < 0
+
+    @property
     def outcome(self) -> DagRunState | None:
         """Airflow's rule: failed if any leaf failed or upstream_failed, else success."""
         if self.finished < self.total:

@@ -9,10 +9,11 @@ that can never run more tries at once than it allows pays nothing for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from chalicelib.core.spec import DEFAULT_POOL, DagSpec
+from chalicelib.core.trigger_rules import TriggerRule
 
 UNBOUNDED = 10**9
 
@@ -40,20 +41,111 @@ def pool_key(pool: str) -> str:
     return f"pool:{pool}"
 
 
-def max_parallelism_bound(spec: DagSpec) -> int:
-    """An upper bound on the tries of one run that can be active at once.
+# Rules that start a task only once every upstream is done: such a task never
+# runs alongside its upstreams. one_success / one_failed / one_done fire early
+# and always does not wait at all, so they can.
+_EARLY_FIRING = frozenset(
+    {TriggerRule.ONE_SUCCESS, TriggerRule.ONE_FAILED, TriggerRule.ONE_DONE, TriggerRule.ALWAYS}
+)
 
-    Tasks on one dependency chain never run together, so at most
-    ``tasks - longest_chain + 1`` can; a mapped task's width is unknown.
+
+def max_parallelism_bound(spec: DagSpec) -> int:
+    """An upper bound on the tries of one run that can be active at once,
+    known before the run starts: UNBOUNDED when a mapped task's width is unknown."""
+    return run_width_bound(spec, {})
+
+
+def run_width_bound(spec: DagSpec, mapped_counts: Mapping[str, int]) -> int:
+    """An upper bound on the tries of one run active at once, given its expansions.
+
+    Each task weighs its instance count (1, or a mapped task's expanded
+    count); a mapped task not yet expanded makes the bound UNBOUNDED.
     """
-    if any(t.mapping is not None for t in spec.tasks.values()):
+    return _width(spec, spec.tasks.keys(), mapped_counts)
+
+
+def task_width_bound(spec: DagSpec, task_id: str, mapped_counts: Mapping[str, int]) -> int:
+    """An upper bound on the tries of one run active at once while a try of
+    ``task_id`` is: its own instances plus every task that can overlap it.
+
+    Tasks joined to ``task_id`` by a chain of tasks that each wait for all of
+    their upstream never overlap it: a map's upstream has finished before the
+    map expands, and its downstream starts after the whole map is done. So a
+    first task can run claim-free even before the map below it has a width.
+    """
+    weight = _weight(spec, task_id, mapped_counts)
+    if weight >= UNBOUNDED:
         return UNBOUNDED
-    depth: dict[str, int] = {}
+    others = set(spec.tasks) - {task_id} - _ordered_with(spec, task_id)
+    rest = _width(spec, others, mapped_counts)
+    return UNBOUNDED if rest >= UNBOUNDED else weight + rest
+
+
+def _weight(spec: DagSpec, task_id: str, mapped_counts: Mapping[str, int]) -> int:
+    if spec.tasks[task_id].mapping is None:
+        return 1
+    return max(0, mapped_counts[task_id]) if task_id in mapped_counts else UNBOUNDED
+
+
+def _ordered_with(spec: DagSpec, task_id: str) -> set[str]:
+    """Tasks that run strictly before or after ``task_id`` (never alongside it)."""
+    waits = {tid for tid, t in spec.tasks.items() if t.trigger_rule not in _EARLY_FIRING}
+    found: set[str] = set()
+    # before: while the task waits for all its upstream, all of them finish first
+    stack = [task_id]
+    while stack:
+        tid = stack.pop()
+        if tid not in waits:
+            continue
+        for up in spec.tasks[tid].upstream:
+            if up not in found:
+                found.add(up)
+                stack.append(up)
+    # after: a downstream that waits for all its upstream starts after this one ends
+    stack = [task_id]
+    seen_after: set[str] = set()
+    while stack:
+        tid = stack.pop()
+        for down in spec.tasks[tid].downstream:
+            if down in waits and down not in seen_after:
+                seen_after.add(down)
+                stack.append(down)
+    return (found | seen_after) - {task_id}
+
+
+def _width(spec: DagSpec, task_ids: Iterable[str], mapped_counts: Mapping[str, int]) -> int:
+    """Tries of ``task_ids`` that can be active at once (an upper bound).
+
+    Along a chain on which every task waits for all of its upstream, at most
+    one task has active tries at a time, so at most ``total weight - chain
+    weight + heaviest task on the chain`` can be active. The chain used is the
+    heaviest one (any chain gives a sound bound).
+    """
+    members = set(task_ids)
+    weight: dict[str, int] = {}
+    for tid in members:
+        weight[tid] = _weight(spec, tid, mapped_counts)
+        if weight[tid] >= UNBOUNDED:
+            return UNBOUNDED
+    # heaviest chain ending at each task: (sum of weights, heaviest task on it)
+    best: dict[str, tuple[int, int]] = {}
     for tid in spec.topological_order:
-        ups = spec.tasks[tid].upstream
-        depth[tid] = 1 + max((depth[u] for u in ups if u in depth), default=0)
-    longest = max(depth.values(), default=0)
-    return len(spec.tasks) - longest + 1
+        if tid not in members:
+            continue
+        task = spec.tasks[tid]
+        here = (weight[tid], weight[tid])
+        if task.trigger_rule not in _EARLY_FIRING:
+            for up in task.upstream:
+                if up not in best:
+                    continue
+                total, heaviest = best[up]
+                if total + weight[tid] > here[0]:
+                    here = (total + weight[tid], max(heaviest, weight[tid]))
+        best[tid] = here
+    if not best:
+        return 0
+    chain_total, chain_heaviest = max(best.values())
+    return sum(weight.values()) - chain_total + chain_heaviest
 
 
 def claims_for(

@@ -56,7 +56,10 @@ T = TaskState
 # NONE/UP_FOR_RETRY -> QUEUED: the serverless dispatcher queues a try in the same
 # write that schedules it when no slot has to be waited for (one write, not two).
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    T.NONE: frozenset({T.SCHEDULED, T.QUEUED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.FAILED}),
+    # NONE -> RUNNING: a worker claims a try the hand-off dispatched without queueing it.
+    T.NONE: frozenset(
+        {T.SCHEDULED, T.QUEUED, T.RUNNING, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.FAILED}
+    ),
     T.SCHEDULED: frozenset({T.QUEUED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.NONE}),
     T.QUEUED: frozenset({T.RUNNING, T.FAILED, T.UP_FOR_RETRY, T.SCHEDULED, T.SKIPPED}),
     T.RUNNING: frozenset({T.SUCCESS, T.FAILED, T.UP_FOR_RETRY, T.SKIPPED}),

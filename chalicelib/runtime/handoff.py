@@ -4,16 +4,23 @@ The hand-off (success recorded -> next task dispatched) is the latency users
 feel between dependent tasks, so it reads nothing it can know already:
 
 - the task that just finished is known: the worker wrote it;
-- an unmapped direct downstream task that is not itself an upstream of
-  another candidate is assumed to be waiting (NONE, never tried). If that is
-  wrong (another scheduler already queued it), the conditional write of the
-  engine's command loses and nothing is dispatched twice. An assumed NONE can
-  only make the engine wait, never decide wrongly, and a mapped task is never
-  assumed (its expansion must be read).
+- a direct downstream task that is not itself an upstream of another
+  candidate is assumed to be waiting (NONE, never tried; a mapped one not
+  yet expanded). If that is wrong (another scheduler already queued or
+  expanded it), the conditional write of the engine's command loses, and
+  the claim a worker must win decides who starts a directly dispatched try;
+  tries of a map whose expansion was lost are not dispatched at all. The
+  task's fate is decided from its upstream, which is real, so an assumed
+  NONE can only repeat a decision, never change one.
+
+- a mapped task that just finished an instance is known too: the worker's
+  tally ADD answered with the task's fresh count and tallies.
 
 Everything else (the other upstreams of a fan-in) is read as usual, in one
-batch. For a chain this makes the hand-off three AWS calls: record the
-outcome, queue the next try, invoke its worker.
+batch. With the direct dispatch of the next try (no queueing write, see
+``Scheduler.advance``), a chain's hand-off is two AWS calls (record the
+outcome, invoke the next worker) and a mapped fan-in's is three (record,
+move the tally, invoke).
 """
 
 from __future__ import annotations
@@ -27,16 +34,25 @@ from chalicelib.core.trigger_rules import TriggerRule
 
 
 class HandOffView:
-    def __init__(self, spec: DagSpec, inner: RunStateView, finished: TaskInstance):
+    def __init__(
+        self,
+        spec: DagSpec,
+        inner: RunStateView,
+        finished: TaskInstance,
+        mapped_summary: TaskSummary | None = None,
+    ):
         self._inner = inner
-        self._known = {finished.task_id: TaskSummary(finished)} if finished.map_index < 0 else {}
+        self._known: dict[str, TaskSummary] = {}
+        if finished.map_index < 0:
+            self._known[finished.task_id] = TaskSummary(finished)
+        elif mapped_summary is not None:
+            self._known[finished.task_id] = mapped_summary
         downstream = spec.tasks[finished.task_id].downstream
         upstream_of_candidates = {up for d in downstream for up in spec.tasks[d].upstream}
         self._assumed_waiting = {
             d
             for d in downstream
-            if spec.tasks[d].mapping is None
-            and spec.tasks[d].trigger_rule is not TriggerRule.ALWAYS
+            if spec.tasks[d].trigger_rule is not TriggerRule.ALWAYS
             and d not in upstream_of_candidates
         }
 

@@ -3,14 +3,17 @@
 The same function runs in the worker Lambda, in an ECS container and in the
 local stack's warm worker processes. Its steps, each safe to repeat:
 
-1. claim the try (QUEUED -> RUNNING, a conditional write): a duplicate
+1. claim the try (QUEUED -> RUNNING, or NONE -> RUNNING for a try another
+   worker's hand-off dispatched directly; one conditional write): a duplicate
    invocation loses the claim and does nothing;
 2. load the run's pinned code bundle (cached per warm container) and run the
    operator through ``execute_try`` while a thread keeps the heartbeat fresh;
-3. record the outcome with one conditional write (the run's counters move
-   just after, by atomic ADDs that return the new totals);
-4. advance the run's downstream tasks itself (Airflow's mini-scheduler), so
-   the hand-off costs a few DynamoDB writes and an invoke, not a queue hop.
+3. record the outcome with one conditional write; a mapped instance then
+   moves its map's tally (an atomic ADD whose answer says whether the map
+   is done);
+4. advance the run's downstream tasks itself (Airflow's mini-scheduler) and
+   dispatch their first tries directly, so the hand-off costs the record,
+   perhaps the tally, and an invoke; the run's counters move after that.
 If the worker dies after 1, the reaper finds the stale heartbeat; after 3,
 the tick finds the run stalled, recounts it from its instances and
 re-evaluates it (``Reconcile``). No
@@ -96,17 +99,15 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     if message.task_id == DAG_CALLBACK_TASK:
         return _dag_callbacks(deps, message, spec, run)
     now = deps.clock()
-    claim = store.transition(
+    claim = store.claim(
         run.dag_id,
         run.run_id,
         spec,
         message.task_id,
         message.map_index,
-        expected=TaskState.QUEUED,
-        new=TaskState.RUNNING,
-        try_number=message.try_number,
-        now=now,
-        start_date=now,
+        message.try_number,
+        now,
+        direct=message.direct,
     )
     if not claim.won:
         log.info("%s: claim lost, another worker has it (or it was reaped)", message.label)
@@ -136,13 +137,8 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     if not recorded.won:
         log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
         return WorkerOutcome(claimed=True, state=result.state, recorded=False)
-    progress = None
-    if message.map_index >= 0:
-        # Downstream of a mapped task reads its tallies: move them before deciding.
-        progress = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
     if not finished:
-        if progress is None:
-            store.settle_counters(run.dag_id, run.run_id, recorded.pending)
+        store.settle_counters(run.dag_id, run.run_id, recorded.pending)
         if held:
             scheduler.release(held)
         assert result.next_try_at is not None
@@ -166,13 +162,16 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         result_length=result.result_length,
         skip_downstream=result.skip_downstream,
     )
-    view = HandOffView(spec, store.run_view(run.dag_id, run.run_id, spec), done)
+    # Downstream of a map decides from its tally: move it first; its answer is fresh.
+    mapped = store.move_tally(run.dag_id, run.run_id, recorded.pending)
+    view = HandOffView(spec, store.run_view(run.dag_id, run.run_id, spec), done, mapped)
     effective = scheduler.advance(
-        run, spec, TaskFinished(message.task_id, message.map_index), view=view
+        run, spec, TaskFinished(message.task_id, message.map_index), view=view, direct=True
     )
     dispatched = sum(1 for c in effective if isinstance(c, ScheduleTask))
-    if progress is None:
-        progress = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
+    progress = store.settle_counters(
+        run.dag_id, run.run_id, recorded.pending, tally_moved=mapped is not None
+    )
     if held:
         scheduler.release(held)  # off the hand-off path: the next try is already on its way
     if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from chalicelib.core.engine import (
     Command,
     Event,
+    ExpandTask,
     FinishRun,
     Reconcile,
     RetryDue,
@@ -42,12 +43,14 @@ from chalicelib.core.messages import (
 )
 from chalicelib.core.runs import DagRun, RunType, make_run_id
 from chalicelib.core.slots import (
+    UNBOUNDED,
     SlotClaim,
     claims_for,
     dag_key,
     decode_held,
     max_parallelism_bound,
     pool_key,
+    task_width_bound,
 )
 from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
@@ -66,6 +69,9 @@ HEARTBEAT_TIMEOUT = dt.timedelta(minutes=5)
 """A running try whose worker has not beaten for this long is presumed dead."""
 
 POOLS_TTL = dt.timedelta(minutes=1)
+
+EXPANSIONS_CACHED = 1024
+"""Runs whose map counts a warm container remembers (they never change once set)."""
 
 STALL_TIMEOUT = dt.timedelta(minutes=5)
 """A running run whose finished count has not moved for this long is re-evaluated
@@ -113,6 +119,7 @@ class Scheduler:
         self._pools: dict[str, int] = {}
         self._pools_read_at: dt.datetime | None = None
         self._bounds: dict[str, int] = {}
+        self._expansions: dict[tuple[str, str], dict[str, int]] = {}
 
     # ------------------------------------------------------------- the tick
 
@@ -303,16 +310,29 @@ class Scheduler:
             self.advance(run, spec, RunStarted())
 
     def advance(
-        self, run: DagRun, spec: DagSpec, event: Event, view: RunStateView | None = None
+        self,
+        run: DagRun,
+        spec: DagSpec,
+        event: Event,
+        view: RunStateView | None = None,
+        *,
+        direct: bool = False,
     ) -> list[Command]:
-        """Decide what follows ``event`` and apply it. Also the worker's mini-scheduler,
-        which passes a view that already knows what it just wrote."""
+        """Decide what follows ``event`` and apply it.
+
+        Also the worker's mini-scheduler, which passes a view that already
+        knows what it just wrote, and ``direct=True``: a first try that claims
+        no slot is then dispatched without queueing it first, and its worker
+        claims it from NONE. The claim stays the one conditional write that
+        decides who starts a try, so the queueing write is only skipped, never
+        needed; if the dispatch fails, the try is queued and dispatched as usual.
+        """
         if run.state is not DagRunState.RUNNING:
             return []
         now = self.clock()
         view = view or self.store.run_view(run.dag_id, run.run_id, spec)
         commands = decide(spec, run, event, view, now)
-        return self._apply(spec, run, commands, now)
+        return self._apply(spec, run, commands, now, view=view, direct=direct)
 
     # ---------------------------------------------------------- applying
 
@@ -324,14 +344,68 @@ class Scheduler:
             self._pools_read_at = now
         return self._pools
 
-    def claims(self, spec: DagSpec, task_id: str) -> tuple[SlotClaim, ...]:
+    def claims(
+        self, spec: DagSpec, task_id: str, bound: int | None = None
+    ) -> tuple[SlotClaim, ...]:
+        """The slots a try must claim; ``bound`` is the run's width when known."""
+        width = self._static_bound(spec) if bound is None else bound
+        return claims_for(spec, task_id, self.pools(), bound=width)
+
+    def _static_bound(self, spec: DagSpec) -> int:
         key = f"{spec.dag_id}@{spec.content_hash}"
         if key not in self._bounds:
             self._bounds[key] = max_parallelism_bound(spec)
-        return claims_for(spec, task_id, self.pools(), bound=self._bounds[key])
+        return self._bounds[key]
+
+    def _bounds_for(
+        self,
+        spec: DagSpec,
+        run: DagRun,
+        schedules: list[ScheduleTask],
+        commands: list[Command],
+        view: RunStateView | None,
+    ) -> dict[str, int]:
+        """For each task about to start, how many tries of this run can be active
+        alongside it, as far as is known now (see ``task_width_bound``).
+
+        A mapped DAG's width is unknown before it runs, but a task can only
+        overlap the tasks it is not ordered with, and once a map is expanded
+        its count is fixed. With one active run at a time, a try whose bound
+        fits max_active_tasks then claims nothing, like any DAG that can
+        never reach its limit. Counts come from this batch's expansions, then
+        a per-run cache (they never change), then the view (the hand-off's
+        view knows the map it just counted).
+        """
+        task_ids = sorted({c.task_id for c in schedules})
+        static = self._static_bound(spec)
+        if static < UNBOUNDED or spec.max_active_runs != 1:
+            return dict.fromkeys(task_ids, static)
+        key = (run.dag_id, run.run_id)
+        if len(self._expansions) >= EXPANSIONS_CACHED and key not in self._expansions:
+            self._expansions.pop(next(iter(self._expansions)))
+        counts = self._expansions.setdefault(key, {})
+        counts.update({c.task_id: c.count for c in commands if isinstance(c, ExpandTask)})
+        bounds = {tid: task_width_bound(spec, tid, counts) for tid in task_ids}
+        missing = [
+            t for t, task in spec.tasks.items() if task.mapping is not None and t not in counts
+        ]
+        if not missing or all(b < UNBOUNDED for b in bounds.values()):
+            return bounds
+        view = view or self.store.run_view(run.dag_id, run.run_id, spec)
+        for tid, summary in view.summaries(missing).items():
+            if summary.mapped_count is not None:
+                counts[tid] = summary.mapped_count
+        return {tid: task_width_bound(spec, tid, counts) for tid in task_ids}
 
     def _apply(
-        self, spec: DagSpec, run: DagRun, commands: list[Command], now: dt.datetime
+        self,
+        spec: DagSpec,
+        run: DagRun,
+        commands: list[Command],
+        now: dt.datetime,
+        *,
+        view: RunStateView | None = None,
+        direct: bool = False,
     ) -> list[Command]:
         if not commands:
             return []
@@ -340,8 +414,17 @@ class Scheduler:
         schedules = sorted(
             (c for c in commands if isinstance(c, ScheduleTask)), key=lambda c: -c.priority
         )
+        if schedules:
+            bounds = self._bounds_for(spec, run, schedules, commands, view)
+            schedules = [
+                replace(c, claims=self.claims(spec, c.task_id, bounds[c.task_id]))
+                for c in schedules
+            ]
+        unqueued = [
+            c for c in schedules if direct and not c.claims and c.expected is TaskState.NONE
+        ]
         commands = [c for c in commands if not isinstance(c, ScheduleTask)] + [
-            replace(c, claims=self.claims(spec, c.task_id)) for c in schedules
+            c for c in schedules if c not in unqueued
         ]
 
         def dispatch_at_once(cmd: Command) -> None:
@@ -363,6 +446,8 @@ class Scheduler:
         effective = self.store.apply(
             run.dag_id, run.run_id, spec, commands, now, on_taken=dispatch_at_once
         )
+        if unqueued:
+            effective += self._dispatch_direct(spec, run, unqueued, commands, effective, now)
         freed = [h for c in effective if isinstance(c, SetTaskState) for h in c.held_slots]
         if freed:
             self.release(freed)
@@ -379,8 +464,42 @@ class Scheduler:
                 self.finish_run(spec, run, cmd.state, now)
         return effective
 
-    def _dispatch(self, spec: DagSpec, run: DagRun, cmd: ScheduleTask, now: dt.datetime) -> None:
-        """Hand a try to its executor; the store already moved it to QUEUED for us."""
+    def _dispatch_direct(
+        self,
+        spec: DagSpec,
+        run: DagRun,
+        unqueued: list[ScheduleTask],
+        written: list[Command],
+        taken: list[Command],
+        now: dt.datetime,
+    ) -> list[Command]:
+        """Dispatch first tries without queueing them (their workers claim from NONE)."""
+        # A map another writer expanded first is being started by that writer.
+        lost = {c.task_id for c in written if isinstance(c, ExpandTask) and c not in taken}
+        dispatched: list[Command] = []
+        fallback: list[Command] = []
+        for cmd in unqueued:
+            if cmd.task_id in lost:
+                continue
+            if self._dispatch(spec, run, cmd, now, direct=True):
+                dispatched.append(cmd)
+            else:
+                fallback.append(cmd)
+        if fallback:  # queue them as usual: a failing dispatch then fails the try
+            dispatched += self._apply(spec, run, fallback, now)
+        return dispatched
+
+    def _dispatch(
+        self,
+        spec: DagSpec,
+        run: DagRun,
+        cmd: ScheduleTask,
+        now: dt.datetime,
+        *,
+        direct: bool = False,
+    ) -> bool:
+        """Hand a try to its executor. Unless ``direct``, the store already moved it
+        to QUEUED for us, and a failed dispatch fails (or retries) the try."""
         message = WorkerMessage(
             dag_id=run.dag_id,
             run_id=run.run_id,
@@ -388,6 +507,7 @@ class Scheduler:
             map_index=cmd.map_index,
             try_number=cmd.try_number,
             version=run.version,
+            direct=direct,
         )
         executor = self.executors.get(cmd.executor.kind)
         try:
@@ -395,10 +515,15 @@ class Scheduler:
                 raise DispatchError(f"no executor {cmd.executor.kind!r} is configured here")
             executor.dispatch(message, cmd.executor)
         except DispatchError as exc:
+            if direct:
+                log.warning("direct dispatch of %s failed, queueing it: %s", message.label, exc)
+                return False
             log.error("dispatch of %s failed: %s", message.label, exc)
             ti = self.store.get_instance(run.dag_id, run.run_id, cmd.task_id, cmd.map_index)
             if ti is not None and ti.state is TaskState.QUEUED:
                 self._apply(spec, run, fail_try(spec, run, ti, now, reason=str(exc)), now)
+            return False
+        return True
 
     def release(self, held: list[str] | tuple[str, ...]) -> None:
         """Give slots back and start the best waiting tries of those counters."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core.engine import Command, RunStateView
+from chalicelib.core.engine import Command, RunStateView, TaskSummary
 from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.progress import RunProgress
 from chalicelib.core.runs import DagRun, TaskInstance
@@ -215,9 +215,37 @@ class StateStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> RunProgress:
-        """Move the tallies and run counters a deferred transition owes; returns the
-        run's counters after the move (an atomic ADD that returns the new values)."""
+    def claim(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        now: dt.datetime,
+        *,
+        direct: bool = False,
+    ) -> TransitionResult:
+        """A worker starts try ``try_number``: QUEUED -> RUNNING, taking the heartbeat
+        lease. ``direct`` claims a try the hand-off dispatched without queueing it:
+        NONE (never tried at ``try_number - 1``) -> RUNNING. Lost (``won=False``)
+        when anyone else started, queued or skipped the try first."""
+
+    @abc.abstractmethod
+    def move_tally(self, dag_id: str, run_id: str, pending: Any) -> TaskSummary | None:
+        """Move the mapped tally a deferred transition owes, ahead of the run's
+        counters, and return the mapped task's summary after the move (its count
+        and tallies, from the atomic ADD's answer): the hand-off decides a fan-in
+        from it without a read. None when the write moves no tally."""
+
+    @abc.abstractmethod
+    def settle_counters(
+        self, dag_id: str, run_id: str, pending: Any, *, tally_moved: bool = False
+    ) -> RunProgress:
+        """Move the tallies and run counters a deferred transition owes (only the
+        run counters when ``move_tally`` already ran); returns the run's counters
+        after the move (an atomic ADD that returns the new values)."""
 
     @abc.abstractmethod
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:

@@ -229,6 +229,44 @@ def count_instances(
     return RunProgress(total, finished, failed), tallies
 
 
+def claim_write(
+    spec: DagSpec,
+    task_id: str,
+    map_index: int,
+    try_number: int,
+    now: dt.datetime,
+    *,
+    direct: bool,
+) -> InstanceWrite:
+    """A worker's claim of try ``try_number``: QUEUED -> RUNNING, or NONE -> RUNNING
+    for a directly dispatched try (never tried at ``try_number - 1``).
+
+    Either way it is one conditional write, so of every worker handed the same
+    try (a duplicate invoke, a hand-off racing the scheduler) exactly one starts it.
+    """
+    if direct:
+        return instance_write(
+            spec,
+            task_id,
+            map_index,
+            TaskState.NONE,
+            try_number - 1,
+            TaskState.RUNNING,
+            now,
+            {"try_number": try_number, "queued_at": now, "start_date": now},
+        )
+    return instance_write(
+        spec,
+        task_id,
+        map_index,
+        TaskState.QUEUED,
+        try_number,
+        TaskState.RUNNING,
+        now,
+        {"start_date": now},
+    )
+
+
 def acquire_write(
     spec: DagSpec,
     task_id: str,

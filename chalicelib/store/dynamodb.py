@@ -45,6 +45,7 @@ from chalicelib.store.changes import (
     ExpansionWrite,
     InstanceWrite,
     acquire_write,
+    claim_write,
     count_instances,
     instance_write,
     missing_instance,
@@ -340,7 +341,7 @@ class DynamoStateStore(StateStore):
             taken.append(command)
             if on_taken is not None:
                 on_taken(command)  # e.g. dispatch now, not after the whole batch
-            moved = moved or bool(write.progress.finished or write.progress.total)
+            moved = moved or write.progress.may_finish_run
         if not moved:
             return taken
         item = self._run_item(dag_id, run_id)
@@ -385,9 +386,47 @@ class DynamoStateStore(StateStore):
                 outcome = _progress_from_item(item).outcome
         return TransitionResult(True, None, outcome)
 
-    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> RunProgress:
+    def claim(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        now: dt.datetime,
+        *,
+        direct: bool = False,
+    ) -> TransitionResult:
+        write = claim_write(spec, task_id, map_index, try_number, now, direct=direct)
+        (op,) = self._ops(dag_id, run_id, write)  # entering RUNNING moves no counter
+        if not self._guarded([op]):
+            return TransitionResult(False)
+        return TransitionResult(True, _instance_from_item(op[0]))  # the ALL_NEW answer
+
+    def move_tally(self, dag_id: str, run_id: str, pending: Any) -> TaskSummary | None:
+        ti = self.models.task_instance
+        for item, actions, _ in self._ops(dag_id, run_id, pending)[1:]:
+            if not isinstance(item, ti):
+                continue
+            try:
+                item.update(actions=actions)  # ALL_NEW: the placeholder's fresh tallies
+            except UpdateError as exc:
+                raise StoreError(f"tally update of {_describe(item)} failed") from exc
+            return TaskSummary(
+                _instance_from_item(item),
+                mapped_count=None if item.mcount is None else int(item.mcount),
+                state_counts=_tallies(item),
+            )
+        return None
+
+    def settle_counters(
+        self, dag_id: str, run_id: str, pending: Any, *, tally_moved: bool = False
+    ) -> RunProgress:
         ops = self._ops(dag_id, run_id, pending)[1:]  # what the deferred write owes
         run_model = self.models.dag_run
+        if tally_moved:
+            ops = [op for op in ops if isinstance(op[0], run_model)]
         progress: RunProgress | None = None
         for item, actions, _ in ops:
             try:

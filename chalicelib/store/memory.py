@@ -32,6 +32,7 @@ from chalicelib.store.changes import (
     InstanceWrite,
     acquire_write,
     applied,
+    claim_write,
     count_instances,
     instance_write,
     missing_instance,
@@ -204,7 +205,7 @@ class InMemoryStateStore(StateStore):
                 if not self._write(record, spec, write):
                     continue
                 taken.append(command)
-                moved = moved or bool(write.progress.finished or write.progress.total)
+                moved = moved or write.progress.may_finish_run
             outcome = record.progress.outcome
             running = record.run.state is DagRunState.RUNNING
         if on_taken is not None:
@@ -327,10 +328,52 @@ class InMemoryStateStore(StateStore):
 
     # --------------------------------------------------------- writes
 
-    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> RunProgress:
+    def claim(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        now: dt.datetime,
+        *,
+        direct: bool = False,
+    ) -> TransitionResult:
+        write = claim_write(spec, task_id, map_index, try_number, now, direct=direct)
         with self._lock:
             record = self._record(dag_id, run_id)
-            self._move_counters(record, pending)
+            if not self._write(record, spec, write):
+                return TransitionResult(False)
+            return TransitionResult(True, record.instances[(task_id, map_index)])
+
+    def move_tally(self, dag_id: str, run_id: str, pending: Any) -> TaskSummary | None:
+        old, new = pending.tally_moves
+        if old is None and new is None:
+            return None
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            tally = record.tallies[pending.task_id]
+            if old is not None:
+                tally[old] -= 1
+            if new is not None:
+                tally[new] += 1
+            placeholder = record.instances.get((pending.task_id, -1))
+            return TaskSummary(
+                placeholder or missing_instance(pending.task_id, -1),
+                mapped_count=record.mapped_count[pending.task_id],
+                state_counts={s: n for s, n in tally.items() if n},
+            )
+
+    def settle_counters(
+        self, dag_id: str, run_id: str, pending: Any, *, tally_moved: bool = False
+    ) -> RunProgress:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            if tally_moved:
+                record.progress = record.progress + pending.progress
+            else:
+                self._move_counters(record, pending)
             return record.progress
 
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from chalicelib.core.slots import UNBOUNDED, claims_for, max_parallelism_bound, wait_rank
-from tests.core.simulation import literal_mapping, make_spec
+from chalicelib.core.slots import (
+    UNBOUNDED,
+    claims_for,
+    max_parallelism_bound,
+    run_width_bound,
+    task_width_bound,
+    wait_rank,
+)
+from chalicelib.core.trigger_rules import TriggerRule
+from tests.core.simulation import literal_mapping, make_spec, xcom_mapping
 
 
 def test_parallelism_bound() -> None:
@@ -15,12 +23,51 @@ def test_parallelism_bound() -> None:
     assert max_parallelism_bound(mapped) == UNBOUNDED
 
 
+def test_early_firing_rules_do_not_extend_a_never_concurrent_chain() -> None:
+    # "join" fires on one_success as soon as "fast" succeeds, while "slow"
+    # still runs, and "tail" runs after join: slow, join and tail can overlap.
+    edges = {"fast": ["join"], "slow": ["join"], "join": ["tail"]}
+    waiting = make_spec(edges)
+    assert max_parallelism_bound(waiting) == 2  # fast|slow, then join, then tail
+    early = make_spec(edges, join={"trigger_rule": TriggerRule.ONE_SUCCESS})
+    assert max_parallelism_bound(early) == 3
+    always = make_spec({"a": ["b"]}, b={"trigger_rule": TriggerRule.ALWAYS})
+    assert max_parallelism_bound(always) == 2
+
+
+def test_expanded_width_bounds_a_mapped_run() -> None:
+    # items -> work[N] -> done: only work's N tries can overlap
+    spec = make_spec({"items": ["work"], "work": ["done"]}, work={"mapping": xcom_mapping("items")})
+    assert run_width_bound(spec, {}) == UNBOUNDED  # not expanded yet
+    assert run_width_bound(spec, {"work": 500}) == 500
+    assert run_width_bound(spec, {"work": 0}) == 1
+    # a side task beside the map can run with all of it
+    side = make_spec(
+        {"items": ["work", "side"], "work": ["done"], "side": ["done"]},
+        work={"mapping": xcom_mapping("items")},
+    )
+    assert run_width_bound(side, {"work": 500}) == 501
+    # two maps in a row never overlap; the bound is the wider one
+    two = make_spec(
+        {"items": ["a"], "a": ["b"], "b": ["done"]},
+        a={"mapping": xcom_mapping("items")},
+        b={"mapping": xcom_mapping("items")},
+    )
+    assert run_width_bound(two, {"a": 30}) == UNBOUNDED  # b's width still unknown
+    assert run_width_bound(two, {"a": 30, "b": 70}) == 70
+
+
 def test_claims_only_where_a_limit_can_bind() -> None:
     chain = make_spec({"a": ["b"]})  # width 1 x 16 runs <= 16 tasks: never binds
     assert claims_for(chain, "a", {}) == ()
     limited = make_spec({"a": []}).model_copy(update={"max_active_tasks": 8})
     (claim,) = claims_for(limited, "a", {})  # 16 runs could run 16 > 8 tries
     assert (claim.key, claim.amount, claim.limit) == ("dag:sim", 1, 8)
+    mapped = make_spec({"items": ["work"]}, work={"mapping": xcom_mapping("items")})
+    one_run = mapped.model_copy(update={"max_active_runs": 1, "max_active_tasks": 16})
+    assert claims_for(one_run, "work", {}) != ()  # width unknown: claims
+    assert claims_for(one_run, "work", {}, bound=run_width_bound(one_run, {"work": 15})) == ()
+    assert claims_for(one_run, "work", {}, bound=run_width_bound(one_run, {"work": 17})) != ()
 
 
 def test_pool_claims() -> None:
@@ -41,3 +88,26 @@ def test_wait_rank_orders_by_priority_then_time() -> None:
         wait_rank(1, "2024-01-01T00:00:00"),
     ]
     assert sorted(ranks) == [ranks[1], ranks[2], ranks[0]]
+
+
+def test_a_task_is_bounded_by_what_can_run_beside_it() -> None:
+    spec = make_spec(
+        {"items": ["work", "side"], "work": ["done"], "side": ["done"]},
+        work={"mapping": xcom_mapping("items")},
+    )
+    # "items" runs before everything and "done" after: nothing overlaps them,
+    # even while the map's width is unknown.
+    assert task_width_bound(spec, "items", {}) == 1
+    assert task_width_bound(spec, "done", {}) == 1
+    # "side" overlaps the map, whose width must be known first
+    assert task_width_bound(spec, "side", {}) == UNBOUNDED
+    assert task_width_bound(spec, "side", {"work": 40}) == 41
+    assert task_width_bound(spec, "work", {"work": 40}) == 41
+    # an early-firing join can run while the map still does
+    early = make_spec(
+        {"items": ["work", "side"], "work": ["done"], "side": ["done"]},
+        work={"mapping": xcom_mapping("items")},
+        done={"trigger_rule": TriggerRule.ONE_SUCCESS},
+    )
+    assert task_width_bound(early, "done", {}) == UNBOUNDED
+    assert task_width_bound(early, "done", {"work": 40}) == 42

@@ -56,7 +56,9 @@ def test_key_task_paths() -> None:
     with pytest.raises(IllegalTransition):
         check_task_transition(TaskState.SUCCESS, TaskState.RUNNING)
     with pytest.raises(IllegalTransition):
-        check_task_transition(TaskState.NONE, TaskState.RUNNING)
+        check_task_transition(TaskState.NONE, TaskState.SUCCESS)  # it never ran
+    # a worker claims a directly dispatched first try straight from NONE
+    check_task_transition(TaskState.NONE, TaskState.RUNNING)
 
 
 def test_finished_states_only_leave_by_clearing() -> None:

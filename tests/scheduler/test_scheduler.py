@@ -488,3 +488,97 @@ def test_a_lost_retry_timer_is_re_armed_by_reconciliation(stack: Stack) -> None:
     stack.settle()
     assert stack.states("lost_timer", run.run_id) == {"flaky": "success"}
     assert stack.store.get_run("lost_timer", run.run_id).state is DagRunState.SUCCESS
+
+
+def _mapped_dag(dag_id: str, width: int, max_active_tasks: int) -> DAG:
+    with DAG(dag_id, max_active_tasks=max_active_tasks, max_active_runs=1) as dag:
+
+        @task
+        def items() -> list[int]:
+            return list(range(width))
+
+        @task
+        def work(x: int) -> int:
+            return x
+
+        @task
+        def done(values: list[int]) -> int:
+            return len(values)
+
+        done(work.expand(x=items()))
+    return dag
+
+
+def test_a_map_that_fits_the_limit_claims_nothing_and_starts_directly(stack: Stack) -> None:
+    stack.deploy(_mapped_dag("fits", width=14, max_active_tasks=16))
+    watch = _Watch(stack, "dag:fits")
+    run, _ = stack.scheduler.trigger("fits")
+    stack.settle()
+    assert stack.store.get_run("fits", run.run_id).state is DagRunState.SUCCESS
+    # Nothing can run beside "items", the map or "done", and the map's 14
+    # tries fit the limit once it is expanded: no try claims a slot.
+    assert watch.seen == [0] * 16
+    assert stack.store.used("dag:fits") == 0
+    direct = [(m.task_id, m.map_index) for m in stack.executor.all if m.direct]
+    assert direct == [("work", i) for i in range(14)] + [("done", -1)]
+    assert stack.states("fits", run.run_id)["done"] == "success"
+
+
+def test_a_map_wider_than_the_limit_claims_slots_and_waits(stack: Stack) -> None:
+    stack.deploy(_mapped_dag("wide", width=20, max_active_tasks=16))
+    watch = _Watch(stack, "dag:wide")
+    run, _ = stack.scheduler.trigger("wide")
+    stack.settle()
+    assert stack.store.get_run("wide", run.run_id).state is DagRunState.SUCCESS
+    assert max(watch.seen) <= 16
+    assert stack.store.used("dag:wide") == 0
+    # Only the map can reach the limit: "items" and "done" never run beside it.
+    assert [m.task_id for m in stack.executor.all if m.direct] == ["done"]
+
+
+class _FailingDirect:
+    """An executor that refuses every direct dispatch (a throttled invoke)."""
+
+    def __init__(self, stack: Stack):
+        self.refused: list[str] = []
+        original = stack.executor.dispatch
+
+        def dispatch(message, spec):  # type: ignore[no-untyped-def]
+            from chalicelib.executors.base import DispatchError
+
+            if message.direct:
+                self.refused.append(message.label)
+                raise DispatchError("throttled")
+            return original(message, spec)
+
+        stack.executor.dispatch = dispatch  # type: ignore[method-assign]
+
+
+def test_a_refused_direct_dispatch_is_queued_and_dispatched_as_usual(stack: Stack) -> None:
+    with DAG("refused", max_active_runs=1) as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    stack.deploy(dag)
+    refusing = _FailingDirect(stack)
+    run, _ = stack.scheduler.trigger("refused")
+    stack.settle()
+    assert [label.split("/")[-1] for label in refusing.refused] == ["b#1"]
+    assert [(m.task_id, m.direct) for m in stack.executor.all] == [("a", False), ("b", False)]
+    assert stack.store.get_run("refused", run.run_id).state is DagRunState.SUCCESS
+
+
+def test_a_lost_direct_dispatch_is_started_by_reconciliation(stack: Stack) -> None:
+    with DAG("lost_invoke", max_active_runs=1) as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("lost_invoke")
+    stack.settle(drop=lambda m: m.direct)  # the invoke of "b" never arrives
+    assert stack.states("lost_invoke", run.run_id) == {"a": "success", "b": "none"}
+    stack.scheduler.tick()
+    stack.clock.advance(6 * 60)
+    assert stack.scheduler.tick().runs_reconciled == [f"lost_invoke/{run.run_id}"]
+    stack.settle()
+    assert stack.states("lost_invoke", run.run_id) == {"a": "success", "b": "success"}
+    assert stack.store.get_run("lost_invoke", run.run_id).state is DagRunState.SUCCESS
+    # the lost message, delivered late after all, starts nothing
+    late = next(m for m in stack.executor.all if m.direct)
+    assert not stack.run_worker(late).claimed

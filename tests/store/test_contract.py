@@ -179,6 +179,73 @@ class TestStateStoreContract:
         unfinished = {ti.label for ti in view.unfinished()}
         assert unfinished == {"src", "end", *(f"m[{i}]" for i in range(1, 5))}
 
+    def test_claims_start_a_try_once_queued_or_direct(self, store: StateStore) -> None:
+        run = started(store)
+        ids = (run.dag_id, run.run_id, SPEC)
+        # queued by the scheduler: only the queued try number can be claimed
+        store.apply(*ids, [schedule("a")], T0)
+        assert not store.claim(*ids, "a", -1, 2, T0).won
+        assert not store.claim(*ids, "a", -1, 1, T0, direct=True).won  # it is not NONE
+        first = store.claim(*ids, "a", -1, 1, T0)
+        assert first.won and first.instance is not None
+        assert (first.instance.state, first.instance.start_date) == (TaskState.RUNNING, T0)
+        assert not store.claim(*ids, "a", -1, 1, T0).won  # a duplicate invoke
+        # dispatched directly by a hand-off: claimed from NONE, once
+        later = T0 + dt.timedelta(seconds=1)
+        direct = store.claim(*ids, "b", -1, 1, later, direct=True)
+        assert direct.won and direct.instance is not None
+        assert direct.instance.state is TaskState.RUNNING
+        assert (direct.instance.try_number, direct.instance.queued_at) == (1, later)
+        assert not store.claim(*ids, "b", -1, 1, later, direct=True).won
+        assert not store.claim(*ids, "b", -1, 1, later).won  # it was never queued
+        assert [ti.label for _, ti in store.stale_running(later + dt.timedelta(1))] == ["a", "b"]
+        # the scheduler's own queueing of a directly started try loses
+        assert store.apply(*ids, [schedule("b")], later) == []
+        # a direct claim of a queued try loses, so the queued worker starts it
+        store.apply(*ids, [schedule("c")], later)
+        assert not store.claim(*ids, "c", -1, 1, later, direct=True).won
+        assert store.claim(*ids, "c", -1, 1, later).won
+        assert store.run_progress(run.dag_id, run.run_id) == RunProgress(3, 0, 0)
+
+    def test_tally_moves_first_and_answers_with_the_fresh_summary(self, store: StateStore) -> None:
+        run = started(store, MAPPED)
+        ids = (run.dag_id, run.run_id, MAPPED)
+        store.apply(*ids, [ExpandTask("m", 5)], T0)
+        assert store.claim(*ids, "m", 2, 1, T0, direct=True).won
+        recorded = store.transition(
+            *ids,
+            "m",
+            2,
+            expected=TaskState.RUNNING,
+            new=TaskState.SUCCESS,
+            try_number=1,
+            now=T0,
+            defer_counters=True,
+        )
+        assert recorded.won
+        summary = store.move_tally(run.dag_id, run.run_id, recorded.pending)
+        assert summary is not None and summary.mapped_count == 5
+        assert dict(summary.state_counts) == {TaskState.SUCCESS: 1}
+        assert store.run_progress(run.dag_id, run.run_id) == RunProgress(7, 0, 0)
+        progress = store.settle_counters(run.dag_id, run.run_id, recorded.pending, tally_moved=True)
+        assert progress == RunProgress(7, 1, 0)
+        # the tally moved exactly once
+        view = store.run_view(*ids)
+        assert dict(view.summaries(["m"])["m"].state_counts) == {TaskState.SUCCESS: 1}
+        # an unmapped change has no tally to move
+        assert store.claim(*ids, "src", -1, 1, T0, direct=True).won
+        unmapped = store.transition(
+            *ids,
+            "src",
+            -1,
+            expected=TaskState.RUNNING,
+            new=TaskState.SUCCESS,
+            try_number=1,
+            now=T0,
+            defer_counters=True,
+        )
+        assert store.move_tally(run.dag_id, run.run_id, unmapped.pending) is None
+
     def test_full_run_with_branch_and_map(self, store: StateStore) -> None:
         spec = chain_branch_map_spec()
 
