@@ -21,11 +21,15 @@ Then it starts the local stack (moto server, warm worker processes) and
 measures the hand-off latency of a chain of 50: downstream start minus
 upstream end, from the timestamps the workers recorded.
 
-Cost model (stated, not measured): DynamoDB $0.625 per million write and
-$0.125 per million read request units; a strongly consistent read of an item
-under 4 KB is 1 RRU (each BatchGetItem key counts), a write under 1 KB is 1
-WRU plus 1 per GSI entry written or removed (the running-tries lease), a
-transactional write 2 WRU per item. Lambda $0.20 per million requests plus
+Cost model: DynamoDB $0.625 per million write and $0.125 per million read
+request units, computed from the items themselves as DynamoDB bills them: a
+read is one unit per 4 KB it returns (each BatchGetItem item on its own,
+half for eventually consistent and index reads); a write is one unit per KB
+of the larger of the item before and after it, twice that in a transaction,
+plus one per global-secondary-index entry it puts or deletes (two when an
+index key changes). The meter looks at each written item before and after
+the write, uncounted. S3 $0.005 per thousand PUTs and $0.0004 per thousand
+GETs. Lambda $0.20 per million requests plus
 $0.0000166667 per GB-s, with an ASSUMED 512 MB and 60 ms per no-op worker
 invocation and per scheduler batch (moto's in-process latency says nothing
 about Lambda's). SQS $0.40 and EventBridge $1.00 per million requests; moto
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import statistics
 import sys
@@ -61,71 +66,172 @@ PRICE_LAMBDA_REQUEST = 0.20 / 1e6
 PRICE_GB_SECOND = 0.0000166667
 PRICE_SQS = 0.40 / 1e6
 PRICE_EVENTBRIDGE = 1.00 / 1e6
+PRICE_S3_PUT = 0.005 / 1e3
+PRICE_S3_GET = 0.0004 / 1e3
 ASSUMED_LAMBDA_GB = 0.5
 ASSUMED_LAMBDA_SECONDS = 0.060
 
 
+def item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values, as its docs define it."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in item.items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    ((kind, inner),) = value.items()
+    if kind == "S":
+        return len(inner.encode())
+    if kind == "N":
+        return len(inner.strip("-").replace(".", "").lstrip("0")) // 2 + 1
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in inner.items())
+    if kind in ("SS", "BS"):
+        return sum(len(v if kind == "BS" else v.encode()) for v in inner)
+    if kind == "NS":
+        return sum(len(v) // 2 + 1 for v in inner)
+    raise ValueError(kind)
+
+
+def read_units(items: list[dict[str, Any]], consistent: bool) -> float:
+    """One request's read units: 4 KB steps of what it read, halved when eventual."""
+    units = max(1, math.ceil(sum(item_size(i) for i in items) / 4096))
+    return units if consistent else units / 2
+
+
 @dataclass
 class Meter:
-    """Every botocore call made in this process, with request units."""
+    """Every botocore call made in this process, with DynamoDB request units
+    computed from the items read and written (before and after each write), and
+    the writes each global secondary index makes (put, delete, or both when a
+    key changes), as DynamoDB bills them."""
 
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     rru: float = 0.0
     wru: float = 0.0
     log: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    indexes: dict[str, list[tuple[tuple[str, ...], bool]]] = field(default_factory=dict)
 
-    def record(self, service: str, op: str, params: dict[str, Any]) -> None:
+    def count(self, service: str, op: str) -> None:
         with self.lock:
             self.calls[(service, op)] += 1
             self.log.append((service, op))
-            if service != "dynamodb":
-                return
-            if op in ("GetItem", "Query", "Scan"):
-                self.rru += 1
-            elif op == "BatchGetItem":
-                self.rru += sum(len(t["Keys"]) for t in params["RequestItems"].values())
-            elif op == "TransactWriteItems":
-                self.wru += 2 * len(params["TransactItems"]) + _lease_writes(params)
-            elif op in ("PutItem", "UpdateItem", "DeleteItem"):
-                self.wru += 1 + _lease_writes({"TransactItems": [{"Update": params}]})
+
+    def add(self, rru: float = 0.0, wru: float = 0.0) -> None:
+        with self.lock:
+            self.rru += rru
+            self.wru += wru
 
 
-def _lease_writes(params: dict[str, Any]) -> int:
-    """Entries of the sparse running-tries index written or removed.
+def _metered_call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+    service = client.meta.service_model.service_name
+    METER.count(service, operation)
+    if service != "dynamodb":
+        return _original_call(client, operation, params)
+    writes = _write_targets(operation, params)
+    before = [_peek(client, table, key) for table, key in writes]
+    response = _original_call(client, operation, params)
+    if operation in ("GetItem",):
+        item = response.get("Item")
+        METER.add(rru=read_units([item] if item else [], bool(params.get("ConsistentRead"))))
+    elif operation in ("Query", "Scan"):
+        eventual = "IndexName" in params or not params.get("ConsistentRead")
+        METER.add(rru=read_units(response.get("Items", []), not eventual))
+    elif operation == "BatchGetItem":
+        for table, items in response.get("Responses", {}).items():
+            consistent = bool(params["RequestItems"][table].get("ConsistentRead"))
+            METER.add(rru=sum(read_units([i], consistent) for i in items))
+    elif writes:
+        per_item = 2 if operation == "TransactWriteItems" else 1
+        for (table, key), old in zip(writes, before, strict=True):
+            new = _peek(client, table, key)
+            size = max(item_size(old) if old else 0, item_size(new) if new else 0)
+            units = per_item * max(1, math.ceil(size / 1024))
+            METER.add(wru=units + _index_writes(client, table, old, new))
+    return response
 
-    Entering RUNNING sets ``lease`` (one index write); leaving RUNNING removes it
-    (one index delete). Other writes also say REMOVE lease, but on items that
-    have none, which costs nothing.
-    """
-    count = 0
-    for item in params.get("TransactItems", []):
-        op = next(iter(item.values()))
-        names = op.get("ExpressionAttributeNames") or {}
-        lease = [k for k, v in names.items() if v == "lease"]
-        if not lease:
-            continue
-        expression = op.get("UpdateExpression", "")
-        set_part, _, remove_part = expression.partition("REMOVE")
-        values = (op.get("ExpressionAttributeValues") or {}).values()
-        leaving_running = any(v == {"S": "running"} for v in values)
-        if any(k in set_part for k in lease) or (
-            any(k in remove_part for k in lease) and leaving_running
-        ):
-            count += 1
-    return count
+
+def _write_targets(operation: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if operation in ("UpdateItem", "DeleteItem"):
+        return [(params["TableName"], params["Key"])]
+    if operation == "PutItem":
+        return [(params["TableName"], _key_of(params["TableName"], params["Item"]))]
+    if operation == "TransactWriteItems":
+        found = []
+        for entry in params["TransactItems"]:
+            ((kind, body),) = entry.items()
+            if kind == "ConditionCheck":
+                continue
+            key = body["Key"] if "Key" in body else _key_of(body["TableName"], body["Item"])
+            found.append((body["TableName"], key))
+        return found
+    if operation == "BatchWriteItem":
+        found = []
+        for table, requests in params["RequestItems"].items():
+            for request in requests:
+                if "PutRequest" in request:
+                    found.append((table, _key_of(table, request["PutRequest"]["Item"])))
+                else:
+                    found.append((table, request["DeleteRequest"]["Key"]))
+        return found
+    return []
+
+
+_KEYS: dict[str, tuple[str, ...]] = {}
+
+
+def _describe(client: Any, table: str) -> None:
+    if table in _KEYS:
+        return
+    description = _original_call(client, "DescribeTable", {"TableName": table})["Table"]
+    _KEYS[table] = tuple(k["AttributeName"] for k in description["KeySchema"])
+    METER.indexes[table] = [
+        (
+            tuple(k["AttributeName"] for k in index["KeySchema"]),
+            index["Projection"]["ProjectionType"] == "ALL",
+        )
+        for index in description.get("GlobalSecondaryIndexes", [])
+    ]
+
+
+def _key_of(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {name: item[name] for name in _KEYS.get(table, ())} if table in _KEYS else item
+
+
+def _peek(client: Any, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The item as stored now, read without being counted (the meter's own look)."""
+    _describe(client, table)
+    key = {name: key[name] for name in _KEYS[table] if name in key}
+    found = _original_call(client, "GetItem", {"TableName": table, "Key": key})
+    return found.get("Item")
+
+
+def _index_writes(
+    client: Any, table: str, old: dict[str, Any] | None, new: dict[str, Any] | None
+) -> int:
+    writes = 0
+    for keys, projects_all in METER.indexes.get(table, []):
+        was = old is not None and all(k in old for k in keys)
+        now = new is not None and all(k in new for k in keys)
+        if was and now:
+            if any(old[k] != new[k] for k in keys):  # type: ignore[index]
+                writes += 2  # the entry moves: a delete and a put
+            elif projects_all and old != new:
+                writes += 1
+        elif was or now:
+            writes += 1
+    return writes
 
 
 METER = Meter()
 _original_call = botocore.client.BaseClient._make_api_call
-
-
-def _counting_call(self: Any, operation: str, params: dict[str, Any]) -> Any:
-    METER.record(self.meta.service_model.service_name, operation, params)
-    return _original_call(self, operation, params)
-
-
-botocore.client.BaseClient._make_api_call = _counting_call  # type: ignore[method-assign]
+botocore.client.BaseClient._make_api_call = _metered_call  # type: ignore[method-assign]
 
 
 def make_dag(shape: str, n: int) -> Any:
@@ -195,7 +301,7 @@ def run_shape(shape: str, n: int) -> ShapeResult:
             self.pending: list[Any] = []
 
         def dispatch(self, message: Any, spec: ExecutorSpec) -> DispatchHandle:
-            METER.record("lambda", "Invoke", {})
+            METER.count("lambda", "Invoke")
             self.pending.append(message)
             marks.append(len(METER.log))
             return DispatchHandle("lambda", message.label)
@@ -307,7 +413,15 @@ def cost_per_1000(r: ShapeResult) -> float:
         PRICE_LAMBDA_REQUEST + ASSUMED_LAMBDA_GB * ASSUMED_LAMBDA_SECONDS * PRICE_GB_SECOND
     )
     sqs = r.sqs_requests * PRICE_SQS
-    return (dynamo + lam + sqs) / r.tasks * 1000
+    return (dynamo + lam + sqs + s3_cost(r)) / r.tasks * 1000
+
+
+def s3_cost(r: ShapeResult) -> float:
+    return sum(
+        n * (PRICE_S3_GET if op.startswith(("Get", "Head")) else PRICE_S3_PUT)
+        for (service, op), n in r.calls.items()
+        if service == "s3"
+    )
 
 
 def local_handoff(chain: int = 50) -> tuple[float, float, int]:
@@ -384,9 +498,11 @@ def main() -> None:
             * (PRICE_LAMBDA_REQUEST + ASSUMED_LAMBDA_GB * ASSUMED_LAMBDA_SECONDS * PRICE_GB_SECOND)
         )
         sqs = r.sqs_requests / r.tasks * 1000 * PRICE_SQS
+        s3 = s3_cost(r) / r.tasks * 1000
         print(
             f"  {r.shape} {r.tasks}: WRU {r.wru / r.tasks:.2f}, RRU {r.rru / r.tasks:.2f}; "
-            f"DynamoDB ${dyn:.5f} + Lambda ${lam:.5f} + SQS ${sqs:.5f} + EventBridge $0"
+            f"DynamoDB ${dyn:.5f} + Lambda ${lam:.5f} + SQS ${sqs:.5f} + S3 ${s3:.5f} "
+            "+ EventBridge $0"
         )
     for shape in args.shapes.split(","):
         means = [

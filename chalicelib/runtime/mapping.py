@@ -15,7 +15,7 @@ from typing import Any
 
 from chalicelib.core.errors import MappingError
 from chalicelib.core.values import TUPLE_TAG
-from chalicelib.runtime.xcom import decode_item
+from chalicelib.runtime.xcom import decode_item, indexable
 from chalicelib.runtime.xcom_args import is_xcom_arg, resolve_nested
 from chalicelib.sdk.xcom_arg import XComArg
 
@@ -38,6 +38,9 @@ def arguments_for_index(
         return _kwargs_item(task_id, expand_input, map_index, context, xcoms)
     if kind != "expand":
         raise MappingError(f"task {task_id!r}: unknown expand kind {kind!r}")
+    single = _single_element(task_id, expand_input, map_index, xcoms)
+    if single is not None:
+        return single
     sources = [
         (name, _Source(task_id, name, value, context, xcoms))
         for name, value in expand_input.items()
@@ -60,6 +63,26 @@ def arguments_for_index(
     return MappedArguments(ordered, frozenset(from_upstream), total)
 
 
+def _single_element(
+    task_id: str, expand_input: dict[str, Any], map_index: int, xcoms: Any
+) -> MappedArguments | None:
+    """One source read straight from the store: just element ``map_index`` (one
+    page of a large list). None when the general path must decide (several
+    sources, a computed reference, a value that is not a list or dict)."""
+    if len(expand_input) != 1 or not hasattr(xcoms, "pull_element"):
+        return None
+    ((name, value),) = expand_input.items()
+    if not (is_xcom_arg(value) and _plain_reference(value)):
+        return None
+    try:
+        found, length, item = xcoms.pull_element(value.operator.task_id, -1, value.key, map_index)
+    except (TypeError, IndexError):
+        return None  # not indexable, or out of range: the general path says so properly
+    if not found:
+        return None
+    return MappedArguments({name: item}, frozenset({id(item)}), length)
+
+
 class _Source:
     """One expanded argument: its length and, lazily, one of its items."""
 
@@ -70,7 +93,7 @@ class _Source:
         self._items: Sequence[Any] | None = None
         if self.from_upstream and _plain_reference(value) and hasattr(xcoms, "pull_encoded"):
             found, encoded = xcoms.pull_encoded(value.operator.task_id, -1, value.key)
-            if found and _indexable(encoded):
+            if found and indexable(encoded):
                 self._encoded = encoded
                 is_tuple = isinstance(encoded, dict) and len(encoded) == 1 and TUPLE_TAG in encoded
                 self.length = len(encoded[TUPLE_TAG]) if is_tuple else len(encoded)
@@ -84,18 +107,6 @@ class _Source:
             item = self._items[position]
             return item if self.from_upstream else resolve_nested(item, self._context)
         return decode_item(self._encoded, position)[1]
-
-
-def _indexable(encoded: Any) -> bool:
-    """A stored list, tuple or plain dict (not a tagged scalar such as a datetime)."""
-    if isinstance(encoded, list):
-        return True
-    if not isinstance(encoded, dict):
-        return False
-    if len(encoded) == 1:
-        (tag,) = encoded
-        return tag == TUPLE_TAG or not (tag.startswith("__") and tag.endswith("__"))
-    return True
 
 
 def _plain_reference(value: Any) -> bool:

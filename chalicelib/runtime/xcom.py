@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from chalicelib.core.errors import SlipstreamError
-from chalicelib.core.values import OPAQUE_TAG, decode, encode
+from chalicelib.core.values import OPAQUE_TAG, TUPLE_TAG, decode, encode
 
 RETURN_VALUE_KEY = "return_value"
 
@@ -27,11 +27,12 @@ class XComValueError(SlipstreamError):
 class XComStore(Protocol):
     """The results of one DAG run; keys are (task_id, map_index, key).
 
-    The runtime also uses three optional methods when a store has them:
+    The runtime also uses optional methods when a store has them:
     ``clear(task_id, map_index)`` (a new try starts with no values, as in
-    Airflow), and ``push_encoded`` / ``pull_encoded``, which take and give the
-    JSON form so a result is encoded once and a mapped instance decodes only
-    its own element of a large upstream list.
+    Airflow); ``push_encoded`` / ``pull_encoded``, which take and give the
+    JSON form so a result is encoded once; and ``pull_element``, which gives
+    one element of a stored list (and its length), so a mapped instance reads
+    and decodes only its own element of a large upstream list.
     """
 
     def push(self, task_id: str, map_index: int, key: str, value: Any) -> None: ...
@@ -71,6 +72,18 @@ def _first_opaque(encoded: Any) -> str | None:
         elif isinstance(item, list):
             stack.extend(v for v in item if not isinstance(v, _PLAIN))
     return None
+
+
+def indexable(encoded: Any) -> bool:
+    """A stored list, tuple or plain dict (not a tagged scalar such as a datetime)."""
+    if isinstance(encoded, list):
+        return True
+    if not isinstance(encoded, dict):
+        return False
+    if len(encoded) == 1:
+        (tag,) = encoded
+        return tag == TUPLE_TAG or not (tag.startswith("__") and tag.endswith("__"))
+    return True
 
 
 def decode_item(encoded: Any, index: int) -> tuple[int, Any]:
@@ -129,6 +142,16 @@ class InMemoryXComStore:
             if values is None or key not in values:
                 return False, None
             return True, values[key]
+
+    def pull_element(
+        self, task_id: str, map_index: int, key: str, index: int
+    ) -> tuple[bool, int, Any]:
+        """``(found, length, element index)`` without decoding the rest."""
+        found, encoded = self.pull_encoded(task_id, map_index, key)
+        if not found:
+            return False, 0, None
+        length, value = decode_item(encoded, index)
+        return True, length, value
 
     def pull_mapped(self, task_id: str, key: str) -> list[Any]:
         with self._lock:

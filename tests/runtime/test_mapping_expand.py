@@ -145,3 +145,37 @@ def test_a_source_that_is_not_a_list_or_dict_is_an_error(value: Any) -> None:
     mapped = FakeMapped("m", dag, None, {"a": XComArg(up)})
     with pytest.raises(MappingError, match="expand argument 'a' must be a list or dict"):
         arguments_for_index(mapped, 0, ctx_for(store), store)
+
+
+class _ElementOnlyStore(InMemoryXComStore):
+    """Refuses whole reads: a single-source map must read just its element."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[int] = []
+        self.whole_reads = 0
+
+    def pull_element(self, task_id: str, map_index: int, key: str, index: int):  # type: ignore[no-untyped-def]
+        self.elements.append(index)
+        return super().pull_element(task_id, map_index, key, index)
+
+    def pull_encoded(self, task_id: str, map_index: int, key: str):  # type: ignore[no-untyped-def]
+        self.whole_reads += 1
+        return super().pull_encoded(task_id, map_index, key)
+
+
+def test_a_single_source_map_reads_only_its_own_element() -> None:
+    dag = FakeDag()
+    up = FakeOperator("up", dag)
+    store = _ElementOnlyStore()
+    store.push("up", -1, "return_value", [{"id": i} for i in range(1_000)])
+    mapped = FakeMapped("m", dag, None, {"row": XComArg(up)})
+    store.whole_reads = 0
+    args = arguments_for_index(mapped, 731, ctx_for(store), store)
+    assert args.kwargs == {"row": {"id": 731}} and args.total == 1_000
+    assert id(args.kwargs["row"]) in args.from_upstream
+    assert store.elements == [731]
+    assert store.whole_reads == 1  # the in-memory store's element read is a whole read
+    # out of range: the general path names the range
+    with pytest.raises(MappingError, match=r"map index 1000 is outside 0\.\.999"):
+        arguments_for_index(mapped, 1_000, ctx_for(store), store)

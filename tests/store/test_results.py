@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import boto3
+import botocore.client
 import pytest
 from moto import mock_aws
 
-from chalicelib.store.results import INLINE_LIMIT_BYTES, DynamoXComStore, build_result_model
+from chalicelib.store.results import (
+    INLINE_LIMIT_BYTES,
+    PAGE_BYTES,
+    DynamoXComStore,
+    build_result_model,
+)
 from chalicelib.store.settings import StoreSettings
 
 
@@ -32,12 +38,70 @@ def test_push_pull_and_missing(results: DynamoXComStore) -> None:
 
 
 def test_large_results_go_to_s3(results: DynamoXComStore) -> None:
-    big = ["x" * 1000 for _ in range(100)]  # ~100 KB of JSON
+    big = "x" * 100_000  # not a list: it cannot be paged
     results.push("extract", -1, "return_value", big)
     item = results.model.get(results.pk, "extract#-1#return_value")
     assert item.val is None and item.s3_key.startswith("results/etl#manual__1/extract/")
     assert results.pull("extract", -1, "return_value") == (True, big)
-    assert len("".join(big)) > INLINE_LIMIT_BYTES
+    assert len(big) > INLINE_LIMIT_BYTES
+    with pytest.raises(TypeError):
+        results.pull_element("extract", -1, "return_value", 0)
+
+
+class _Calls:
+    """DynamoDB calls made while counting (botocore level)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self.ops: list[str] = []
+        original = botocore.client.BaseClient._make_api_call
+
+        def counting(client, operation, params):  # type: ignore[no-untyped-def]
+            self.ops.append(operation)
+            return original(client, operation, params)
+
+        monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+
+
+def test_a_list_result_is_paged_and_an_element_costs_one_small_read(
+    results: DynamoXComStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = list(range(10_000))  # ~50 KB of JSON: 13 read units whole
+    results.push("items", -1, "return_value", values)
+    marker = results.model.get(results.pk, "items#-1#return_value")
+    pages = list(results.model.query(results.pk, results.model.sk.startswith(f"{marker.sk}#p")))
+    assert marker.pages == len(pages) > 10 and marker.val is None
+    assert all(len(page.val) < PAGE_BYTES for page in pages)
+    calls = _Calls(monkeypatch)
+    for index in (0, 1, 4_999, 9_999):
+        assert results.pull_element("items", -1, "return_value", index) == (True, 10_000, index)
+    assert calls.ops == ["Query"] * 4
+    with pytest.raises(IndexError):
+        results.pull_element("items", -1, "return_value", 10_000)
+    assert results.pull("items", -1, "return_value") == (True, values)
+    results.clear("items", -1)
+    assert list(results.model.query(results.pk)) == []
+
+
+def test_tuples_and_dicts_page_too(results: DynamoXComStore) -> None:
+    pairs = {f"key{i}": {"n": i} for i in range(500)}
+    results.push("conf", -1, "return_value", pairs)
+    assert results.pull("conf", -1, "return_value") == (True, pairs)
+    assert results.pull_element("conf", -1, "return_value", 321) == (
+        True,
+        500,
+        ("key321", {"n": 321}),
+    )
+    items = tuple(f"value-{i}" for i in range(1_000))
+    results.push("tup", -1, "return_value", items)
+    assert results.pull("tup", -1, "return_value") == (True, items)
+    assert results.pull_element("tup", -1, "return_value", 999) == (True, 1_000, "value-999")
+
+
+def test_small_values_and_neighbouring_keys_read_whole(results: DynamoXComStore) -> None:
+    results.push("src", -1, "return_value", [10, 20, 30])
+    results.push("src", -1, "return_value!other", "sorts between the value and its pages")
+    assert results.pull_element("src", -1, "return_value", 2) == (True, 3, 30)
+    assert results.pull_element("src", -1, "missing", 0) == (False, 0, None)
 
 
 def test_mapped_values_in_index_order_and_clear(results: DynamoXComStore) -> None:
