@@ -4,7 +4,8 @@ A try that may exceed a limit claims slots before it is queued; a claim is a
 conditional counter increment (``used <= limit - amount``) made in the same
 transaction that queues the try, and the try gives its slots back when it
 leaves QUEUED/RUNNING. Claims are only made where a limit can bind, so a DAG
-that can never run more tries at once than it allows pays nothing for it.
+that can never run more tries at once than it allows pays nothing for it; for
+a mapped DAG that is known per try, once the maps it can overlap have expanded.
 """
 
 from __future__ import annotations

@@ -140,7 +140,7 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     if not finished:
         store.settle_counters(run.dag_id, run.run_id, recorded.pending)
         if held:
-            scheduler.release(held)
+            scheduler.release(held, known=run)
         assert result.next_try_at is not None
         scheduler.timer(
             TimerFired(
@@ -169,11 +169,13 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         run, spec, TaskFinished(message.task_id, message.map_index), view=view, direct=True
     )
     dispatched = sum(1 for c in effective if isinstance(c, ScheduleTask))
+    if held:
+        # After the hand-off (the next try is on its way); before the counters,
+        # so a try waiting for this slot starts as soon as it can.
+        scheduler.release(held, known=run)
     progress = store.settle_counters(
         run.dag_id, run.run_id, recorded.pending, tally_moved=mapped is not None
     )
-    if held:
-        scheduler.release(held)  # off the hand-off path: the next try is already on its way
     if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
         scheduler.finish_run(spec, run, progress.outcome, result.end_date)
     return WorkerOutcome(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -41,7 +41,7 @@ from chalicelib.core.messages import (
     TimerFired,
     WorkerMessage,
 )
-from chalicelib.core.runs import DagRun, RunType, make_run_id
+from chalicelib.core.runs import DagRun, RunType, TaskInstance, make_run_id
 from chalicelib.core.slots import (
     UNBOUNDED,
     SlotClaim,
@@ -69,6 +69,9 @@ HEARTBEAT_TIMEOUT = dt.timedelta(minutes=5)
 """A running try whose worker has not beaten for this long is presumed dead."""
 
 POOLS_TTL = dt.timedelta(minutes=1)
+
+PROMOTE_PER_KEY = 5
+"""Waiting tries looked at per counter when slots free up."""
 
 EXPANSIONS_CACHED = 1024
 """Runs whose map counts a warm container remembers (they never change once set)."""
@@ -525,41 +528,105 @@ class Scheduler:
             return False
         return True
 
-    def release(self, held: list[str] | tuple[str, ...]) -> None:
-        """Give slots back and start the best waiting tries of those counters."""
-        self.store.release(held)
-        self.promote(sorted({decode_held(h)[0] for h in held}))
+    def release(self, held: list[str] | tuple[str, ...], known: DagRun | None = None) -> None:
+        """Give slots back and start the best waiting tries of those counters.
 
-    def promote(self, keys: list[str], per_key: int = 5) -> list[str]:
+        The best try waiting on the first counter gets the slots straight from
+        the finishing try when it needs exactly them: one conditional write of
+        that try, no counter moves. ``known`` is a run the caller holds already
+        (its waiting tries need no read).
+        """
+        if not held:
+            return
+        keys = sorted({decode_held(h)[0] for h in held})
+        waiting = self.store.waiting(keys[0], PROMOTE_PER_KEY)
+        if waiting and self._hand_over(held, waiting[0], known):
+            return
+        self.store.release(held)
+        self.promote(keys, known=known, fetched={keys[0]: waiting})
+
+    def _hand_over(
+        self,
+        held: list[str] | tuple[str, ...],
+        candidate: tuple[str, TaskInstance],
+        known: DagRun | None,
+    ) -> bool:
+        run_key, ti = candidate
+        run = self._waiting_run(run_key, known)
+        return run is not None and self._start_waiting(run, ti, self.clock(), handed=held)
+
+    def _start_waiting(
+        self,
+        run: DagRun,
+        ti: TaskInstance,
+        now: dt.datetime,
+        handed: Sequence[str] | None = None,
+    ) -> bool:
+        """Queue and dispatch one waiting try; False when it cannot have its slots.
+        With ``handed`` it takes over exactly those slots, or nothing happens."""
+        spec = self.specs.get(run.dag_id, run.version)
+        claims = self.claims(spec, ti.task_id)
+        if handed is not None and sorted(c.encode() for c in claims) != sorted(handed):
+            return False
+        if not self.store.acquire(
+            run.dag_id,
+            run.run_id,
+            spec,
+            ti.task_id,
+            ti.map_index,
+            ti.try_number,
+            claims,
+            now,
+            handed_over=handed is not None,
+        ):
+            return False  # full (or someone else queued it)
+        self._dispatch(spec, run, self._waiting_command(spec, ti, claims), now)
+        return True
+
+    def _waiting_run(self, run_key: str, known: DagRun | None) -> DagRun | None:
+        dag_id, _, run_id = run_key.partition("#")
+        same = known is not None and (known.dag_id, known.run_id) == (dag_id, run_id)
+        run = known if same else self.store.get_run(dag_id, run_id)
+        if run is None or run.state is not DagRunState.RUNNING:
+            return None
+        return run
+
+    @staticmethod
+    def _waiting_command(
+        spec: DagSpec, ti: TaskInstance, claims: tuple[SlotClaim, ...]
+    ) -> ScheduleTask:
+        task = spec.task(ti.task_id)
+        return ScheduleTask(
+            ti.task_id,
+            ti.map_index,
+            TaskState.SCHEDULED,
+            ti.try_number,
+            spec.priorities[ti.task_id],
+            task.pool,
+            task.pool_slots,
+            task.executor,
+            claims,
+        )
+
+    def promote(
+        self,
+        keys: list[str],
+        per_key: int = PROMOTE_PER_KEY,
+        known: DagRun | None = None,
+        fetched: Mapping[str, list[tuple[str, TaskInstance]]] | None = None,
+    ) -> list[str]:
         """Queue waiting tries, best priority first, while their counters have room."""
         started: list[str] = []
         now = self.clock()
         for key in keys:
-            for run_key, ti in self.store.waiting(key, per_key):
-                dag_id, _, run_id = run_key.partition("#")
-                run = self.store.get_run(dag_id, run_id)
-                if run is None or run.state is not DagRunState.RUNNING:
+            waiting = (fetched or {}).get(key)
+            for run_key, ti in self.store.waiting(key, per_key) if waiting is None else waiting:
+                run = self._waiting_run(run_key, known)
+                if run is None:
                     continue
-                spec = self.specs.get(dag_id, run.version)
-                task = spec.task(ti.task_id)
-                claims = self.claims(spec, ti.task_id)
-                if not self.store.acquire(
-                    dag_id, run_id, spec, ti.task_id, ti.map_index, ti.try_number, claims, now
-                ):
+                if not self._start_waiting(run, ti, now):
                     break  # full again (or someone else queued it): the next release retries
-                cmd = ScheduleTask(
-                    ti.task_id,
-                    ti.map_index,
-                    TaskState.SCHEDULED,
-                    ti.try_number,
-                    spec.priorities[ti.task_id],
-                    task.pool,
-                    task.pool_slots,
-                    task.executor,
-                    claims,
-                )
-                self._dispatch(spec, run, cmd, now)
-                started.append(f"{run_id}/{ti.label}")
+                started.append(f"{run.run_id}/{ti.label}")
         return started
 
     def timer(self, message: TimerFired, due: dt.datetime, now: dt.datetime) -> None:

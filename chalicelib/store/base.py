@@ -266,11 +266,15 @@ class StateStore(abc.ABC):
         try_number: int,
         claims: tuple[SlotClaim, ...],
         now: dt.datetime,
+        *,
+        handed_over: bool = False,
     ) -> bool:
         """SCHEDULED -> QUEUED and take every claim's slots, all or nothing.
 
         False when the try is no longer waiting or some counter is full; the
-        try then stays SCHEDULED in the waiting index.
+        try then stays SCHEDULED in the waiting index. ``handed_over`` means a
+        finishing try gives the try exactly these slots: the counters already
+        count them, so only the try is written.
         """
 
     @abc.abstractmethod

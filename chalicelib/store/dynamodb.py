@@ -473,11 +473,15 @@ class DynamoStateStore(StateStore):
         try_number: int,
         claims: tuple[SlotClaim, ...],
         now: dt.datetime,
+        *,
+        handed_over: bool = False,
     ) -> bool:
         if any(c.limit - c.amount < 0 for c in claims):
             return False  # a pool that does not exist (or is too small) never has room
         write = acquire_write(spec, task_id, map_index, try_number, claims, now)
         ops = self._ops(dag_id, run_id, write)
+        if handed_over:
+            return self._guarded(ops)  # the counters keep counting the slots
         pool = self.models.pool
         for claim in claims:
             room = pool.used.does_not_exist() | (pool.used <= claim.limit - claim.amount)

@@ -256,16 +256,20 @@ class InMemoryStateStore(StateStore):
         try_number: int,
         claims: tuple[SlotClaim, ...],
         now: dt.datetime,
+        *,
+        handed_over: bool = False,
     ) -> bool:
         with self._lock:
-            if any(self._used[c.key] + c.amount > c.limit for c in claims):
+            full = any(self._used[c.key] + c.amount > c.limit for c in claims)
+            if full and not handed_over:
                 return False
             record = self._record(dag_id, run_id)
             write = acquire_write(spec, task_id, map_index, try_number, claims, now)
             if not self._write(record, spec, write):
                 return False
-            for claim in claims:
-                self._used[claim.key] += claim.amount
+            if not handed_over:
+                for claim in claims:
+                    self._used[claim.key] += claim.amount
             return True
 
     def release(self, held: Sequence[str]) -> None:

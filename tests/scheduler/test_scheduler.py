@@ -582,3 +582,36 @@ def test_a_lost_direct_dispatch_is_started_by_reconciliation(stack: Stack) -> No
     # the lost message, delivered late after all, starts nothing
     late = next(m for m in stack.executor.all if m.direct)
     assert not stack.run_worker(late).claimed
+
+
+def test_a_freed_slot_is_handed_straight_to_the_best_waiting_try(stack: Stack) -> None:
+    with DAG("handover", max_active_tasks=1, max_active_runs=1) as dag:
+        EmptyOperator(task_id="first", priority_weight=3)
+        EmptyOperator(task_id="second", priority_weight=2)
+        EmptyOperator(task_id="third", priority_weight=1)
+    stack.deploy(dag)
+    releases: list[tuple[str, ...]] = []
+    original = stack.store.release
+
+    def counting_release(held):  # type: ignore[no-untyped-def]
+        releases.append(tuple(held))
+        original(held)
+
+    stack.store.release = counting_release  # type: ignore[method-assign]
+    run, _ = stack.scheduler.trigger("handover")
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    assert [m.task_id for m in stack.executor.invocations] == ["first"]
+    assert stack.states("handover", run.run_id) == {
+        "first": "queued",
+        "second": "scheduled",
+        "third": "scheduled",
+    }
+    stack.run_worker(stack.executor.invocations.pop(0))
+    # "second" got first's slot without the counter moving
+    assert releases == [] and stack.store.used("dag:handover") == 1
+    assert [m.task_id for m in stack.executor.invocations] == ["second"]
+    stack.settle()
+    assert releases == [("dag:handover|1",)]  # only the last try gives its slot back
+    assert stack.store.used("dag:handover") == 0
+    assert [m.task_id for m in stack.executor.all] == ["first", "second", "third"]
+    assert stack.store.get_run("handover", run.run_id).state is DagRunState.SUCCESS
