@@ -162,8 +162,12 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         result_length=result.result_length,
         skip_downstream=result.skip_downstream,
     )
-    # Downstream of a map decides from its tally: move it first; its answer is fresh.
-    mapped = store.move_tally(run.dag_id, run.run_id, recorded.pending)
+    # Downstream of a map decides from its tally: move it (with the run's
+    # counters) first; the ADD answers with it. Otherwise the counters wait.
+    settled = None
+    if message.map_index >= 0:
+        settled = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
+    mapped = settled.mapped if settled is not None else None
     view = HandOffView(spec, store.run_view(run.dag_id, run.run_id, spec), done, mapped)
     effective = scheduler.advance(
         run, spec, TaskFinished(message.task_id, message.map_index), view=view, direct=True
@@ -173,9 +177,9 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         # After the hand-off (the next try is on its way); before the counters,
         # so a try waiting for this slot starts as soon as it can.
         scheduler.release(held, known=run)
-    progress = store.settle_counters(
-        run.dag_id, run.run_id, recorded.pending, tally_moved=mapped is not None
-    )
+    if settled is None:
+        settled = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
+    progress = settled.progress
     if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
         scheduler.finish_run(spec, run, progress.outcome, result.end_date)
     return WorkerOutcome(

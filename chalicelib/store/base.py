@@ -89,6 +89,14 @@ class TransitionResult:
     pending: Any = None  # the write whose counters are deferred (see settle_counters)
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What ``settle_counters`` moved, as it is after the move."""
+
+    progress: RunProgress
+    mapped: TaskSummary | None = None  # the map's summary, for a mapped instance
+
+
 class StateStore(abc.ABC):
     """One interface, one contract suite, two adapters (memory, DynamoDB)."""
 
@@ -233,19 +241,11 @@ class StateStore(abc.ABC):
         when anyone else started, queued or skipped the try first."""
 
     @abc.abstractmethod
-    def move_tally(self, dag_id: str, run_id: str, pending: Any) -> TaskSummary | None:
-        """Move the mapped tally a deferred transition owes, ahead of the run's
-        counters, and return the mapped task's summary after the move (its count
-        and tallies, from the atomic ADD's answer): the hand-off decides a fan-in
-        from it without a read. None when the write moves no tally."""
-
-    @abc.abstractmethod
-    def settle_counters(
-        self, dag_id: str, run_id: str, pending: Any, *, tally_moved: bool = False
-    ) -> RunProgress:
-        """Move the tallies and run counters a deferred transition owes (only the
-        run counters when ``move_tally`` already ran); returns the run's counters
-        after the move (an atomic ADD that returns the new values)."""
+    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
+        """Move the run counters (and, for a mapped instance, its map's tally)
+        a deferred transition owes, in one atomic ADD that answers with the new
+        values: the run's counters, and the map's count and tallies, so the
+        hand-off decides a fan-in without reading them."""
 
     @abc.abstractmethod
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:

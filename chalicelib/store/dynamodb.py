@@ -37,6 +37,7 @@ from chalicelib.store.base import (
     DagRecord,
     DagVersionRecord,
     RunNotFound,
+    Settled,
     StateStore,
     StoreError,
     TransitionResult,
@@ -54,13 +55,13 @@ from chalicelib.store.changes import (
 )
 from chalicelib.store.models import (
     DUE_SHARD,
+    MAP_COUNT_KEY,
     RUNNING_LEASE,
     StoreModels,
     build_models,
     instance_pk,
     instance_sk,
     split_instance_sk,
-    tally_attr,
 )
 from chalicelib.store.settings import StoreSettings
 
@@ -209,6 +210,7 @@ class DynamoStateStore(StateStore):
             total=progress.total,
             done=0,
             failed=0,
+            maps={},
         )
         try:
             item.save(condition=model.run_id.does_not_exist())
@@ -404,38 +406,25 @@ class DynamoStateStore(StateStore):
             return TransitionResult(False)
         return TransitionResult(True, _instance_from_item(op[0]))  # the ALL_NEW answer
 
-    def move_tally(self, dag_id: str, run_id: str, pending: Any) -> TaskSummary | None:
-        ti = self.models.task_instance
-        for item, actions, _ in self._ops(dag_id, run_id, pending)[1:]:
-            if not isinstance(item, ti):
-                continue
-            try:
-                item.update(actions=actions)  # ALL_NEW: the placeholder's fresh tallies
-            except UpdateError as exc:
-                raise StoreError(f"tally update of {_describe(item)} failed") from exc
-            return TaskSummary(
-                _instance_from_item(item),
-                mapped_count=None if item.mcount is None else int(item.mcount),
-                state_counts=_tallies(item),
-            )
-        return None
-
-    def settle_counters(
-        self, dag_id: str, run_id: str, pending: Any, *, tally_moved: bool = False
-    ) -> RunProgress:
+    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
         ops = self._ops(dag_id, run_id, pending)[1:]  # what the deferred write owes
-        run_model = self.models.dag_run
-        if tally_moved:
-            ops = [op for op in ops if isinstance(op[0], run_model)]
-        progress: RunProgress | None = None
-        for item, actions, _ in ops:
-            try:
-                item.update(actions=actions)  # pynamodb returns ALL_NEW into the item
-            except UpdateError as exc:
-                raise StoreError(f"counter update of {_describe(item)} failed") from exc
-            if isinstance(item, run_model):
-                progress = _progress_from_item(item)
-        return progress if progress is not None else self.run_progress(dag_id, run_id)
+        if not ops:
+            return Settled(self.run_progress(dag_id, run_id))
+        ((item, actions, _),) = ops  # the run item: counters and the map's tally
+        try:
+            item.update(actions=actions)  # pynamodb puts the ALL_NEW answer into the item
+        except UpdateError as exc:
+            raise StoreError(f"counter update of {_describe(item)} failed") from exc
+        progress = _progress_from_item(item)
+        if pending.map_index < 0:
+            return Settled(progress)
+        entry = _map_entry(item, pending.task_id)
+        summary = TaskSummary(
+            missing_instance(pending.task_id, -1),
+            mapped_count=int(entry[MAP_COUNT_KEY]),
+            state_counts=_tallies(entry),
+        )
+        return Settled(progress, summary)
 
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
         ti = self.models.task_instance
@@ -447,20 +436,18 @@ class DynamoStateStore(StateStore):
         }
         progress, tallies = count_instances(spec, mapped, [_instance_from_item(i) for i in items])
         run_model = self.models.dag_run
+        maps = {
+            task_id: {MAP_COUNT_KEY: count, **{s.value: n for s, n in tallies[task_id].items()}}
+            for task_id, count in mapped.items()
+        }
         run_model(dag_id, run_id).update(
             actions=[
                 run_model.total.set(progress.total),
                 run_model.done.set(progress.finished),
                 run_model.failed.set(progress.failed_leaves),
+                run_model.maps.set(maps),
             ]
         )
-        for task_id, counts in tallies.items():
-            actions = [
-                getattr(ti, tally_attr(state)).set(counts.get(state, 0))
-                for state in TaskState
-                if state.finished
-            ]
-            ti(instance_pk(dag_id, run_id), instance_sk(task_id, -1)).update(actions=actions)
         return progress
 
     def acquire(
@@ -543,16 +530,20 @@ class DynamoStateStore(StateStore):
     # --------------------------------------------------------- writes
 
     def _ops(self, dag_id: str, run_id: str, write: InstanceWrite | ExpansionWrite) -> list[_Op]:
-        """The item updates one write needs: the guarded one first, then its counters."""
+        """The item updates one write needs: the guarded one first, then the run
+        item's (its counters and, for a mapped task, the map's entry)."""
         ti = self.models.task_instance
+        run = self.models.dag_run
         pk = instance_pk(dag_id, run_id)
         ops: list[_Op] = []
+        run_actions = _counter_actions(run, write.progress)
         if isinstance(write, ExpansionWrite):
             condition = ti.mcount.does_not_exist() & (
                 ti.st.does_not_exist() | (ti.st == TaskState.NONE.value)
             )
             actions = [ti.mcount.set(write.count)]
             ops.append((ti(pk, instance_sk(write.task_id, -1)), actions, condition))
+            run_actions.append(run.maps[write.task_id].set({MAP_COUNT_KEY: write.count}))
         else:
             ops.append(
                 (
@@ -562,16 +553,12 @@ class DynamoStateStore(StateStore):
                 )
             )
             old_tally, new_tally = write.tally_moves
-            tally_actions = []
-            if old_tally is not None:
-                tally_actions.append(getattr(ti, tally_attr(old_tally)).add(-1))
-            if new_tally is not None:
-                tally_actions.append(getattr(ti, tally_attr(new_tally)).add(1))
-            if tally_actions:
-                ops.append((ti(pk, instance_sk(write.task_id, -1)), tally_actions, None))
-        counters = _counter_actions(self.models.dag_run, write.progress)
-        if counters:
-            ops.append((self.models.dag_run(dag_id, run_id), counters, None))
+            for state, step in ((old_tally, -1), (new_tally, 1)):
+                if state is not None:
+                    path = run.maps[write.task_id][state.value]
+                    run_actions.append(path.set((path | 0) + step))
+        if run_actions:
+            ops.append((run(dag_id, run_id), run_actions, None))
         return ops
 
     def _guarded(self, ops: list[_Op]) -> bool:
@@ -609,6 +596,9 @@ class DynamoRunView:
     """The engine's ``RunStateView`` over one run's items, read on demand."""
 
     def __init__(self, store: DynamoStateStore, dag_id: str, run_id: str, spec: DagSpec):
+        self._store = store
+        self._dag_id = dag_id
+        self._run_id = run_id
         self._model = store.models.task_instance
         self._pk = instance_pk(dag_id, run_id)
         self._spec = spec
@@ -620,6 +610,8 @@ class DynamoRunView:
             split_instance_sk(item.sk)[0]: item
             for item in self._model.batch_get(keys, consistent_read=True)
         }
+        expanded = [tid for tid in ids if tid in found and found[tid].mcount is not None]
+        run_item = self._run_item() if expanded else None
         result: dict[str, TaskSummary] = {}
         for tid in ids:
             item = found.get(tid)
@@ -631,9 +623,13 @@ class DynamoRunView:
                 result[tid] = TaskSummary(
                     _instance_from_item(item),
                     mapped_count=int(item.mcount),
-                    state_counts=_tallies(item),
+                    state_counts=_tallies(_map_entry(run_item, tid)),
                 )
         return result
+
+    def _run_item(self) -> Any:
+        """The run item, for its map tallies (read only when a summary needs them)."""
+        return self._store.models.dag_run.get(self._dag_id, self._run_id, consistent_read=True)
 
     def _placeholder_count(self, task_id: str) -> int:
         try:
@@ -719,13 +715,20 @@ def _counter_actions(model: Any, delta: RunProgress) -> list[Action]:
     return actions
 
 
-def _tallies(item: Any) -> dict[TaskState, int]:
-    counts: dict[TaskState, int] = {}
-    for state in TaskState:
-        value = getattr(item, tally_attr(state))
-        if value:
-            counts[state] = int(value)
-    return counts
+def _map_entry(run_item: Any, task_id: str) -> dict[str, Any]:
+    """A mapped task's entry in the run item's ``maps``: count and tallies."""
+    maps = run_item.maps
+    raw = maps.as_dict() if hasattr(maps, "as_dict") else dict(maps or {})
+    entry = raw.get(task_id)
+    return dict(entry) if entry else {}
+
+
+def _tallies(entry: dict[str, Any]) -> dict[TaskState, int]:
+    return {
+        TaskState(key): int(value)
+        for key, value in entry.items()
+        if key != MAP_COUNT_KEY and int(value)
+    }
 
 
 def _instance_from_item(item: Any) -> TaskInstance:

@@ -24,6 +24,7 @@ from chalicelib.store.base import (
     DagRecord,
     DagVersionRecord,
     RunNotFound,
+    Settled,
     StateStore,
     TransitionResult,
 )
@@ -351,34 +352,20 @@ class InMemoryStateStore(StateStore):
                 return TransitionResult(False)
             return TransitionResult(True, record.instances[(task_id, map_index)])
 
-    def move_tally(self, dag_id: str, run_id: str, pending: Any) -> TaskSummary | None:
-        old, new = pending.tally_moves
-        if old is None and new is None:
-            return None
+    def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
         with self._lock:
             record = self._record(dag_id, run_id)
+            self._move_counters(record, pending)
+            if pending.map_index < 0:
+                return Settled(record.progress)
             tally = record.tallies[pending.task_id]
-            if old is not None:
-                tally[old] -= 1
-            if new is not None:
-                tally[new] += 1
             placeholder = record.instances.get((pending.task_id, -1))
-            return TaskSummary(
+            summary = TaskSummary(
                 placeholder or missing_instance(pending.task_id, -1),
                 mapped_count=record.mapped_count[pending.task_id],
                 state_counts={s: n for s, n in tally.items() if n},
             )
-
-    def settle_counters(
-        self, dag_id: str, run_id: str, pending: Any, *, tally_moved: bool = False
-    ) -> RunProgress:
-        with self._lock:
-            record = self._record(dag_id, run_id)
-            if tally_moved:
-                record.progress = record.progress + pending.progress
-            else:
-                self._move_counters(record, pending)
-            return record.progress
+            return Settled(record.progress, summary)
 
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
         with self._lock:

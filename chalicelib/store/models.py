@@ -25,6 +25,7 @@ from typing import Any
 from pynamodb.attributes import (
     BooleanAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -33,7 +34,6 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjec
 from pynamodb.models import Model
 
 from chalicelib.core.engine import MAX_MAP_LENGTH
-from chalicelib.core.states import TaskState
 from chalicelib.store.settings import StoreSettings
 
 PLACEHOLDER_INDEX = -1
@@ -57,9 +57,9 @@ def split_instance_sk(sk: str) -> tuple[str, int]:
     return task_id, int(index)
 
 
-def tally_attr(state: TaskState) -> str:
-    """The placeholder's counter of mapped instances in ``state``."""
-    return f"n_{state.value}"
+MAP_COUNT_KEY = "n"
+"""In a run's ``maps`` entry for a mapped task: its expanded count (the other
+keys are finished states, each with how many instances are in it)."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,9 @@ def build_models(settings: StoreSettings) -> StoreModels:
         done = NumberAttribute(default=0)
         failed = NumberAttribute(default=0)  # failed or upstream_failed leaf instances
         chk_done = NumberAttribute(null=True)  # `done` when the tick last looked
+        # {mapped task: {"n": count, finished state: instances}}: beside the
+        # counters, so one ADD moves both and answers with both
+        maps = MapAttribute(null=True)
         chk_at = UTCDateTimeAttribute(null=True)
         by_state = RunsByStateIndex()
 
@@ -162,8 +165,6 @@ def build_models(settings: StoreSettings) -> StoreModels:
 
         wq = UnicodeAttribute(hash_key=True)
         wp = UnicodeAttribute(range_key=True)
-
-    tallies = {tally_attr(s): NumberAttribute(null=True) for s in TaskState}
 
     ti_attrs: dict[str, Any] = {
         "Meta": type("Meta", (), {"table_name": settings.task_instances_table}),
@@ -187,7 +188,6 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "wp": UnicodeAttribute(null=True),
         "running": RunningIndex(),
         "waiting": WaitingIndex(),
-        **tallies,
     }
     TaskInstanceModel = type("TaskInstanceModel", (Model,), ti_attrs)
 

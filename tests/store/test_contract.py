@@ -207,7 +207,9 @@ class TestStateStoreContract:
         assert store.claim(*ids, "c", -1, 1, later).won
         assert store.run_progress(run.dag_id, run.run_id) == RunProgress(3, 0, 0)
 
-    def test_tally_moves_first_and_answers_with_the_fresh_summary(self, store: StateStore) -> None:
+    def test_settling_a_mapped_instance_answers_with_the_fresh_summary(
+        self, store: StateStore
+    ) -> None:
         run = started(store, MAPPED)
         ids = (run.dag_id, run.run_id, MAPPED)
         store.apply(*ids, [ExpandTask("m", 5)], T0)
@@ -223,16 +225,16 @@ class TestStateStoreContract:
             defer_counters=True,
         )
         assert recorded.won
-        summary = store.move_tally(run.dag_id, run.run_id, recorded.pending)
-        assert summary is not None and summary.mapped_count == 5
-        assert dict(summary.state_counts) == {TaskState.SUCCESS: 1}
-        assert store.run_progress(run.dag_id, run.run_id) == RunProgress(7, 0, 0)
-        progress = store.settle_counters(run.dag_id, run.run_id, recorded.pending, tally_moved=True)
-        assert progress == RunProgress(7, 1, 0)
-        # the tally moved exactly once
+        assert store.run_progress(run.dag_id, run.run_id) == RunProgress(7, 0, 0)  # deferred
+        settled = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
+        assert settled.progress == RunProgress(7, 1, 0)
+        assert settled.mapped is not None and settled.mapped.mapped_count == 5
+        assert dict(settled.mapped.state_counts) == {TaskState.SUCCESS: 1}
+        # what a reader sees agrees, and the tally moved once
         view = store.run_view(*ids)
         assert dict(view.summaries(["m"])["m"].state_counts) == {TaskState.SUCCESS: 1}
-        # an unmapped change has no tally to move
+        assert store.run_progress(run.dag_id, run.run_id) == RunProgress(7, 1, 0)
+        # an unmapped change has no map to report
         assert store.claim(*ids, "src", -1, 1, T0, direct=True).won
         unmapped = store.transition(
             *ids,
@@ -244,7 +246,8 @@ class TestStateStoreContract:
             now=T0,
             defer_counters=True,
         )
-        assert store.move_tally(run.dag_id, run.run_id, unmapped.pending) is None
+        settled = store.settle_counters(run.dag_id, run.run_id, unmapped.pending)
+        assert settled.mapped is None and settled.progress == RunProgress(7, 2, 0)
 
     def test_full_run_with_branch_and_map(self, store: StateStore) -> None:
         spec = chain_branch_map_spec()
