@@ -7,9 +7,14 @@ cannot read instead of guessing.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from chalicelib.core.runs import DagRun, RunType
+from chalicelib.core.states import DagRunState
 
 
 class _Message(BaseModel):
@@ -59,6 +64,60 @@ DAG_CALLBACK_TASK = "__dag_callback__"
 callbacks after its run ended, instead of a try."""
 
 
+SNAPSHOT_CONF_BYTES = 2_000
+"""A run whose conf is bigger is not copied into worker messages (ECS limits a
+task's overrides to 8 KB); its workers read the run instead."""
+
+
+class RunSnapshot(BaseModel):
+    """The run as its dispatcher held it: all a worker needs for the task's
+    context, so a try does not have to read it. As fresh as a read at the
+    worker's start would be; the claim, not the run, decides whether it runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_type: RunType
+    logical_date: dt.datetime | None
+    data_interval_start: dt.datetime | None
+    data_interval_end: dt.datetime | None
+    run_after: dt.datetime
+    version: str
+    conf: dict[str, Any]
+    state: DagRunState
+    start_date: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, run: DagRun) -> RunSnapshot | None:
+        if len(json.dumps(run.conf, default=str)) > SNAPSHOT_CONF_BYTES:
+            return None
+        return cls(
+            run_type=run.run_type,
+            logical_date=run.logical_date,
+            data_interval_start=run.data_interval_start,
+            data_interval_end=run.data_interval_end,
+            run_after=run.run_after,
+            version=run.version,
+            conf=run.conf,
+            state=run.state,
+            start_date=run.start_date,
+        )
+
+    def to_run(self, dag_id: str, run_id: str) -> DagRun:
+        return DagRun(
+            dag_id=dag_id,
+            run_id=run_id,
+            run_type=self.run_type,
+            logical_date=self.logical_date,
+            data_interval_start=self.data_interval_start,
+            data_interval_end=self.data_interval_end,
+            run_after=self.run_after,
+            version=self.version,
+            conf=dict(self.conf),
+            state=self.state,
+            start_date=self.start_date,
+        )
+
+
 class WorkerMessage(_Message):
     """Run one try: everything a worker needs to find its work, nothing more."""
 
@@ -72,6 +131,7 @@ class WorkerMessage(_Message):
     # True when the worker hand-off dispatched this try without queueing it
     # first: the worker then claims it from NONE (see the store's ``claim``).
     direct: bool = False
+    run: RunSnapshot | None = None  # None: the worker reads the run
 
     @property
     def label(self) -> str:

@@ -92,7 +92,10 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     deps = deps or default_deps()
     store, scheduler = deps.store, deps.scheduler
     spec = scheduler.specs.get(message.dag_id, message.version)
-    run = store.get_run(message.dag_id, message.run_id)
+    if message.run is not None and message.task_id != DAG_CALLBACK_TASK:
+        run = message.run.to_run(message.dag_id, message.run_id)  # no read on the hot path
+    else:
+        run = store.get_run(message.dag_id, message.run_id)
     if run is None:
         log.warning("no run for %s", message.label)
         return WorkerOutcome(claimed=False)
@@ -152,6 +155,7 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
             result.next_try_at,
             result.end_date,
         )
+        scheduler.refresh_pools()
         return WorkerOutcome(claimed=True, state=result.state, recorded=True)
     done = TaskInstance(
         task_id=message.task_id,
@@ -182,6 +186,7 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
     progress = settled.progress
     if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
         scheduler.finish_run(spec, run, progress.outcome, result.end_date)
+    scheduler.refresh_pools()  # off the hand-off path: the next hand-off reads none
     return WorkerOutcome(
         claimed=True, state=result.state, recorded=True, dispatched_next=dispatched
     )

@@ -36,6 +36,7 @@ from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.messages import (
     DAG_CALLBACK_TASK,
     RunCreated,
+    RunSnapshot,
     SchedulerMessage,
     TaskFinishedMessage,
     TimerFired,
@@ -134,6 +135,7 @@ class Scheduler:
         """
         now = self.clock()
         report = TickReport()
+        self.refresh_pools()
         for dag_id in self.store.due_dags(now):
             report.runs_created.extend(self.schedule_dag(dag_id, now))
         report.tries_reaped.extend(self.reap(now))
@@ -277,6 +279,7 @@ class Scheduler:
     # ------------------------------------------------------- queue messages
 
     def handle(self, message: SchedulerMessage) -> None:
+        self.refresh_pools()
         run = self.store.get_run(message.dag_id, message.run_id)
         if run is None:
             log.warning("message for unknown run %s/%s", message.dag_id, message.run_id)
@@ -340,12 +343,19 @@ class Scheduler:
     # ---------------------------------------------------------- applying
 
     def pools(self) -> dict[str, int]:
-        """Configured pools, re-read at most once a minute."""
+        """Configured pools, as last read (read now only if never read here)."""
+        if self._pools_read_at is None:
+            self.refresh_pools()
+        return self._pools
+
+    def refresh_pools(self) -> None:
+        """Re-read the configured pools if the list is a minute old. Called where
+        no one waits for it (a tick, a queue message, after a worker's
+        hand-off), so the hand-off itself never pays for the read."""
         now = self.clock()
         if self._pools_read_at is None or now - self._pools_read_at >= POOLS_TTL:
             self._pools = self.store.pools()
             self._pools_read_at = now
-        return self._pools
 
     def claims(
         self, spec: DagSpec, task_id: str, bound: int | None = None
@@ -511,6 +521,7 @@ class Scheduler:
             try_number=cmd.try_number,
             version=run.version,
             direct=direct,
+            run=RunSnapshot.of(run),
         )
         executor = self.executors.get(cmd.executor.kind)
         try:

@@ -615,3 +615,39 @@ def test_a_freed_slot_is_handed_straight_to_the_best_waiting_try(stack: Stack) -
     assert stack.store.used("dag:handover") == 0
     assert [m.task_id for m in stack.executor.all] == ["first", "second", "third"]
     assert stack.store.get_run("handover", run.run_id).state is DagRunState.SUCCESS
+
+
+def test_workers_take_the_run_from_their_message(stack: Stack) -> None:
+    with DAG("snapshot", max_active_runs=1) as dag:
+
+        @task
+        def show(dag_run=None, params=None) -> str:
+            return f"{dag_run.run_type}:{dag_run.conf['who']}"
+
+        EmptyOperator(task_id="start") >> show()
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("snapshot", conf={"who": "ada"})
+    reads: list[str] = []
+    original = stack.store.get_run
+
+    def counting_get_run(dag_id, run_id):  # type: ignore[no-untyped-def]
+        reads.append(run_id)
+        return original(dag_id, run_id)
+
+    stack.store.get_run = counting_get_run  # type: ignore[method-assign]
+    stack.settle()
+    assert stack.store.get_run("snapshot", run.run_id).state is DagRunState.SUCCESS
+    found, value = stack.xcoms[("snapshot", run.run_id)].pull("show", -1, "return_value")
+    assert found and value == "manual:ada"
+    assert all(m.run is not None for m in stack.executor.all)
+    assert reads.count(run.run_id) == 2  # the queue message's handler, and the check above
+
+
+def test_a_run_with_a_large_conf_is_read_by_its_workers(stack: Stack) -> None:
+    with DAG("bigconf", max_active_runs=1) as dag:
+        EmptyOperator(task_id="only")
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("bigconf", conf={"blob": "x" * 5_000})
+    stack.settle()
+    assert [m.run for m in stack.executor.all] == [None]  # too big for an ECS override
+    assert stack.store.get_run("bigconf", run.run_id).state is DagRunState.SUCCESS
