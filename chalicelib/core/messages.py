@@ -90,32 +90,10 @@ class RunSnapshot(BaseModel):
     def of(cls, run: DagRun) -> RunSnapshot | None:
         if len(json.dumps(run.conf, default=str)) > SNAPSHOT_CONF_BYTES:
             return None
-        return cls(
-            run_type=run.run_type,
-            logical_date=run.logical_date,
-            data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end,
-            run_after=run.run_after,
-            version=run.version,
-            conf=run.conf,
-            state=run.state,
-            start_date=run.start_date,
-        )
+        return cls(**{name: getattr(run, name) for name in cls.model_fields})
 
     def to_run(self, dag_id: str, run_id: str) -> DagRun:
-        return DagRun(
-            dag_id=dag_id,
-            run_id=run_id,
-            run_type=self.run_type,
-            logical_date=self.logical_date,
-            data_interval_start=self.data_interval_start,
-            data_interval_end=self.data_interval_end,
-            run_after=self.run_after,
-            version=self.version,
-            conf=dict(self.conf),
-            state=self.state,
-            start_date=self.start_date,
-        )
+        return DagRun(dag_id=dag_id, run_id=run_id, **self.model_dump())
 
 
 class WorkerMessage(_Message):
