@@ -136,14 +136,14 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         error=result.error,
         result_length=result.result_length,
         skip_downstream=result.skip_downstream,
+        releases=held,  # the slots go back with the outcome, in one transaction
     )
     if not recorded.won:
         log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
         return WorkerOutcome(claimed=True, state=result.state, recorded=False)
     if not finished:
         store.settle_counters(run.dag_id, run.run_id, recorded.pending)
-        if held:
-            scheduler.release(held, known=run)
+        scheduler.freed(held, known=run)
         assert result.next_try_at is not None
         scheduler.timer(
             TimerFired(
@@ -177,10 +177,9 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         run, spec, TaskFinished(message.task_id, message.map_index), view=view, direct=True
     )
     dispatched = sum(1 for c in effective if isinstance(c, ScheduleTask))
-    if held:
-        # After the hand-off (the next try is on its way); before the counters,
-        # so a try waiting for this slot starts as soon as it can.
-        scheduler.release(held, known=run)
+    # After the hand-off (the next try is on its way); before the counters, so
+    # a try waiting for the slot this one gave back starts as soon as it can.
+    scheduler.freed(held, known=run)
     if settled is None:
         settled = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
     progress = settled.progress

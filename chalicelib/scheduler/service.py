@@ -462,8 +462,7 @@ class Scheduler:
         if unqueued:
             effective += self._dispatch_direct(spec, run, unqueued, commands, effective, now)
         freed = [h for c in effective if isinstance(c, SetTaskState) for h in c.held_slots]
-        if freed:
-            self.release(freed)
+        self.freed(freed)  # given back by the writes themselves: start who waits
         for cmd in effective:
             if isinstance(cmd, StartTimer):
                 message = TimerFired(
@@ -539,56 +538,19 @@ class Scheduler:
             return False
         return True
 
-    def release(self, held: list[str] | tuple[str, ...], known: DagRun | None = None) -> None:
-        """Give slots back and start the best waiting tries of those counters.
+    def freed(self, held: Sequence[str], known: DagRun | None = None) -> None:
+        """Slots ``held`` were given back, by the very write that ended their try:
+        start the best waiting tries of those counters. ``known`` is a run the
+        caller holds already (its waiting tries need no read)."""
+        if held:
+            self.promote(sorted({decode_held(h)[0] for h in held}), known=known)
 
-        The best try waiting on the first counter gets the slots straight from
-        the finishing try when it needs exactly them: one conditional write of
-        that try, no counter moves. ``known`` is a run the caller holds already
-        (its waiting tries need no read).
-        """
-        if not held:
-            return
-        keys = sorted({decode_held(h)[0] for h in held})
-        waiting = self.store.waiting(keys[0], PROMOTE_PER_KEY)
-        if waiting and self._hand_over(held, waiting[0], known):
-            return
-        self.store.release(held)
-        self.promote(keys, known=known, fetched={keys[0]: waiting})
-
-    def _hand_over(
-        self,
-        held: list[str] | tuple[str, ...],
-        candidate: tuple[str, TaskInstance],
-        known: DagRun | None,
-    ) -> bool:
-        run_key, ti = candidate
-        run = self._waiting_run(run_key, known)
-        return run is not None and self._start_waiting(run, ti, self.clock(), handed=held)
-
-    def _start_waiting(
-        self,
-        run: DagRun,
-        ti: TaskInstance,
-        now: dt.datetime,
-        handed: Sequence[str] | None = None,
-    ) -> bool:
-        """Queue and dispatch one waiting try; False when it cannot have its slots.
-        With ``handed`` it takes over exactly those slots, or nothing happens."""
+    def _start_waiting(self, run: DagRun, ti: TaskInstance, now: dt.datetime) -> bool:
+        """Queue and dispatch one waiting try; False when it cannot have its slots."""
         spec = self.specs.get(run.dag_id, run.version)
         claims = self.claims(spec, ti.task_id)
-        if handed is not None and sorted(c.encode() for c in claims) != sorted(handed):
-            return False
         if not self.store.acquire(
-            run.dag_id,
-            run.run_id,
-            spec,
-            ti.task_id,
-            ti.map_index,
-            ti.try_number,
-            claims,
-            now,
-            handed_over=handed is not None,
+            run.dag_id, run.run_id, spec, ti.task_id, ti.map_index, ti.try_number, claims, now
         ):
             return False  # full (or someone else queued it)
         self._dispatch(spec, run, self._waiting_command(spec, ti, claims), now)
@@ -624,14 +586,12 @@ class Scheduler:
         keys: list[str],
         per_key: int = PROMOTE_PER_KEY,
         known: DagRun | None = None,
-        fetched: Mapping[str, list[tuple[str, TaskInstance]]] | None = None,
     ) -> list[str]:
         """Queue waiting tries, best priority first, while their counters have room."""
         started: list[str] = []
         now = self.clock()
         for key in keys:
-            waiting = (fetched or {}).get(key)
-            for run_key, ti in self.store.waiting(key, per_key) if waiting is None else waiting:
+            for run_key, ti in self.store.waiting(key, per_key):
                 run = self._waiting_run(run_key, known)
                 if run is None:
                     continue

@@ -206,6 +206,7 @@ class StateStore(abc.ABC):
         now: dt.datetime,
         read_outcome: bool = True,
         defer_counters: bool = False,
+        releases: tuple[str, ...] = (),
         **changes: Any,
     ) -> TransitionResult:
         """A worker-side change of one try (claim, heartbeat-free result, requeue).
@@ -220,6 +221,8 @@ class StateStore(abc.ABC):
         instance alone; the caller then calls ``settle_counters`` with the
         returned ``pending`` write. A crash in between leaves the counters
         short, which ``recount`` (run by reconciliation of a stalled run) repairs.
+        ``releases`` are slots ("key|amount") the try held: their counters move
+        with the instance, atomically, never later.
         """
 
     @abc.abstractmethod
@@ -266,20 +269,14 @@ class StateStore(abc.ABC):
         try_number: int,
         claims: tuple[SlotClaim, ...],
         now: dt.datetime,
-        *,
-        handed_over: bool = False,
     ) -> bool:
         """SCHEDULED -> QUEUED and take every claim's slots, all or nothing.
 
         False when the try is no longer waiting or some counter is full; the
-        try then stays SCHEDULED in the waiting index. ``handed_over`` means a
-        finishing try gives the try exactly these slots: the counters already
-        count them, so only the try is written.
+        try then stays SCHEDULED in the waiting index. The slots go back with
+        the write that ends the try (``releases`` of a transition, or a
+        SetTaskState's ``held_slots``), in the same transaction.
         """
-
-    @abc.abstractmethod
-    def release(self, held: Sequence[str]) -> None:
-        """Give back slots a try held ("key|amount" entries, from TaskInstance.slots)."""
 
     @abc.abstractmethod
     def waiting(self, key: str, limit: int) -> list[tuple[str, TaskInstance]]:

@@ -57,6 +57,9 @@ class InstanceWrite:
     fields: dict[str, Any] = field(default_factory=dict)
     heartbeat: dt.datetime | None = None
     progress: RunProgress = field(default_factory=lambda: RunProgress(0))
+    # Slots ("key|amount") this change gives back: their counters move in the
+    # same transaction, so a crash can never keep a slot counted with no holder.
+    releases: tuple[str, ...] = ()
 
     @property
     def mapped(self) -> bool:
@@ -99,6 +102,7 @@ def instance_write(
     new: TaskState,
     now: dt.datetime,
     fields: dict[str, Any],
+    releases: tuple[str, ...] = (),
 ) -> InstanceWrite:
     unknown = set(fields) - INSTANCE_FIELDS
     if unknown:
@@ -114,6 +118,7 @@ def instance_write(
         fields=fields,
         heartbeat=now if new is TaskState.RUNNING else None,
         progress=transition_delta(spec, task_id, expected, new),
+        releases=tuple(releases),
     )
 
 
@@ -127,7 +132,7 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
         if command.expected is TaskState.SCHEDULED:
             fields.update(wait_key=None, wait_rank=None)  # leaves the waiting index
         if command.held_slots:
-            fields["slots"] = ()  # given back by the caller
+            fields["slots"] = ()  # given back in the same write (releases)
         if command.state.finished:
             fields["end_date"] = now
         return instance_write(
@@ -139,6 +144,7 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
             command.state,
             now,
             fields,
+            releases=command.held_slots,
         )
     if isinstance(command, ScheduleTask) and command.claims:
         # Limited: waits SCHEDULED (indexed by its first counter) until acquire().

@@ -364,18 +364,22 @@ class DynamoStateStore(StateStore):
         now: dt.datetime,
         read_outcome: bool = True,
         defer_counters: bool = False,
+        releases: tuple[str, ...] = (),
         **changes: Any,
     ) -> TransitionResult:
         write = instance_write(
-            spec, task_id, map_index, expected, try_number, new, now, dict(changes)
+            spec, task_id, map_index, expected, try_number, new, now, dict(changes), releases
         )
         ops = self._ops(dag_id, run_id, write)
+        run_model = self.models.dag_run
+        now_ops = [op for op in ops if not isinstance(op[0], run_model)]
         if defer_counters or len(ops) == 1:
-            # One conditional write of the instance (counters, if any, follow in
-            # settle_counters); its ALL_NEW answer gives the instance for free.
-            if not self._guarded(ops[:1]):
+            # The instance (with any slots it gives back); the run's counters,
+            # if any, follow in settle_counters. A single write's ALL_NEW answer
+            # gives the instance for free.
+            if not self._guarded(now_ops):
                 return TransitionResult(False)
-            written = _instance_from_item(ops[0][0])
+            written = _instance_from_item(ops[0][0]) if len(now_ops) == 1 else None
             return TransitionResult(True, written, None, write if defer_counters else None)
         if not self._guarded(ops):
             return TransitionResult(False)
@@ -407,8 +411,9 @@ class DynamoStateStore(StateStore):
         return TransitionResult(True, _instance_from_item(op[0]))  # the ALL_NEW answer
 
     def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
-        ops = self._ops(dag_id, run_id, pending)[1:]  # what the deferred write owes
-        if not ops:
+        run_model = self.models.dag_run
+        ops = [op for op in self._ops(dag_id, run_id, pending) if isinstance(op[0], run_model)]
+        if not ops:  # what the deferred write owes: the run item's counters
             return Settled(self.run_progress(dag_id, run_id))
         ((item, actions, _),) = ops  # the run item: counters and the map's tally
         try:
@@ -460,26 +465,16 @@ class DynamoStateStore(StateStore):
         try_number: int,
         claims: tuple[SlotClaim, ...],
         now: dt.datetime,
-        *,
-        handed_over: bool = False,
     ) -> bool:
         if any(c.limit - c.amount < 0 for c in claims):
             return False  # a pool that does not exist (or is too small) never has room
         write = acquire_write(spec, task_id, map_index, try_number, claims, now)
         ops = self._ops(dag_id, run_id, write)
-        if handed_over:
-            return self._guarded(ops)  # the counters keep counting the slots
         pool = self.models.pool
         for claim in claims:
             room = pool.used.does_not_exist() | (pool.used <= claim.limit - claim.amount)
             ops.append((pool(claim.key), [pool.used.add(claim.amount)], room))
         return self._guarded(ops)
-
-    def release(self, held: Sequence[str]) -> None:
-        pool = self.models.pool
-        for entry in held:
-            key, amount = decode_held(entry)
-            pool(key).update(actions=[pool.used.add(-amount)])
 
     def waiting(self, key: str, limit: int) -> list[tuple[str, TaskInstance]]:
         model = self.models.task_instance
@@ -552,6 +547,10 @@ class DynamoStateStore(StateStore):
                     _instance_condition(ti, write),
                 )
             )
+            pool = self.models.pool
+            for entry in write.releases:
+                key, amount = decode_held(entry)
+                ops.append((pool(key), [pool.used.add(-amount)], None))
             old_tally, new_tally = write.tally_moves
             for state, step in ((old_tally, -1), (new_tally, 1)):
                 if state is not None:

@@ -229,10 +229,11 @@ class InMemoryStateStore(StateStore):
         now: dt.datetime,
         read_outcome: bool = True,
         defer_counters: bool = False,
+        releases: tuple[str, ...] = (),
         **changes: Any,
     ) -> TransitionResult:
         write = instance_write(
-            spec, task_id, map_index, expected, try_number, new, now, dict(changes)
+            spec, task_id, map_index, expected, try_number, new, now, dict(changes), releases
         )
         with self._lock:
             record = self._record(dag_id, run_id)
@@ -257,27 +258,17 @@ class InMemoryStateStore(StateStore):
         try_number: int,
         claims: tuple[SlotClaim, ...],
         now: dt.datetime,
-        *,
-        handed_over: bool = False,
     ) -> bool:
         with self._lock:
-            full = any(self._used[c.key] + c.amount > c.limit for c in claims)
-            if full and not handed_over:
+            if any(self._used[c.key] + c.amount > c.limit for c in claims):
                 return False
             record = self._record(dag_id, run_id)
             write = acquire_write(spec, task_id, map_index, try_number, claims, now)
             if not self._write(record, spec, write):
                 return False
-            if not handed_over:
-                for claim in claims:
-                    self._used[claim.key] += claim.amount
+            for claim in claims:
+                self._used[claim.key] += claim.amount
             return True
-
-    def release(self, held: Sequence[str]) -> None:
-        with self._lock:
-            for entry in held:
-                key, amount = decode_held(entry)
-                self._used[key] -= amount
 
     def waiting(self, key: str, limit: int) -> list[tuple[str, TaskInstance]]:
         with self._lock:
@@ -413,6 +404,9 @@ class InMemoryStateStore(StateStore):
         if current.state is not write.expected or current.try_number != write.expected_try:
             return False
         record.instances[key] = applied(current, write)
+        for entry in write.releases:
+            held_key, amount = decode_held(entry)
+            self._used[held_key] -= amount
         if write.heartbeat is not None:
             record.heartbeats[key] = write.heartbeat
         else:

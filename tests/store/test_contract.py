@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.core.engine import (
@@ -16,6 +17,7 @@ from chalicelib.core.engine import (
 )
 from chalicelib.core.progress import RunProgress
 from chalicelib.core.runs import DagRun
+from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.store.base import DagRecord, DagVersionRecord, StateStore
@@ -214,16 +216,7 @@ class TestStateStoreContract:
         ids = (run.dag_id, run.run_id, MAPPED)
         store.apply(*ids, [ExpandTask("m", 5)], T0)
         assert store.claim(*ids, "m", 2, 1, T0, direct=True).won
-        recorded = store.transition(
-            *ids,
-            "m",
-            2,
-            expected=TaskState.RUNNING,
-            new=TaskState.SUCCESS,
-            try_number=1,
-            now=T0,
-            defer_counters=True,
-        )
+        recorded = record_success(store, ids, "m", 2, 1, defer_counters=True)
         assert recorded.won
         assert store.run_progress(run.dag_id, run.run_id) == RunProgress(7, 0, 0)  # deferred
         settled = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
@@ -236,18 +229,43 @@ class TestStateStoreContract:
         assert store.run_progress(run.dag_id, run.run_id) == RunProgress(7, 1, 0)
         # an unmapped change has no map to report
         assert store.claim(*ids, "src", -1, 1, T0, direct=True).won
-        unmapped = store.transition(
-            *ids,
-            "src",
-            -1,
-            expected=TaskState.RUNNING,
-            new=TaskState.SUCCESS,
-            try_number=1,
-            now=T0,
-            defer_counters=True,
-        )
+        unmapped = record_success(store, ids, "src", -1, 1, defer_counters=True)
         settled = store.settle_counters(run.dag_id, run.run_id, unmapped.pending)
         assert settled.mapped is None and settled.progress == RunProgress(7, 2, 0)
+
+    def test_slots_go_back_only_with_the_write_that_ends_the_try(self, store: StateStore) -> None:
+        run = started(store)
+        ids = (run.dag_id, run.run_id, SPEC)
+        claim = SlotClaim("pool:etl", 2, 3)
+        waiting = replace(schedule("a"), claims=(claim,))
+        assert store.apply(*ids, [waiting], T0) == [waiting]  # SCHEDULED, waiting
+        assert [ti.label for _, ti in store.waiting("pool:etl", 5)] == ["a"]
+        assert store.acquire(*ids, "a", -1, 1, (claim,), T0)
+        assert store.waiting("pool:etl", 5) == []
+        assert not store.acquire(*ids, "b", -1, 1, (claim,), T0)  # 2 + 2 > 3
+        started_try = store.claim(*ids, "a", -1, 1, T0)
+        assert started_try.instance is not None
+        held = started_try.instance.slots
+        assert held == ("pool:etl|2",) and _used(store, "pool:etl") == 2
+        # a lost write gives nothing back
+        assert not record_success(store, ids, "a", -1, 2, slots=(), releases=held).won
+        assert _used(store, "pool:etl") == 2
+        assert record_success(
+            store, ids, "a", -1, 1, defer_counters=True, slots=(), releases=held
+        ).won
+        assert _used(store, "pool:etl") == 0  # with the outcome, not after it
+        # the scheduler's side: a SetTaskState that ends a held try
+        assert store.acquire(*ids, "b", -1, 0, (claim,), T0) is False  # b is not waiting
+        b_wait = replace(schedule("b"), claims=(claim,))
+        store.apply(*ids, [b_wait], T0)
+        assert store.acquire(*ids, "b", -1, 1, (claim,), T0)
+        fail = SetTaskState(
+            "b", -1, TaskState.QUEUED, TaskState.FAILED, 1, reason="x", held_slots=("pool:etl|2",)
+        )
+        assert store.apply(*ids, [fail], T0)[0] == fail
+        assert _used(store, "pool:etl") == 0
+        assert store.apply(*ids, [fail], T0) == []  # replayed: lost, nothing given back twice
+        assert _used(store, "pool:etl") == 0
 
     def test_full_run_with_branch_and_map(self, store: StateStore) -> None:
         spec = chain_branch_map_spec()
@@ -338,3 +356,28 @@ class TestStateStoreContract:
         assert store.due_dags(soon) == ["due_b"]
         assert store.get_dag("due_b") == DagRecord("due_b", "v1", next_due_at=soon, tenant="t")
         assert store.get_dag("missing") is None
+
+
+def record_success(
+    store: StateStore,
+    ids: tuple[Any, ...],
+    task_id: str,
+    map_index: int,
+    try_number: int,
+    **kw: Any,
+) -> Any:
+    """The worker's record of a success (RUNNING -> SUCCESS) at T0."""
+    return store.transition(
+        *ids,
+        task_id,
+        map_index,
+        expected=TaskState.RUNNING,
+        new=TaskState.SUCCESS,
+        try_number=try_number,
+        now=T0,
+        **kw,
+    )
+
+
+def _used(store: StateStore, key: str) -> int:
+    return store.used(key)  # type: ignore[attr-defined]
