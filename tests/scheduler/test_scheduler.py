@@ -662,3 +662,26 @@ def test_a_run_with_a_large_conf_is_read_by_its_workers(stack: Stack) -> None:
     stack.settle()
     assert [m.run for m in stack.executor.all] == [None]  # too big for an ECS override
     assert stack.store.get_run("bigconf", run.run_id).state is DagRunState.SUCCESS
+
+
+def test_a_hand_off_that_loses_the_expansion_dispatches_none_of_the_map(stack: Stack) -> None:
+    from chalicelib.core.engine import ExpandTask, ScheduleTask
+
+    stack.deploy(_mapped_dag("lost_map", width=3, max_active_tasks=16))
+    run, _ = stack.scheduler.trigger("lost_map")
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    run = stack.store.get_run("lost_map", run.run_id)
+    spec = stack.scheduler.specs.get("lost_map", run.version)
+    expand = ExpandTask("work", 3)
+    # another writer (a reconciling scheduler) expanded the map first
+    assert stack.store.apply("lost_map", run.run_id, spec, [expand], stack.clock()) == [expand]
+    task = spec.task("work")
+    tries = [
+        ScheduleTask("work", i, TaskState.NONE, 1, 1, task.pool, task.pool_slots, task.executor)
+        for i in range(3)
+    ]
+    before = len(stack.executor.all)
+    effective = stack.scheduler._apply(spec, run, [expand, *tries], stack.clock(), direct=True)
+    assert effective == [] and len(stack.executor.all) == before
+    # the winner's own direct dispatch would have started them; here they wait for it
+    assert stack.states("lost_map", run.run_id)["work[0]"] == "none"
