@@ -8,9 +8,10 @@ local stack's warm worker processes. Its steps, each safe to repeat:
    invocation loses the claim and does nothing;
 2. load the run's pinned code bundle (cached per warm container) and run the
    operator through ``execute_try`` while a thread keeps the heartbeat fresh;
-3. record the outcome with one conditional write; a mapped instance then
-   moves its map's tally (an atomic ADD whose answer says whether the map
-   is done);
+3. record the outcome with one conditional write (with the slot counters it
+   gives back, if it held any, in the same transaction); a mapped instance
+   then moves its map's tally (an atomic ADD whose answer says whether the
+   map is done);
 4. advance the run's downstream tasks itself (Airflow's mini-scheduler) and
    dispatch their first tries directly, so the hand-off costs the record,
    perhaps the tally, and an invoke; the run's counters move after that.
