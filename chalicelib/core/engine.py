@@ -30,6 +30,10 @@ WAITING_FOR_BRANCH = "\0waiting-for-branch"
 MAX_MAP_LENGTH = 100_000
 """Largest expansion of one mapped task (Airflow's max_map_length defaults to 1,024)."""
 
+QUEUED_TIMEOUT = dt.timedelta(seconds=600)
+"""Airflow's ``[scheduler] task_queued_timeout``: a try queued this long without a
+worker starting it was lost on its way, and reconciliation dispatches it again."""
+
 
 # ---------------------------------------------------------------- events in
 
@@ -110,6 +114,18 @@ class ScheduleTask:
 
 
 @dataclass(frozen=True)
+class RequeueTask:
+    """Dispatch again a try that sat QUEUED past ``QUEUED_TIMEOUT``: its invoke was
+    lost on the way (or its dispatcher died before sending it). The worker's claim
+    still decides who starts it, so a late first invoke cannot run it twice."""
+
+    task_id: str
+    map_index: int
+    try_number: int
+    executor: ExecutorSpec
+
+
+@dataclass(frozen=True)
 class ExpandTask:
     """Replace a mapped task's placeholder with ``count`` instances (indices 0..count-1)."""
 
@@ -131,7 +147,7 @@ class FinishRun:
     reason: str = ""
 
 
-Command = SetTaskState | ScheduleTask | ExpandTask | StartTimer | FinishRun
+Command = SetTaskState | ScheduleTask | RequeueTask | ExpandTask | StartTimer | FinishRun
 
 
 # ------------------------------------------------------------ the run view
@@ -198,6 +214,11 @@ def decide(
 def _on_reconcile(spec: DagSpec, view: RunStateView, now: dt.datetime) -> list[Command]:
     commands: list[Command] = []
     for ti in view.unfinished():
+        if ti.state is TaskState.QUEUED and (
+            ti.queued_at is None or ti.queued_at <= now - QUEUED_TIMEOUT
+        ):
+            task = spec.task(ti.task_id)
+            commands.append(RequeueTask(ti.task_id, ti.map_index, ti.try_number, task.executor))
         if ti.state is TaskState.UP_FOR_RETRY:
             if ti.next_try_at is None or ti.next_try_at <= now:
                 commands.append(_schedule(spec, spec.task(ti.task_id), ti))

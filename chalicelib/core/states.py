@@ -61,7 +61,8 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
         {T.SCHEDULED, T.QUEUED, T.RUNNING, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.FAILED}
     ),
     T.SCHEDULED: frozenset({T.QUEUED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.NONE}),
-    T.QUEUED: frozenset({T.RUNNING, T.FAILED, T.UP_FOR_RETRY, T.SCHEDULED, T.SKIPPED}),
+    # QUEUED -> QUEUED: dispatched again after task_queued_timeout (RequeueTask).
+    T.QUEUED: frozenset({T.QUEUED, T.RUNNING, T.FAILED, T.UP_FOR_RETRY, T.SCHEDULED, T.SKIPPED}),
     T.RUNNING: frozenset({T.SUCCESS, T.FAILED, T.UP_FOR_RETRY, T.SKIPPED}),
     T.UP_FOR_RETRY: frozenset({T.SCHEDULED, T.QUEUED, T.FAILED, T.SKIPPED, T.NONE}),
     T.SUCCESS: frozenset({T.NONE}),

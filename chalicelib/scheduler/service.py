@@ -21,6 +21,7 @@ from chalicelib.core.engine import (
     ExpandTask,
     FinishRun,
     Reconcile,
+    RequeueTask,
     RetryDue,
     RunStarted,
     RunStateView,
@@ -441,6 +442,9 @@ class Scheduler:
         ]
 
         def dispatch_at_once(cmd: Command) -> None:
+            if isinstance(cmd, RequeueTask):
+                self._dispatch(spec, run, cmd, now)  # it keeps the slots it holds
+                return
             if not isinstance(cmd, ScheduleTask):
                 return
             if cmd.claims and not self.store.acquire(
@@ -505,7 +509,7 @@ class Scheduler:
         self,
         spec: DagSpec,
         run: DagRun,
-        cmd: ScheduleTask,
+        cmd: ScheduleTask | RequeueTask,
         now: dt.datetime,
         *,
         direct: bool = False,

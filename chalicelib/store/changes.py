@@ -14,6 +14,7 @@ from chalicelib.core.engine import (
     Command,
     ExpandTask,
     FinishRun,
+    RequeueTask,
     ScheduleTask,
     SetTaskState,
     StartTimer,
@@ -174,6 +175,18 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
             TaskState.QUEUED,
             now,
             {"try_number": command.try_number, "next_try_at": None, "queued_at": now},
+        )
+    if isinstance(command, RequeueTask):
+        # Same try, still QUEUED: whoever wins this write dispatches it again.
+        return instance_write(
+            spec,
+            command.task_id,
+            command.map_index,
+            TaskState.QUEUED,
+            command.try_number,
+            TaskState.QUEUED,
+            now,
+            {"queued_at": now},
         )
     if isinstance(command, ExpandTask):
         return ExpansionWrite(command.task_id, command.count, expansion_delta(command.count))

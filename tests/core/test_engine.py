@@ -8,8 +8,11 @@ import pytest
 
 from chalicelib.core.engine import (
     MAX_MAP_LENGTH,
+    QUEUED_TIMEOUT,
     ExpandTask,
     FinishRun,
+    Reconcile,
+    RequeueTask,
     RetryDue,
     RunStarted,
     ScheduleTask,
@@ -374,3 +377,18 @@ def test_fan_out_fan_in(width: int) -> None:
     res = simulate(make_spec(edges), succeed, seed=width)
     assert res.run_state is DagRunState.SUCCESS
     assert res.schedule_log[-1][0] == "end"
+
+
+def test_reconcile_dispatches_again_a_try_queued_past_the_queued_timeout() -> None:
+    spec = make_spec({"a": ["b"]})
+    state = _run_state(spec)
+    state.apply(decide(spec, state.run, RunStarted(), state, T0), T0)
+    state.transition("a", -1, TaskState.SCHEDULED, TaskState.QUEUED, queued_at=T0)
+    soon = T0 + QUEUED_TIMEOUT - dt.timedelta(seconds=1)
+    assert not [c for c in decide(spec, state.run, Reconcile(), state, soon)]
+    late = T0 + QUEUED_TIMEOUT
+    commands = decide(spec, state.run, Reconcile(), state, late)
+    assert commands == [RequeueTask("a", -1, 1, spec.task("a").executor)]
+    # a try that started, or waits for a slot, is not lost
+    state.transition("a", -1, TaskState.QUEUED, TaskState.RUNNING, start_date=late)
+    assert decide(spec, state.run, Reconcile(), state, late + QUEUED_TIMEOUT) == []

@@ -685,3 +685,25 @@ def test_a_hand_off_that_loses_the_expansion_dispatches_none_of_the_map(stack: S
     assert effective == [] and len(stack.executor.all) == before
     # the winner's own direct dispatch would have started them; here they wait for it
     assert stack.states("lost_map", run.run_id)["work[0]"] == "none"
+
+
+def test_a_queued_try_whose_invoke_was_lost_is_dispatched_again(stack: Stack) -> None:
+    with DAG("lost_queued", max_active_runs=1) as dag:
+        EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("lost_queued")
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    lost = stack.executor.invocations.pop(0)  # queued, but its invoke never arrives
+    assert stack.states("lost_queued", run.run_id) == {"a": "queued", "b": "none"}
+    stack.scheduler.tick()
+    stack.clock.advance(6 * 60)
+    stack.scheduler.tick()  # stalled, but not queued for long enough to be lost
+    assert stack.executor.invocations == []
+    stack.clock.advance(6 * 60)
+    assert stack.scheduler.tick().runs_reconciled == [f"lost_queued/{run.run_id}"]
+    again = stack.executor.invocations[0]
+    assert (again.task_id, again.try_number) == ("a", 1)
+    stack.settle()
+    assert stack.states("lost_queued", run.run_id) == {"a": "success", "b": "success"}
+    assert stack.store.get_run("lost_queued", run.run_id).state is DagRunState.SUCCESS
+    assert not stack.run_worker(lost).claimed  # the first invoke, arriving at last, runs nothing
