@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +15,20 @@ from chalicelib.core.errors import DagValidationError, SlipstreamError
 
 EXIT_FAILED_RUN = 1
 EXIT_USAGE = 2
+
+
+@contextmanager
+def _exit_on_error(err: Console) -> Iterator[None]:
+    """A broken DAG fails the run (exit 1, every problem listed); other bad input is usage (2)."""
+    try:
+        yield
+    except DagValidationError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]{problem}[/red]", highlight=False)
+        raise typer.Exit(EXIT_FAILED_RUN) from None
+    except SlipstreamError as exc:
+        err.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 @dags_app.command("test")
@@ -42,17 +58,10 @@ def test_command(
     from chalicelib.local.runner import run_dag_test
     from chalicelib.sdk.loader import load_dag
 
-    try:
+    with _exit_on_error(err):
         dag = load_dag(path, dag_id)
-    except DagValidationError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]{problem}[/red]", highlight=False)
-        raise typer.Exit(EXIT_FAILED_RUN) from None
-    except SlipstreamError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
     reporter = None if (quiet or as_json) else TableReporter(Console())
-    try:
+    with _exit_on_error(err):
         result = run_dag_test(
             dag,
             logical_date=logical_date,
@@ -61,13 +70,6 @@ def test_command(
             show=reporter is not None,
             reporter=reporter,
         )
-    except DagValidationError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]{problem}[/red]", highlight=False)
-        raise typer.Exit(EXIT_FAILED_RUN) from None
-    except SlipstreamError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
     if as_json:
         typer.echo(
             json.dumps(

@@ -110,18 +110,7 @@ def report_json(report: DeployReport, settings: StoreSettings) -> dict[str, Any]
             for d in report.dags
         ],
         "deactivated": report.deactivated,
-        "problems": [_problem_json(p) for p in report.problems],
-    }
-
-
-def _problem_json(problem: Problem) -> dict[str, Any]:
-    return {
-        "file": problem.file,
-        "line": problem.line,
-        "dag_id": problem.dag_id,
-        "task_id": problem.task_id,
-        "message": problem.message,
-        "text": str(problem),
+        "problems": [p.to_json() for p in report.problems],
     }
 
 
@@ -176,7 +165,7 @@ def _print_problems(out: Console, problems: list[Problem]) -> None:
 
 def _fail(problems: list[Problem], as_json: bool) -> None:
     if as_json:
-        body = {"ok": False, "problems": [_problem_json(p) for p in problems]}
+        body = {"ok": False, "problems": [p.to_json() for p in problems]}
         typer.echo(json.dumps(body, indent=2, sort_keys=True))
     else:
         _print_problems(Console(highlight=False), problems)

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chalicelib.cli.main import dags_app
-from chalicelib.core.errors import DagValidationError, Problem
+from chalicelib.core.errors import DagValidationError
 from chalicelib.sdk.loader import LoadResult, load_dags
 
 EXIT_INVALID = 1
@@ -68,18 +68,7 @@ def _as_json(result: LoadResult, hashes: dict[str, str]) -> dict[str, Any]:
             }
             for dag_id, dag in sorted(result.dags.items())
         ],
-        "problems": [_problem_json(p) for p in result.problems],
-    }
-
-
-def _problem_json(problem: Problem) -> dict[str, Any]:
-    return {
-        "file": problem.file,
-        "line": problem.line,
-        "dag_id": problem.dag_id,
-        "task_id": problem.task_id,
-        "message": problem.message,
-        "text": str(problem),
+        "problems": [p.to_json() for p in result.problems],
     }
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 
 class SlipstreamError(Exception):
@@ -31,6 +32,10 @@ class Problem:
                 subject += f" task {self.task_id!r}"
             subject += ": "
         return f"{where}{subject}{self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields plus the located text, as ``--json`` output and the API show it."""
+        return {**asdict(self), "text": str(self)}
 
 
 class DagValidationError(SlipstreamError):

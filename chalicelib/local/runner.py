@@ -322,11 +322,7 @@ class LocalDagRun:
                     cmd.map_index,
                     TaskState.RUNNING,
                     result.state,
-                    end_date=result.end_date,
-                    next_try_at=result.next_try_at,
-                    error=result.error,
-                    result_length=result.result_length,
-                    skip_downstream=result.skip_downstream,
+                    **result.recorded(),
                 )
             except StaleState:
                 return  # the run timed out meanwhile; this result no longer counts

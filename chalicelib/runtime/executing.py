@@ -65,6 +65,16 @@ class TryResult:
     result_length: int | None = None
     skip_downstream: tuple[str, ...] | None = None
 
+    def recorded(self) -> dict[str, Any]:
+        """The instance fields that record this outcome, for any state store."""
+        return {
+            "end_date": self.end_date,
+            "next_try_at": self.next_try_at,
+            "error": self.error,
+            "result_length": self.result_length,
+            "skip_downstream": self.skip_downstream,
+        }
+
 
 class XComForMappingNotPushed(TypeError):
     """A mapped downstream needs this task's result, but it returned None."""

@@ -131,13 +131,9 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         try_number=message.try_number,
         now=result.end_date,
         defer_counters=True,  # one write on the hand-off path; counters just after
-        end_date=result.end_date,
         slots=(),
-        next_try_at=result.next_try_at,
-        error=result.error,
-        result_length=result.result_length,
-        skip_downstream=result.skip_downstream,
         releases=held,  # the slots go back with the outcome, in one transaction
+        **result.recorded(),
     )
     if not recorded.won:
         log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)

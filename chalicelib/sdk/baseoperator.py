@@ -31,7 +31,7 @@ from chalicelib.sdk.dependencies import TaskNode, link
 from chalicelib.sdk.executor import DEFAULT_EXECUTOR, as_executor_config
 from chalicelib.sdk.params import as_param
 from chalicelib.sdk.source import user_site
-from chalicelib.sdk.xcom_arg import XComArg, iter_xcom_args
+from chalicelib.sdk.xcom_arg import iter_xcom_args
 
 if TYPE_CHECKING:
     from chalicelib.sdk.dag import DAG
@@ -375,14 +375,6 @@ class BaseOperator(TaskNode):
 
     def on_kill(self) -> None:
         """Called when the try is stopped (timeout, kill); release external resources here."""
-
-    @property
-    def output(self) -> XComArg:
-        return XComArg(self)
-
-    @property
-    def label(self) -> str:
-        return self.display_name or self.task_id
 
     @classmethod
     def partial(cls, **kwargs: Any) -> OperatorPartial:

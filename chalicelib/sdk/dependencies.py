@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chalicelib.sdk.executor import ExecutorConfig
     from chalicelib.sdk.params import Param
     from chalicelib.sdk.taskgroup import TaskGroup
+    from chalicelib.sdk.xcom_arg import XComArg
 
 
 class DependencyMixin:
@@ -90,6 +91,18 @@ class TaskNode(DependencyMixin):
     executor: ExecutorConfig
     params: dict[str, Param]
     doc_md: str | None
+
+    @property
+    def output(self) -> XComArg:
+        """The task's return value, for passing downstream (Airflow's ``.output``)."""
+        from chalicelib.sdk.xcom_arg import XComArg  # xcom_arg builds on this module
+
+        return XComArg(self)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.task_id
+
     multiple_outputs: bool
 
     def _init_node(self) -> None:

@@ -142,14 +142,6 @@ class MappedOperator(TaskNode):
     def python_callable(self) -> Any:
         return self.partial_kwargs.get("python_callable")
 
-    @property
-    def output(self) -> XComArg:
-        return XComArg(self)
-
-    @property
-    def label(self) -> str:
-        return self.display_name or self.task_id
-
     # -- what the worker calls --------------------------------------------
     def unmap(self, kwargs: Mapping[str, Any]) -> BaseOperator:
         """The concrete operator of one map index: partial arguments plus ``kwargs``.

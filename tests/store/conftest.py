@@ -29,10 +29,16 @@ def make_dynamo_store(settings: StoreSettings) -> DynamoStateStore:
     return DynamoStateStore(settings, models=models, s3_client=s3)
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest) -> Iterator[StateStore]:
+def each_store(request: pytest.FixtureRequest, **settings: object) -> Iterator[StateStore]:
+    """The store a ``params=["memory", "dynamodb"]`` fixture asks for (DynamoDB on moto)."""
     if request.param == "memory":
         yield InMemoryStateStore()
         return
     with mock_aws():
-        yield make_dynamo_store(store_settings(large_value_bytes=2_000))
+        yield make_dynamo_store(store_settings(**settings))
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest) -> Iterator[StateStore]:
+    # a small spill threshold, so the contract covers values kept in S3
+    yield from each_store(request, large_value_bytes=2_000)
