@@ -26,6 +26,7 @@ from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.store.changes import InstanceWrite, acquire_write, claim_write, instance_write
 
 
 class StoreError(SlipstreamError):
@@ -191,7 +192,6 @@ class StateStore(abc.ABC):
         fan-out's first try is dispatched before the rest are written.
         """
 
-    @abc.abstractmethod
     def transition(
         self,
         dag_id: str,
@@ -224,8 +224,26 @@ class StateStore(abc.ABC):
         ``releases`` are slots ("key|amount") the try held: their counters move
         with the instance, atomically, never later.
         """
+        write = instance_write(
+            spec, task_id, map_index, expected, try_number, new, now, dict(changes), releases
+        )
+        return self._transition(
+            dag_id, run_id, spec, write, read_outcome=read_outcome, defer_counters=defer_counters
+        )
 
     @abc.abstractmethod
+    def _transition(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        write: InstanceWrite,
+        *,
+        read_outcome: bool,
+        defer_counters: bool,
+    ) -> TransitionResult:
+        """Apply a worker-side write built by ``transition``."""
+
     def claim(
         self,
         dag_id: str,
@@ -242,6 +260,14 @@ class StateStore(abc.ABC):
         lease. ``direct`` claims a try the hand-off dispatched without queueing it:
         NONE (never tried at ``try_number - 1``) -> RUNNING. Lost (``won=False``)
         when anyone else started, queued or skipped the try first."""
+        write = claim_write(spec, task_id, map_index, try_number, now, direct=direct)
+        return self._claim(dag_id, run_id, spec, write)
+
+    @abc.abstractmethod
+    def _claim(
+        self, dag_id: str, run_id: str, spec: DagSpec, write: InstanceWrite
+    ) -> TransitionResult:
+        """Apply a claim built by ``claim``; the result carries the claimed instance."""
 
     @abc.abstractmethod
     def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
@@ -258,7 +284,6 @@ class StateStore(abc.ABC):
 
     # ------------------------------------------------------------ slots
 
-    @abc.abstractmethod
     def acquire(
         self,
         dag_id: str,
@@ -277,6 +302,21 @@ class StateStore(abc.ABC):
         the write that ends the try (``releases`` of a transition, or a
         SetTaskState's ``held_slots``), in the same transaction.
         """
+        if any(c.limit - c.amount < 0 for c in claims):
+            return False  # a pool that does not exist (or is too small) never has room
+        write = acquire_write(spec, task_id, map_index, try_number, claims, now)
+        return self._acquire(dag_id, run_id, spec, write, claims)
+
+    @abc.abstractmethod
+    def _acquire(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        write: InstanceWrite,
+        claims: tuple[SlotClaim, ...],
+    ) -> bool:
+        """Apply the try's SCHEDULED -> QUEUED write and every claim, all or nothing."""
 
     @abc.abstractmethod
     def waiting(self, key: str, limit: int) -> list[tuple[str, TaskInstance]]:

@@ -45,10 +45,7 @@ from chalicelib.store.base import (
 from chalicelib.store.changes import (
     ExpansionWrite,
     InstanceWrite,
-    acquire_write,
-    claim_write,
     count_instances,
-    instance_write,
     missing_instance,
     plan,
     with_run_outcome,
@@ -350,26 +347,16 @@ class DynamoStateStore(StateStore):
         outcome = _progress_from_item(item).outcome
         return with_run_outcome(taken, moved, outcome, item.st == DagRunState.RUNNING.value)
 
-    def transition(
+    def _transition(
         self,
         dag_id: str,
         run_id: str,
         spec: DagSpec,
-        task_id: str,
-        map_index: int,
+        write: InstanceWrite,
         *,
-        expected: TaskState,
-        new: TaskState,
-        try_number: int,
-        now: dt.datetime,
-        read_outcome: bool = True,
-        defer_counters: bool = False,
-        releases: tuple[str, ...] = (),
-        **changes: Any,
+        read_outcome: bool,
+        defer_counters: bool,
     ) -> TransitionResult:
-        write = instance_write(
-            spec, task_id, map_index, expected, try_number, new, now, dict(changes), releases
-        )
         ops = self._ops(dag_id, run_id, write)
         run_model = self.models.dag_run
         now_ops = [op for op in ops if not isinstance(op[0], run_model)]
@@ -392,19 +379,9 @@ class DynamoStateStore(StateStore):
                 outcome = _progress_from_item(item).outcome
         return TransitionResult(True, None, outcome)
 
-    def claim(
-        self,
-        dag_id: str,
-        run_id: str,
-        spec: DagSpec,
-        task_id: str,
-        map_index: int,
-        try_number: int,
-        now: dt.datetime,
-        *,
-        direct: bool = False,
+    def _claim(
+        self, dag_id: str, run_id: str, spec: DagSpec, write: InstanceWrite
     ) -> TransitionResult:
-        write = claim_write(spec, task_id, map_index, try_number, now, direct=direct)
         (op,) = self._ops(dag_id, run_id, write)  # entering RUNNING moves no counter
         if not self._guarded([op]):
             return TransitionResult(False)
@@ -455,20 +432,14 @@ class DynamoStateStore(StateStore):
         )
         return progress
 
-    def acquire(
+    def _acquire(
         self,
         dag_id: str,
         run_id: str,
         spec: DagSpec,
-        task_id: str,
-        map_index: int,
-        try_number: int,
+        write: InstanceWrite,
         claims: tuple[SlotClaim, ...],
-        now: dt.datetime,
     ) -> bool:
-        if any(c.limit - c.amount < 0 for c in claims):
-            return False  # a pool that does not exist (or is too small) never has room
-        write = acquire_write(spec, task_id, map_index, try_number, claims, now)
         ops = self._ops(dag_id, run_id, write)
         pool = self.models.pool
         for claim in claims:

@@ -31,11 +31,8 @@ from chalicelib.store.base import (
 from chalicelib.store.changes import (
     ExpansionWrite,
     InstanceWrite,
-    acquire_write,
     applied,
-    claim_write,
     count_instances,
-    instance_write,
     missing_instance,
     plan,
     with_run_outcome,
@@ -215,56 +212,41 @@ class InMemoryStateStore(StateStore):
                     on_taken(command)
         return with_run_outcome(taken, moved, outcome, running)
 
-    def transition(
+    def _transition(
         self,
         dag_id: str,
         run_id: str,
         spec: DagSpec,
-        task_id: str,
-        map_index: int,
+        write: InstanceWrite,
         *,
-        expected: TaskState,
-        new: TaskState,
-        try_number: int,
-        now: dt.datetime,
-        read_outcome: bool = True,
-        defer_counters: bool = False,
-        releases: tuple[str, ...] = (),
-        **changes: Any,
+        read_outcome: bool,
+        defer_counters: bool,
     ) -> TransitionResult:
-        write = instance_write(
-            spec, task_id, map_index, expected, try_number, new, now, dict(changes), releases
-        )
+        key = (write.task_id, write.map_index)
         with self._lock:
             record = self._record(dag_id, run_id)
             if not self._write(record, spec, write, counters=not defer_counters):
                 return TransitionResult(False)
             if defer_counters:
-                return TransitionResult(True, record.instances[(task_id, map_index)], None, write)
-            ti = record.instances[(task_id, map_index)]
+                return TransitionResult(True, record.instances[key], None, write)
             outcome = None
             finished = write.progress.finished and record.run.state is DagRunState.RUNNING
             if read_outcome and finished:
                 outcome = record.progress.outcome
-            return TransitionResult(True, ti, outcome)
+            return TransitionResult(True, record.instances[key], outcome)
 
-    def acquire(
+    def _acquire(
         self,
         dag_id: str,
         run_id: str,
         spec: DagSpec,
-        task_id: str,
-        map_index: int,
-        try_number: int,
+        write: InstanceWrite,
         claims: tuple[SlotClaim, ...],
-        now: dt.datetime,
     ) -> bool:
         with self._lock:
             if any(self._used[c.key] + c.amount > c.limit for c in claims):
                 return False
-            record = self._record(dag_id, run_id)
-            write = acquire_write(spec, task_id, map_index, try_number, claims, now)
-            if not self._write(record, spec, write):
+            if not self._write(self._record(dag_id, run_id), spec, write):
                 return False
             for claim in claims:
                 self._used[claim.key] += claim.amount
@@ -324,24 +306,14 @@ class InMemoryStateStore(StateStore):
 
     # --------------------------------------------------------- writes
 
-    def claim(
-        self,
-        dag_id: str,
-        run_id: str,
-        spec: DagSpec,
-        task_id: str,
-        map_index: int,
-        try_number: int,
-        now: dt.datetime,
-        *,
-        direct: bool = False,
+    def _claim(
+        self, dag_id: str, run_id: str, spec: DagSpec, write: InstanceWrite
     ) -> TransitionResult:
-        write = claim_write(spec, task_id, map_index, try_number, now, direct=direct)
         with self._lock:
             record = self._record(dag_id, run_id)
             if not self._write(record, spec, write):
                 return TransitionResult(False)
-            return TransitionResult(True, record.instances[(task_id, map_index)])
+            return TransitionResult(True, record.instances[(write.task_id, write.map_index)])
 
     def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
         with self._lock:
