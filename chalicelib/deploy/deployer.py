@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -37,6 +38,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from chalicelib.core.dag_summary import summarize
 from chalicelib.core.errors import Problem, ScheduleError, SlipstreamError
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.timetables import DataInterval, TimeRestriction
@@ -121,12 +123,15 @@ def deploy(
     stage: str = "dev",
     paused_at_creation: bool = True,
     bundle_roots: Sequence[str] = DEFAULT_ROOTS,
+    tenant: str | None = None,
 ) -> DeployReport:
     """Deploy the DAGs found under ``paths``, with the code under ``bundle_root``.
 
     ``paused_at_creation`` matches Airflow's ``dags_are_paused_at_creation``:
     new DAGs start paused; DAGs deployed before keep their paused flag.
     ``git_commit`` is recorded on new versions; pass :func:`detect_git_commit`.
+    ``tenant`` owns the DAGs this deploy creates; a DAG another tenant owns is
+    refused (nothing is written), so one tenant cannot take over another's DAG.
     """
     root = str(Path(bundle_root).resolve())
     report = DeployReport(git_commit=git_commit)
@@ -142,7 +147,17 @@ def deploy(
             report.problems.append(Problem(str(exc)))
             return report
         previous_manifest = _read_manifest(bundles.get_json(key), key)
-        planned = _plan(loaded, bundle, root, store, now, paused_at_creation, report.problems)
+        planned = _plan(
+            loaded,
+            bundle,
+            root,
+            store,
+            now,
+            paused_at_creation,
+            report.problems,
+            git_commit=git_commit,
+            tenant=tenant,
+        )
         gone = _disappeared(previous_manifest, loaded, bundle, root)
     if report.problems:
         return report
@@ -218,6 +233,9 @@ def _plan(
     now: dt.datetime,
     paused_at_creation: bool,
     problems: list[Problem],
+    *,
+    git_commit: str | None,
+    tenant: str | None,
 ) -> list[_Planned]:
     in_bundle = set(bundle.files)
     planned: list[_Planned] = []
@@ -237,13 +255,26 @@ def _plan(
             )
             continue
         previous = store.get_dag(dag_id)
+        if previous is not None and (previous.tenant or None) != (tenant or None):
+            problems.append(
+                Problem(
+                    f"DAG {dag_id!r} is deployed by another tenant; choose another dag_id",
+                    file=file,
+                    line=dag.line,
+                    dag_id=dag_id,
+                )
+            )
+            continue
         try:
             next_due = first_due_at(spec, previous, now)
         except ScheduleError as exc:
             problems.append(Problem(f"schedule: {exc}", file=file, line=dag.line, dag_id=dag_id))
             continue
         version = version_id(spec.content_hash, bundle.sha256)
-        planned.append(_planned(spec, version, previous, next_due, paused_at_creation))
+        summary = json.dumps(summarize(spec, git_commit=git_commit, deployed_at=now))
+        planned.append(
+            _planned(spec, version, previous, next_due, paused_at_creation, summary, tenant)
+        )
     return planned
 
 
@@ -253,6 +284,8 @@ def _planned(
     previous: DagRecord | None,
     next_due: dt.datetime | None,
     paused_at_creation: bool,
+    summary: str,
+    tenant: str | None,
 ) -> _Planned:
     if previous is None:
         record = DagRecord(
@@ -260,9 +293,15 @@ def _planned(
             current_version=version,
             paused=paused_at_creation,
             next_due_at=next_due,
+            tenant=tenant,
+            summary=summary,
         )
         return _Planned(spec, version, None, record, DeployStatus.CREATED)
-    record = replace(previous, current_version=version, active=True, next_due_at=next_due)
+    if previous.current_version == version and previous.summary:
+        summary = previous.summary  # the same version keeps the deploy time it was made at
+    record = replace(
+        previous, current_version=version, active=True, next_due_at=next_due, summary=summary
+    )
     if not previous.active:
         status = DeployStatus.REACTIVATED
     elif previous.current_version != version:

@@ -203,12 +203,8 @@ class Scheduler:
                 last_automated_data_interval=last, restriction=restriction, now=now
             )
         self.store.upsert_dag(
-            DagRecord(
-                dag_id=record.dag_id,
-                current_version=record.current_version,
-                paused=record.paused,
-                active=record.active,
-                tenant=record.tenant,
+            replace(
+                record,
                 next_due_at=None if info is None else info.run_after,
                 last_interval_start=None if last is None else last.start,
                 last_interval_end=None if last is None else last.end,

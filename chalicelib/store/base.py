@@ -51,6 +51,8 @@ class DagRecord:
     # data interval": the timetable computes the next run from it.
     last_interval_start: dt.datetime | None = None
     last_interval_end: dt.datetime | None = None
+    # What lists show of the current version (core.dag_summary), written by deploy.
+    summary: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class DagVersionRecord:
     created_at: dt.datetime
     bundle_key: str | None = None
     git_commit: str | None = None
+    number: int | None = None  # 1, 2, ... in deploy order; set by the store when created
 
 
 @dataclass(frozen=True)

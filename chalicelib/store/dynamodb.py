@@ -51,9 +51,12 @@ from chalicelib.store.changes import (
     with_run_outcome,
 )
 from chalicelib.store.models import (
+    DEFAULT_TENANT,
     DUE_SHARD,
     MAP_COUNT_KEY,
+    POOL_KIND,
     RUNNING_LEASE,
+    VERSION_COUNTER,
     StoreModels,
     build_models,
     instance_pk,
@@ -107,8 +110,10 @@ class DynamoStateStore(StateStore):
             due_shard=DUE_SHARD if due else None,  # sparse: only schedulable DAGs are indexed
             due_at=record.next_due_at,
             tenant=record.tenant,
+            tn=record.tenant or DEFAULT_TENANT,
             li_start=record.last_interval_start,
             li_end=record.last_interval_end,
+            summ=record.summary,
         ).save()
 
     def get_dag(self, dag_id: str) -> DagRecord | None:
@@ -125,6 +130,7 @@ class DynamoStateStore(StateStore):
             tenant=item.tenant,
             last_interval_start=item.li_start,
             last_interval_end=item.li_end,
+            summary=item.summ,
         )
 
     def due_dags(self, now: dt.datetime) -> list[str]:
@@ -142,6 +148,8 @@ class DynamoStateStore(StateStore):
                 Bucket=self.settings.bucket, Key=spec_key, Body=record.spec_json.encode()
             )
             spec = None
+        if self._version_exists(record.dag_id, record.version):
+            return False
         item = model(
             record.dag_id,
             record.version,
@@ -150,6 +158,7 @@ class DynamoStateStore(StateStore):
             bundle_key=record.bundle_key,
             created_at=record.created_at,
             git_commit=record.git_commit,
+            vnum=self._next_version_number(record.dag_id),
         )
         try:
             item.save(condition=model.ver.does_not_exist())
@@ -158,6 +167,20 @@ class DynamoStateStore(StateStore):
                 return False
             raise StoreError(f"cannot store version {record.version} of {record.dag_id}") from exc
         return True
+
+    def _version_exists(self, dag_id: str, version: str) -> bool:
+        model = self.models.dag_version
+        return bool(
+            list(model.query(dag_id, model.ver == version, attributes_to_get=["ver"], limit=1))
+        )
+
+    def _next_version_number(self, dag_id: str) -> int:
+        """Airflow numbers a DAG's versions 1, 2, ...; a deploy killed after this
+        leaves a gap, never a duplicate (the counter only moves up)."""
+        model = self.models.dag_version
+        counter = model(dag_id, VERSION_COUNTER)
+        counter.update(actions=[model.n.add(1)])
+        return int(counter.n)
 
     def get_dag_version(self, dag_id: str, version: str) -> DagVersionRecord | None:
         try:
@@ -175,6 +198,7 @@ class DynamoStateStore(StateStore):
             created_at=item.created_at,
             bundle_key=item.bundle_key,
             git_commit=item.git_commit,
+            number=None if item.vnum is None else int(item.vnum),
         )
 
     def _s3_client(self) -> Any:
@@ -463,13 +487,13 @@ class DynamoStateStore(StateStore):
 
     def set_pool(self, name: str, slots: int) -> None:
         pool = self.models.pool
-        pool(pool_key(name)).update(actions=[pool.slots.set(slots)])
+        pool(pool_key(name)).update(actions=[pool.slots.set(slots), pool.kind.set(POOL_KIND)])
 
     def pools(self) -> dict[str, int]:
         return {
             item.name.removeprefix("pool:"): int(item.slots)
-            for item in self.models.pool.scan()
-            if item.name.startswith("pool:") and item.slots is not None
+            for item in self.models.pool.configured.query(POOL_KIND)
+            if item.slots is not None
         }
 
     def heartbeat(

@@ -94,7 +94,8 @@ class InMemoryStateStore(StateStore):
             key = (record.dag_id, record.version)
             if key in self._versions:
                 return False
-            self._versions[key] = record
+            number = 1 + sum(1 for d, _ in self._versions if d == record.dag_id)
+            self._versions[key] = replace(record, number=number)
             return True
 
     def get_dag_version(self, dag_id: str, version: str) -> DagVersionRecord | None:

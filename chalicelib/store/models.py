@@ -14,7 +14,17 @@ Key design (one table per entity, short attribute names):
                   GSI ``waiting`` (``wq`` hash, ``wp`` range) holds tries waiting
                   for a slot, best priority first.
 - pools           pk ``name``: slot counters, ``pool:<name>`` (configured ``slots``)
-                  and ``dag:<dag_id>`` (max_active_tasks, limit passed by callers).
+                  and ``dag:<dag_id>`` (max_active_tasks, limit passed by callers);
+                  GSI ``configured`` (``kind`` hash, ``name`` range) is sparse: only
+                  configured pools carry ``kind``, so the API lists them without a scan.
+- api-keys        pk ``key_id``; GSI ``by_tenant`` (``tn`` hash, ``key_id`` range).
+- event-log       pk ``tn`` (tenant), sk ``eid`` (microseconds since the epoch times
+                  1,000 plus a random part: an integer id that sorts by time).
+
+The API's lists read through indexes too: ``dags.by_tenant`` (``tn``, ``dag_id``),
+``dag-versions.by_number`` (``dag_id``, ``vnum``), and ``dag-runs.by_dag``
+(``dag_id``, ``run_after``, keys only, so the counters a run's tasks move never
+write to it).
 """
 
 from __future__ import annotations
@@ -30,7 +40,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from chalicelib.core.engine import MAX_MAP_LENGTH
@@ -57,6 +72,14 @@ def split_instance_sk(sk: str) -> tuple[str, int]:
     return task_id, int(index)
 
 
+DEFAULT_TENANT = "default"
+"""The tenant of a DAG deployed without one, and of the local stack's admin key."""
+
+VERSION_COUNTER = "#counter"
+"""Sort key of the dag-versions item that numbers a DAG's versions (1, 2, ...)."""
+
+POOL_KIND = "pool"
+
 MAP_COUNT_KEY = "n"
 """In a run's ``maps`` entry for a mapped task: its expanded count (the other
 keys are finished states, each with how many instances are in it)."""
@@ -69,9 +92,19 @@ class StoreModels:
     dag_run: type[Any]
     task_instance: type[Any]
     pool: type[Any]
+    api_key: type[Any]
+    event_log: type[Any]
 
     def all(self) -> list[type[Model]]:
-        return [self.dag, self.dag_version, self.dag_run, self.task_instance, self.pool]
+        return [
+            self.dag,
+            self.dag_version,
+            self.dag_run,
+            self.task_instance,
+            self.pool,
+            self.api_key,
+            self.event_log,
+        ]
 
 
 def build_models(settings: StoreSettings) -> StoreModels:
@@ -87,6 +120,14 @@ def build_models(settings: StoreSettings) -> StoreModels:
         due_shard = UnicodeAttribute(hash_key=True)
         due_at = UTCDateTimeAttribute(range_key=True)
 
+    class DagsByTenantIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "by_tenant"
+            projection = AllProjection()
+
+        tn = UnicodeAttribute(hash_key=True)
+        dag_id = UnicodeAttribute(range_key=True)
+
     class DagModel(Model):
         class Meta:
             table_name = settings.dags_table
@@ -100,7 +141,18 @@ def build_models(settings: StoreSettings) -> StoreModels:
         tenant = UnicodeAttribute(null=True)
         li_start = UTCDateTimeAttribute(null=True)  # last automated data interval
         li_end = UTCDateTimeAttribute(null=True)
+        tn = UnicodeAttribute(null=True)  # tenant or DEFAULT_TENANT: the by_tenant key
+        summ = UnicodeAttribute(null=True)  # JSON of core.dag_summary, for the API's lists
         due = DueIndex()
+        by_tenant = DagsByTenantIndex()
+
+    class VersionsByNumberIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "by_number"
+            projection = IncludeProjection(["created_at", "git_commit", "bundle_key"])
+
+        dag_id = UnicodeAttribute(hash_key=True)
+        vnum = NumberAttribute(range_key=True)
 
     class DagVersionModel(Model):
         class Meta:
@@ -113,6 +165,17 @@ def build_models(settings: StoreSettings) -> StoreModels:
         bundle_key = UnicodeAttribute(null=True)
         created_at = UTCDateTimeAttribute()
         git_commit = UnicodeAttribute(null=True)
+        vnum = NumberAttribute(null=True)  # 1, 2, ... in deploy order (Airflow's version_number)
+        n = NumberAttribute(null=True)  # on the VERSION_COUNTER item only
+        by_number = VersionsByNumberIndex()
+
+    class RunsByDagIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "by_dag"
+            projection = KeysOnlyProjection()
+
+        dag_id = UnicodeAttribute(hash_key=True)
+        run_after = UTCDateTimeAttribute(range_key=True)
 
     class RunsByStateIndex(GlobalSecondaryIndex[Any]):
         class Meta:
@@ -146,7 +209,9 @@ def build_models(settings: StoreSettings) -> StoreModels:
         # counters, so one ADD moves both and answers with both
         maps = MapAttribute(null=True)
         chk_at = UTCDateTimeAttribute(null=True)
+        note = UnicodeAttribute(null=True)
         by_state = RunsByStateIndex()
+        by_dag = RunsByDagIndex()
 
     class RunningIndex(GlobalSecondaryIndex[Any]):
         class Meta:
@@ -191,6 +256,14 @@ def build_models(settings: StoreSettings) -> StoreModels:
     }
     TaskInstanceModel = type("TaskInstanceModel", (Model,), ti_attrs)
 
+    class ConfiguredPoolsIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "configured"
+            projection = AllProjection()
+
+        kind = UnicodeAttribute(hash_key=True)
+        name = UnicodeAttribute(range_key=True)
+
     class PoolModel(Model):
         class Meta:
             table_name = settings.pools_table
@@ -198,8 +271,57 @@ def build_models(settings: StoreSettings) -> StoreModels:
         name = UnicodeAttribute(hash_key=True)  # "pool:<name>" or "dag:<dag_id>"
         slots = NumberAttribute(null=True)  # configured pools only
         used = NumberAttribute(null=True)
+        kind = UnicodeAttribute(null=True)  # POOL_KIND on configured pools only
+        desc = UnicodeAttribute(null=True)
+        configured = ConfiguredPoolsIndex()
 
-    models = StoreModels(DagModel, DagVersionModel, DagRunModel, TaskInstanceModel, PoolModel)
+    class KeysByTenantIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "by_tenant"
+            projection = AllProjection()
+
+        tn = UnicodeAttribute(hash_key=True)
+        key_id = UnicodeAttribute(range_key=True)
+
+    class ApiKeyModel(Model):
+        class Meta:
+            table_name = settings.table_name("api-keys")
+
+        key_id = UnicodeAttribute(hash_key=True)
+        digest = UnicodeAttribute()  # sha256 of the secret part; the secret is never stored
+        tn = UnicodeAttribute()
+        role = UnicodeAttribute()
+        name = UnicodeAttribute(null=True)
+        created = UTCDateTimeAttribute()
+        expires = UTCDateTimeAttribute(null=True)
+        revoked = UTCDateTimeAttribute(null=True)
+        by_tenant = KeysByTenantIndex()
+
+    class EventLogModel(Model):
+        class Meta:
+            table_name = settings.table_name("event-log")
+
+        tn = UnicodeAttribute(hash_key=True)
+        eid = NumberAttribute(range_key=True)
+        when = UTCDateTimeAttribute()
+        event = UnicodeAttribute()
+        owner = UnicodeAttribute(null=True)
+        dag_id = UnicodeAttribute(null=True)
+        run_id = UnicodeAttribute(null=True)
+        task_id = UnicodeAttribute(null=True)
+        map_index = NumberAttribute(null=True)
+        try_number = NumberAttribute(null=True)
+        extra = UnicodeAttribute(null=True)
+
+    models = StoreModels(
+        DagModel,
+        DagVersionModel,
+        DagRunModel,
+        TaskInstanceModel,
+        PoolModel,
+        ApiKeyModel,
+        EventLogModel,
+    )
     for model in models.all():
         model.Meta.region = region
         model.Meta.host = host

@@ -377,7 +377,12 @@ def test_on_aws_deploy_redeploy_and_change(
 
     assert first.ok and again.ok and changed.ok
     assert {d.status for d in again.dags} == {DeployStatus.UNCHANGED}
-    assert models.dag_version.count() == 4  # two DAGs x two bundles
+    # two DAGs x two bundles, numbered 1 and 2 for each DAG
+    numbers = {
+        dag_id: [int(v.vnum) for v in models.dag_version.by_number.query(dag_id)]
+        for dag_id in ("hello", "on_demand")
+    }
+    assert numbers == {"hello": [1, 2], "on_demand": [1, 2]}
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bundles.bucket)["Contents"])
     assert first.bundle_key and changed.bundle_key
     assert keys == sorted(

@@ -36,6 +36,8 @@ TABLE_RESOURCES = {
     "task-instances": "TaskInstancesTable",
     "pools": "PoolsTable",
     "results": "ResultsTable",
+    "api-keys": "ApiKeysTable",
+    "event-log": "EventLogTable",
 }
 
 

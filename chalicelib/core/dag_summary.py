@@ -1,0 +1,42 @@
+"""What the API shows of a DAG in lists, kept on the DAG's row at deploy time.
+
+A DAG list page shows a hundred DAGs; reading a hundred specs (some of them
+megabytes, some in S3) to show their tags and schedules would make the list
+cost grow with DAG size. The deployer writes this small summary beside the
+current version instead, so one index query serves a whole page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from chalicelib.core.spec import DagSpec
+
+DEFAULT_OWNER = "airflow"
+"""Airflow's ``default_args`` owner when a DAG names none; Slipstream tasks carry none."""
+
+
+def summarize(spec: DagSpec, *, git_commit: str | None, deployed_at: dt.datetime) -> dict[str, Any]:
+    """The JSON-ready facts of one deployed version that lists and filters need."""
+    timetable = spec.timetable
+    limited = any(
+        task.pool_slots != 1 or task.executor.kind == "ecs" for task in spec.tasks.values()
+    )
+    return {
+        "display_name": spec.label,
+        "description": spec.description,
+        "tags": sorted(set(spec.tags)),
+        "owners": [DEFAULT_OWNER],
+        "fileloc": spec.fileloc or "",
+        "timetable_summary": timetable.summary,
+        "timetable_description": timetable.description,
+        "timetable_periodic": bool(timetable.periodic),
+        "schedulable": bool(timetable.can_be_scheduled) or bool(spec.events),
+        "max_active_runs": spec.max_active_runs,
+        "max_active_tasks": spec.max_active_tasks,
+        "has_task_concurrency_limits": limited,
+        "git_commit": git_commit,
+        "deployed_at": deployed_at.astimezone(dt.UTC).isoformat(),
+        "tasks": len(spec.tasks),
+    }
