@@ -12,9 +12,10 @@ from typing import Any
 from chalice import Chalice, Rate
 
 import chalicelib
-from chalicelib import handlers
+from chalicelib import api, handlers
 
 app = Chalice(app_name="slipstream")
+api.register(app)
 SCHEDULER_QUEUE = os.environ.get("SLIPSTREAM_QUEUE_NAME", "slipstream-dev-scheduler")
 
 

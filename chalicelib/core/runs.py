@@ -44,6 +44,7 @@ class DagRun:
     state: DagRunState = DagRunState.QUEUED
     start_date: dt.datetime | None = None
     end_date: dt.datetime | None = None
+    note: str | None = None  # set when triggered or later through the API; shown, never used
 
     def with_state(self, state: DagRunState, **changes: Any) -> DagRun:
         return replace(self, state=state, **changes)

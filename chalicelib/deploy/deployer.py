@@ -103,8 +103,12 @@ def version_id(spec_hash: str, bundle_sha256: str) -> str:
     return hashlib.sha256(f"{spec_hash}:{bundle_sha256}".encode()).hexdigest()
 
 
-def manifest_key(stage: str) -> str:
-    return f"deployments/{stage}/dags.json"
+def manifest_key(stage: str, tenant: str | None = None) -> str:
+    """Which DAGs the last deploy of a tenant's bundle holds: a DAG missing from
+    the next deploy of the same tenant is deactivated; other tenants' are not."""
+    if tenant is None:
+        return f"deployments/{stage}/dags.json"
+    return f"deployments/{stage}/tenants/{tenant}/dags.json"
 
 
 def event_routes_key(stage: str) -> str:
@@ -135,7 +139,7 @@ def deploy(
     """
     root = str(Path(bundle_root).resolve())
     report = DeployReport(git_commit=git_commit)
-    key = manifest_key(stage)
+    key = manifest_key(stage, tenant)
     with project_imports(root, bundle_roots):
         loaded = load_dags([str(Path(p).resolve()) for p in paths])
         report.problems.extend(loaded.problems)

@@ -239,12 +239,17 @@ class Scheduler:
         logical_date: dt.datetime | None = None,
         run_type: RunType = RunType.MANUAL,
         event_id: str | None = None,
+        run_id: str | None = None,
+        data_interval: DataInterval | None = None,
+        note: str | None = None,
     ) -> tuple[DagRun, bool]:
         """Create a manual (API), backfill or event run; returns (run, created).
 
         The conf is checked against the DAG's params before anything is
         written. Run ids are deterministic, so the same trigger twice (the
-        same logical date, or the same event id) creates one run.
+        same logical date, or the same event id) creates one run; a caller's
+        own ``run_id`` that exists already creates nothing (created False).
+        ``data_interval`` overrides the one the timetable infers.
         """
         record = self.store.get_dag(dag_id)
         if record is None or not record.current_version:
@@ -254,10 +259,10 @@ class Scheduler:
         del checked  # validation only; the run keeps the conf as given
         now = self.clock()
         logical = (logical_date or now).astimezone(dt.UTC)
-        interval = spec.timetable.infer_manual_data_interval(run_after=logical)
+        interval = data_interval or spec.timetable.infer_manual_data_interval(run_after=logical)
         run = DagRun(
             dag_id=dag_id,
-            run_id=make_run_id(run_type, logical, event_id),
+            run_id=run_id or make_run_id(run_type, logical, event_id),
             run_type=run_type,
             logical_date=logical,
             data_interval_start=interval.start,
@@ -265,6 +270,7 @@ class Scheduler:
             run_after=logical,
             version=record.current_version,
             conf=dict(conf or {}),
+            note=note,
         )
         created = self.store.create_run(run, spec)
         if created:

@@ -121,6 +121,10 @@ class DynamoStateStore(StateStore):
             item = self.models.dag.get(dag_id, consistent_read=True)
         except DoesNotExist:
             return None
+        return self._dag_record(item)
+
+    @staticmethod
+    def _dag_record(item: Any) -> DagRecord:
         return DagRecord(
             dag_id=item.dag_id,
             current_version=item.ver,
@@ -232,6 +236,7 @@ class DynamoStateStore(StateStore):
             done=0,
             failed=0,
             maps={},
+            note=run.note,
         )
         try:
             item.save(condition=model.run_id.does_not_exist())
@@ -760,6 +765,7 @@ def _run_from_item(item: Any) -> DagRun:
         state=DagRunState(item.st),
         start_date=item.start,
         end_date=item.end,
+        note=item.note,
     )
 
 

@@ -1,0 +1,128 @@
+"""Pools, the event log, API keys, version and health, in Airflow 3's shapes
+(API keys are Slipstream's own)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+
+from chalicelib.api.datamodels.common import BodyModel, Paging
+
+PoolName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w.\-]+$")]
+
+
+class VersionInfo(BaseModel):
+    version: str
+    git_version: str | None
+
+
+class StatusInfo(BaseModel):
+    status: str | None
+
+
+class SchedulerInfo(StatusInfo):
+    latest_scheduler_heartbeat: str | None
+
+
+class TriggererInfo(StatusInfo):
+    latest_triggerer_heartbeat: str | None
+
+
+class HealthInfo(BaseModel):
+    metadatabase: StatusInfo
+    scheduler: SchedulerInfo
+    triggerer: TriggererInfo
+    dag_processor: StatusInfo | None = None
+
+
+class PoolResponse(BaseModel):
+    name: str
+    slots: int
+    description: str | None
+    include_deferred: bool = False
+    occupied_slots: int
+    running_slots: int
+    queued_slots: int
+    scheduled_slots: int
+    open_slots: int
+    deferred_slots: int = 0
+    team_name: str | None = None
+
+
+class PoolCollection(BaseModel):
+    pools: list[PoolResponse]
+    total_entries: int
+
+
+class PoolBody(BodyModel):
+    name: PoolName
+    slots: Annotated[int, Field(ge=-1)]
+    description: str | None = None
+    include_deferred: bool = False
+    team_name: str | None = None
+
+
+class PoolPatchBody(BodyModel):
+    pool: PoolName | None = None
+    slots: Annotated[int, Field(ge=-1)] | None = None
+    description: str | None = None
+    include_deferred: bool | None = None
+    team_name: str | None = None
+
+
+class PoolPatchQuery(Paging):
+    update_mask: list[str] = Field(default_factory=list)
+
+
+class EventLogResponse(BaseModel):
+    event_log_id: int
+    when: dt.datetime
+    dag_id: str | None
+    task_id: str | None
+    run_id: str | None
+    map_index: int | None
+    try_number: int | None
+    event: str
+    logical_date: dt.datetime | None = None
+    owner: str | None
+    extra: str | None
+    dag_display_name: str | None = None
+    task_display_name: str | None = None
+
+
+class EventLogCollection(BaseModel):
+    event_logs: list[EventLogResponse]
+    total_entries: int
+
+
+class EventLogQuery(Paging):
+    order_by: Literal["id", "-id", "event_log_id", "-event_log_id", "when", "-when"] = "id"
+    dag_id: str | None = None
+    event: str | None = None
+
+
+class ApiKeyResponse(BaseModel):
+    key_id: str
+    name: str | None
+    tenant: str
+    role: Literal["viewer", "user", "op", "admin"]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class CreatedApiKey(ApiKeyResponse):
+    api_key: str = Field(description="The key itself: shown only in this answer, never again.")
+
+
+class ApiKeyCollection(BaseModel):
+    api_keys: list[ApiKeyResponse]
+    total_entries: int
+
+
+class ApiKeyBody(BodyModel):
+    role: Literal["viewer", "user", "op", "admin"]
+    name: Annotated[str, Field(max_length=200)] | None = None
+    expires_at: AwareDatetime | None = None

@@ -1,0 +1,67 @@
+"""Shapes shared by several resources: paging, time deltas, versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 50
+NAMESPACE = uuid.UUID("5d1f0b9e-6f51-4a53-9d0c-2b1d8b6f7a10")
+"""Names Slipstream's UUIDs: deterministic ids for things keyed by strings here."""
+
+
+def stable_uuid(*parts: object) -> uuid.UUID:
+    """A UUID where Airflow has one (DAG versions, task instances), derived from
+    the natural key so the same object always has the same id."""
+    return uuid.uuid5(NAMESPACE, "\x1f".join(str(p) for p in parts))
+
+
+class QueryModel(BaseModel):
+    """Unknown query parameters are ignored, as FastAPI ignores them."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class BodyModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Paging(QueryModel):
+    limit: Annotated[int, Field(ge=0, le=MAX_PAGE)] = DEFAULT_PAGE
+    offset: Annotated[int, Field(ge=0)] = 0
+
+
+class TimeDelta(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    type_: Literal["TimeDelta"] = Field(default="TimeDelta", alias="__type")
+    days: int
+    seconds: int
+    microseconds: int
+
+    @classmethod
+    def of_seconds(cls, seconds: float | None) -> TimeDelta | None:
+        if seconds is None:
+            return None
+        delta = dt.timedelta(seconds=seconds)
+        return cls(days=delta.days, seconds=delta.seconds, microseconds=delta.microseconds)
+
+
+class DagVersionResponse(BaseModel):
+    id: uuid.UUID
+    version_number: int
+    dag_id: str
+    bundle_name: str | None
+    bundle_version: str | None
+    created_at: dt.datetime
+    dag_display_name: str
+    bundle_url: str | None = None
+
+
+class DagVersionCollection(BaseModel):
+    dag_versions: list[DagVersionResponse]
+    total_entries: int

@@ -1,0 +1,23 @@
+"""One blueprint per resource; ``ALL_BLUEPRINTS`` is what app.py registers."""
+
+from __future__ import annotations
+
+from chalicelib.api.routes import (
+    dag_runs,
+    dags,
+    event_log,
+    keys,
+    monitor,
+    pools,
+    task_instances,
+)
+
+ALL_BLUEPRINTS = [
+    monitor.bp,
+    dags.bp,
+    dag_runs.bp,
+    task_instances.bp,
+    pools.bp,
+    event_log.bp,
+    keys.bp,
+]

@@ -1,0 +1,297 @@
+"""``/dags/{dag_id}/dagRuns``: trigger, get, list, annotate, delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.api import deps
+from chalicelib.api.auth import Role
+from chalicelib.api.datamodels.dag_runs import (
+    RUN_ORDER_FIELDS,
+    DagRunCollection,
+    DagRunListQuery,
+    DagRunPatchBody,
+    DagRunResponse,
+    TriggerBody,
+    UpdateMaskQuery,
+)
+from chalicelib.api.errors import BadRequest, Conflict, NotFound
+from chalicelib.api.routes.common import (
+    VersionLookup,
+    summary_of,
+    visible_dag,
+    visible_run,
+)
+from chalicelib.api.routes.dags import like
+from chalicelib.api.routing import Call, route
+from chalicelib.core.runs import DagRun, RunType
+from chalicelib.core.timetables import DataInterval
+from chalicelib.store.catalog import StoredRun
+
+bp = Blueprint(__name__)
+TAG = "DagRun"
+ALL = "~"
+
+RUN_TYPE_NAMES = {
+    RunType.SCHEDULED: "scheduled",
+    RunType.MANUAL: "manual",
+    RunType.BACKFILL: "backfill",
+    # S3 and EventBridge events play the part of Airflow's asset events.
+    RunType.EVENT: "asset_triggered",
+}
+RUN_TYPES_BY_NAME = {name: kind for kind, name in RUN_TYPE_NAMES.items()}
+TRIGGERED_BY = {
+    RunType.SCHEDULED: "timetable",
+    RunType.BACKFILL: "backfill",
+    RunType.EVENT: "asset",
+}
+
+
+def run_response(run: DagRun, versions: VersionLookup) -> DagRunResponse:
+    version = versions(run.version)
+    duration = None
+    if run.start_date is not None and run.end_date is not None:
+        duration = (run.end_date - run.start_date).total_seconds()
+    return DagRunResponse(
+        dag_run_id=run.run_id,
+        dag_id=run.dag_id,
+        logical_date=run.logical_date,
+        queued_at=None,
+        start_date=run.start_date,
+        end_date=run.end_date,
+        duration=duration,
+        data_interval_start=run.data_interval_start,
+        data_interval_end=run.data_interval_end,
+        run_after=run.run_after,
+        run_type=RUN_TYPE_NAMES[run.run_type],  # type: ignore[arg-type]
+        state=run.state.value,  # type: ignore[arg-type]
+        triggered_by=TRIGGERED_BY.get(run.run_type),
+        conf=run.conf,
+        note=run.note,
+        dag_versions=[] if version is None else [version],
+        bundle_version=None if version is None else version.bundle_version,
+        dag_display_name=versions.display_name,
+    )
+
+
+def lookup_for(call: Call, dag_id: str) -> VersionLookup:
+    record = visible_dag(call, dag_id)
+    return VersionLookup(dag_id, summary_of(record).get("display_name") or dag_id)
+
+
+@route(
+    bp,
+    "/dags/{dag_id}/dagRuns",
+    "POST",
+    role=Role.USER,
+    body=TriggerBody,
+    response=DagRunResponse,
+    tag=TAG,
+)
+def trigger_dag_run(call: Call) -> DagRunResponse:
+    """Trigger a DAG run, with conf checked against the DAG's params before anything is written."""
+    dag_id = call.path["dag_id"]
+    record = visible_dag(call, dag_id)
+    body: TriggerBody = call.body
+    interval = None
+    if (body.data_interval_start is None) != (body.data_interval_end is None):
+        raise BadRequest("data_interval_start and data_interval_end must be given together")
+    if body.data_interval_start is not None and body.data_interval_end is not None:
+        if body.data_interval_start > body.data_interval_end:
+            raise BadRequest("data_interval_start must not be after data_interval_end")
+        interval = DataInterval(
+            body.data_interval_start.astimezone(dt.UTC), body.data_interval_end.astimezone(dt.UTC)
+        )
+    if not record.active:
+        raise BadRequest(f"DAG {dag_id} is stale: it is not in the last deployed bundle")
+    run, created = deps.scheduler().trigger(
+        dag_id,
+        conf=body.conf or {},
+        logical_date=body.logical_date or body.run_after,
+        run_id=body.dag_run_id,
+        data_interval=interval,
+        note=body.note,
+    )
+    if not created:
+        raise Conflict(f"A DAG run with dag_id {dag_id!r} and run_id {run.run_id!r} exists already")
+    deps.event_log().record(
+        call.who.tenant,
+        "trigger_dag_run",
+        owner=call.who.owner,
+        when=deps.now(),
+        dag_id=dag_id,
+        run_id=run.run_id,
+        extra={"conf": body.conf or {}},
+    )
+    return run_response(run, lookup_for(call, dag_id))
+
+
+@route(
+    bp,
+    "/dags/{dag_id}/dagRuns/{dag_run_id}",
+    "GET",
+    role=Role.VIEWER,
+    response=DagRunResponse,
+    tag=TAG,
+)
+def get_dag_run(call: Call) -> DagRunResponse:
+    """Get one DAG run."""
+    dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
+    _, stored = visible_run(call, dag_id, run_id)
+    return run_response(stored.run, lookup_for(call, dag_id))
+
+
+def _run_filter(query: DagRunListQuery) -> Any:
+    """The filters ``by_dag``'s key cannot apply: they read the run's own fields."""
+    checks: list[Any] = []
+    if query.state:
+        checks.append(lambda r: r.state.value in query.state)
+    if query.run_type:
+        kinds = {RUN_TYPES_BY_NAME.get(n) for n in query.run_type}
+        checks.append(lambda r: r.run_type in kinds)
+    if query.run_id_pattern:
+        pattern = query.run_id_pattern
+        checks.append(lambda r: like(pattern, r.run_id))
+    ranges = [
+        ("logical_date", query.logical_date_gte, query.logical_date_lte),
+        ("start_date", query.start_date_gte, query.start_date_lte),
+        ("end_date", query.end_date_gte, query.end_date_lte),
+    ]
+    for field, low, high in ranges:
+        if low is not None or high is not None:
+            checks.append(_within(field, low, high))
+    if query.logical_date_gt is not None:
+        after = query.logical_date_gt
+        checks.append(lambda r: r.logical_date is not None and r.logical_date > after)
+    if query.logical_date_lt is not None:
+        before = query.logical_date_lt
+        checks.append(lambda r: r.logical_date is not None and r.logical_date < before)
+    if query.run_after_gt is not None:
+        after_gt = query.run_after_gt
+        checks.append(lambda r: r.run_after > after_gt)
+    if query.run_after_lt is not None:
+        after_lt = query.run_after_lt
+        checks.append(lambda r: r.run_after < after_lt)
+    if not checks:
+        return None
+    from chalicelib.store.dynamodb import _run_from_item
+
+    def keep(item: Any) -> bool:
+        run = _run_from_item(item)
+        return all(check(run) for check in checks)
+
+    return keep
+
+
+def _within(field: str, low: dt.datetime | None, high: dt.datetime | None) -> Any:
+    def check(run: DagRun) -> bool:
+        value = getattr(run, field)
+        if value is None:
+            return False
+        return (low is None or value >= low) and (high is None or value <= high)
+
+    return check
+
+
+@route(
+    bp,
+    "/dags/{dag_id}/dagRuns",
+    "GET",
+    role=Role.VIEWER,
+    query=DagRunListQuery,
+    response=DagRunCollection,
+    tag=TAG,
+)
+def get_dag_runs(call: Call) -> DagRunCollection:
+    """List the runs of one DAG, by run_after (Airflow's default order, creation)."""
+    dag_id = call.path["dag_id"]
+    query: DagRunListQuery = call.query
+    if dag_id == ALL:
+        raise BadRequest(
+            "listing the runs of every DAG ('~') is not supported yet; list one DAG's runs"
+        )
+    field = query.order_by.lstrip("-")
+    if field not in RUN_ORDER_FIELDS:
+        raise BadRequest(f"Ordering with '{query.order_by}' is disallowed")
+    if field not in ("id", "run_after", "logical_date", "dag_run_id", "run_id"):
+        raise BadRequest(
+            f"Ordering with '{query.order_by}' is not supported; order by id or run_after"
+        )
+    lookup = lookup_for(call, dag_id)
+    page = deps.catalog().list_runs(
+        dag_id,
+        limit=query.limit,
+        offset=query.offset,
+        descending=query.order_by.startswith("-"),
+        after_from=query.run_after_gte,
+        after_to=query.run_after_lte,
+        keep=_run_filter(query),
+    )
+    return DagRunCollection(
+        dag_runs=[run_response(s.run, lookup) for s in page.items], total_entries=page.total
+    )
+
+
+@route(
+    bp,
+    "/dags/{dag_id}/dagRuns/{dag_run_id}",
+    "PATCH",
+    role=Role.USER,
+    query=UpdateMaskQuery,
+    body=DagRunPatchBody,
+    response=DagRunResponse,
+    tag=TAG,
+)
+def patch_dag_run(call: Call) -> DagRunResponse:
+    """Change a run's note (state changes are not supported yet)."""
+    dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
+    _, stored = visible_run(call, dag_id, run_id)
+    body: DagRunPatchBody = call.body
+    mask = call.query.update_mask or [f for f in ("state", "note") if f in body.model_fields_set]
+    unknown = [f for f in mask if f not in ("state", "note")]
+    if unknown:
+        raise BadRequest(f"Invalid field `{unknown[0]}` in update mask")
+    if "state" in mask:
+        raise BadRequest(
+            "Marking a run success or failed through the API is not supported yet; "
+            "clear or mark its task instances instead"
+        )
+    if "note" in mask:
+        if not deps.catalog().set_run_note(dag_id, run_id, body.note):
+            raise NotFound(f"The DagRun with run_id: `{run_id}` was not found")
+        deps.event_log().record(
+            call.who.tenant,
+            "set_dag_run_note",
+            owner=call.who.owner,
+            when=deps.now(),
+            dag_id=dag_id,
+            run_id=run_id,
+        )
+    refreshed = deps.catalog().get_run(dag_id, run_id)
+    return run_response((refreshed or stored).run, lookup_for(call, dag_id))
+
+
+@route(bp, "/dags/{dag_id}/dagRuns/{dag_run_id}", "DELETE", role=Role.USER, status=204, tag=TAG)
+def delete_dag_run(call: Call) -> None:
+    """Delete a finished run and its task instances."""
+    dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
+    _, stored = visible_run(call, dag_id, run_id)
+    if not stored.run.state.finished or not deps.catalog().delete_run(dag_id, run_id):
+        raise Conflict(f"DAG run {run_id} is {stored.run.state.value}; only finished runs go")
+    deps.event_log().record(
+        call.who.tenant,
+        "delete_dag_run",
+        owner=call.who.owner,
+        when=deps.now(),
+        dag_id=dag_id,
+        run_id=run_id,
+    )
+
+
+def stored_or_404(stored: StoredRun | None, run_id: str) -> StoredRun:
+    if stored is None:
+        raise NotFound(f"The DagRun with run_id: `{run_id}` was not found")
+    return stored

@@ -1,0 +1,101 @@
+"""The API served as ``slipstream dev`` serves it, for tests: the local stack on
+moto, the repository's example DAGs deployed in tenant ``default``, one DAG in
+tenant ``acme``, the Chalice app on a free port, and a key per tenant and role.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from chalicelib import wiring
+from chalicelib.api import deps
+from chalicelib.deploy.deployer import deploy
+from chalicelib.local.api_server import ApiServer
+from chalicelib.local.stack import LocalStack
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = ("viewer", "user", "op", "admin")
+TENANTS = ("default", "acme")
+
+ACME_DAG = """
+import datetime as dt
+
+from chalicelib.sdk import DAG
+from operators.empty import EmptyOperator
+
+with DAG("acme_only", schedule="@daily", start_date=dt.datetime(2024, 1, 1), tags=["acme"]):
+    EmptyOperator(task_id="noop")
+"""
+
+
+@dataclass
+class Served:
+    url: str
+    stack: LocalStack
+    keys: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def headers(self, role: str = "admin", tenant: str = "default") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[(tenant, role)]}"}
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        role: str | None = "admin",
+        tenant: str = "default",
+        **kwargs: Any,
+    ) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if role is not None:
+            headers.update(self.headers(role, tenant))
+        return requests.request(
+            method, f"{self.url}/api/v2{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def airflow_client(self, role: str = "admin", tenant: str = "default") -> Any:
+        import airflow_client.client as client
+
+        config = client.Configuration(host=self.url, access_token=self.keys[(tenant, role)])
+        return client.ApiClient(config)
+
+
+@contextmanager
+def serve(tmp_path: Path) -> Iterator[Served]:
+    with LocalStack(workers=2, tick_seconds=3600) as stack:
+        report = stack.deploy(ROOT)
+        assert report.ok, report.problems
+        acme = tmp_path / "acme"
+        (acme / "dags").mkdir(parents=True)
+        (acme / "dags" / "acme_only.py").write_text(ACME_DAG)
+        (acme / "operators").symlink_to(ROOT / "operators")
+        acme_report = deploy(
+            [str(acme / "dags")],
+            store=wiring.state_store(),
+            bundles=wiring.bundle_store(),
+            bundle_root=str(acme),
+            now=wiring.utc_now(),
+            stage="local",
+            tenant="acme",
+        )
+        assert acme_report.ok, acme_report.problems
+        server = ApiServer(port=0).start()
+        try:
+            served = Served(url=server.url, stack=stack)
+            now = dt.datetime.now(dt.UTC)
+            for tenant in TENANTS:
+                for role in ROLES:
+                    _, text = deps.api_keys().create(
+                        tenant=tenant, role=role, now=now, name=f"{tenant}-{role}"
+                    )
+                    served.keys[(tenant, role)] = text
+            yield served
+        finally:
+            server.stop()
