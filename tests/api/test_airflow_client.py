@@ -1,0 +1,203 @@
+"""Airflow's official client, unchanged, against the served API: its strict
+pydantic models accept every answer, so scripts written for Airflow work."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from airflow_client.client import (
+    DAGApi,
+    DagRunApi,
+    DagVersionApi,
+    EventLogApi,
+    MonitorApi,
+    PoolApi,
+    TaskApi,
+    TaskInstanceApi,
+    VersionApi,
+)
+from airflow_client.client.exceptions import ApiException
+from airflow_client.client.models import (
+    DAGPatchBody,
+    PoolBody,
+    PoolPatchBody,
+    TriggerDAGRunPostBody,
+)
+
+from chalicelib.core.states import DagRunState
+from tests.api.served import Served
+
+
+@pytest.fixture(scope="module")
+def client(served: Served):
+    with served.airflow_client() as api_client:
+        yield api_client
+
+
+@pytest.fixture(scope="module")
+def fanout_run(served: Served, client) -> str:
+    """One finished run of the mapped example, triggered through the client."""
+    run = DagRunApi(client).trigger_dag_run(
+        "mapped_fanout",
+        TriggerDAGRunPostBody(conf={"partitions": 3}, logical_date=None, note="from the client"),
+    )
+    final = served.stack.wait_for_run("mapped_fanout", run.dag_run_id, timeout=120)
+    assert final.state is DagRunState.SUCCESS
+    return run.dag_run_id
+
+
+def test_version_and_health(client) -> None:
+    assert VersionApi(client).get_version().version
+    health = MonitorApi(client).get_health()
+    assert health.metadatabase.status == "healthy"
+
+
+def test_dag_list_filters_and_pages(client) -> None:
+    api = DAGApi(client)
+    everything = api.get_dags()
+    assert everything.total_entries == 4
+    assert [d.dag_id for d in everything.dags] == sorted(d.dag_id for d in everything.dags)
+    assert "acme_only" not in {d.dag_id for d in everything.dags}  # another tenant's
+    page = api.get_dags(limit=2, offset=1)
+    assert [d.dag_id for d in page.dags] == [d.dag_id for d in everything.dags][1:3]
+    assert page.total_entries == 4
+    tagged = api.get_dags(tags=["mapping"])
+    assert [d.dag_id for d in tagged.dags] == ["mapped_fanout"]
+    assert [d.dag_id for d in api.get_dags(dag_id_pattern="fan").dags] == ["mapped_fanout"]
+    newest_first = api.get_dags(order_by=["-dag_id"])
+    assert [d.dag_id for d in newest_first.dags] == sorted(
+        (d.dag_id for d in everything.dags), reverse=True
+    )
+
+
+def test_dag_get_and_details(client) -> None:
+    api = DAGApi(client)
+    dag = api.get_dag("etl_hourly")
+    assert dag.dag_display_name == "Hourly sensor ETL"
+    assert dag.fileloc == "dags/etl_hourly.py"
+    assert dag.timetable_summary == "0 * * * *"
+    assert {t.name for t in dag.tags} == {"etl", "example"}
+    details = api.get_dag_details("etl_hourly")
+    assert details.max_active_runs == 1
+    assert details.latest_dag_version is not None
+    assert details.latest_dag_version.version_number == 1
+    assert details.timezone
+
+
+def test_pause_and_unpause_one_and_many(client) -> None:
+    api = DAGApi(client)
+    paused = api.patch_dag("branching", DAGPatchBody(is_paused=True))
+    assert paused.is_paused is True
+    assert api.get_dags(paused=True).total_entries == 1
+    both = api.patch_dags(DAGPatchBody(is_paused=True), dag_id_pattern="%i%")
+    assert {d.dag_id for d in both.dags} >= {"branching", "s3_ingest"}
+    api.patch_dags(DAGPatchBody(is_paused=False), dag_id_pattern="%")
+    assert api.get_dags(paused=True).total_entries == 0
+
+
+def test_tasks(client) -> None:
+    api = TaskApi(client)
+    tasks = api.get_tasks("mapped_fanout")
+    by_id = {t.task_id: t for t in tasks.tasks}
+    assert tasks.total_entries == len(by_id) == 3
+    mapped = [t for t in tasks.tasks if t.is_mapped]
+    assert len(mapped) == 1
+    upstream = [t for t in tasks.tasks if mapped[0].task_id in (t.downstream_task_ids or [])]
+    assert upstream, "the mapped task has an upstream that lists it downstream"
+    one = api.get_task("etl_hourly", "wait_for_source")
+    assert one.retries == 2 and one.retry_delay is not None
+    assert one.trigger_rule == "all_success"
+    with pytest.raises(ApiException) as missing:
+        api.get_task("etl_hourly", "nope")
+    assert missing.value.status == 404
+
+
+def test_versions(client) -> None:
+    api = DagVersionApi(client)
+    versions = api.get_dag_versions("etl_hourly")
+    assert versions.total_entries == 1
+    assert versions.dag_versions[0].version_number == 1
+    assert api.get_dag_version("etl_hourly", 1).dag_id == "etl_hourly"
+    with pytest.raises(ApiException) as missing:
+        api.get_dag_version("etl_hourly", 7)
+    assert missing.value.status == 404
+
+
+def test_trigger_get_and_list_runs(client, fanout_run: str) -> None:
+    api = DagRunApi(client)
+    run = api.get_dag_run("mapped_fanout", fanout_run)
+    assert run.state.value == "success"
+    assert run.run_type.value == "manual"
+    assert run.conf == {"partitions": 3}
+    assert run.note == "from the client"
+    assert run.dag_versions[0].version_number == 1
+    assert run.duration is not None and run.duration >= 0
+    listed = api.get_dag_runs("mapped_fanout")
+    assert fanout_run in {r.dag_run_id for r in listed.dag_runs}
+    assert api.get_dag_runs("mapped_fanout", state=["failed"]).total_entries == 0
+    succeeded = api.get_dag_runs("mapped_fanout", state=["success"])
+    assert fanout_run in {r.dag_run_id for r in succeeded.dag_runs}
+
+
+def test_trigger_with_an_explicit_run_id_and_its_conflict(client) -> None:
+    api = DagRunApi(client)
+    body = TriggerDAGRunPostBody(
+        dag_run_id="nightly-rerun-1",
+        logical_date=dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+        conf={"partitions": 1},
+    )
+    run = api.trigger_dag_run("mapped_fanout", body)
+    assert run.dag_run_id == "nightly-rerun-1"
+    assert run.logical_date == dt.datetime(2024, 3, 1, tzinfo=dt.UTC)
+    with pytest.raises(ApiException) as again:
+        api.trigger_dag_run("mapped_fanout", body)
+    assert again.value.status == 409
+
+
+def test_task_instances_of_a_mapped_run(client, fanout_run: str) -> None:
+    api = TaskInstanceApi(client)
+    listed = api.get_task_instances("mapped_fanout", fanout_run)
+    assert listed.total_entries == 2 + 3  # two unmapped tasks and three mapped instances
+    assert {ti.state.value for ti in listed.task_instances} == {"success"}
+    mapped = [ti for ti in listed.task_instances if ti.map_index >= 0]
+    task_id = mapped[0].task_id
+    assert sorted(ti.map_index for ti in mapped) == [0, 1, 2]
+    only_mapped = api.get_mapped_task_instances("mapped_fanout", fanout_run, task_id)
+    assert [ti.map_index for ti in only_mapped.task_instances] == [0, 1, 2]
+    one = api.get_mapped_task_instance("mapped_fanout", fanout_run, task_id, 1)
+    assert one.map_index == 1 and one.try_number == 1 and one.state.value == "success"
+    assert one.dag_version is not None and one.dag_version.version_number == 1
+    page = api.get_task_instances("mapped_fanout", fanout_run, limit=2, offset=2)
+    assert [(t.task_id, t.map_index) for t in page.task_instances] == [
+        (t.task_id, t.map_index) for t in listed.task_instances[2:4]
+    ]
+    with pytest.raises(ApiException) as unmapped_lookup:
+        api.get_task_instance("mapped_fanout", fanout_run, task_id)
+    assert unmapped_lookup.value.status == 404
+
+
+def test_pools_create_get_patch_delete(client) -> None:
+    api = PoolApi(client)
+    before = api.get_pools()
+    assert before.pools[0].name == "default_pool"
+    created = api.post_pool(PoolBody(name="warehouse", slots=4, description="DWH loads"))
+    assert created.slots == 4 and created.open_slots == 4
+    with pytest.raises(ApiException) as twice:
+        api.post_pool(PoolBody(name="warehouse", slots=4))
+    assert twice.value.status == 409
+    assert api.get_pool("warehouse").description == "DWH loads"
+    assert api.patch_pool("warehouse", PoolPatchBody(slots=8)).slots == 8
+    assert api.get_pools().total_entries == before.total_entries + 1
+    api.delete_pool("warehouse")
+    with pytest.raises(ApiException) as gone:
+        api.get_pool("warehouse")
+    assert gone.value.status == 404
+
+
+def test_changes_are_in_the_event_log(client, fanout_run: str) -> None:
+    events = EventLogApi(client).get_event_logs(order_by=["-id"], limit=100)
+    triggers = [e for e in events.event_logs if e.event == "trigger_dag_run"]
+    assert any(e.run_id == fanout_run and e.owner == "default-admin" for e in triggers)
+    one = EventLogApi(client).get_event_log(triggers[0].event_log_id)
+    assert one.event == "trigger_dag_run"
