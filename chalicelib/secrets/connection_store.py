@@ -96,9 +96,15 @@ class ConnectionStore:
             raise BackendError(f"cannot write secret {name}: {code}") from None
 
     def delete(self, tenant: str, conn_id: str) -> bool:
-        """Delete at once (no recovery window, so the id can be created again); False if absent."""
+        """Delete at once (no recovery window, so the id can be created again); False if absent.
+
+        A forced delete of a missing secret succeeds in Secrets Manager, so
+        absence is checked first; a concurrent delete between the two calls
+        makes both callers see True.
+        """
         name = self.secret_name(tenant, conn_id)
         try:
+            self.client.describe_secret(SecretId=name)
             self.client.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
         except ClientError as exc:
             if error_code(exc) in _GONE:
