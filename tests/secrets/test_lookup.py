@@ -110,9 +110,7 @@ def test_second_read_makes_no_aws_call(
     assert counter.calls == {"GetSecretValue": 1, "GetParameter": 1}
 
 
-def test_cache_is_per_tenant(
-    connections: ConnectionStore, backend: CachedStoreBackend
-) -> None:
+def test_cache_is_per_tenant(connections: ConnectionStore, backend: CachedStoreBackend) -> None:
     connections.put("a", stored("pw-of-a-tenant"), create_only=True)
     connections.put("b", stored("pw-of-b-tenant"), create_only=True)
 
@@ -122,9 +120,7 @@ def test_cache_is_per_tenant(
         assert lookup.get_connection("pg").password == "pw-of-b-tenant"
 
 
-def test_a_miss_is_not_cached(
-    connections: ConnectionStore, backend: CachedStoreBackend
-) -> None:
+def test_a_miss_is_not_cached(connections: ConnectionStore, backend: CachedStoreBackend) -> None:
     with pytest.raises(ConnectionNotFound):
         lookup.get_connection("pg")
     connections.put("default", stored(), create_only=True)

@@ -76,7 +76,8 @@ def test_sensitive_variables_are_registered_and_others_not(
     variables.put("default", VariableRecord("slack_token", "xoxb-123456"), create_only=True)
     variables.put("default", VariableRecord("bucket", "my-bucket"), create_only=True)
     variables.put(
-        "default", VariableRecord("cfg", '{"password": "json-pw-1", "user": "bob-the"}'),
+        "default",
+        VariableRecord("cfg", '{"password": "json-pw-1", "user": "bob-the"}'),
         create_only=True,
     )
 

@@ -18,9 +18,9 @@ def test_round_trip_as_secure_string(variables: VariableStore, ssm_client: Any) 
     assert variables.get("acme", "bucket") == VariableRecord("bucket", "s3://b", "landing")
     param = ssm_client.get_parameter(Name=f"/{PREFIX}/acme/variables/bucket")["Parameter"]
     assert param["Type"] == "SecureString"
-    stored = ssm_client.get_parameter(
-        Name=f"/{PREFIX}/acme/variables/bucket", WithDecryption=True
-    )["Parameter"]["Value"]
+    stored = ssm_client.get_parameter(Name=f"/{PREFIX}/acme/variables/bucket", WithDecryption=True)[
+        "Parameter"
+    ]["Value"]
     assert json.loads(stored) == {"value": "s3://b", "description": "landing"}
 
 
