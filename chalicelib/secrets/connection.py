@@ -164,7 +164,7 @@ class Connection(BaseModel):
             host=host,
             login=unquote(parts.username) if parts.username else parts.username,
             password=unquote(parts.password) if parts.password else parts.password,
-            schema=unquote(schema) if schema else schema,
+            schema_=unquote(schema) if schema else schema,
             port=port,
             extra=extra,
         )

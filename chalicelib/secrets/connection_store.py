@@ -10,9 +10,10 @@ Nothing here logs a secret value: errors name the secret, never its content.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from chalicelib.secrets.connection import Connection
 from chalicelib.secrets.errors import AlreadyExists, BackendError, NotFound
@@ -143,7 +144,7 @@ class ConnectionStore:
         ]
         return connections, response.get("NextToken") or None
 
-    def _read_many(self, names: list[str]) -> dict[str, str]:
+    def _read_many(self, names: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for start in range(0, len(names), _BATCH):
             chunk = names[start : start + _BATCH]

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
 from chalicelib.secrets.connection_store import error_code
 from chalicelib.secrets.errors import AlreadyExists, BackendError, InvalidValue, NotFound
