@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.secrets.errors import InvalidValue
+from chalicelib.secrets.secret_masker import REDACTED, is_sensitive_name
 
 log = logging.getLogger("slipstream.secrets")
 
@@ -69,9 +70,13 @@ class Connection(BaseModel):
             return json.dumps(value)
         return value
 
-    @property
-    def schema(self) -> str | None:  # type: ignore[override]
+    @property  # type: ignore[override]
+    def schema(self) -> str | None:
         return self.schema_
+
+    @schema.setter
+    def schema(self, value: str | None) -> None:
+        self.schema_ = value
 
     @property
     def extra_dejson(self) -> dict[str, Any]:
@@ -204,6 +209,26 @@ class Connection(BaseModel):
             return cls.from_json(conn_id, value)
         return cls.from_uri(conn_id, value)
 
+    def public_dict(self) -> dict[str, Any]:
+        """The fields safe to show (API responses, the UI): no password, secret extras hidden.
+
+        ``extra`` keeps its shape with each sensitive field's value replaced by
+        ``***``, as Airflow's API does; ``password_set`` says whether one exists.
+        """
+        fields = {name: getattr(self, name) for name in STORED_FIELDS if name != "password"}
+        fields["conn_id"] = self.conn_id
+        fields["password_set"] = bool(self.password)
+        if self.extra:
+            try:
+                decoded = json.loads(self.extra)
+            except ValueError:
+                decoded = None
+            # Text that is not a JSON object cannot be inspected, so none of it is shown.
+            fields["extra"] = (
+                json.dumps(redact_sensitive(decoded)) if isinstance(decoded, dict) else REDACTED
+            )
+        return fields
+
     def to_json(self) -> str:
         """The stored form: every Airflow field but conn_id (the secret's name holds it)."""
         return json.dumps({name: getattr(self, name) for name in STORED_FIELDS})
@@ -220,3 +245,14 @@ def _hostname(parts: Any) -> str:
             hostname = hostname.split(":", 1)[0]
         hostname = unquote(hostname)
     return hostname
+
+
+def redact_sensitive(value: Any, name: str | None = None) -> Any:
+    """``value`` with every field under a sensitive name (at any depth) replaced by ``***``."""
+    if name is not None and is_sensitive_name(name) and value not in (None, ""):
+        return REDACTED
+    if isinstance(value, dict):
+        return {key: redact_sensitive(inner, str(key)) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [redact_sensitive(inner) for inner in value]
+    return value

@@ -131,8 +131,9 @@ class ConnectionStore:
         if next_token:
             request["NextToken"] = next_token
         response = self.client.list_secrets(**request)
-        # The name filter matches by prefix, but check anyway: another tenant's
-        # secrets must never come back, whatever the service does.
+        # AWS's name filter is a case-insensitive prefix match ("Acme" would
+        # match "acme"), so filter again exactly: another tenant's secret must
+        # never come back. A page can therefore be shorter than ``limit``.
         names = [
             entry["Name"]
             for entry in response.get("SecretList", [])

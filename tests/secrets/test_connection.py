@@ -108,3 +108,29 @@ def test_repr_hides_password_and_extra() -> None:
 
 def test_bad_extra_is_an_empty_dict() -> None:
     assert Connection(conn_id="a", extra="not json").extra_dejson == {}
+
+
+def test_schema_can_be_set_like_airflow() -> None:
+    conn = Connection(conn_id="a")
+    conn.schema = "sales"
+
+    assert (conn.schema, conn.model_dump(by_alias=True)["schema"]) == ("sales", "sales")
+
+
+def test_public_dict_has_no_secret() -> None:
+    conn = Connection(
+        conn_id="a",
+        host="h",
+        password="pw-12345",
+        extra='{"region": "eu", "auth": {"api_key": "k-12345"}, "token": ""}',
+    )
+
+    public = conn.public_dict()
+
+    assert "pw-12345" not in json.dumps(public) and "k-12345" not in json.dumps(public)
+    assert public["password_set"] is True and "password" not in public
+    assert json.loads(public["extra"]) == {"region": "eu", "auth": {"api_key": "***"}, "token": ""}
+
+
+def test_public_dict_hides_an_extra_it_cannot_inspect() -> None:
+    assert Connection(conn_id="a", extra="token=abc-123").public_dict()["extra"] == "***"
