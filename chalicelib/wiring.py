@@ -17,6 +17,11 @@ from chalicelib.executors.base import Executor
 from chalicelib.executors.settings import ExecutorSettings
 from chalicelib.scheduler.queue import SqsSchedulerQueue
 from chalicelib.scheduler.service import Scheduler
+from chalicelib.secrets import lookup
+from chalicelib.secrets.cached import CachedStoreBackend
+from chalicelib.secrets.connection_store import ConnectionStore
+from chalicelib.secrets.settings import SecretsSettings
+from chalicelib.secrets.variable_store import VariableStore
 from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.models import build_models
 from chalicelib.store.results import DynamoXComStore, build_result_model
@@ -93,6 +98,32 @@ def reset() -> None:
     install_scheduler(None)
     for cached in (store_settings, state_store, bundle_store, result_model):
         cached.cache_clear()
+    lookup.install_backend(None)
+
+
+def connection_store() -> ConnectionStore:
+    """Connections of every tenant in Secrets Manager (the API's connections routes)."""
+    return ConnectionStore(client("secretsmanager"), SecretsSettings().prefix)
+
+
+def variable_store() -> VariableStore:
+    """Variables of every tenant in SSM Parameter Store (the API's variables routes)."""
+    return VariableStore(client("ssm"), SecretsSettings().prefix)
+
+
+def secrets_backend() -> CachedStoreBackend:
+    """The cached read path DAG code uses, on this deployment's clients.
+
+    ``chalicelib.secrets.lookup`` builds an equivalent one by itself on first
+    use; a process that wants the local stack's endpoint installs this one.
+    """
+    settings = SecretsSettings()
+    return CachedStoreBackend(
+        client("secretsmanager"),
+        client("ssm"),
+        settings.prefix,
+        max_age=settings.cache_seconds,
+    )
 
 
 @functools.cache

@@ -1,5 +1,8 @@
 """The layers point one way: core <- sdk <- runtime <- local/cli, operators beside them.
 
+chalicelib.secrets is an adapter on core; the SDK may import its pure modules
+(the AWS ones load lazily, checked by importing the SDK in a fresh interpreter).
+
 Checked from the source with ``ast`` so that an import hidden in a function
 body or under ``TYPE_CHECKING`` counts too: it is still a dependency. Each
 failure names file:line so the fix is one click away.
@@ -37,7 +40,16 @@ RULES = (
         AWS_LIBRARIES
         + tuple(
             f"chalicelib.{layer}"
-            for layer in ("sdk", "runtime", "cli", "local", "store", "executors", "api")
+            for layer in (
+                "sdk",
+                "runtime",
+                "cli",
+                "local",
+                "store",
+                "executors",
+                "api",
+                "secrets",
+            )
         ),
     ),
     Rule(
@@ -46,6 +58,25 @@ RULES = (
         tuple(
             f"chalicelib.{layer}"
             for layer in ("runtime", "local", "cli", "store", "executors", "api")
+        ),
+    ),
+    Rule(
+        "secrets is an adapter on core only: no SDK, runtime or other adapter",
+        "chalicelib/secrets",
+        tuple(
+            f"chalicelib.{layer}"
+            for layer in (
+                "sdk",
+                "runtime",
+                "local",
+                "cli",
+                "store",
+                "executors",
+                "scheduler",
+                "deploy",
+                "api",
+                "wiring",
+            )
         ),
     ),
     Rule(
@@ -197,6 +228,28 @@ for info in pkgutil.walk_packages(chalicelib.core.__path__, "chalicelib.core."):
         culprits[info.name] = new
 print(json.dumps({{"init": init, "culprits": culprits}}))
 """
+
+
+_IMPORT_SDK_AND_REPORT = """
+import json, sys
+import chalicelib.sdk, chalicelib.sdk.hooks, chalicelib.sdk.variables
+print(json.dumps(sorted(a for a in {aws!r} if a in sys.modules)))
+"""
+
+
+def test_importing_the_sdk_loads_no_aws_library() -> None:
+    """DAG files are imported by authoring tools with no AWS at hand; connections load lazily."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _IMPORT_SDK_AND_REPORT.format(aws=AWS_LIBRARIES)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, f"importing chalicelib.sdk failed:\n{completed.stderr}"
+
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
 
 
 def test_importing_all_of_core_loads_no_aws_library() -> None:

@@ -6,10 +6,15 @@ UTC date of the logical date), ``ts`` is ISO 8601 with offset, and a manual run
 without a logical date takes its run time as logical date, with a zero-length
 data interval at that instant when none was inferred.
 
-Not provided (no store behind them in this issue): ``prev_data_interval_*_success``,
-``prev_start_date_success`` and ``prev_end_date_success`` are None; ``var``,
-``conn``, ``inlets``, ``outlets``, ``triggering_dataset_events`` and the
-deprecated ``execution_date`` / ``next_ds`` / ``prev_ds`` family are absent.
+``conn`` and ``var`` are Airflow's lazy accessors
+(``chalicelib/runtime/secrets_context.py``): nothing is read from the
+environment or the store until a template or task code asks for a connection
+or variable, and what is read is registered with the secret masker.
+
+Not provided (no store behind them yet): ``prev_data_interval_*_success``,
+``prev_start_date_success`` and ``prev_end_date_success`` are None;
+``inlets``, ``outlets``, ``triggering_dataset_events`` and the deprecated
+``execution_date`` / ``next_ds`` / ``prev_ds`` family are absent.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pendulum
 
 from chalicelib.core.runs import DagRun, RunType
 from chalicelib.runtime import macros
+from chalicelib.runtime.secrets_context import ConnectionAccessor, VariableAccessor
 
 
 class DagRunContext:
@@ -187,6 +193,7 @@ def build_context(
     dates = run_dates(effective_logical_date(run), run.data_interval_start, run.data_interval_end)
     dag_id = getattr(dag, "dag_id", run.dag_id)
     return {
+        "conn": ConnectionAccessor(),
         "dag": dag,
         "dag_run": DagRunContext(run, dates),
         "data_interval_start": dates.data_interval_start,
@@ -212,4 +219,5 @@ def build_context(
         "ts": dates.ts,
         "ts_nodash": dates.ts_nodash,
         "ts_nodash_with_tz": dates.ts_nodash_with_tz,
+        "var": VariableAccessor(),
     }

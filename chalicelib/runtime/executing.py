@@ -30,8 +30,14 @@ from chalicelib.runtime.xcom import RETURN_VALUE_KEY, XComStore, encode_for_xcom
 from chalicelib.runtime.xcom_args import resolve_nested
 from chalicelib.sdk.context import current_context
 from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped, TaskTimeout
+from chalicelib.secrets import secret_masker
+from chalicelib.secrets.lookup import tenant_scope
 
 logger = logging.getLogger("slipstream.task")
+# Everything a try logs goes through this logger: one filter masks the
+# connection passwords and sensitive variables the try has read.
+if not any(isinstance(f, secret_masker.MaskingFilter) for f in logger.filters):
+    logger.addFilter(secret_masker.MaskingFilter())
 
 # Python-callable arguments that may hold XComArgs even when an operator does
 # not list them among its template fields.
@@ -49,6 +55,7 @@ class TryRequest:
     task_id: str
     map_index: int = -1
     try_number: int = 1  # 1-based: the try being run
+    tenant: str | None = None  # whose connections and variables the try reads
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,13 @@ def execute_try(
     request: TryRequest, xcoms: XComStore, *, clock: Callable[[], dt.datetime]
 ) -> TryResult:
     """Run the try and report its outcome; task errors never escape, they are the outcome."""
+    with tenant_scope(request.tenant):
+        return _execute_try(request, xcoms, clock=clock)
+
+
+def _execute_try(
+    request: TryRequest, xcoms: XComStore, *, clock: Callable[[], dt.datetime]
+) -> TryResult:
     start = clock()
     spec = request.spec
     task_spec = spec.task(request.task_id)
@@ -304,8 +318,10 @@ def _finish(
     if state is TaskState.SKIPPED:
         log.info("Skipping %s: %s", ti, exc or "skipped")
     elif exc is not None:
-        error = one_line_error(exc, timeout)
-        trace = "".join(tb_module.format_exception(exc))
+        # Masked here too: the error and traceback are stored with the try and
+        # shown by the API, where a password in an exception message must not appear.
+        error = secret_masker.mask(one_line_error(exc, timeout))
+        trace = secret_masker.mask("".join(tb_module.format_exception(exc)))
         if state is TaskState.UP_FOR_RETRY:
             log.error("Try %s failed, retrying at %s: %s", ti.try_number, next_try_at, error)
         else:

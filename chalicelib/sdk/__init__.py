@@ -16,16 +16,27 @@ from chalicelib.sdk.context import get_current_context
 from chalicelib.sdk.dag import DAG, dag
 from chalicelib.sdk.decorators import task
 from chalicelib.sdk.dependencies import chain, cross_downstream
-from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped, TaskTimeout
+from chalicelib.sdk.exceptions import (
+    AirflowNotFoundException,
+    TaskFailed,
+    TaskSkipped,
+    TaskTimeout,
+)
 from chalicelib.sdk.executor import ExecutorConfig
+from chalicelib.sdk.hooks import BaseHook
 from chalicelib.sdk.mapped import MappedOperator
 from chalicelib.sdk.params import Param
 from chalicelib.sdk.taskgroup import TaskGroup, task_group
+from chalicelib.sdk.variables import Variable
 from chalicelib.sdk.xcom_arg import XComArg
+from chalicelib.secrets.connection import Connection
 
 __all__ = [
     "DAG",
+    "AirflowNotFoundException",
+    "BaseHook",
     "BaseOperator",
+    "Connection",
     "CronDataIntervalTimetable",
     "CronTriggerTimetable",
     "DeltaDataIntervalTimetable",
@@ -39,6 +50,7 @@ __all__ = [
     "TaskSkipped",
     "TaskTimeout",
     "TriggerRule",
+    "Variable",
     "XComArg",
     "chain",
     "cross_downstream",

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from chalicelib.core.errors import SlipstreamError
+from chalicelib.secrets.errors import NotFound
+
+# Airflow's name for "the connection (or other object) asked for does not exist".
+AirflowNotFoundException = NotFound
 
 
 class TaskSkipped(SlipstreamError):

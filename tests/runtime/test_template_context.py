@@ -151,6 +151,12 @@ class TestParams:
         assert render(ctx, "{{ params.x }}-{{ params['n'] + 1 }}") == "ex-4"
 
 
-@pytest.mark.parametrize("key", ["var", "conn", "inlets", "outlets", "execution_date", "next_ds"])
+@pytest.mark.parametrize("key", ["inlets", "outlets", "execution_date", "next_ds"])
 def test_keys_not_provided_yet(key: str) -> None:
     assert key not in context_for(scheduled_run())
+
+
+@pytest.mark.parametrize("key", ["var", "conn"])
+def test_var_and_conn_are_lazy_accessors(key: str) -> None:
+    # Building the context reads nothing: tests/runtime/test_secrets_templates.py renders them.
+    assert "dynamic access" in repr(context_for(scheduled_run())[key])
