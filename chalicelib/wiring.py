@@ -96,7 +96,7 @@ def install_scheduler(instance: Scheduler | None) -> None:
 def reset() -> None:
     """Forget every adapter built from the environment (tests, a restarted stack)."""
     install_scheduler(None)
-    for cached in (store_settings, state_store, bundle_store, result_model):
+    for cached in (store_settings, state_store, bundle_store, result_model, task_log_store):
         cached.cache_clear()
     lookup.install_backend(None)
 
@@ -165,6 +165,31 @@ def event_router() -> Any:
     return _router
 
 
+@functools.cache
+def task_log_store() -> Any:
+    """Tries' logs in CloudWatch Logs (the worker writes them, the API reads them)."""
+    from chalicelib.store.task_logs import TaskLogStore
+
+    return TaskLogStore(client("logs"), store_settings().task_logs_group)
+
+
+def read_try_log(
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int,
+    try_number: int,
+    *,
+    token: str | None = None,
+    limit: int = 1000,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a try's log lines and the next page's token (None: no more for now)."""
+    lines, next_token = task_log_store().read_try_log(
+        dag_id, run_id, task_id, map_index, try_number, token=token, limit=limit
+    )
+    return lines, next_token
+
+
 def build_worker_deps(sched: Scheduler | None = None) -> Any:
     from chalicelib.runtime.worker import WorkerDeps
 
@@ -175,4 +200,5 @@ def build_worker_deps(sched: Scheduler | None = None) -> Any:
         bundles=bundle_store(),
         xcoms=xcom_store,
         clock=utc_now,
+        task_logs=task_log_store(),
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from chalicelib.cli.main import dags_app
 from chalicelib.core.errors import DagValidationError, SlipstreamError
@@ -17,17 +18,26 @@ EXIT_FAILED_RUN = 1
 EXIT_USAGE = 2
 
 
+def _say(err: Console, message: object) -> None:
+    """One red line on stderr; rich markup in the message is shown, not interpreted."""
+    err.print(Text(" ".join(str(message).split()), style="red"), highlight=False)
+
+
 @contextmanager
-def _exit_on_error(err: Console) -> Iterator[None]:
-    """A broken DAG fails the run (exit 1, every problem listed); other bad input is usage (2)."""
+def _exit_on_error(err: Console, *, invalid_dag_exit: int) -> Iterator[None]:
+    """Errors become a line each on stderr and an exit code, never a traceback.
+
+    A file that does not load is bad input (2) like an unknown DAG id; a DAG
+    that loads but breaks a rule (a cycle) fails the run (1), every problem listed.
+    """
     try:
         yield
     except DagValidationError as exc:
         for problem in exc.problems:
-            err.print(f"[red]{problem}[/red]", highlight=False)
-        raise typer.Exit(EXIT_FAILED_RUN) from None
+            _say(err, problem)
+        raise typer.Exit(invalid_dag_exit) from None
     except SlipstreamError as exc:
-        err.print(f"[red]{exc}[/red]", highlight=False)
+        _say(err, exc)
         raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -56,12 +66,18 @@ def test_command(
     run_conf = _parse_conf(conf, err)
     from chalicelib.local.display import TableReporter
     from chalicelib.local.runner import run_dag_test
+    from chalicelib.local.streams import stdout_to_stderr, task_logs_to_stderr
     from chalicelib.sdk.loader import load_dag
 
-    with _exit_on_error(err):
-        dag = load_dag(path, dag_id)
+    with _exit_on_error(err, invalid_dag_exit=EXIT_USAGE), stdout_to_stderr():
+        dag = load_dag(path, dag_id)  # module-level prints of the DAG file stay off stdout
     reporter = None if (quiet or as_json) else TableReporter(Console())
-    with _exit_on_error(err):
+    with ExitStack() as guards:
+        guards.enter_context(_exit_on_error(err, invalid_dag_exit=EXIT_FAILED_RUN))
+        if as_json:
+            guards.enter_context(stdout_to_stderr())
+            if not quiet:
+                guards.enter_context(task_logs_to_stderr())
         result = run_dag_test(
             dag,
             logical_date=logical_date,
@@ -70,25 +86,25 @@ def test_command(
             show=reporter is not None,
             reporter=reporter,
         )
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "dag_id": result.dag_id,
-                    "run_id": result.run_id,
-                    "state": result.state,
-                    "logical_date": result.logical_date.isoformat(),
-                    "wall_seconds": round(result.wall_seconds, 3),
-                    "task_states": result.task_states,
-                    "tries": result.tries,
-                    "errors": result.errors,
-                },
-                indent=2,
-            )
-        )
+    if as_json:  # stdout is ours again: the one JSON document goes there
+        typer.echo(json.dumps(_json_result(result), indent=2))
     elif quiet:
         typer.echo(f"{result.dag_id} {result.run_id}: {result.state} in {result.wall_seconds:.2f}s")
     raise typer.Exit(0 if result.succeeded else EXIT_FAILED_RUN)
+
+
+def _json_result(result: Any) -> dict[str, Any]:
+    """``dag.test()``'s result under its own attribute names (state, task_states, tries, ...)."""
+    return {
+        "dag_id": result.dag_id,
+        "run_id": result.run_id,
+        "state": result.state,
+        "logical_date": result.logical_date.isoformat(),
+        "wall_seconds": round(result.wall_seconds, 3),
+        "task_states": result.task_states,
+        "tries": result.tries,
+        "errors": result.errors,
+    }
 
 
 def _parse_conf(conf: str | None, err: Console) -> dict[str, Any]:
@@ -97,9 +113,9 @@ def _parse_conf(conf: str | None, err: Console) -> dict[str, Any]:
     try:
         value = json.loads(conf)
     except json.JSONDecodeError as exc:
-        err.print(f"[red]--conf is not valid JSON: {exc.msg} at column {exc.colno}[/red]")
+        _say(err, f"--conf is not valid JSON: {exc.msg} at column {exc.colno}")
         raise typer.Exit(EXIT_USAGE) from None
     if not isinstance(value, dict):
-        err.print(f"[red]--conf must be a JSON object, got {type(value).__name__}[/red]")
+        _say(err, f"--conf must be a JSON object, got {type(value).__name__}")
         raise typer.Exit(EXIT_USAGE)
     return value

@@ -244,7 +244,8 @@ class LocalStack:
 
 
 def create_resources() -> str:
-    """Tables, bucket and scheduler queue named by the environment; returns the queue URL.
+    """Tables, bucket, task log group and scheduler queue named by the environment;
+    returns the queue URL.
 
     What infra/stack.yaml creates in AWS, for moto (the local stack and tests).
     """
@@ -257,6 +258,7 @@ def create_resources() -> str:
     if not result_model.exists():
         result_model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
     wiring.client("s3").create_bucket(Bucket=settings.bucket)
+    wiring.task_log_store().create_group()
     sqs = wiring.client("sqs")
     url: str = sqs.create_queue(
         QueueName=os.environ["SLIPSTREAM_QUEUE_NAME"],

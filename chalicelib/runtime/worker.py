@@ -39,6 +39,7 @@ from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
 from chalicelib.runtime.handoff import HandOffView
+from chalicelib.runtime.task_log import TaskLogSink, capture_try
 from chalicelib.runtime.xcom import XComStore
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.store.base import StateStore
@@ -52,6 +53,14 @@ class BundleLoader(Protocol):
     def load_dag(self, bundle_key: str, fileloc: str, dag_id: str) -> Any: ...
 
 
+class TaskLogs(Protocol):
+    """Makes the sink of one try's log (CloudWatch: ``store.task_logs.TaskLogStore``)."""
+
+    def sink(
+        self, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int
+    ) -> TaskLogSink: ...
+
+
 @dataclass
 class WorkerDeps:
     """What a worker talks to; built once per warm container from the environment."""
@@ -62,6 +71,7 @@ class WorkerDeps:
     xcoms: Callable[[str, str], XComStore]
     clock: Callable[[], dt.datetime]
     heartbeat_seconds: float = HEARTBEAT_SECONDS
+    task_logs: TaskLogs | None = None  # None: the try's output goes to the worker's own
 
 
 @dataclass(frozen=True)
@@ -201,38 +211,57 @@ def _dag_callbacks(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any
 
 def _run_try(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> TryResult:
     bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
+    sink = _try_log_sink(deps, message)
     stop = threading.Event()
     beat = threading.Thread(
         target=_heartbeat,
-        args=(deps, message, stop),
+        args=(deps, message, stop, sink),
         name=f"heartbeat-{message.task_id}",
         daemon=True,
     )
     beat.start()
     try:
-        try:
-            if bundle_key is None:
-                raise RuntimeError(f"DAG version {message.version} has no code bundle")
-            if spec.fileloc is None:
-                raise RuntimeError(f"DAG {spec.dag_id!r} has no file location in its spec")
-            dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)
-        except Exception as exc:  # a broken bundle fails the try like any task error
-            return _load_failure(deps, message, spec, run, exc)
-        request = TryRequest(
-            dag=dag,
-            spec=spec,
-            run=run,
-            task_id=message.task_id,
-            map_index=message.map_index,
-            try_number=message.try_number,
-        )
-        return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
+        with capture_try(sink):  # the bundle's import-time output belongs to the try too
+            try:
+                if bundle_key is None:
+                    raise RuntimeError(f"DAG version {message.version} has no code bundle")
+                if spec.fileloc is None:
+                    raise RuntimeError(f"DAG {spec.dag_id!r} has no file location in its spec")
+                dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)
+            except Exception as exc:  # a broken bundle fails the try like any task error
+                return _load_failure(deps, message, spec, run, exc)
+            request = TryRequest(
+                dag=dag,
+                spec=spec,
+                run=run,
+                task_id=message.task_id,
+                map_index=message.map_index,
+                try_number=message.try_number,
+            )
+            return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()
 
 
-def _heartbeat(deps: WorkerDeps, message: WorkerMessage, stop: threading.Event) -> None:
+def _try_log_sink(deps: WorkerDeps, message: WorkerMessage) -> TaskLogSink | None:
+    """The try's log sink; a log store that cannot make one costs the log, not the try."""
+    if deps.task_logs is None:
+        return None
+    try:
+        return deps.task_logs.sink(
+            message.dag_id, message.run_id, message.task_id, message.map_index, message.try_number
+        )
+    except Exception as exc:
+        log.warning("%s: no task log for this try: %s: %s", message.label, type(exc).__name__, exc)
+        return None
+
+
+def _heartbeat(
+    deps: WorkerDeps, message: WorkerMessage, stop: threading.Event, sink: TaskLogSink | None
+) -> None:
     while not stop.wait(deps.heartbeat_seconds):
+        if sink is not None:
+            sink.flush()  # before the beat: a running try's log can be followed live
         alive = deps.store.heartbeat(
             message.dag_id,
             message.run_id,

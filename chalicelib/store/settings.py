@@ -23,6 +23,14 @@ class StoreSettings(BaseSettings):
     large_value_bytes: int = Field(
         default=300_000, description="Specs longer than this go to S3 behind a pointer."
     )
+    task_log_group: str | None = Field(
+        default=None, description="CloudWatch Logs group of task logs; None: per stage."
+    )
+
+    @property
+    def task_logs_group(self) -> str:
+        """SLIPSTREAM_TASK_LOG_GROUP, else ``/slipstream/<stage>/tasks`` (infra/stack.yaml)."""
+        return self.task_log_group or f"/slipstream/{self.stage}/tasks"
 
     def table_name(self, entity: str) -> str:
         return f"{self.table_prefix}-{self.stage}-{entity}"

@@ -305,3 +305,16 @@ def test_cluster_log_group_bucket_and_roles_exist(stack: dict[str, str]) -> None
         trust = iam.get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
         principals = [s["Principal"]["Service"] for s in trust["Statement"]]
         assert principals == ["ecs-tasks.amazonaws.com"]
+
+
+def test_task_log_group_is_where_the_worker_writes(
+    template: dict[str, Any], stack: dict[str, str]
+) -> None:
+    properties = template["Resources"]["TaskLogGroup"]["Properties"]
+    assert properties["RetentionInDays"] > 0
+    expected = StoreSettings(stage=STAGE, table_prefix=PREFIX).task_logs_group
+    assert stack["TaskLogGroupName"] == expected == "/slipstream/test/tasks"
+    logs = boto3.client("logs", region_name=REGION)
+    (group,) = logs.describe_log_groups(logGroupNamePrefix=expected)["logGroups"]
+    assert group["logGroupName"] == expected
+    assert group.get("retentionInDays") in (None, properties["RetentionInDays"])

@@ -34,6 +34,11 @@ def test_examples_deploy_and_the_etl_runs_with_its_retry(stack: LocalStack, tmp_
     assert first is not None and first.try_number == 2  # failed once, retried by a timer
     load = store.get_instance("etl_hourly", run.run_id, "load", -1)
     assert load is not None and load.state.value == "success"
+    # The warm workers wrote each try's log to moto's CloudWatch Logs, one stream per try.
+    lines, _ = wiring.read_try_log("etl_hourly", run.run_id, "load", -1, 1, limit=1000)
+    assert any("SUCCESS" in line["event"] for line in lines)
+    failed, _ = wiring.read_try_log("etl_hourly", run.run_id, "wait_for_source", -1, 1)
+    assert any(line["level"] == "error" for line in failed)
 
 
 def test_mapped_fan_out_runs_on_warm_workers(stack: LocalStack) -> None:
