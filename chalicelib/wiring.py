@@ -168,9 +168,11 @@ def event_router() -> Any:
 @functools.cache
 def task_log_store() -> Any:
     """Tries' logs in CloudWatch Logs (the worker writes them, the API reads them)."""
+    from chalicelib.secrets.secret_masker import mask
     from chalicelib.store.task_logs import TaskLogStore
 
-    return TaskLogStore(client("logs"), store_settings().task_logs_group)
+    # Every line a try writes passes the masker: secrets it read show as ***.
+    return TaskLogStore(client("logs"), store_settings().task_logs_group, redact=mask)
 
 
 def read_try_log(

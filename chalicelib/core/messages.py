@@ -85,6 +85,7 @@ class RunSnapshot(BaseModel):
     conf: dict[str, Any]
     state: DagRunState
     start_date: dt.datetime | None = None
+    tenant: str | None = None
 
     @classmethod
     def of(cls, run: DagRun) -> RunSnapshot | None:

@@ -45,6 +45,7 @@ class DagRun:
     start_date: dt.datetime | None = None
     end_date: dt.datetime | None = None
     note: str | None = None  # set when triggered or later through the API; shown, never used
+    tenant: str | None = None  # the DAG's tenant when the run was made: whose secrets it reads
 
     def with_state(self, state: DagRunState, **changes: Any) -> DagRun:
         return replace(self, state=state, **changes)

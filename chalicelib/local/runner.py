@@ -299,6 +299,7 @@ class LocalDagRun:
             task_id=cmd.task_id,
             map_index=cmd.map_index,
             try_number=cmd.try_number,
+            tenant=self.state.run.tenant,
         )
         return pool.submit(execute_try, request, self.xcoms, clock=self.clock)
 

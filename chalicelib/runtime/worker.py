@@ -237,6 +237,7 @@ def _run_try(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> T
                 task_id=message.task_id,
                 map_index=message.map_index,
                 try_number=message.try_number,
+                tenant=run.tenant,
             )
             return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:

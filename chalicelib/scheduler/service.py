@@ -193,6 +193,7 @@ class Scheduler:
                 data_interval_end=info.data_interval.end,
                 run_after=info.run_after,
                 version=record.current_version,
+                tenant=record.tenant,
             )
             if self.store.create_run(run, spec):
                 created.append(run.run_id)
@@ -271,6 +272,7 @@ class Scheduler:
             version=record.current_version,
             conf=dict(conf or {}),
             note=note,
+            tenant=record.tenant,
         )
         created = self.store.create_run(run, spec)
         if created:

@@ -237,6 +237,7 @@ class DynamoStateStore(StateStore):
             failed=0,
             maps={},
             note=run.note,
+            tn=run.tenant,
         )
         try:
             item.save(condition=model.run_id.does_not_exist())
@@ -766,6 +767,7 @@ def _run_from_item(item: Any) -> DagRun:
         start_date=item.start,
         end_date=item.end,
         note=item.note,
+        tenant=item.tn,
     )
 
 

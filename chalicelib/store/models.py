@@ -210,6 +210,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         maps = MapAttribute(null=True)
         chk_at = UTCDateTimeAttribute(null=True)
         note = UnicodeAttribute(null=True)
+        tn = UnicodeAttribute(null=True)  # the DAG's tenant (None: DEFAULT_TENANT)
         by_state = RunsByStateIndex()
         by_dag = RunsByDagIndex()
 

@@ -201,3 +201,88 @@ def test_changes_are_in_the_event_log(client, fanout_run: str) -> None:
     assert any(e.run_id == fanout_run and e.owner == "default-admin" for e in triggers)
     one = EventLogApi(client).get_event_log(triggers[0].event_log_id)
     assert one.event == "trigger_dag_run"
+
+
+def test_connections_create_get_patch_delete_never_show_the_password(client) -> None:
+    from airflow_client.client import ConnectionApi
+    from airflow_client.client.models import ConnectionBody
+
+    api = ConnectionApi(client)
+    body = ConnectionBody(
+        connection_id="warehouse_pg",
+        conn_type="postgres",
+        host="db.internal",
+        login="etl",
+        password="s3cret-pass",
+        port=5432,
+        extra='{"sslmode": "require", "api_key": "abc123xyz"}',
+    )
+    created = api.post_connection(body)
+    assert created.password is None and created.host == "db.internal"
+    with pytest.raises(ApiException) as twice:
+        api.post_connection(body)
+    assert twice.value.status == 409
+    fetched = api.get_connection("warehouse_pg")
+    assert fetched.password is None
+    assert fetched.port == 5432
+    assert '"api_key": "***"' in (fetched.extra or "")
+    assert "s3cret-pass" not in api.get_connections().model_dump_json()
+    body.host = "db2.internal"
+    patched = api.patch_connection("warehouse_pg", body, update_mask=["host"])
+    assert patched.host == "db2.internal"
+    api.delete_connection("warehouse_pg")
+    with pytest.raises(ApiException) as gone:
+        api.get_connection("warehouse_pg")
+    assert gone.value.status == 404
+
+
+def test_variables_create_get_patch_delete(client) -> None:
+    from airflow_client.client import VariableApi
+    from airflow_client.client.models import VariableBody
+
+    api = VariableApi(client)
+    api.post_variable(VariableBody(key="region", value="eu-west-1", description="where"))
+    api.post_variable(VariableBody(key="service_token", value="tok-123456"))
+    assert api.get_variable("region").value == "eu-west-1"
+    assert api.get_variable("service_token").value == "***"
+    listed = api.get_variables()
+    assert {v.key for v in listed.variables} >= {"region", "service_token"}
+    updated = api.patch_variable("region", VariableBody(key="region", value="us-east-2"))
+    assert updated.value == "us-east-2"
+    api.delete_variable("region")
+    api.delete_variable("service_token")
+    with pytest.raises(ApiException) as gone:
+        api.get_variable("region")
+    assert gone.value.status == 404
+
+
+def test_a_tries_log_is_read_in_pages(client, served: Served) -> None:
+    run = DagRunApi(client).trigger_dag_run(
+        "etl_hourly", TriggerDAGRunPostBody(logical_date=None)
+    )
+    final = served.stack.wait_for_run("etl_hourly", run.dag_run_id, timeout=120)
+    assert final.state is DagRunState.SUCCESS
+    api = TaskInstanceApi(client)
+    # wait_for_source fails its first try ("not ready") and succeeds on the second.
+    first = api.get_log("etl_hourly", run.dag_run_id, "wait_for_source", 1, full_content=True)
+    events = [line.event for line in first.content.actual_instance]
+    assert events, "the first try wrote its log"
+    assert first.continuation_token is None
+    second = api.get_log("etl_hourly", run.dag_run_id, "wait_for_source", 2)
+    assert second.content.actual_instance
+    paged = []
+    token = None
+    while True:
+        page = api.get_log(
+            "etl_hourly", run.dag_run_id, "wait_for_source", 1, token=token, _request_timeout=30
+        ) if token is None else api.get_log(
+            "etl_hourly", run.dag_run_id, "wait_for_source", 1, token=token
+        )
+        paged.extend(line.event for line in page.content.actual_instance)
+        token = page.continuation_token
+        if token is None:
+            break
+    assert paged == events
+    with pytest.raises(ApiException) as no_such_try:
+        api.get_log("etl_hourly", run.dag_run_id, "wait_for_source", 9)
+    assert no_such_try.value.status == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.api.routes import (
+    connections,
     dag_runs,
     dags,
     event_log,
@@ -10,6 +11,8 @@ from chalicelib.api.routes import (
     monitor,
     pools,
     task_instances,
+    task_logs,
+    variables,
 )
 
 ALL_BLUEPRINTS = [
@@ -17,7 +20,10 @@ ALL_BLUEPRINTS = [
     dags.bp,
     dag_runs.bp,
     task_instances.bp,
+    task_logs.bp,
     pools.bp,
+    connections.bp,
+    variables.bp,
     event_log.bp,
     keys.bp,
 ]
