@@ -73,7 +73,11 @@ def test_each_route_refuses_no_key_and_lesser_roles(served: Served, operation: O
 
 def test_open_routes_need_no_key(served: Served) -> None:
     open_routes = [op for op in OPERATIONS if op.role is None]
-    assert {op.path for op in open_routes} == {f"{API}/version", f"{API}/monitor/health"}
+    assert {op.path for op in open_routes} == {
+        f"{API}/version",
+        f"{API}/monitor/health",
+        f"{API}/openapi.json",
+    }
     for operation in open_routes:
         assert served.call("GET", operation.path.removeprefix(API), role=None).status_code == 200
 

@@ -9,6 +9,7 @@ from chalicelib.api.routes import (
     event_log,
     keys,
     monitor,
+    openapi,
     pools,
     task_instances,
     task_logs,
@@ -17,6 +18,7 @@ from chalicelib.api.routes import (
 
 ALL_BLUEPRINTS = [
     monitor.bp,
+    openapi.bp,
     dags.bp,
     dag_runs.bp,
     task_instances.bp,
