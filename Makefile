@@ -2,7 +2,7 @@
 #
 #   make demo       start the serverless stack on moto, deploy dags/, run one DAG, print its tasks
 #   make test       ruff + mypy (chalicelib/core) + pytest
-#   make lint | typecheck | bench | clean | distclean
+#   make lint | typecheck | bench | schemathesis | clean | distclean
 #
 # Every target creates $(VENV) on first use; the stamp file makes later runs
 # skip the install until a requirements file or pyproject.toml changes.
@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 
 DEMO_DAG_ID ?= etl_hourly
 
-.PHONY: help install demo test lint typecheck pytest bench clean distclean
+.PHONY: help install demo test lint typecheck pytest bench schemathesis clean distclean
 
 help:
 	@echo "make demo       run $(DEMO_DAG_ID) on the local serverless stack (moto), print its tasks"
@@ -29,6 +29,7 @@ help:
 	@echo "make lint       ruff check ."
 	@echo "make typecheck  mypy chalicelib/core"
 	@echo "make bench      bench/local_test.py and bench/scheduler_cost.py"
+	@echo "make schemathesis  fuzz the served API against its OpenAPI document (no 5xx, answers match)"
 	@echo "make clean      remove caches and build leftovers (keeps $(VENV))"
 	@echo "make distclean  clean, and remove $(VENV)"
 
@@ -59,6 +60,10 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/local_test.py
 	$(BIN)/python bench/scheduler_cost.py
+
+# The fuzzing module alone, with its summary line (-s); it is also part of `make pytest`.
+schemathesis: $(STAMP)
+	$(BIN)/pytest -q -n 0 -s tests/api/test_schemathesis.py
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info

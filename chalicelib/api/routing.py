@@ -34,6 +34,8 @@ JSON_CONTENT_TYPES = [
     "application/x-www-form-urlencoded",  # curl -d without -H: still parsed as JSON
     "text/plain",
 ]
+MAX_DEPTH = 64
+"""How deeply a request body may nest (a DAG run's conf, a variable's value)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def route(
             request = blueprint.current_request
             try:
                 call = _call(request, params, role, query, body)
-                result = handler(call)
+                return _respond(handler(call), status)
             except ApiError as exc:
                 return error_response(exc.status, exc.detail)
             except SlipstreamError as exc:  # a domain error the handler did not map: bad input
@@ -115,7 +117,6 @@ def route(
             except Exception:
                 log.exception("%s %s failed", method, full_path)
                 return error_response(500, "Internal error; the API's log has the details")
-            return _respond(result, status)
 
         view.__name__ = f"{handler.__name__}_{method.lower()}"
         blueprint.route(full_path, methods=[method], content_types=JSON_CONTENT_TYPES)(view)
@@ -182,9 +183,43 @@ def _json_body(raw: bytes | None) -> Any:
             [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]
         )
     try:
-        return json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"The request body nests deeper than {MAX_DEPTH} levels") from None
+    if _depth(data) > MAX_DEPTH:
+        raise BadRequest(f"The request body nests deeper than {MAX_DEPTH} levels")
+    try:
+        # A lone surrogate (JSON "\ud800") parses but is no text: it could be
+        # stored, and then no answer that contains it could be written.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("The request body contains a lone UTF-16 surrogate") from None
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are Python's extension, not JSON: no other client could
+    read them back from a run's conf or a variable."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _depth(data: Any) -> int:
+    """How deeply a body nests, counted without recursion: what is stored must
+    be read back, serialized and validated by code that does recurse."""
+    deepest = 0
+    stack = [(data, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_DEPTH:
+            break
+        if isinstance(node, dict):
+            stack.extend((value, level + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, level + 1) for value in node)
+    return deepest
 
 
 def _is_list(annotation: Any) -> bool:

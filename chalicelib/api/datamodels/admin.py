@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-from chalicelib.api.datamodels.common import BodyModel, Paging
+from chalicelib.api.datamodels.common import BodyModel, Instant, Paging
 
+PoolSlots = Annotated[int, Field(ge=-1, le=2**31 - 1)]
+"""-1 is unlimited; the bound is Airflow's column type, and keeps a slot count
+a number DynamoDB can store."""
 PoolName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w.\-]+$")]
 
 
@@ -58,7 +61,7 @@ class PoolCollection(BaseModel):
 
 class PoolBody(BodyModel):
     name: PoolName
-    slots: Annotated[int, Field(ge=-1)]
+    slots: PoolSlots
     description: str | None = None
     include_deferred: bool = False
     team_name: str | None = None
@@ -66,7 +69,7 @@ class PoolBody(BodyModel):
 
 class PoolPatchBody(BodyModel):
     pool: PoolName | None = None
-    slots: Annotated[int, Field(ge=-1)] | None = None
+    slots: PoolSlots | None = None
     description: str | None = None
     include_deferred: bool | None = None
     team_name: str | None = None
@@ -125,4 +128,4 @@ class ApiKeyCollection(BaseModel):
 class ApiKeyBody(BodyModel):
     role: Literal["viewer", "user", "op", "admin"]
     name: Annotated[str, Field(max_length=200)] | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None

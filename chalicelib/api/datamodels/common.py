@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 50
@@ -18,6 +18,27 @@ def stable_uuid(*parts: object) -> uuid.UUID:
     """A UUID where Airflow has one (DAG versions, task instances), derived from
     the natural key so the same object always has the same id."""
     return uuid.uuid5(NAMESPACE, "\x1f".join(str(p) for p in parts))
+
+
+EARLIEST = dt.datetime(1000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+"""Four-digit years with centuries to spare: schedules step from a date and the
+store keeps it in UTC, and both overflow at the calendar's ends (found by
+schemathesis: year 9999 or year 1 east of UTC made a 500)."""
+
+
+def _storable(value: dt.datetime) -> dt.datetime:
+    try:
+        utc = value.astimezone(dt.UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError(f"date must be from {EARLIEST.year} up to {LATEST.year} (UTC)")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_storable)]
+"""An aware date-time the API accepts: one it can store and schedule from."""
 
 
 class QueryModel(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
-from chalicelib.api.datamodels.common import BodyModel, DagVersionResponse, Paging
+from chalicelib.api.datamodels.common import BodyModel, DagVersionResponse, Instant, Paging
 
 RunTypeName = Literal[
     "backfill",
@@ -65,10 +65,10 @@ class DagRunCollection(BaseModel):
 
 class TriggerBody(BodyModel):
     dag_run_id: str | None = None
-    data_interval_start: AwareDatetime | None = None
-    data_interval_end: AwareDatetime | None = None
-    logical_date: AwareDatetime | None = None
-    run_after: AwareDatetime | None = None
+    data_interval_start: Instant | None = None
+    data_interval_end: Instant | None = None
+    logical_date: Instant | None = None
+    run_after: Instant | None = None
     conf: dict[str, Any] | None = None
     note: Annotated[str, Field(max_length=1000)] | None = None
     partition_key: str | None = None
@@ -83,18 +83,18 @@ class TriggerBody(BodyModel):
 
 class DagRunListQuery(Paging):
     order_by: str = "id"
-    run_after_gte: AwareDatetime | None = None
-    run_after_lte: AwareDatetime | None = None
-    run_after_gt: AwareDatetime | None = None
-    run_after_lt: AwareDatetime | None = None
-    logical_date_gte: AwareDatetime | None = None
-    logical_date_lte: AwareDatetime | None = None
-    logical_date_gt: AwareDatetime | None = None
-    logical_date_lt: AwareDatetime | None = None
-    start_date_gte: AwareDatetime | None = None
-    start_date_lte: AwareDatetime | None = None
-    end_date_gte: AwareDatetime | None = None
-    end_date_lte: AwareDatetime | None = None
+    run_after_gte: Instant | None = None
+    run_after_lte: Instant | None = None
+    run_after_gt: Instant | None = None
+    run_after_lt: Instant | None = None
+    logical_date_gte: Instant | None = None
+    logical_date_lte: Instant | None = None
+    logical_date_gt: Instant | None = None
+    logical_date_lt: Instant | None = None
+    start_date_gte: Instant | None = None
+    start_date_lte: Instant | None = None
+    end_date_gte: Instant | None = None
+    end_date_lte: Instant | None = None
     state: list[RunStateName] = Field(default_factory=list)
     run_type: list[RunTypeName] = Field(default_factory=list)
     run_id_pattern: str | None = None

@@ -40,7 +40,7 @@ class ConnectionBody(BodyModel):
     host: str | None = None
     login: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
-    port: int | None = None
+    port: Annotated[int, Field(ge=0, le=65535)] | None = None
     password: str | None = None
     extra: str | None = None
     team_name: str | None = None
