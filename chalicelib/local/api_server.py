@@ -60,6 +60,11 @@ class ApiServer:
         quiet = self.quiet
 
         class Handler(ChaliceRequestHandler):
+            # Chalice writes the head and the body of an answer in separate
+            # sends; with Nagle's algorithm the body then waits for the
+            # client's delayed ACK, about 40 ms on every request.
+            disable_nagle_algorithm = True
+
             def log_message(self, format: str, *args: Any) -> None:
                 if not quiet:
                     super().log_message(format, *args)
