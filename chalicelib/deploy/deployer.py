@@ -214,18 +214,22 @@ def project_imports(root: str, bundle_roots: Sequence[str]) -> Iterator[None]:
     """
     provided = {name for name in bundle_roots if Path(root, name).is_dir()}
     saved_path = list(sys.path)
+    # Copies of sys.modules: another thread (a local stack's API or scheduler)
+    # may import while this runs, and a dict must not change under iteration.
     shadowed = {
-        name: module for name, module in sys.modules.items() if name.partition(".")[0] in provided
+        name: module
+        for name, module in list(sys.modules.items())
+        if name.partition(".")[0] in provided
     }
     for name in shadowed:
-        del sys.modules[name]
+        sys.modules.pop(name, None)
     sys.path.insert(0, root)
     try:
         yield
     finally:
         sys.path[:] = saved_path
-        for name in [n for n in sys.modules if n.partition(".")[0] in provided]:
-            del sys.modules[name]
+        for name in [n for n in list(sys.modules) if n.partition(".")[0] in provided]:
+            sys.modules.pop(name, None)
         sys.modules.update(shadowed)
 
 

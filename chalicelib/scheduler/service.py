@@ -36,6 +36,7 @@ from chalicelib.core.engine import (
 from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.messages import (
     DAG_CALLBACK_TASK,
+    RunChanged,
     RunCreated,
     RunSnapshot,
     SchedulerMessage,
@@ -294,6 +295,8 @@ class Scheduler:
             self.start_run(run, spec)
         elif isinstance(message, TaskFinishedMessage):
             self.advance(run, spec, TaskFinished(message.task_id, message.map_index))
+        elif isinstance(message, RunChanged):
+            self.on_run_changed(run, spec)
         elif message.kind == "timeout_check":
             self.advance(run, spec, TimeoutCheck())
         elif message.task_id is not None:
@@ -302,6 +305,9 @@ class Scheduler:
     def start_run(self, run: DagRun, spec: DagSpec) -> None:
         """QUEUED -> RUNNING when max_active_runs allows, then start its first tasks."""
         now = self.clock()
+        # A run that started before was reopened by a clear: its unfinished tasks
+        # may be anywhere in the graph, not only at its roots.
+        reopened = run.state is DagRunState.QUEUED and run.start_date is not None
         if run.state is DagRunState.QUEUED:
             running = [
                 r for r in self.store.active_runs(run.dag_id) if r.state is DagRunState.RUNNING
@@ -318,7 +324,21 @@ class Scheduler:
                     now,
                 )
         if run.state is DagRunState.RUNNING:
-            self.advance(run, spec, RunStarted())
+            self.advance(run, spec, Reconcile() if reopened else RunStarted())
+
+    def on_run_changed(self, run: DagRun, spec: DagSpec) -> None:
+        """After an operator's clear or mark: start a reopened run, re-evaluate a
+        running one whole, and finish it when every instance is finished (a mark
+        can finish the last ones with no try left to report it)."""
+        if run.state is DagRunState.QUEUED:
+            self.start_run(run, spec)
+            run = self.store.get_run(run.dag_id, run.run_id) or run
+        if run.state is not DagRunState.RUNNING:
+            return
+        self.advance(run, spec, Reconcile())
+        outcome = self.store.run_progress(run.dag_id, run.run_id).outcome
+        if outcome is not None:
+            self.finish_run(spec, run, outcome, self.clock())
 
     def advance(
         self,

@@ -325,6 +325,24 @@ class DynamoStateStore(StateStore):
             model.st == DagRunState.RUNNING.value,
         )
 
+    def reopen_run(self, dag_id: str, run_id: str, expected: DagRunState) -> bool:
+        model = self.models.dag_run
+        return self._update_run(
+            dag_id,
+            run_id,
+            [model.st.set(DagRunState.QUEUED.value), model.end.remove()],
+            model.st == expected.value,
+        )
+
+    def restate_run(
+        self, dag_id: str, run_id: str, expected: DagRunState, new: DagRunState, now: dt.datetime
+    ) -> bool:
+        model = self.models.dag_run
+        actions = [model.st.set(new.value), model.end.set(now)]
+        if expected is DagRunState.QUEUED:
+            actions.append(model.start.set(now))
+        return self._update_run(dag_id, run_id, actions, model.st == expected.value)
+
     def _update_run(
         self, dag_id: str, run_id: str, actions: list[Action], condition: Condition
     ) -> bool:

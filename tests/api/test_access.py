@@ -29,6 +29,8 @@ MISSING = {
     "event_log_id": "1",
     "key_id": "no_such_key",
     "try_number": "1",
+    "task_try_number": "1",
+    "xcom_key": "return_value",
 }
 API = "/api/v2"
 
@@ -103,6 +105,8 @@ def default_ids(served: Served) -> dict[str, str]:
         "event_log_id": str(events[0]["event_log_id"]),
         "key_id": keys[0]["key_id"],
         "try_number": "1",
+        "task_try_number": "1",
+        "xcom_key": "return_value",
     }
 
 
@@ -119,6 +123,12 @@ VALID_BODIES = {
     "patch_dag_run": {"note": "taken over"},
     "patch_connection": {"connection_id": "default_only", "conn_type": "http", "host": "evil"},
     "patch_variable": {"key": "default_only", "value": "overwritten"},
+    "post_clear_task_instances": {"dag_run_id": "seen-by-default", "dry_run": False},
+    "clear_dag_run": {"dry_run": False},
+    "patch_task_instance": {"new_state": "success"},
+    "patch_task_instance_dry_run": {"new_state": "success"},
+    "patch_task_instance_by_map_index": {"new_state": "success"},
+    "patch_task_instance_dry_run_by_map_index": {"new_state": "success"},
 }
 
 

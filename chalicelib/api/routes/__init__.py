@@ -7,12 +7,15 @@ from chalicelib.api.routes import (
     dag_runs,
     dags,
     event_log,
+    interventions,
     keys,
     monitor,
     pools,
     task_instances,
     task_logs,
+    tries,
     variables,
+    xcom,
 )
 
 ALL_BLUEPRINTS = [
@@ -21,9 +24,12 @@ ALL_BLUEPRINTS = [
     dag_runs.bp,
     task_instances.bp,
     task_logs.bp,
+    tries.bp,
+    interventions.bp,
     pools.bp,
     connections.bp,
     variables.bp,
     event_log.bp,
     keys.bp,
+    xcom.bp,
 ]

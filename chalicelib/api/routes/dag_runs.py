@@ -28,8 +28,9 @@ from chalicelib.api.routes.common import (
 from chalicelib.api.routes.dags import like
 from chalicelib.api.routing import Call, route
 from chalicelib.core.runs import DagRun, RunType
+from chalicelib.core.states import DagRunState
 from chalicelib.core.timetables import DataInterval
-from chalicelib.store.catalog import StoredRun
+from chalicelib.scheduler.interventions import Interventions
 
 bp = Blueprint(__name__)
 TAG = "DagRun"
@@ -246,7 +247,7 @@ def get_dag_runs(call: Call) -> DagRunCollection:
     tag=TAG,
 )
 def patch_dag_run(call: Call) -> DagRunResponse:
-    """Change a run's note (state changes are not supported yet)."""
+    """Mark a run success or failed (its task instances with it), or change its note."""
     dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
     _, stored = visible_run(call, dag_id, run_id)
     body: DagRunPatchBody = call.body
@@ -255,9 +256,20 @@ def patch_dag_run(call: Call) -> DagRunResponse:
     if unknown:
         raise BadRequest(f"Invalid field `{unknown[0]}` in update mask")
     if "state" in mask:
-        raise BadRequest(
-            "Marking a run success or failed through the API is not supported yet; "
-            "clear or mark its task instances instead"
+        if body.state not in ("success", "failed"):
+            raise BadRequest(
+                "A run can be marked success or failed; to run it again, clear it "
+                "(POST .../dagRuns/{dag_run_id}/clear)"
+            )
+        spec = deps.specs().get(dag_id, stored.run.version)
+        Interventions(deps.scheduler()).set_run_state(stored.run, spec, DagRunState(body.state))
+        deps.event_log().record(
+            call.who.tenant,
+            f"mark_dag_run_{body.state}",
+            owner=call.who.owner,
+            when=deps.now(),
+            dag_id=dag_id,
+            run_id=run_id,
         )
     if "note" in mask:
         if not deps.catalog().set_run_note(dag_id, run_id, body.note):
@@ -289,9 +301,3 @@ def delete_dag_run(call: Call) -> None:
         dag_id=dag_id,
         run_id=run_id,
     )
-
-
-def stored_or_404(stored: StoredRun | None, run_id: str) -> StoredRun:
-    if stored is None:
-        raise NotFound(f"The DagRun with run_id: `{run_id}` was not found")
-    return stored
