@@ -659,8 +659,13 @@ class Scheduler:
         if queued:
             oldest = min(queued, key=lambda r: r.run_after)
             self.queue.send(RunCreated(dag_id=oldest.dag_id, run_id=oldest.run_id))
-        if run.backfill_id is not None:
-            self.backfills.advance(run.backfill_id)  # its next dates get runs
+        if backfill:
+            backfill_id = run.backfill_id
+            if backfill_id is None:  # a caller's run from an older message: read it
+                stored = self.store.get_run(run.dag_id, run.run_id)
+                backfill_id = None if stored is None else stored.backfill_id
+            if backfill_id is not None:
+                self.backfills.advance(backfill_id)  # its next dates get runs
 
 
 def _last_interval(record: DagRecord) -> DataInterval | None:

@@ -192,6 +192,11 @@ class DynamoBackfillStore(BackfillStore):
 
     def create(self, backfill: Backfill) -> Backfill:
         model = self.model
+        try:  # the usual refusal, before an id is spent (the transaction still decides)
+            model.get(f"dag#{backfill.dag_id}", consistent_read=True)
+            raise ActiveBackfillExists(backfill.dag_id)
+        except DoesNotExist:
+            pass
         counter = model(COUNTER_KEY)
         counter.update(actions=[model.n.add(1)])  # ids may skip (a refused create), never repeat
         created = dataclasses.replace(backfill, id=int(counter.n))
