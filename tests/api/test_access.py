@@ -29,6 +29,7 @@ MISSING = {
     "event_log_id": "1",
     "key_id": "no_such_key",
     "try_number": "1",
+    "backfill_id": "999999",
 }
 API = "/api/v2"
 
@@ -89,6 +90,16 @@ def default_ids(served: Served) -> dict[str, str]:
     assert conn.status_code == 201, conn.text
     var = served.call("POST", "/variables", json={"key": "default_only", "value": "x"})
     assert var.status_code == 201, var.text
+    backfill = served.call(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": "branching",
+            "from_date": "2024-01-01T00:00:00Z",
+            "to_date": "2024-01-02T00:00:00Z",
+        },
+    )
+    assert backfill.status_code == 200, backfill.text
     events = served.call("GET", "/eventLogs").json()["event_logs"]
     keys = served.call("GET", "/slipstream/keys").json()["api_keys"]
     return {
@@ -103,6 +114,7 @@ def default_ids(served: Served) -> dict[str, str]:
         "event_log_id": str(events[0]["event_log_id"]),
         "key_id": keys[0]["key_id"],
         "try_number": "1",
+        "backfill_id": str(backfill.json()["id"]),
     }
 
 
