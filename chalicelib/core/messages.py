@@ -93,6 +93,7 @@ class RunSnapshot(BaseModel):
     state: DagRunState
     start_date: dt.datetime | None = None
     tenant: str | None = None
+    backfill_id: int | None = None
 
     @classmethod
     def of(cls, run: DagRun) -> RunSnapshot | None:

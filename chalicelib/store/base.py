@@ -17,7 +17,7 @@ import abc
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.engine import Command, RunStateView, TaskSummary
 from chalicelib.core.errors import SlipstreamError
@@ -27,6 +27,9 @@ from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.store.changes import InstanceWrite, acquire_write, claim_write, instance_write
+
+if TYPE_CHECKING:
+    from chalicelib.store.backfills import BackfillStore
 
 
 class StoreError(SlipstreamError):
@@ -103,6 +106,9 @@ class Settled:
 
 class StateStore(abc.ABC):
     """One interface, one contract suite, two adapters (memory, DynamoDB)."""
+
+    backfills: BackfillStore
+    """Each adapter's backfills table (store.backfills), beside its runs."""
 
     # ------------------------------------------------------------ DAGs
 

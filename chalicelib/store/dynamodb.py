@@ -97,6 +97,9 @@ class DynamoStateStore(StateStore):
         self.models = models or build_models(self.settings)
         self._s3 = s3_client
         self._connection = Connection(region=self.settings.region, host=self.settings.endpoint_url)
+        from chalicelib.store.backfills import DynamoBackfillStore
+
+        self.backfills = DynamoBackfillStore(self.models, self._connection, self)
 
     # ------------------------------------------------------------ DAGs
 
@@ -238,6 +241,7 @@ class DynamoStateStore(StateStore):
             maps={},
             note=run.note,
             tn=run.tenant,
+            bf=run.backfill_id,
         )
         try:
             item.save(condition=model.run_id.does_not_exist())
@@ -786,6 +790,7 @@ def _run_from_item(item: Any) -> DagRun:
         end_date=item.end,
         note=item.note,
         tenant=item.tn,
+        backfill_id=None if item.bf is None else int(item.bf),
     )
 
 

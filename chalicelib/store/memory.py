@@ -68,6 +68,9 @@ class InMemoryStateStore(StateStore):
         self._runs: dict[tuple[str, str], _RunRecord] = {}
         self._used: Counter[str] = Counter()
         self._pools: dict[str, int] = {}
+        from chalicelib.store.backfills import InMemoryBackfillStore
+
+        self.backfills = InMemoryBackfillStore(self)
 
     # ------------------------------------------------------------ DAGs
 

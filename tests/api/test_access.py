@@ -31,6 +31,7 @@ MISSING = {
     "try_number": "1",
     "task_try_number": "1",
     "xcom_key": "return_value",
+    "backfill_id": "999999",
 }
 API = "/api/v2"
 
@@ -91,6 +92,16 @@ def default_ids(served: Served) -> dict[str, str]:
     assert conn.status_code == 201, conn.text
     var = served.call("POST", "/variables", json={"key": "default_only", "value": "x"})
     assert var.status_code == 201, var.text
+    backfill = served.call(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": "branching",
+            "from_date": "2024-01-01T00:00:00Z",
+            "to_date": "2024-01-02T00:00:00Z",
+        },
+    )
+    assert backfill.status_code == 200, backfill.text
     events = served.call("GET", "/eventLogs").json()["event_logs"]
     keys = served.call("GET", "/slipstream/keys").json()["api_keys"]
     return {
@@ -107,6 +118,7 @@ def default_ids(served: Served) -> dict[str, str]:
         "try_number": "1",
         "task_try_number": "1",
         "xcom_key": "return_value",
+        "backfill_id": str(backfill.json()["id"]),
     }
 
 

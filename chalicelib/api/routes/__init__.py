@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.api.routes import (
+    backfills,
     connections,
     dag_runs,
     dags,
@@ -22,6 +23,7 @@ ALL_BLUEPRINTS = [
     monitor.bp,
     dags.bp,
     dag_runs.bp,
+    backfills.bp,
     task_instances.bp,
     task_logs.bp,
     tries.bp,
