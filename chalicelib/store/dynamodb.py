@@ -240,7 +240,7 @@ class DynamoStateStore(StateStore):
             failed=0,
             maps={},
             note=run.note,
-            tn=run.tenant,
+            tn=run.tenant or DEFAULT_TENANT,  # the key of by_tenant, so never missing
             bf=run.backfill_id,
         )
         try:
@@ -789,7 +789,7 @@ def _run_from_item(item: Any) -> DagRun:
         start_date=item.start,
         end_date=item.end,
         note=item.note,
-        tenant=item.tn,
+        tenant=None if item.tn in (None, DEFAULT_TENANT) else item.tn,
         backfill_id=None if item.bf is None else int(item.bf),
     )
 

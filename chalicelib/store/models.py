@@ -28,7 +28,8 @@ Key design (one table per entity, short attribute names):
 
 The API's lists read through indexes too: ``dags.by_tenant`` (``tn``, ``dag_id``),
 ``dag-versions.by_number`` (``dag_id``, ``vnum``), and ``dag-runs.by_dag``
-(``dag_id``, ``run_after``, keys only, so the counters a run's tasks move never
+(``dag_id``, ``run_after``) and ``dag-runs.by_tenant`` (``tn``, ``run_after``),
+keys only, so the counters a run's tasks move never
 write to it).
 """
 
@@ -185,6 +186,14 @@ def build_models(settings: StoreSettings) -> StoreModels:
         dag_id = UnicodeAttribute(hash_key=True)
         run_after = UTCDateTimeAttribute(range_key=True)
 
+    class RunsByTenantIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "by_tenant"
+            projection = KeysOnlyProjection()
+
+        tn = UnicodeAttribute(hash_key=True)
+        run_after = UTCDateTimeAttribute(range_key=True)
+
     class RunsByStateIndex(GlobalSecondaryIndex[Any]):
         class Meta:
             index_name = "by_state"
@@ -222,6 +231,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         bf = NumberAttribute(null=True)  # id of the backfill that created the run
         by_state = RunsByStateIndex()
         by_dag = RunsByDagIndex()
+        by_tenant = RunsByTenantIndex()
 
     class RunningIndex(GlobalSecondaryIndex[Any]):
         class Meta:

@@ -125,7 +125,8 @@ def default_ids(served: Served) -> dict[str, str]:
 TENANT_SCOPED = [
     op
     for op in GUARDED
-    if "{" in op.path and "{pool_name}" not in op.path  # pools are deployment-wide
+    # pools are deployment-wide; the batch run list names no DAG in its path ("~")
+    if "{" in op.path and "{pool_name}" not in op.path and not op.path.endswith("/dagRuns/list")
 ]
 
 
@@ -166,6 +167,13 @@ def test_another_tenants_objects_stay_out_of_lists_and_unchanged(
         return {item[key] for item in answer.json()[field]}
 
     assert ids("/dags", "dags", "dag_id", "acme") == {"acme_only"}
+    assert ids("/dags/~/dagRuns", "dag_runs", "dag_id", "acme") <= {"acme_only"}
+    batch = served.call(
+        "POST", "/dags/~/dagRuns/list", tenant="acme", json={"dag_ids": ["etl_hourly"]}
+    )
+    assert batch.status_code == 200 and batch.json()["dag_runs"] == []
+    acme_tis = served.call("GET", "/dags/~/dagRuns/~/taskInstances", tenant="acme").json()
+    assert all(ti["dag_id"] == "acme_only" for ti in acme_tis["task_instances"])
     assert "acme_only" not in ids("/dags", "dags", "dag_id", "default")
     assert "default_only" not in ids("/connections", "connections", "connection_id", "acme")
     assert "default_only" not in ids("/variables", "variables", "key", "acme")

@@ -371,3 +371,35 @@ def test_tries_of_a_retried_task(client, served: Served) -> None:
     assert tries.task_instances[0].state is None  # only the latest try's record is kept
     second = api.get_task_instance_try_details("etl_hourly", run.dag_run_id, "wait_for_source", 2)
     assert second.try_number == 2
+
+
+def test_runs_and_instances_across_dags_with_tilde(client, fanout_run: str) -> None:
+    from airflow_client.client.models import DAGRunsBatchBody
+
+    runs = DagRunApi(client)
+    everything = runs.get_dag_runs("~", limit=1000)
+    assert fanout_run in {r.dag_run_id for r in everything.dag_runs}
+    assert {r.dag_id for r in everything.dag_runs} <= {
+        "branching",
+        "etl_hourly",
+        "mapped_fanout",
+        "s3_ingest",
+    }
+    batch = runs.get_list_dag_runs_batch(
+        "~", DAGRunsBatchBody(dag_ids=["mapped_fanout"], states=["success"], page_limit=1000)
+    )
+    assert fanout_run in {r.dag_run_id for r in batch.dag_runs}
+    assert {r.dag_id for r in batch.dag_runs} == {"mapped_fanout"}
+
+    tis = TaskInstanceApi(client)
+    across = tis.get_task_instances("mapped_fanout", "~", limit=3)
+    assert len(across.task_instances) == 3
+    following = tis.get_task_instances("mapped_fanout", "~", limit=3, offset=3)
+    first_six = tis.get_task_instances("mapped_fanout", "~", limit=6)
+    assert [(t.dag_run_id, t.task_id, t.map_index) for t in first_six.task_instances] == [
+        (t.dag_run_id, t.task_id, t.map_index)
+        for t in across.task_instances + following.task_instances
+    ]
+    anywhere = tis.get_task_instances("~", "~", state=["success"], limit=10)
+    assert anywhere.task_instances
+    assert {t.state.value for t in anywhere.task_instances} == {"success"}
