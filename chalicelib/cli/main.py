@@ -25,4 +25,12 @@ def main() -> None:
 
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to dags_app.
-    from chalicelib.cli import dags_test, deploy, dev, pools, schedules, validate  # noqa: F401
+    from chalicelib.cli import (  # noqa: F401
+        dags_test,
+        deploy,
+        dev,
+        keys,
+        pools,
+        schedules,
+        validate,
+    )
