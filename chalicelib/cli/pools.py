@@ -37,10 +37,17 @@ def set_command(
     if slots < 0:
         raise typer.BadParameter("slots must be 0 or more", param_hint="SLOTS")
     if configured(api_url):
-        # PATCH creates a missing pool too, so one call either way.
-        Client.from_options(api_url, api_key).patch(
-            f"/pools/{quote(name)}", {"slots": slots}, update_mask="slots"
+        # Airflow has no upsert: resize an existing pool, else create it.
+        client = Client.from_options(api_url, api_key)
+        resized = client.request(
+            "PATCH",
+            f"/pools/{quote(name)}",
+            body={"slots": slots},
+            params={"update_mask": "slots"},
+            accept_404=True,
         )
+        if resized is None:
+            client.post("/pools", {"name": name, "slots": slots})
     else:
         _store().set_pool(name, slots)
     typer.echo(f"pool {name}: {slots} slots")
