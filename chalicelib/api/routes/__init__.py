@@ -6,6 +6,7 @@ from chalicelib.api.routes import (
     connections,
     dag_runs,
     dags,
+    deploys,
     event_log,
     keys,
     monitor,
@@ -26,4 +27,5 @@ ALL_BLUEPRINTS = [
     variables.bp,
     event_log.bp,
     keys.bp,
+    deploys.bp,
 ]
