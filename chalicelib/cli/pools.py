@@ -18,7 +18,7 @@ pools_app = typer.Typer(help="Create, resize, delete and list pools.", no_args_i
 app.add_typer(pools_app, name="pools")
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> Any:
     from chalicelib import wiring
 
     return wiring.state_store()
