@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -23,11 +24,18 @@ STATE_STYLE = {
 }
 
 
+ISO_TIME = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]00:00)$")
+
+
 def cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, str) and (match := ISO_TIME.match(value)):
+        return f"{match[1]} {match[2]}"  # UTC to the second: tables stay narrow
     if isinstance(value, list | dict):
         return escape(json.dumps(value, default=str))
     return escape(str(value))

@@ -77,6 +77,16 @@ def _detail(response: requests.Response) -> Any:
     return body
 
 
+def _gateway_refusal(response: requests.Response) -> bool:
+    if response.status_code != 403:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "message" in body and "detail" not in body
+
+
 @dataclass
 class Client:
     base_url: str
@@ -126,6 +136,14 @@ class Client:
             fail("", f"cannot reach {self.base_url} ({reason})", EXIT_UNREACHABLE)
         if response.status_code == 404 and accept_404:
             return None
+        if _gateway_refusal(response):
+            # API Gateway (and chalice local) answer an unknown route with a 403
+            # that quotes the Authorization header: say what happened, not the key.
+            fail(
+                404,
+                f"the API has no {method} {API_PATH}{path}; is it older than this CLI?",
+                EXIT_BAD_INPUT,
+            )
         if response.status_code >= 500:
             fail(response.status_code, _detail(response), EXIT_UNREACHABLE)
         if response.status_code >= 400:

@@ -17,6 +17,7 @@ app.add_typer(tasks_app, name="tasks")
 
 TI_COLUMNS = ["task_id", "map_index", "state", "try_number", "start_date", "end_date", "duration"]
 TaskId = Annotated[str, typer.Argument(help="Task id.")]
+WRITING = ("running", "queued", "scheduled", "deferred", "restarting", "up_for_reschedule")
 
 
 @tasks_app.command("list")
@@ -64,17 +65,33 @@ def logs_command(
         try_number = max(int(ti.get("try_number") or 0), 1)
     if try_number < 1:
         bad_input("--try must be 1 or more")
+    logs = f"{ti_path}/logs/{try_number}"
     token: str | None = None
+    printed = 0  # lines of the page at ``token`` already shown
+    finishing = False
     while True:
-        page = client.get(f"{ti_path}/logs/{try_number}", map_index=map_index, token=token)
-        for entry in page.get("content", []):
+        page = client.get(logs, map_index=map_index, token=token)
+        content = page.get("content", [])
+        for entry in content[printed:]:
             typer.echo(_line(entry))
         next_token = page.get("continuation_token")
-        if next_token is None or not follow:
+        if next_token is not None and next_token != token:
+            token, printed = next_token, 0  # a further page is ready
+            continue
+        # No further page: the log ends here, or the try is still writing it.
+        if not follow or finishing:
             return
-        if next_token == token and not page.get("content"):
-            time.sleep(POLL_SECONDS)  # nothing new yet: the try is still writing
-        token = next_token
+        printed = len(content)
+        finishing = _try_over(client, ti_path, map_index, try_number)
+        if not finishing:
+            time.sleep(POLL_SECONDS)
+
+
+def _try_over(client: Client, ti_path: str, map_index: int, try_number: int) -> bool:
+    """Whether the try writes no more: it ended, or a later try began. One more read
+    of the log follows, for the lines written just before it ended."""
+    ti = client.get(ti_path if map_index < 0 else f"{ti_path}/{map_index}")
+    return int(ti.get("try_number") or 0) > try_number or ti.get("state") not in WRITING
 
 
 @tasks_app.command("clear")

@@ -104,3 +104,40 @@ def test_validation_errors_are_one_line(api: FakeApi) -> None:
     result = cli(api, "pools", "set", "p", "3")
     assert result.exit_code == 2
     assert result.stderr == "error: 422 body.slots: Input should be a valid integer\n"
+
+
+def test_an_unknown_route_is_named_and_the_key_never_shown(api: FakeApi) -> None:
+    gateway = {
+        "message": "Authorization header requires 'Credential'. Authorization=Bearer ssk_a_b"
+    }
+    api.answer("POST", RUN_QUOTED + "/clear", (403, gateway))
+    result = cli(api, "runs", "clear", "etl", RUN_ID)
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"error: 404 the API has no POST {RUN_QUOTED}/clear; is it older than this CLI?\n"
+    )
+    assert "ssk_a_b" not in result.output
+
+
+def test_logs_follow_until_the_try_ends(api: FakeApi) -> None:
+    ti = "/api/v2/dags/etl/dagRuns/r1/taskInstances/extract"
+    lines = [{"event": f"line {n}"} for n in range(4)]
+    api.answer(
+        "GET",
+        ti + "/logs/1",
+        (200, {"content": lines[:1], "continuation_token": None}),
+        (200, {"content": lines[:2], "continuation_token": "t1"}),
+        (200, {"content": lines[2:3], "continuation_token": "t1"}),
+        (200, {"content": lines[2:4], "continuation_token": None}),
+    )
+    api.answer(
+        "GET",
+        ti,
+        (200, {"try_number": 1, "state": "running"}),
+        (200, {"try_number": 1, "state": "running"}),
+        (200, {"try_number": 1, "state": "success"}),
+    )
+    result = cli(api, "tasks", "logs", "etl", "r1", "extract", "--follow")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["line 0", "line 1", "line 2", "line 3"]
