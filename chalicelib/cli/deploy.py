@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chalicelib.cli.main import dags_app
-from chalicelib.cli.remote import ApiKey, ApiUrl, Client, configured
+from chalicelib.cli.remote import ApiKey, ApiUrl, Client, bad_input, configured
 from chalicelib.core.errors import Problem
 from chalicelib.deploy.bundle_store import S3BundleStore
 from chalicelib.deploy.deployer import DeployReport, DeployStatus, deploy, detect_git_commit
@@ -65,6 +65,9 @@ def deploy_command(
         )
     if configured(api_url):
         from chalicelib.cli.deploy_remote import deploy_remote
+
+        if stage is not None:
+            bad_input("--stage is for a deploy straight to the stores; an API deploys to its own")
 
         client = Client.from_options(api_url, api_key)
         deploy_remote(root, client, unpause=unpause, as_json=as_json, on_problems=_fail)

@@ -59,7 +59,7 @@ def deploy_remote(
         )
     answer = client.post("/slipstream/deploys", body)
     if as_json:
-        print_json({"ok": True, **answer})
+        print_json({"ok": True, **answer, "problems": []})  # the shape of a direct deploy
     else:
         _print(answer, client.base_url)
 

@@ -87,6 +87,11 @@ def test_a_broken_file_changes_nothing(served: Served, project: Path) -> None:
     assert deploys(served) == before
 
 
+def test_stage_is_refused_with_an_api(served: Served, project: Path) -> None:
+    result = deploy_cli(served, project, "--stage", "prod")
+    assert result.exit_code == 2 and "--stage" in result.stderr
+
+
 def test_a_viewer_may_not_deploy(served: Served, project: Path) -> None:
     result = deploy_cli(served, project, role="viewer")
     assert result.exit_code == 2
