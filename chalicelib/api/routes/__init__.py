@@ -7,6 +7,7 @@ from chalicelib.api.routes import (
     connections,
     dag_runs,
     dags,
+    deploys,
     event_log,
     interventions,
     keys,
@@ -34,4 +35,5 @@ ALL_BLUEPRINTS = [
     event_log.bp,
     keys.bp,
     xcom.bp,
+    deploys.bp,
 ]
