@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from chalicelib.cli.main import dags_app
+from chalicelib.cli.remote import ApiKey, ApiUrl, Client, bad_input, configured
 from chalicelib.core.errors import Problem
 from chalicelib.deploy.bundle_store import S3BundleStore
 from chalicelib.deploy.deployer import DeployReport, DeployStatus, deploy, detect_git_commit
@@ -47,9 +48,13 @@ def deploy_command(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
 ) -> None:
     """Validate every DAG, upload the code bundle and register new DAG versions.
 
+    With an API (SLIPSTREAM_API_URL or --api-url) the DAGs are checked here and
+    sent to it; otherwise they go straight to the stage's bucket and tables.
     Nothing is written when any DAG file is broken: exit code 1 with every problem.
     """
     root = Path(path)
@@ -58,6 +63,15 @@ def deploy_command(
             [Problem("no dags/ folder here; pass the project folder that holds dags/", file=path)],
             as_json,
         )
+    if configured(api_url):
+        from chalicelib.cli.deploy_remote import deploy_remote
+
+        if stage is not None:
+            bad_input("--stage is for a deploy straight to the stores; an API deploys to its own")
+
+        client = Client.from_options(api_url, api_key)
+        deploy_remote(root, client, unpause=unpause, as_json=as_json, on_problems=_fail)
+        return
     settings = StoreSettings(stage=stage) if stage else StoreSettings()
     store, bundles = build_targets(settings)
     report = deploy(

@@ -13,8 +13,33 @@ from rich.console import Console
 
 from chalicelib.cli.main import app
 
-dev_app = typer.Typer(help="Run the serverless stack locally on moto.", no_args_is_help=True)
+dev_app = typer.Typer(
+    help="Run the serverless stack locally on moto: with no command, the whole system "
+    "(scheduler, workers, API) until Ctrl-C.",
+    invoke_without_command=True,
+)
 app.add_typer(dev_app, name="dev")
+
+
+@dev_app.callback()
+def dev_callback(
+    ctx: typer.Context,
+    project: Annotated[Path, typer.Option(help="Project folder holding dags/.")] = Path("."),
+    host: Annotated[str, typer.Option(help="Address the API listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port the API listens on (0: any free).")] = 8080,
+    workers: Annotated[int, typer.Option(help="Warm worker processes.")] = 2,
+    tick_seconds: Annotated[float, typer.Option(help="Seconds between scheduler ticks.")] = 5.0,
+) -> None:
+    """Without a command: serve the API and run the scheduler and workers on moto.
+
+    Prints the API's URL and an admin key for tenant 'default'; exit 0 on
+    Ctrl-C or SIGTERM, 2 when the port is in use.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from chalicelib.cli.dev_serve import run_dev
+
+    run_dev(project, host, port, workers, tick_seconds)
 
 
 @dev_app.command("demo")

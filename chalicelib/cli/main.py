@@ -14,7 +14,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-dags_app = typer.Typer(help="Author, check and run DAGs locally.", no_args_is_help=True)
+dags_app = typer.Typer(
+    help="Author, check, test and deploy DAGs; list, trigger and pause them on an API.",
+    no_args_is_help=True,
+)
 app.add_typer(dags_app, name="dags")
 
 
@@ -25,4 +28,16 @@ def main() -> None:
 
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to dags_app.
-    from chalicelib.cli import dags_test, deploy, dev, pools, schedules, validate  # noqa: F401
+    from chalicelib.cli import (  # noqa: F401
+        dags_remote,
+        dags_test,
+        deploy,
+        dev,
+        keys,
+        pools,
+        runs,
+        schedules,
+        secrets_cli,
+        tasks,
+        validate,
+    )

@@ -1,21 +1,24 @@
-"""``slipstream pools``: the concurrency pools of a deployment (an operator's job)."""
+"""``slipstream pools``: the concurrency pools of a deployment (an operator's job).
+
+Over the API when one is configured (``SLIPSTREAM_API_URL`` or ``--api-url``);
+otherwise straight in the stage's store, which needs AWS credentials for it.
+"""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from chalicelib.cli.main import app
+from chalicelib.cli.output import print_json, print_rows
+from chalicelib.cli.remote import ApiKey, ApiUrl, AsJson, Client, bad_input, configured, quote
 
-pools_app = typer.Typer(help="Create, resize and list pools.", no_args_is_help=True)
+pools_app = typer.Typer(help="Create, resize, delete and list pools.", no_args_is_help=True)
 app.add_typer(pools_app, name="pools")
 
 
-def _store():  # type: ignore[no-untyped-def]
+def _store() -> Any:
     from chalicelib import wiring
 
     return wiring.state_store()
@@ -25,32 +28,69 @@ def _store():  # type: ignore[no-untyped-def]
 def set_command(
     name: Annotated[str, typer.Argument(help="Pool name, as tasks give it in pool=...")],
     slots: Annotated[int, typer.Argument(help="How many slots tries of the pool may hold.")],
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
 ) -> None:
     """Create or resize a pool. Tries in a pool that does not exist wait, as in Airflow."""
     if not name.strip():
         raise typer.BadParameter("a pool needs a name", param_hint="NAME")
     if slots < 0:
         raise typer.BadParameter("slots must be 0 or more", param_hint="SLOTS")
-    _store().set_pool(name, slots)
+    if configured(api_url):
+        # Airflow has no upsert: resize an existing pool, else create it.
+        client = Client.from_options(api_url, api_key)
+        resized = client.request(
+            "PATCH",
+            f"/pools/{quote(name)}",
+            body={"slots": slots},
+            params={"update_mask": "slots"},
+            accept_404=True,
+        )
+        if resized is None:
+            client.post("/pools", {"name": name, "slots": slots})
+    else:
+        _store().set_pool(name, slots)
     typer.echo(f"pool {name}: {slots} slots")
 
 
 @pools_app.command("list")
 def list_command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+    as_json: AsJson = False,
 ) -> None:
     """Configured pools with their slots and the slots in use."""
-    store = _store()
-    rows = [
-        {"pool": name, "slots": slots, "used": store.used(f"pool:{name}")}
-        for name, slots in sorted(store.pools().items())
-    ]
+    rows: list[dict[str, Any]]
+    if configured(api_url):
+        answer = Client.from_options(api_url, api_key).get("/pools", limit=1000)
+        rows = [
+            {"pool": p["name"], "slots": p["slots"], "used": p["occupied_slots"]}
+            for p in answer["pools"]
+        ]
+    else:
+        store = _store()
+        rows = [
+            {"pool": name, "slots": slots, "used": store.used(f"pool:{name}")}
+            for name, slots in sorted(store.pools().items())
+        ]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
-    table = Table(title="Pools", title_justify="left")
-    for column in ("pool", "slots", "used"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["pool"], str(row["slots"]), str(row["used"]))
-    Console().print(table)
+    print_rows("Pools", rows, ["pool", "slots", "used"])
+
+
+@pools_app.command("delete")
+def delete_command(
+    name: Annotated[str, typer.Argument(help="Pool name.")],
+    api_url: ApiUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Delete a pool; tries that name it wait until it exists again."""
+    if configured(api_url):
+        Client.from_options(api_url, api_key).delete(f"/pools/{quote(name)}")
+    else:
+        from chalicelib.store.catalog import Catalog
+
+        if not Catalog(_store()).delete_pool(name):
+            bad_input(f"no pool {name!r}")
+    typer.echo(f"deleted pool {name}")

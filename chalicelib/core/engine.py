@@ -14,7 +14,7 @@ upstream failures reaches. Mapped tasks are read as per-state counts, so a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -213,7 +213,8 @@ def decide(
 
 def _on_reconcile(spec: DagSpec, view: RunStateView, now: dt.datetime) -> list[Command]:
     commands: list[Command] = []
-    for ti in view.unfinished():
+    unfinished = list(view.unfinished())
+    for ti in unfinished:
         if ti.state is TaskState.QUEUED and (
             ti.queued_at is None or ti.queued_at <= now - QUEUED_TIMEOUT
         ):
@@ -224,7 +225,12 @@ def _on_reconcile(spec: DagSpec, view: RunStateView, now: dt.datetime) -> list[C
                 commands.append(_schedule(spec, spec.task(ti.task_id), ti))
             else:
                 commands.append(StartTimer(RetryDue(ti.task_id, ti.map_index), ti.next_try_at))
-    commands.extend(_Evaluation(spec, view).run(spec.topological_order))
+    evaluation = _Evaluation(spec, view)
+    commands.extend(evaluation.run(spec.topological_order))
+    # Instances of an expanded map are scheduled when it expands; one still NONE
+    # was cleared by an operator or lost between the expansion and its schedule.
+    waiting = [ti for ti in unfinished if ti.map_index >= 0 and ti.state is TaskState.NONE]
+    commands.extend(evaluation.schedule_mapped(waiting))
     return commands
 
 
@@ -382,6 +388,20 @@ class _Evaluation:
                 self._decided(tid, TaskState.SKIPPED, reason)
                 skipped.append(tid)
         return skipped
+
+    def schedule_mapped(self, instances: Sequence[TaskInstance]) -> list[Command]:
+        """Schedule NONE instances of expanded maps whose trigger rule passes now."""
+        tasks = self.spec.tasks
+        needed = {ti.task_id for ti in instances}
+        self._load([*needed, *(up for tid in needed for up in tasks[tid].upstream)])
+        commands: list[Command] = []
+        for ti in instances:
+            task = tasks[ti.task_id]
+            if self._skipped_by_branch(task) is not None:
+                continue
+            if evaluate(task.trigger_rule, self._upstream_counts(task)) is Verdict.RUN:
+                commands.append(_schedule(self.spec, task, ti))
+        return commands
 
     def run(self, candidates: Iterable[str]) -> list[Command]:
         tasks = self.spec.tasks

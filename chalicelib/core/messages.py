@@ -53,8 +53,15 @@ class TimerFired(RunTarget):
     map_index: int = -1
 
 
+class RunChanged(RunTarget):
+    """An operator cleared or marked instances of the run: start it again if it was
+    reopened, re-evaluate it whole, and finish it if nothing is left to run."""
+
+    type: Literal["run_changed"] = "run_changed"
+
+
 SchedulerMessage = Annotated[
-    RunCreated | TaskFinishedMessage | TimerFired, Field(discriminator="type")
+    RunCreated | TaskFinishedMessage | TimerFired | RunChanged, Field(discriminator="type")
 ]
 SCHEDULER_MESSAGE = TypeAdapter(SchedulerMessage)
 
@@ -86,6 +93,7 @@ class RunSnapshot(BaseModel):
     state: DagRunState
     start_date: dt.datetime | None = None
     tenant: str | None = None
+    backfill_id: int | None = None
 
     @classmethod
     def of(cls, run: DagRun) -> RunSnapshot | None:

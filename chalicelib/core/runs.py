@@ -46,6 +46,7 @@ class DagRun:
     end_date: dt.datetime | None = None
     note: str | None = None  # set when triggered or later through the API; shown, never used
     tenant: str | None = None  # the DAG's tenant when the run was made: whose secrets it reads
+    backfill_id: int | None = None  # the backfill that made it (finishing it advances that one)
 
     def with_state(self, state: DagRunState, **changes: Any) -> DagRun:
         return replace(self, state=state, **changes)

@@ -81,6 +81,16 @@ RUN_TRANSITIONS: dict[DagRunState, frozenset[DagRunState]] = {
 }
 
 
+MARK_TARGETS = frozenset({T.SUCCESS, T.FAILED, T.SKIPPED})
+"""States an operator may mark a task instance with (Airflow's "mark success/failed/
+skipped"), from any other state: outside the engine's rules, so checked apart."""
+
+
+def check_mark(source: TaskState, target: TaskState, subject: str = "") -> None:
+    if target not in MARK_TARGETS or source is target:
+        raise IllegalTransition("task", source.value, target.value, subject)
+
+
 def check_task_transition(source: TaskState, target: TaskState, subject: str = "") -> None:
     if target not in TASK_TRANSITIONS[source]:
         raise IllegalTransition("task", source.value, target.value, subject)

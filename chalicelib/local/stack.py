@@ -20,10 +20,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from chalicelib.core.runs import DagRun
 from chalicelib.executors.local_executor import LocalExecutor, WorkerStatus
+
+T = TypeVar("T")
 
 log = logging.getLogger("slipstream.local")
 
@@ -229,16 +231,25 @@ class LocalStack:
         """Block until the run finishes, re-reading it whenever the stack did something."""
         from chalicelib import wiring
 
+        def finished() -> DagRun | None:
+            run = wiring.state_store().get_run(dag_id, run_id)
+            return run if run is not None and run.state.finished else None
+
+        return self.wait_until(finished, timeout, f"run {run_id} of {dag_id} to finish")
+
+    def wait_until(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
+        """Block until ``check`` answers something, asking again whenever the
+        stack did something (no polling interval)."""
         deadline = time.monotonic() + timeout
         while True:
             with self._changed:
                 seen = self._generation
-            run = wiring.state_store().get_run(dag_id, run_id)
-            if run is not None and run.state.finished:
-                return run
+            answer = check()
+            if answer is not None:
+                return answer
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"run {run_id} of {dag_id} did not finish in {timeout:g}s")
+                raise TimeoutError(f"waited {timeout:g}s for {what}")
             with self._changed:
                 self._changed.wait_for(lambda s=seen: self._generation != s, timeout=remaining)
 

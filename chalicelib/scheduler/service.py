@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from chalicelib.core.backfill import is_backfill_run
 from chalicelib.core.engine import (
     Command,
     Event,
@@ -36,6 +37,7 @@ from chalicelib.core.engine import (
 from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.messages import (
     DAG_CALLBACK_TASK,
+    RunChanged,
     RunCreated,
     RunSnapshot,
     SchedulerMessage,
@@ -125,6 +127,9 @@ class Scheduler:
         self._pools_read_at: dt.datetime | None = None
         self._bounds: dict[str, int] = {}
         self._expansions: dict[tuple[str, str], dict[str, int]] = {}
+        from chalicelib.scheduler.backfills import Backfills
+
+        self.backfills = Backfills(self)
 
     # ------------------------------------------------------------- the tick
 
@@ -139,6 +144,7 @@ class Scheduler:
         self.refresh_pools()
         for dag_id in self.store.due_dags(now):
             report.runs_created.extend(self.schedule_dag(dag_id, now))
+        report.runs_created.extend(self.backfills.tick())
         report.tries_reaped.extend(self.reap(now))
         report.runs_reconciled.extend(self.reconcile_stalled(now))
         # Waiting tries whose slot release was lost (a worker died) start here.
@@ -178,7 +184,8 @@ class Scheduler:
         timetable = spec.timetable
         restriction = TimeRestriction(spec.start_date, spec.end_date, spec.catchup)
         last = _last_interval(record)
-        active = len(self.store.active_runs(dag_id))
+        # Backfill runs count against their backfill's max_active_runs, not the DAG's.
+        active = len([r for r in self.store.active_runs(dag_id) if not is_backfill_run(r.run_id)])
         created: list[str] = []
         info = timetable.next_dagrun_info(
             last_automated_data_interval=last, restriction=restriction, now=now
@@ -294,6 +301,8 @@ class Scheduler:
             self.start_run(run, spec)
         elif isinstance(message, TaskFinishedMessage):
             self.advance(run, spec, TaskFinished(message.task_id, message.map_index))
+        elif isinstance(message, RunChanged):
+            self.on_run_changed(run, spec)
         elif message.kind == "timeout_check":
             self.advance(run, spec, TimeoutCheck())
         elif message.task_id is not None:
@@ -302,11 +311,20 @@ class Scheduler:
     def start_run(self, run: DagRun, spec: DagSpec) -> None:
         """QUEUED -> RUNNING when max_active_runs allows, then start its first tasks."""
         now = self.clock()
+        # A run that started before was reopened by a clear: its unfinished tasks
+        # may be anywhere in the graph, not only at its roots.
+        reopened = run.state is DagRunState.QUEUED and run.start_date is not None
         if run.state is DagRunState.QUEUED:
+            # Airflow 3: a backfill's runs count against the backfill's max_active_runs,
+            # the DAG's other runs against the DAG's; neither class holds up the other.
+            backfill = is_backfill_run(run.run_id)
+            limit = self.backfills.limit_for(run) if backfill else None
             running = [
-                r for r in self.store.active_runs(run.dag_id) if r.state is DagRunState.RUNNING
+                r
+                for r in self.store.active_runs(run.dag_id)
+                if r.state is DagRunState.RUNNING and is_backfill_run(r.run_id) == backfill
             ]
-            if len(running) >= spec.max_active_runs:
+            if len(running) >= (spec.max_active_runs if limit is None else limit):
                 return  # started when a running one finishes (see finish_run)
             if not self.store.start_run(run.dag_id, run.run_id, now):
                 return  # another scheduler started it
@@ -318,7 +336,21 @@ class Scheduler:
                     now,
                 )
         if run.state is DagRunState.RUNNING:
-            self.advance(run, spec, RunStarted())
+            self.advance(run, spec, Reconcile() if reopened else RunStarted())
+
+    def on_run_changed(self, run: DagRun, spec: DagSpec) -> None:
+        """After an operator's clear or mark: start a reopened run, re-evaluate a
+        running one whole, and finish it when every instance is finished (a mark
+        can finish the last ones with no try left to report it)."""
+        if run.state is DagRunState.QUEUED:
+            self.start_run(run, spec)
+            run = self.store.get_run(run.dag_id, run.run_id) or run
+        if run.state is not DagRunState.RUNNING:
+            return
+        self.advance(run, spec, Reconcile())
+        outcome = self.store.run_progress(run.dag_id, run.run_id).outcome
+        if outcome is not None:
+            self.finish_run(spec, run, outcome, self.clock())
 
     def advance(
         self,
@@ -637,11 +669,23 @@ class Scheduler:
                 executor.dispatch(callback, ExecutorSpec(kind="lambda"))
             except DispatchError as exc:
                 log.error("DAG callback of %s/%s not dispatched: %s", run.dag_id, run.run_id, exc)
-        # A slot under max_active_runs opened: start the oldest queued run.
-        queued = [r for r in self.store.active_runs(run.dag_id) if r.state is DagRunState.QUEUED]
+        # A slot under max_active_runs opened: start the oldest queued run of its class.
+        backfill = is_backfill_run(run.run_id)
+        queued = [
+            r
+            for r in self.store.active_runs(run.dag_id)
+            if r.state is DagRunState.QUEUED and is_backfill_run(r.run_id) == backfill
+        ]
         if queued:
             oldest = min(queued, key=lambda r: r.run_after)
             self.queue.send(RunCreated(dag_id=oldest.dag_id, run_id=oldest.run_id))
+        if backfill:
+            backfill_id = run.backfill_id
+            if backfill_id is None:  # a caller's run from an older message: read it
+                stored = self.store.get_run(run.dag_id, run.run_id)
+                backfill_id = None if stored is None else stored.backfill_id
+            if backfill_id is not None:
+                self.backfills.advance(backfill_id)  # its next dates get runs
 
 
 def _last_interval(record: DagRecord) -> DataInterval | None:

@@ -17,7 +17,7 @@ import abc
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.engine import Command, RunStateView, TaskSummary
 from chalicelib.core.errors import SlipstreamError
@@ -27,6 +27,9 @@ from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.store.changes import InstanceWrite, acquire_write, claim_write, instance_write
+
+if TYPE_CHECKING:
+    from chalicelib.store.backfills import BackfillStore
 
 
 class StoreError(SlipstreamError):
@@ -104,6 +107,9 @@ class Settled:
 class StateStore(abc.ABC):
     """One interface, one contract suite, two adapters (memory, DynamoDB)."""
 
+    backfills: BackfillStore
+    """Each adapter's backfills table (store.backfills), beside its runs."""
+
     # ------------------------------------------------------------ DAGs
 
     @abc.abstractmethod
@@ -162,6 +168,18 @@ class StateStore(abc.ABC):
     def finish_run(self, dag_id: str, run_id: str, state: DagRunState, now: dt.datetime) -> bool:
         """RUNNING -> ``state``; False when the run was not running (someone finished it)."""
 
+    @abc.abstractmethod
+    def reopen_run(self, dag_id: str, run_id: str, expected: DagRunState) -> bool:
+        """A finished run (``expected``) goes back to QUEUED because an operator
+        cleared some of its instances; False when it was not in ``expected``."""
+
+    @abc.abstractmethod
+    def restate_run(
+        self, dag_id: str, run_id: str, expected: DagRunState, new: DagRunState, now: dt.datetime
+    ) -> bool:
+        """An operator marks a run ``new`` (success or failed) from ``expected``,
+        whatever the engine would decide; False when the run was not in ``expected``."""
+
     # ------------------------------------------------------- instances
 
     @abc.abstractmethod
@@ -210,6 +228,7 @@ class StateStore(abc.ABC):
         read_outcome: bool = True,
         defer_counters: bool = False,
         releases: tuple[str, ...] = (),
+        manual: bool = False,
         **changes: Any,
     ) -> TransitionResult:
         """A worker-side change of one try (claim, heartbeat-free result, requeue).
@@ -225,10 +244,20 @@ class StateStore(abc.ABC):
         returned ``pending`` write. A crash in between leaves the counters
         short, which ``recount`` (run by reconciliation of a stalled run) repairs.
         ``releases`` are slots ("key|amount") the try held: their counters move
-        with the instance, atomically, never later.
+        with the instance, atomically, never later. ``manual`` marks an operator's
+        change (clear is NONE by the engine's rules; marks are checked apart).
         """
         write = instance_write(
-            spec, task_id, map_index, expected, try_number, new, now, dict(changes), releases
+            spec,
+            task_id,
+            map_index,
+            expected,
+            try_number,
+            new,
+            now,
+            dict(changes),
+            releases,
+            manual=manual,
         )
         return self._transition(
             dag_id, run_id, spec, write, read_outcome=read_outcome, defer_counters=defer_counters

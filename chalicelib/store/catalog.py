@@ -131,6 +131,15 @@ class Catalog:
             total += 1
         return Page(page, total)
 
+    def dag_records(self, dag_ids: Iterable[str]) -> dict[str, DagRecord]:
+        """Several DAG rows in one batch read (the DAGs a page of runs belongs to)."""
+        wanted = list(dict.fromkeys(dag_ids))
+        found: dict[str, DagRecord] = {}
+        for chunk in _chunks(iter(wanted), BATCH_GET_LIMIT):
+            for item in self.models.dag.batch_get(chunk):
+                found[item.dag_id] = self.store._dag_record(item)
+        return found
+
     def set_paused(self, dag_id: str, paused: bool) -> DagRecord | None:
         """Pause or unpause one DAG; an unpaused DAG with a due time is due again."""
         model = self.models.dag
@@ -206,7 +215,7 @@ class Catalog:
 
     def list_runs(
         self,
-        dag_id: str,
+        dag_id: str | None,
         *,
         limit: int,
         offset: int,
@@ -214,22 +223,17 @@ class Catalog:
         after_from: dt.datetime | None = None,
         after_to: dt.datetime | None = None,
         keep: Callable[[Any], bool] | None = None,
+        tenant: str | None = None,
     ) -> Page:
-        """Runs of one DAG by run_after, through ``by_dag``; then one batch read
-        of the page. ``keep`` (state, type, date filters) needs the whole item,
-        so a filtered list reads items as it goes; an unfiltered one only keys."""
-        model = self.models.dag_run
-        condition: Condition | None = None
-        if after_from is not None and after_to is not None:
-            condition = model.run_after.between(after_from, after_to)
-        elif after_from is not None:
-            condition = model.run_after >= after_from
-        elif after_to is not None:
-            condition = model.run_after <= after_to
-        keys = model.by_dag.query(dag_id, condition, scan_index_forward=not descending)
+        """Runs of one DAG (``by_dag``), or of every DAG of ``tenant`` when
+        ``dag_id`` is None (``by_tenant``), by run_after; then one batch read of
+        the page. ``keep`` (state, type, date filters) needs the whole item, so a
+        filtered list reads the items it passes over; an unfiltered one only keys."""
+        index, key, condition = self._runs_index(dag_id, tenant, after_from, after_to)
+        keys = index.query(key, condition, scan_index_forward=not descending)
         if keep is None:
             page_keys = [(k.dag_id, k.run_id) for k in _paged(keys, offset, limit)]
-            total = model.by_dag.count(dag_id, condition)
+            total = index.count(key, condition)
             return Page([_stored_run(i) for i in self._batch_runs(page_keys)], total)
         matched = 0
         page: list[StoredRun] = []
@@ -241,6 +245,37 @@ class Catalog:
                     page.append(_stored_run(item))
                 matched += 1
         return Page(page, matched)
+
+    def stream_runs(
+        self, dag_id: str | None, *, tenant: str | None, descending: bool = True
+    ) -> Iterator[StoredRun]:
+        """Runs one batch read at a time, for lists that page over what runs hold."""
+        index, key, condition = self._runs_index(dag_id, tenant, None, None)
+        keys = index.query(key, condition, scan_index_forward=not descending)
+        for chunk in _chunks(keys, BATCH_GET_LIMIT):
+            for item in self._batch_runs([(k.dag_id, k.run_id) for k in chunk]):
+                yield _stored_run(item)
+
+    def _runs_index(
+        self,
+        dag_id: str | None,
+        tenant: str | None,
+        after_from: dt.datetime | None,
+        after_to: dt.datetime | None,
+    ) -> tuple[Any, str, Condition | None]:
+        model = self.models.dag_run
+        condition: Condition | None = None
+        if after_from is not None and after_to is not None:
+            condition = model.run_after.between(after_from, after_to)
+        elif after_from is not None:
+            condition = model.run_after >= after_from
+        elif after_to is not None:
+            condition = model.run_after <= after_to
+        if dag_id is not None:
+            return model.by_dag, dag_id, condition
+        if tenant is None:
+            raise ValueError("listing runs needs a dag_id or a tenant")
+        return model.by_tenant, tenant, condition
 
     def _batch_runs(self, keys: list[tuple[str, str]]) -> list[Any]:
         """Items in the order of ``keys`` (BatchGetItem answers in any order)."""

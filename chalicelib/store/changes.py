@@ -23,7 +23,7 @@ from chalicelib.core.progress import RunProgress, expansion_delta, transition_de
 from chalicelib.core.runs import TaskInstance
 from chalicelib.core.slots import SlotClaim, wait_rank
 from chalicelib.core.spec import DagSpec
-from chalicelib.core.states import DagRunState, TaskState, check_task_transition
+from chalicelib.core.states import DagRunState, TaskState, check_mark, check_task_transition
 
 INSTANCE_FIELDS = frozenset(
     {
@@ -104,12 +104,19 @@ def instance_write(
     now: dt.datetime,
     fields: dict[str, Any],
     releases: tuple[str, ...] = (),
+    *,
+    manual: bool = False,
 ) -> InstanceWrite:
+    """``manual`` is an operator's mark (success/failed/skipped from any state),
+    checked against the marks an operator may make instead of the engine's rules."""
     unknown = set(fields) - INSTANCE_FIELDS
     if unknown:
         raise TypeError(f"cannot set {sorted(unknown)} on a task instance")
     label = task_id if map_index < 0 else f"{task_id}[{map_index}]"
-    check_task_transition(expected, new, label)
+    if manual:
+        check_mark(expected, new, label)
+    else:
+        check_task_transition(expected, new, label)
     return InstanceWrite(
         task_id=task_id,
         map_index=map_index,

@@ -97,6 +97,9 @@ class DynamoStateStore(StateStore):
         self.models = models or build_models(self.settings)
         self._s3 = s3_client
         self._connection = Connection(region=self.settings.region, host=self.settings.endpoint_url)
+        from chalicelib.store.backfills import DynamoBackfillStore
+
+        self.backfills = DynamoBackfillStore(self.models, self._connection, self)
 
     # ------------------------------------------------------------ DAGs
 
@@ -237,7 +240,8 @@ class DynamoStateStore(StateStore):
             failed=0,
             maps={},
             note=run.note,
-            tn=run.tenant,
+            tn=run.tenant or DEFAULT_TENANT,  # the key of by_tenant, so never missing
+            bf=run.backfill_id,
         )
         try:
             item.save(condition=model.run_id.does_not_exist())
@@ -324,6 +328,24 @@ class DynamoStateStore(StateStore):
             [model.st.set(state.value), model.end.set(now)],
             model.st == DagRunState.RUNNING.value,
         )
+
+    def reopen_run(self, dag_id: str, run_id: str, expected: DagRunState) -> bool:
+        model = self.models.dag_run
+        return self._update_run(
+            dag_id,
+            run_id,
+            [model.st.set(DagRunState.QUEUED.value), model.end.remove()],
+            model.st == expected.value,
+        )
+
+    def restate_run(
+        self, dag_id: str, run_id: str, expected: DagRunState, new: DagRunState, now: dt.datetime
+    ) -> bool:
+        model = self.models.dag_run
+        actions = [model.st.set(new.value), model.end.set(now)]
+        if expected is DagRunState.QUEUED:
+            actions.append(model.start.set(now))
+        return self._update_run(dag_id, run_id, actions, model.st == expected.value)
 
     def _update_run(
         self, dag_id: str, run_id: str, actions: list[Action], condition: Condition
@@ -767,7 +789,8 @@ def _run_from_item(item: Any) -> DagRun:
         start_date=item.start,
         end_date=item.end,
         note=item.note,
-        tenant=item.tn,
+        tenant=None if item.tn in (None, DEFAULT_TENANT) else item.tn,
+        backfill_id=None if item.bf is None else int(item.bf),
     )
 
 

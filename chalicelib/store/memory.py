@@ -68,6 +68,9 @@ class InMemoryStateStore(StateStore):
         self._runs: dict[tuple[str, str], _RunRecord] = {}
         self._used: Counter[str] = Counter()
         self._pools: dict[str, int] = {}
+        from chalicelib.store.backfills import InMemoryBackfillStore
+
+        self.backfills = InMemoryBackfillStore(self)
 
     # ------------------------------------------------------------ DAGs
 
@@ -170,6 +173,25 @@ class InMemoryStateStore(StateStore):
             if record.run.state is not DagRunState.RUNNING:
                 return False
             record.run = record.run.with_state(state, end_date=now)
+            return True
+
+    def reopen_run(self, dag_id: str, run_id: str, expected: DagRunState) -> bool:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            if record.run.state is not expected:
+                return False
+            record.run = record.run.with_state(DagRunState.QUEUED, end_date=None)
+            return True
+
+    def restate_run(
+        self, dag_id: str, run_id: str, expected: DagRunState, new: DagRunState, now: dt.datetime
+    ) -> bool:
+        with self._lock:
+            record = self._record(dag_id, run_id)
+            if record.run.state is not expected:
+                return False
+            start = now if expected is DagRunState.QUEUED else record.run.start_date
+            record.run = record.run.with_state(new, end_date=now, start_date=start)
             return True
 
     # ------------------------------------------------------- instances

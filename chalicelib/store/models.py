@@ -18,12 +18,18 @@ Key design (one table per entity, short attribute names):
                   GSI ``configured`` (``kind`` hash, ``name`` range) is sparse: only
                   configured pools carry ``kind``, so the API lists them without a scan.
 - api-keys        pk ``key_id``; GSI ``by_tenant`` (``tn`` hash, ``key_id`` range).
+- backfills       pk ``pk``: ``bf#<id>`` per backfill (``id`` a number from the
+                  ``counter`` item's atomic ADD), ``dag#<dag_id>`` guarding the DAG's one
+                  active backfill; GSI ``by_dag`` (``dag_id``, ``id``) lists a DAG's
+                  backfills; GSI ``active`` (``act``, ``id``) is sparse: only backfills
+                  not completed carry ``act``, for the tick's safety net.
 - event-log       pk ``tn`` (tenant), sk ``eid`` (microseconds since the epoch times
                   1,000 plus a random part: an integer id that sorts by time).
 
 The API's lists read through indexes too: ``dags.by_tenant`` (``tn``, ``dag_id``),
 ``dag-versions.by_number`` (``dag_id``, ``vnum``), and ``dag-runs.by_dag``
-(``dag_id``, ``run_after``, keys only, so the counters a run's tasks move never
+(``dag_id``, ``run_after``) and ``dag-runs.by_tenant`` (``tn``, ``run_after``),
+keys only, so the counters a run's tasks move never
 write to it).
 """
 
@@ -79,6 +85,7 @@ VERSION_COUNTER = "#counter"
 """Sort key of the dag-versions item that numbers a DAG's versions (1, 2, ...)."""
 
 POOL_KIND = "pool"
+ACTIVE_BACKFILL = "active"
 
 MAP_COUNT_KEY = "n"
 """In a run's ``maps`` entry for a mapped task: its expanded count (the other
@@ -94,6 +101,7 @@ class StoreModels:
     pool: type[Any]
     api_key: type[Any]
     event_log: type[Any]
+    backfill: type[Any]
 
     def all(self) -> list[type[Model]]:
         return [
@@ -104,6 +112,7 @@ class StoreModels:
             self.pool,
             self.api_key,
             self.event_log,
+            self.backfill,
         ]
 
 
@@ -177,6 +186,14 @@ def build_models(settings: StoreSettings) -> StoreModels:
         dag_id = UnicodeAttribute(hash_key=True)
         run_after = UTCDateTimeAttribute(range_key=True)
 
+    class RunsByTenantIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "by_tenant"
+            projection = KeysOnlyProjection()
+
+        tn = UnicodeAttribute(hash_key=True)
+        run_after = UTCDateTimeAttribute(range_key=True)
+
     class RunsByStateIndex(GlobalSecondaryIndex[Any]):
         class Meta:
             index_name = "by_state"
@@ -211,8 +228,10 @@ def build_models(settings: StoreSettings) -> StoreModels:
         chk_at = UTCDateTimeAttribute(null=True)
         note = UnicodeAttribute(null=True)
         tn = UnicodeAttribute(null=True)  # the DAG's tenant (None: DEFAULT_TENANT)
+        bf = NumberAttribute(null=True)  # id of the backfill that created the run
         by_state = RunsByStateIndex()
         by_dag = RunsByDagIndex()
+        by_tenant = RunsByTenantIndex()
 
     class RunningIndex(GlobalSecondaryIndex[Any]):
         class Meta:
@@ -314,6 +333,48 @@ def build_models(settings: StoreSettings) -> StoreModels:
         try_number = NumberAttribute(null=True)
         extra = UnicodeAttribute(null=True)
 
+    class BackfillsByDagIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "by_dag"
+            projection = AllProjection()
+
+        dag_id = UnicodeAttribute(hash_key=True)
+        id = NumberAttribute(range_key=True)
+
+    class ActiveBackfillsIndex(GlobalSecondaryIndex[Any]):
+        class Meta:
+            index_name = "active"
+            projection = KeysOnlyProjection()
+
+        act = UnicodeAttribute(hash_key=True)
+        id = NumberAttribute(range_key=True)
+
+    class BackfillModel(Model):
+        class Meta:
+            table_name = settings.table_name("backfills")
+
+        pk = UnicodeAttribute(hash_key=True)
+        id = NumberAttribute(null=True)
+        dag_id = UnicodeAttribute(null=True)
+        from_d = UTCDateTimeAttribute(null=True)
+        to_d = UTCDateTimeAttribute(null=True)
+        conf = UnicodeAttribute(null=True)  # JSON
+        paused = BooleanAttribute(null=True)
+        reproc = UnicodeAttribute(null=True)
+        mar = NumberAttribute(null=True)  # the backfill's max_active_runs
+        created = UTCDateTimeAttribute(null=True)
+        updated = UTCDateTimeAttribute(null=True)
+        completed = UTCDateTimeAttribute(null=True)
+        # logical dates to create, in creation order (ISO)
+        dates: ListAttribute[Any] = ListAttribute(null=True)
+        cursor = NumberAttribute(null=True)  # dates[:cursor] have their runs
+        act = UnicodeAttribute(null=True)  # ACTIVE_BACKFILL until completed (sparse)
+        name = UnicodeAttribute(null=True)  # the DAG's display name
+        n = NumberAttribute(null=True)  # the counter item's last id
+        bid = NumberAttribute(null=True)  # the guard item's backfill id
+        by_dag = BackfillsByDagIndex()
+        active = ActiveBackfillsIndex()
+
     models = StoreModels(
         DagModel,
         DagVersionModel,
@@ -322,6 +383,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         PoolModel,
         ApiKeyModel,
         EventLogModel,
+        BackfillModel,
     )
     for model in models.all():
         model.Meta.region = region

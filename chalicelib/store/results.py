@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -98,6 +99,15 @@ class DynamoXComStore:
         else:
             item.val = text
         item.save()
+
+    def keys(self, task_id: str, map_index: int) -> list[str]:
+        """The keys one instance pushed (the API's XCom list); one Query, page
+        items of large values left out."""
+        prefix = f"{instance_sk(task_id, map_index)}#"
+        found = self.model.query(
+            self.pk, self.model.sk.startswith(prefix), attributes_to_get=["sk"]
+        )
+        return [item.sk[len(prefix) :] for item in found if not _PAGE_SUFFIX.search(item.sk)]
 
     def pull(self, task_id: str, map_index: int, key: str) -> tuple[bool, Any]:
         found, encoded = self.pull_encoded(task_id, map_index, key)
@@ -189,6 +199,9 @@ class DynamoXComStore:
 
 
 _PAGE_HEADER_BYTES = 80  # {"kind":...,"n":...,"s":...,"items":[]} around the elements
+
+
+_PAGE_SUFFIX = re.compile(r"#p\d{10}$")
 
 
 def _page_sk(base: str, start: int) -> str:

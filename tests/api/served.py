@@ -67,8 +67,18 @@ class Served:
         return client.ApiClient(config)
 
 
+def _fresh_moto() -> None:
+    """moto's backends belong to the process, and every embedded moto server in it
+    serves the same ones: without a reset, an API served for one test module would
+    see the keys, DAGs and runs left by the module served before it."""
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
+
+
 @contextmanager
 def serve(tmp_path: Path) -> Iterator[Served]:
+    _fresh_moto()
     with LocalStack(workers=2, tick_seconds=3600) as stack:
         report = stack.deploy(ROOT)
         assert report.ok, report.problems

@@ -29,6 +29,9 @@ MISSING = {
     "event_log_id": "1",
     "key_id": "no_such_key",
     "try_number": "1",
+    "task_try_number": "1",
+    "xcom_key": "return_value",
+    "backfill_id": "999999",
 }
 API = "/api/v2"
 
@@ -93,6 +96,16 @@ def default_ids(served: Served) -> dict[str, str]:
     assert conn.status_code == 201, conn.text
     var = served.call("POST", "/variables", json={"key": "default_only", "value": "x"})
     assert var.status_code == 201, var.text
+    backfill = served.call(
+        "POST",
+        "/backfills",
+        json={
+            "dag_id": "branching",
+            "from_date": "2024-01-01T00:00:00Z",
+            "to_date": "2024-01-02T00:00:00Z",
+        },
+    )
+    assert backfill.status_code == 200, backfill.text
     events = served.call("GET", "/eventLogs").json()["event_logs"]
     keys = served.call("GET", "/slipstream/keys").json()["api_keys"]
     return {
@@ -107,13 +120,17 @@ def default_ids(served: Served) -> dict[str, str]:
         "event_log_id": str(events[0]["event_log_id"]),
         "key_id": keys[0]["key_id"],
         "try_number": "1",
+        "task_try_number": "1",
+        "xcom_key": "return_value",
+        "backfill_id": str(backfill.json()["id"]),
     }
 
 
 TENANT_SCOPED = [
     op
     for op in GUARDED
-    if "{" in op.path and "{pool_name}" not in op.path  # pools are deployment-wide
+    # pools are deployment-wide; the batch run list names no DAG in its path ("~")
+    if "{" in op.path and "{pool_name}" not in op.path and not op.path.endswith("/dagRuns/list")
 ]
 
 
@@ -123,6 +140,12 @@ VALID_BODIES = {
     "patch_dag_run": {"note": "taken over"},
     "patch_connection": {"connection_id": "default_only", "conn_type": "http", "host": "evil"},
     "patch_variable": {"key": "default_only", "value": "overwritten"},
+    "post_clear_task_instances": {"dag_run_id": "seen-by-default", "dry_run": False},
+    "clear_dag_run": {"dry_run": False},
+    "patch_task_instance": {"new_state": "success"},
+    "patch_task_instance_dry_run": {"new_state": "success"},
+    "patch_task_instance_by_map_index": {"new_state": "success"},
+    "patch_task_instance_dry_run_by_map_index": {"new_state": "success"},
 }
 
 
@@ -148,6 +171,13 @@ def test_another_tenants_objects_stay_out_of_lists_and_unchanged(
         return {item[key] for item in answer.json()[field]}
 
     assert ids("/dags", "dags", "dag_id", "acme") == {"acme_only"}
+    assert ids("/dags/~/dagRuns", "dag_runs", "dag_id", "acme") <= {"acme_only"}
+    batch = served.call(
+        "POST", "/dags/~/dagRuns/list", tenant="acme", json={"dag_ids": ["etl_hourly"]}
+    )
+    assert batch.status_code == 200 and batch.json()["dag_runs"] == []
+    acme_tis = served.call("GET", "/dags/~/dagRuns/~/taskInstances", tenant="acme").json()
+    assert all(ti["dag_id"] == "acme_only" for ti in acme_tis["task_instances"])
     assert "acme_only" not in ids("/dags", "dags", "dag_id", "default")
     assert "default_only" not in ids("/connections", "connections", "connection_id", "acme")
     assert "default_only" not in ids("/variables", "variables", "key", "acme")

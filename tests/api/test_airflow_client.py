@@ -4,6 +4,7 @@ pydantic models accept every answer, so scripts written for Airflow work."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from airflow_client.client import (
@@ -280,3 +281,125 @@ def test_a_tries_log_is_read_in_pages(client, served: Served) -> None:
     with pytest.raises(ApiException) as no_such_try:
         api.get_log("etl_hourly", run.dag_run_id, "wait_for_source", 9)
     assert no_such_try.value.status == 404
+
+
+def test_mark_a_run_failed_mark_an_instance_and_clear_it_to_rerun(client, served: Served) -> None:
+    from airflow_client.client.models import (
+        ClearTaskInstancesBody,
+        DAGRunClearBody,
+        DAGRunPatchBody,
+        PatchTaskInstanceBody,
+    )
+
+    runs, tis = DagRunApi(client), TaskInstanceApi(client)
+    run = runs.trigger_dag_run(
+        "mapped_fanout", TriggerDAGRunPostBody(logical_date=None, conf={"partitions": 2})
+    )
+    served.stack.wait_for_run("mapped_fanout", run.dag_run_id, timeout=120)
+    run_id = run.dag_run_id
+
+    marked = runs.patch_dag_run("mapped_fanout", run_id, DAGRunPatchBody(state="failed"))
+    assert marked.state.value == "failed"
+
+    # The client cannot read this answer from Airflow either: its generated oneOf
+    # matches a task instance against both NewTaskResponse and TaskInstanceResponse.
+    preview = runs.clear_dag_run_without_preload_content(
+        "mapped_fanout",
+        run_id,
+        DAGRunClearBody(),  # a dry run by default
+    )
+    assert preview.status == 200
+    assert json.loads(preview.data)["total_entries"] == 2 + 2
+    assert runs.get_dag_run("mapped_fanout", run_id).state.value == "failed"
+
+    mapped_task = next(
+        t.task_id for t in TaskApi(client).get_tasks("mapped_fanout").tasks if t.is_mapped
+    )
+    would = tis.patch_task_instance_dry_run_by_map_index(
+        "mapped_fanout", run_id, mapped_task, 1, PatchTaskInstanceBody(new_state="failed")
+    )
+    assert [(t.task_id, t.map_index, t.state.value) for t in would.task_instances] == [
+        (mapped_task, 1, "success")
+    ]
+    done = tis.patch_task_instance_by_map_index(
+        "mapped_fanout", run_id, mapped_task, 1, PatchTaskInstanceBody(new_state="failed")
+    )
+    assert done.task_instances[0].state.value == "failed"
+    assert tis.get_mapped_task_instance("mapped_fanout", run_id, mapped_task, 1).state.value == (
+        "failed"
+    )
+
+    # Airflow's defaults: a dry run of failed instances only.
+    dry = tis.post_clear_task_instances("mapped_fanout", ClearTaskInstancesBody(dag_run_id=run_id))
+    assert [(t.task_id, t.map_index) for t in dry.task_instances] == [(mapped_task, 1)]
+    tis.post_clear_task_instances(
+        "mapped_fanout", ClearTaskInstancesBody(dag_run_id=run_id, dry_run=False)
+    )
+    final = served.stack.wait_for_run("mapped_fanout", run_id, timeout=120)
+    assert final.state is DagRunState.SUCCESS
+    rerun = tis.get_mapped_task_instance("mapped_fanout", run_id, mapped_task, 1)
+    assert rerun.state.value == "success" and rerun.try_number == 2
+
+
+def test_xcom_entries_and_values(client, fanout_run: str) -> None:
+    from airflow_client.client import XComApi
+
+    api = XComApi(client)
+    run = {"dag_id": "mapped_fanout", "dag_run_id": fanout_run}
+    listed = api.get_xcom_entries(**run, task_id="list_partitions")
+    assert [e.key for e in listed.xcom_entries] == ["return_value"]
+    entry = api.get_xcom_entry_without_preload_content(
+        **run, task_id="list_partitions", xcom_key="return_value"
+    )
+    assert entry.status == 200, entry.data
+    value = json.loads(entry.data)["value"]
+    assert isinstance(value, list) and len(value) == 3
+    mapped = api.get_xcom_entries(**run, task_id="process")
+    assert sorted(e.map_index for e in mapped.xcom_entries) == [0, 1, 2]
+    with pytest.raises(ApiException) as missing:
+        api.get_xcom_entry(**run, task_id="list_partitions", xcom_key="nope")
+    assert missing.value.status == 404
+
+
+def test_tries_of_a_retried_task(client, served: Served) -> None:
+    run = DagRunApi(client).trigger_dag_run("etl_hourly", TriggerDAGRunPostBody(logical_date=None))
+    served.stack.wait_for_run("etl_hourly", run.dag_run_id, timeout=120)
+    api = TaskInstanceApi(client)
+    tries = api.get_task_instance_tries("etl_hourly", run.dag_run_id, "wait_for_source")
+    assert [t.try_number for t in tries.task_instances] == [1, 2]
+    assert tries.task_instances[-1].state.value == "success"
+    assert tries.task_instances[0].state is None  # only the latest try's record is kept
+    second = api.get_task_instance_try_details("etl_hourly", run.dag_run_id, "wait_for_source", 2)
+    assert second.try_number == 2
+
+
+def test_runs_and_instances_across_dags_with_tilde(client, fanout_run: str) -> None:
+    from airflow_client.client.models import DAGRunsBatchBody
+
+    runs = DagRunApi(client)
+    everything = runs.get_dag_runs("~", limit=1000)
+    assert fanout_run in {r.dag_run_id for r in everything.dag_runs}
+    assert {r.dag_id for r in everything.dag_runs} <= {
+        "branching",
+        "etl_hourly",
+        "mapped_fanout",
+        "s3_ingest",
+    }
+    batch = runs.get_list_dag_runs_batch(
+        "~", DAGRunsBatchBody(dag_ids=["mapped_fanout"], states=["success"], page_limit=1000)
+    )
+    assert fanout_run in {r.dag_run_id for r in batch.dag_runs}
+    assert {r.dag_id for r in batch.dag_runs} == {"mapped_fanout"}
+
+    tis = TaskInstanceApi(client)
+    across = tis.get_task_instances("mapped_fanout", "~", limit=3)
+    assert len(across.task_instances) == 3
+    following = tis.get_task_instances("mapped_fanout", "~", limit=3, offset=3)
+    first_six = tis.get_task_instances("mapped_fanout", "~", limit=6)
+    assert [(t.dag_run_id, t.task_id, t.map_index) for t in first_six.task_instances] == [
+        (t.dag_run_id, t.task_id, t.map_index)
+        for t in across.task_instances + following.task_instances
+    ]
+    anywhere = tis.get_task_instances("~", "~", state=["success"], limit=10)
+    assert anywhere.task_instances
+    assert {t.state.value for t in anywhere.task_instances} == {"success"}

@@ -18,7 +18,8 @@ runner = CliRunner()
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SLIPSTREAM_STAGE", "poolstest")
-    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    for name in ("SLIPSTREAM_ENDPOINT_URL", "SLIPSTREAM_API_URL"):
+        monkeypatch.delenv(name, raising=False)
     wiring.reset()
     with mock_aws():
         from chalicelib.store.models import build_models, create_tables
@@ -35,6 +36,14 @@ def test_set_and_list(store) -> None:
     assert result.exit_code == 0
     assert json.loads(result.output) == [{"pool": "warehouse", "slots": 5, "used": 0}]
     assert store.pools() == {"warehouse": 5}
+
+
+def test_delete(store) -> None:
+    assert runner.invoke(app, ["pools", "set", "warehouse", "3"]).exit_code == 0
+    assert runner.invoke(app, ["pools", "delete", "warehouse"]).exit_code == 0
+    assert store.pools() == {}
+    missing = runner.invoke(app, ["pools", "delete", "warehouse"])
+    assert missing.exit_code == 2 and missing.stderr == "error: no pool 'warehouse'\n"
 
 
 def test_bad_slots_are_refused(store) -> None:

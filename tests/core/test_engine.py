@@ -392,3 +392,22 @@ def test_reconcile_dispatches_again_a_try_queued_past_the_queued_timeout() -> No
     # a try that started, or waits for a slot, is not lost
     state.transition("a", -1, TaskState.QUEUED, TaskState.RUNNING, start_date=late)
     assert decide(spec, state.run, Reconcile(), state, late + QUEUED_TIMEOUT) == []
+
+
+def test_reconcile_schedules_a_mapped_instance_left_none_after_its_expansion() -> None:
+    """A dispatcher that died between writing a map's expansion and scheduling
+    one of its instances (or an operator's clear of that instance) leaves it
+    NONE in an expanded map; reconciliation schedules it."""
+    spec = make_spec({"src": ["m"], "m": ["end"]}, m={"mapping": literal_mapping(3)})
+    state = _run_state(spec)
+    _start(state, state.apply(decide(spec, state.run, RunStarted(), state, T0), T0))
+    state.transition("src", -1, TaskState.RUNNING, TaskState.SUCCESS, end_date=T0)
+    expansion = decide(spec, state.run, TaskFinished("src", -1), state, T0)
+    lost = [c for c in expansion if isinstance(c, ScheduleTask) and c.map_index == 1]
+    assert len(lost) == 1
+    state.apply([c for c in expansion if c not in lost], T0)
+
+    commands = decide(spec, state.run, Reconcile(), state, T0)
+
+    scheduled = [(c.task_id, c.map_index) for c in commands if isinstance(c, ScheduleTask)]
+    assert scheduled == [("m", 1)]

@@ -38,6 +38,7 @@ TABLE_RESOURCES = {
     "results": "ResultsTable",
     "api-keys": "ApiKeysTable",
     "event-log": "EventLogTable",
+    "backfills": "BackfillsTable",
 }
 
 

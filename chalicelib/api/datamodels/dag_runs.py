@@ -107,3 +107,34 @@ class DagRunPatchBody(BodyModel):
 
 class UpdateMaskQuery(Paging):
     update_mask: list[str] = Field(default_factory=list)
+
+
+class DagRunsBatchBody(BodyModel):
+    """Airflow's body for listing runs of many DAGs (POST .../~/dagRuns/list)."""
+
+    dag_ids: list[str] | None = None
+    states: list[RunStateName | None] | None = None
+    page_offset: Annotated[int, Field(ge=0)] = 0
+    page_limit: Annotated[int, Field(ge=0, le=1000)] = 100
+    order_by: str | None = None
+    run_after_gte: Instant | None = None
+    run_after_lte: Instant | None = None
+    logical_date_gte: Instant | None = None
+    logical_date_lte: Instant | None = None
+    start_date_gte: Instant | None = None
+    start_date_lte: Instant | None = None
+    end_date_gte: Instant | None = None
+    end_date_lte: Instant | None = None
+    conf_contains: str | None = None
+    duration_gte: float | None = None
+    duration_lte: float | None = None
+    duration_gt: float | None = None
+    duration_lt: float | None = None
+    run_after_gt: Instant | None = None
+    run_after_lt: Instant | None = None
+    logical_date_gt: Instant | None = None
+    logical_date_lt: Instant | None = None
+    start_date_gt: Instant | None = None
+    start_date_lt: Instant | None = None
+    end_date_gt: Instant | None = None
+    end_date_lt: Instant | None = None

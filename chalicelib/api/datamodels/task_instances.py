@@ -67,7 +67,7 @@ class TaskInstanceResponse(BaseModel):
 
 class TaskInstanceCollection(BaseModel):
     task_instances: list[TaskInstanceResponse]
-    total_entries: int
+    total_entries: int | None  # null where counting would read every run ("~" lists)
 
 
 class TaskInstanceListQuery(Paging):

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from chalicelib.api.routes import (
+    backfills,
     connections,
     dag_runs,
     dags,
+    deploys,
     event_log,
+    interventions,
     keys,
     monitor,
     openapi,
     pools,
     task_instances,
     task_logs,
+    tries,
     variables,
+    xcom,
 )
 
 ALL_BLUEPRINTS = [
@@ -21,11 +26,16 @@ ALL_BLUEPRINTS = [
     openapi.bp,
     dags.bp,
     dag_runs.bp,
+    backfills.bp,
     task_instances.bp,
     task_logs.bp,
+    tries.bp,
+    interventions.bp,
     pools.bp,
     connections.bp,
     variables.bp,
     event_log.bp,
     keys.bp,
+    xcom.bp,
+    deploys.bp,
 ]

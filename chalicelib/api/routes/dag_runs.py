@@ -15,6 +15,7 @@ from chalicelib.api.datamodels.dag_runs import (
     DagRunListQuery,
     DagRunPatchBody,
     DagRunResponse,
+    DagRunsBatchBody,
     TriggerBody,
     UpdateMaskQuery,
 )
@@ -28,7 +29,9 @@ from chalicelib.api.routes.common import (
 from chalicelib.api.routes.dags import like
 from chalicelib.api.routing import Call, route
 from chalicelib.core.runs import DagRun, RunType
+from chalicelib.core.states import DagRunState
 from chalicelib.core.timetables import DataInterval
+from chalicelib.scheduler.interventions import Interventions
 from chalicelib.store.catalog import StoredRun
 
 bp = Blueprint(__name__)
@@ -209,10 +212,6 @@ def get_dag_runs(call: Call) -> DagRunCollection:
     """List the runs of one DAG, by run_after (Airflow's default order, creation)."""
     dag_id = call.path["dag_id"]
     query: DagRunListQuery = call.query
-    if dag_id == ALL:
-        raise BadRequest(
-            "listing the runs of every DAG ('~') is not supported yet; list one DAG's runs"
-        )
     field = query.order_by.lstrip("-")
     if field not in RUN_ORDER_FIELDS:
         raise BadRequest(f"Ordering with '{query.order_by}' is disallowed")
@@ -220,9 +219,11 @@ def get_dag_runs(call: Call) -> DagRunCollection:
         raise BadRequest(
             f"Ordering with '{query.order_by}' is not supported; order by id or run_after"
         )
-    lookup = lookup_for(call, dag_id)
+    if dag_id != ALL:
+        visible_dag(call, dag_id)
     page = deps.catalog().list_runs(
-        dag_id,
+        None if dag_id == ALL else dag_id,
+        tenant=call.who.tenant,
         limit=query.limit,
         offset=query.offset,
         descending=query.order_by.startswith("-"),
@@ -230,9 +231,67 @@ def get_dag_runs(call: Call) -> DagRunCollection:
         after_to=query.run_after_lte,
         keep=_run_filter(query),
     )
-    return DagRunCollection(
-        dag_runs=[run_response(s.run, lookup) for s in page.items], total_entries=page.total
+    return DagRunCollection(dag_runs=runs_page(page.items), total_entries=page.total)
+
+
+def runs_page(stored: list[StoredRun]) -> list[DagRunResponse]:
+    """Responses for runs of any DAGs: one batch read of their DAGs' rows."""
+    records = deps.catalog().dag_records(s.run.dag_id for s in stored)
+    lookups = {
+        dag_id: VersionLookup(dag_id, summary_of(record).get("display_name") or dag_id)
+        for dag_id, record in records.items()
+    }
+    return [
+        run_response(s.run, lookups.get(s.run.dag_id) or VersionLookup(s.run.dag_id, s.run.dag_id))
+        for s in stored
+    ]
+
+
+@route(
+    bp,
+    "/dags/{dag_id}/dagRuns/list",
+    "POST",
+    role=Role.VIEWER,
+    body=DagRunsBatchBody,
+    response=DagRunCollection,
+    tag=TAG,
+)
+def get_list_dag_runs_batch(call: Call) -> DagRunCollection:
+    """List runs of several DAGs at once (the path's dag_id must be ``~``)."""
+    if call.path["dag_id"] != ALL:
+        raise BadRequest("The dag_id in the path must be '~' for a batch list of runs")
+    body: DagRunsBatchBody = call.body
+    wanted = set(body.dag_ids or [])
+    query = DagRunListQuery(
+        limit=body.page_limit,
+        offset=body.page_offset,
+        order_by=body.order_by or "id",
+        state=[s for s in body.states or [] if s is not None],
+        logical_date_gte=body.logical_date_gte,
+        logical_date_lte=body.logical_date_lte,
+        start_date_gte=body.start_date_gte,
+        start_date_lte=body.start_date_lte,
+        end_date_gte=body.end_date_gte,
+        end_date_lte=body.end_date_lte,
+        run_after_gte=body.run_after_gte,
+        run_after_lte=body.run_after_lte,
     )
+    keep_run = _run_filter(query)
+
+    def keep(item: Any) -> bool:
+        return (not wanted or item.dag_id in wanted) and (keep_run is None or keep_run(item))
+
+    page = deps.catalog().list_runs(
+        None,
+        tenant=call.who.tenant,
+        limit=query.limit,
+        offset=query.offset,
+        descending=query.order_by.startswith("-"),
+        after_from=query.run_after_gte,
+        after_to=query.run_after_lte,
+        keep=keep if (wanted or keep_run is not None) else None,
+    )
+    return DagRunCollection(dag_runs=runs_page(page.items), total_entries=page.total)
 
 
 @route(
@@ -246,7 +305,7 @@ def get_dag_runs(call: Call) -> DagRunCollection:
     tag=TAG,
 )
 def patch_dag_run(call: Call) -> DagRunResponse:
-    """Change a run's note (state changes are not supported yet)."""
+    """Mark a run success or failed (its task instances with it), or change its note."""
     dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
     _, stored = visible_run(call, dag_id, run_id)
     body: DagRunPatchBody = call.body
@@ -255,9 +314,20 @@ def patch_dag_run(call: Call) -> DagRunResponse:
     if unknown:
         raise BadRequest(f"Invalid field `{unknown[0]}` in update mask")
     if "state" in mask:
-        raise BadRequest(
-            "Marking a run success or failed through the API is not supported yet; "
-            "clear or mark its task instances instead"
+        if body.state not in ("success", "failed"):
+            raise BadRequest(
+                "A run can be marked success or failed; to run it again, clear it "
+                "(POST .../dagRuns/{dag_run_id}/clear)"
+            )
+        spec = deps.specs().get(dag_id, stored.run.version)
+        Interventions(deps.scheduler()).set_run_state(stored.run, spec, DagRunState(body.state))
+        deps.event_log().record(
+            call.who.tenant,
+            f"mark_dag_run_{body.state}",
+            owner=call.who.owner,
+            when=deps.now(),
+            dag_id=dag_id,
+            run_id=run_id,
         )
     if "note" in mask:
         if not deps.catalog().set_run_note(dag_id, run_id, body.note):
@@ -289,9 +359,3 @@ def delete_dag_run(call: Call) -> None:
         dag_id=dag_id,
         run_id=run_id,
     )
-
-
-def stored_or_404(stored: StoredRun | None, run_id: str) -> StoredRun:
-    if stored is None:
-        raise NotFound(f"The DagRun with run_id: `{run_id}` was not found")
-    return stored
