@@ -18,8 +18,17 @@ BUNDLE_NAME = "dags-folder"
 ``dags-folder`` bundle does; its version is the git commit it was deployed from."""
 
 
+MAX_KEY_BYTES = 1024
+"""DynamoDB's limit for a sort key; partition keys may be twice that. A DAG id is
+both in some table, so no stored one is longer."""
+
+
 def visible_dag(call: Call, dag_id: str) -> DagRecord:
     """The DAG if it exists in the caller's tenant; 404 otherwise (never 403)."""
+    if not dag_id or len(dag_id.encode()) > MAX_KEY_BYTES:
+        # No DAG has such an id, and DynamoDB refuses the key outright (a 500
+        # schemathesis found through a body's empty dag_id).
+        raise NotFound(f"The DAG with dag_id: `{dag_id[:250]}` was not found")
     record = deps.catalog().store.get_dag(dag_id)
     if record is None or tenant_of(record) != call.who.tenant:
         raise NotFound(f"The DAG with dag_id: `{dag_id}` was not found")
