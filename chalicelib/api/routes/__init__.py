@@ -13,6 +13,7 @@ from chalicelib.api.routes import (
     keys,
     monitor,
     pools,
+    slipstream,
     task_instances,
     task_logs,
     tries,
@@ -34,6 +35,7 @@ ALL_BLUEPRINTS = [
     variables.bp,
     event_log.bp,
     keys.bp,
+    slipstream.bp,
     xcom.bp,
     deploys.bp,
 ]
