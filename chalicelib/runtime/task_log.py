@@ -40,6 +40,7 @@ MAX_BATCH_BYTES = 1_048_576
 MAX_BATCH_EVENTS = 10_000
 
 # Loggers of the machinery around the try: capturing them would log the log shipping.
+TASK_LOGGER = "slipstream.task"
 _MACHINERY_LOGGERS = ("slipstream.worker", "botocore", "boto3", "urllib3", "s3transfer")
 
 Redactor = Callable[[str], str]
@@ -259,12 +260,19 @@ def _install() -> None:
     root.addHandler(_handler)
     if root.level > logging.INFO:  # Airflow logs a task's INFO records too
         root.setLevel(logging.INFO)
+    # The task logger sits under "slipstream", whose level powertools sets from
+    # POWERTOOLS_LOG_LEVEL (WARNING in prod): a try's INFO lines (a BashOperator's
+    # output) must reach its log whatever the worker's own log level is.
+    task_logger = logging.getLogger(TASK_LOGGER)
+    _saved["task_level"] = task_logger.level
+    task_logger.setLevel(logging.INFO)
 
 
 def _uninstall() -> None:
     root = logging.getLogger()
     root.removeHandler(_handler)
     root.setLevel(_saved["level"])
+    logging.getLogger(TASK_LOGGER).setLevel(_saved["task_level"])
     for name in ("stdout", "stderr"):
         if isinstance(getattr(sys, name), _StreamRouter):  # someone else may have swapped it
             setattr(sys, name, _saved[name])

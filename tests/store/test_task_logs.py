@@ -68,6 +68,18 @@ def test_create_group_is_idempotent(task_logs: TaskLogStore) -> None:
     task_logs.create_group()  # the fixture created it already
 
 
+@pytest.fixture(params=["NOTSET", "WARNING"])
+def worker_log_level(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The worker's own "slipstream" logger level (powertools sets it from
+    POWERTOOLS_LOG_LEVEL, WARNING in prod); a try's log must not depend on it."""
+    logger = logging.getLogger("slipstream")
+    before = logger.level
+    logger.setLevel(request.param)
+    yield
+    logger.setLevel(before)
+
+
+@pytest.mark.usefixtures("worker_log_level")
 def test_a_try_that_prints_logs_and_runs_bash_writes_its_stream(
     stack: Stack, task_logs: TaskLogStore, logs: Any
 ) -> None:

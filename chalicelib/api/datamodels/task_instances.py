@@ -28,14 +28,14 @@ NO_STATUS = "no_status"
 """How Airflow's API names the null state in a ``state`` filter."""
 
 
-class TaskInstanceResponse(BaseModel):
-    id: uuid.UUID
+class TryResponse(BaseModel):
+    """One try of a task instance (Airflow's TaskInstanceHistoryResponse); a task
+    instance is its latest try plus what only the instance has."""
+
     task_id: str
     dag_id: str
     dag_run_id: str
     map_index: int
-    logical_date: dt.datetime | None
-    run_after: dt.datetime
     start_date: dt.datetime | None
     end_date: dt.datetime | None
     duration: float | None
@@ -57,12 +57,23 @@ class TaskInstanceResponse(BaseModel):
     pid: int | None = None
     executor: str | None
     executor_config: str = "{}"
+    dag_version: DagVersionResponse | None
+
+
+class TaskInstanceResponse(TryResponse):
+    id: uuid.UUID
+    logical_date: dt.datetime | None
+    run_after: dt.datetime
     note: str | None = None
     rendered_map_index: str | None = None
     rendered_fields: dict[str, Any] = Field(default_factory=dict)
     trigger: None = None
     triggerer_job: None = None
-    dag_version: DagVersionResponse | None
+
+
+class TryCollection(BaseModel):
+    task_instances: list[TryResponse]
+    total_entries: int
 
 
 class TaskInstanceCollection(BaseModel):

@@ -14,6 +14,7 @@ from chalicelib.api.routes import (
     monitor,
     openapi,
     pools,
+    slipstream,
     task_instances,
     task_logs,
     tries,
@@ -36,6 +37,7 @@ ALL_BLUEPRINTS = [
     variables.bp,
     event_log.bp,
     keys.bp,
+    slipstream.bp,
     xcom.bp,
     deploys.bp,
 ]

@@ -7,15 +7,11 @@ nothing but that they ran and ended. Their logs stay readable by try number.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from chalice import Blueprint
-from pydantic import BaseModel
 
 from chalicelib.api import deps
 from chalicelib.api.auth import Role
-from chalicelib.api.datamodels.common import DagVersionResponse
-from chalicelib.api.datamodels.task_instances import TaskStateName
+from chalicelib.api.datamodels.task_instances import TryCollection, TryResponse
 from chalicelib.api.errors import BadRequest, NotFound
 from chalicelib.api.routes.common import VersionLookup, summary_of, visible_run
 from chalicelib.api.routes.task_instances import ti_response
@@ -25,40 +21,6 @@ from chalicelib.core.runs import TaskInstance
 bp = Blueprint(__name__)
 TAG = "TaskInstance"
 BASE = "/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}"
-
-
-class TryResponse(BaseModel):
-    task_id: str
-    dag_id: str
-    dag_run_id: str
-    map_index: int
-    start_date: dt.datetime | None
-    end_date: dt.datetime | None
-    duration: float | None
-    state: TaskStateName | None
-    try_number: int
-    max_tries: int
-    task_display_name: str
-    dag_display_name: str
-    hostname: str | None = None
-    unixname: str | None = None
-    pool: str
-    pool_slots: int
-    queue: str | None = None
-    priority_weight: int | None
-    operator: str | None
-    operator_name: str | None
-    queued_when: dt.datetime | None
-    scheduled_when: dt.datetime | None = None
-    pid: int | None = None
-    executor: str | None
-    executor_config: str = "{}"
-    dag_version: DagVersionResponse | None
-
-
-class TryCollection(BaseModel):
-    task_instances: list[TryResponse]
-    total_entries: int
 
 
 def _tries(call: Call, map_index: int) -> list[TryResponse]:
@@ -74,7 +36,7 @@ def _tries(call: Call, map_index: int) -> list[TryResponse]:
     lookup = VersionLookup(dag_id, summary_of(record).get("display_name") or dag_id)
     fields = set(TryResponse.model_fields)
     shown = ti_response(spec, stored.run, ti, lookup).model_dump()
-    latest = {k: v for k, v in shown.items() if k in fields}
+    latest = {k: v for k, v in shown.items() if k in fields}  # the instance is its latest try
     unknown = {"state": None, "start_date": None, "end_date": None, "duration": None}
     earlier = [
         TryResponse(**{**latest, **unknown, "queued_when": None, "try_number": number})
