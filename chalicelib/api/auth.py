@@ -10,9 +10,14 @@ other tenants' DAGs cannot be probed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.api.errors import Forbidden, Unauthorized
 
@@ -59,7 +64,61 @@ def bearer_token(headers: Any) -> str | None:
     return token.strip()
 
 
-def authenticate(headers: Any, keys: Any, now: dt.datetime) -> Principal:
+class IamGrant(BaseModel):
+    tenant: str
+    role: Literal["viewer", "user", "op", "admin"]
+
+
+class IamSettings(BaseSettings):
+    """IAM callers (API Gateway's IAM authorizer, SigV4) mapped to a tenant and role:
+    ``SLIPSTREAM_IAM_PRINCIPALS='{"arn:aws:iam::111122223333:role/ci": {"tenant":
+    "default", "role": "op"}}'``. Keys are role or user ARNs; an assumed-role
+    session is matched by its role. ``SLIPSTREAM_API_AUTH=iam`` puts the IAM
+    authorizer in front of every route (read when app.py is imported)."""
+
+    model_config = SettingsConfigDict(env_prefix="SLIPSTREAM_", extra="ignore")
+
+    api_auth: Literal["keys", "iam"] = "keys"
+    iam_principals: dict[str, IamGrant] = Field(default_factory=dict)
+
+
+_ASSUMED_ROLE = re.compile(
+    r"^arn:(?P<partition>[\w-]+):sts::(?P<account>\d+):assumed-role/(?P<role>[^/]+)/"
+)
+
+
+def iam_identity(arn: str) -> str:
+    """The ARN a grant names for a caller: an STS assumed-role session becomes
+    its IAM role (``arn:aws:iam::<account>:role/<name>``)."""
+    match = _ASSUMED_ROLE.match(arn)
+    if match is None:
+        return arn
+    return f"arn:{match['partition']}:iam::{match['account']}:role/{match['role']}"
+
+
+def iam_principal(context: Any, settings: IamSettings) -> Principal | None:
+    """The principal of a SigV4-signed call API Gateway has verified, if it is granted."""
+    identity = (context or {}).get("identity") or {}
+    arn = identity.get("userArn")
+    if not arn:
+        return None
+    found = iam_identity(arn)
+    for named, grant in settings.iam_principals.items():
+        if named in (arn, found) or iam_identity(named) == found:
+            return Principal(
+                tenant=grant.tenant, role=Role.parse(grant.role), key_id=f"iam:{found}", name=found
+            )
+    raise Forbidden(f"IAM caller {found} has no Slipstream role (SLIPSTREAM_IAM_PRINCIPALS)")
+
+
+def authenticate(
+    headers: Any, keys: Any, now: dt.datetime, context: Any = None, iam: IamSettings | None = None
+) -> Principal:
+    if iam is not None and iam.api_auth == "iam":
+        principal = iam_principal(context, iam)
+        if principal is None:
+            raise Unauthorized("Not authenticated: this API takes SigV4-signed (IAM) calls")
+        return principal
     token = bearer_token(headers)
     if token is None:
         raise Unauthorized("Not authenticated: send 'Authorization: Bearer <API key>'")
@@ -71,6 +130,11 @@ def authenticate(headers: Any, keys: Any, now: dt.datetime) -> Principal:
     except ValueError:
         raise Unauthorized("API key has an unknown role") from None
     return Principal(tenant=key.tenant, role=role, key_id=key.key_id, name=key.name)
+
+
+@functools.cache
+def iam_settings() -> IamSettings:
+    return IamSettings()
 
 
 def require(principal: Principal, role: Role) -> None:

@@ -23,7 +23,7 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.api import API_PREFIX, deps
-from chalicelib.api.auth import Principal, Role, authenticate, require
+from chalicelib.api.auth import Principal, Role, authenticate, iam_settings, require
 from chalicelib.api.errors import ApiError, BadRequest, Unprocessable, validation_detail
 from chalicelib.core.errors import SlipstreamError
 
@@ -119,7 +119,13 @@ def route(
                 return error_response(500, "Internal error; the API's log has the details")
 
         view.__name__ = f"{handler.__name__}_{method.lower()}"
-        blueprint.route(full_path, methods=[method], content_types=JSON_CONTENT_TYPES)(view)
+        options: dict[str, Any] = {"methods": [method], "content_types": JSON_CONTENT_TYPES}
+        if role is not None and iam_settings().api_auth == "iam":
+            from chalice import IAMAuthorizer
+
+            # API Gateway checks the SigV4 signature; the view maps the caller.
+            options["authorizer"] = IAMAuthorizer()
+        blueprint.route(full_path, **options)(view)
         return view
 
     return decorator
@@ -155,7 +161,9 @@ def _call(
     headers = dict(request.headers or {})
     principal = None
     if role is not None:
-        principal = authenticate(headers, deps.api_keys(), deps.now())
+        principal = authenticate(
+            headers, deps.api_keys(), deps.now(), context=request.context, iam=iam_settings()
+        )
         require(principal, role)
     call = Call(
         principal=principal,

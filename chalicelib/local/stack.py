@@ -208,7 +208,7 @@ class LocalStack:
 
     def deploy(self, project_root: str | Path, *, unpause: bool = True) -> Any:
         from chalicelib import wiring
-        from chalicelib.deploy.deployer import deploy
+        from chalicelib.deploy.deployer import deploy, detect_git_commit
 
         root = Path(project_root).resolve()
         return deploy(
@@ -217,6 +217,7 @@ class LocalStack:
             bundles=wiring.bundle_store(),
             bundle_root=str(root),
             now=wiring.utc_now(),
+            git_commit=detect_git_commit(str(root)),
             stage="local",
             paused_at_creation=not unpause,
         )

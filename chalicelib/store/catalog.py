@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec
@@ -34,6 +35,7 @@ from chalicelib.store.models import (
     DUE_SHARD,
     MAP_COUNT_KEY,
     POOL_KIND,
+    RUN_COUNTER,
     instance_pk,
     instance_sk,
 )
@@ -230,11 +232,17 @@ class Catalog:
         the page. ``keep`` (state, type, date filters) needs the whole item, so a
         filtered list reads the items it passes over; an unfiltered one only keys."""
         index, key, condition = self._runs_index(dag_id, tenant, after_from, after_to)
-        keys = index.query(key, condition, scan_index_forward=not descending)
         if keep is None:
+            keys = index.query(
+                key, condition, scan_index_forward=not descending, limit=offset + limit
+            )
             page_keys = [(k.dag_id, k.run_id) for k in _paged(keys, offset, limit)]
-            total = index.count(key, condition)
+            if dag_id is not None and condition is None:
+                total = self.store.run_count(dag_id)  # one GetItem, however many runs
+            else:
+                total = index.count(key, condition)
             return Page([_stored_run(i) for i in self._batch_runs(page_keys)], total)
+        keys = index.query(key, condition, scan_index_forward=not descending)
         matched = 0
         page: list[StoredRun] = []
         for chunk in _chunks(keys, BATCH_GET_LIMIT):
@@ -306,12 +314,14 @@ class Catalog:
         with ti.batch_write() as batch:
             for pk, sk in keys:
                 batch.delete(ti(pk, sk))
+        finished = model.st.is_in(DagRunState.SUCCESS.value, DagRunState.FAILED.value)
         try:
-            model(dag_id, run_id).delete(
-                condition=model.st.is_in(DagRunState.SUCCESS.value, DagRunState.FAILED.value)
-            )
-        except DeleteError as exc:
-            if exc.cause_response_code == CONDITION_FAILED:
+            with TransactWrite(connection=self.store._connection) as transaction:
+                transaction.delete(model(dag_id, run_id), condition=finished)
+                transaction.update(model(dag_id, RUN_COUNTER), actions=[model.n.add(-1)])
+        except TransactWriteError as exc:
+            codes = [r.code if r else None for r in exc.cancellation_reasons]
+            if "ConditionalCheckFailed" in codes:
                 return False
             raise StoreError(f"cannot delete run {run_id}") from exc
         return True

@@ -55,6 +55,7 @@ from chalicelib.store.models import (
     DUE_SHARD,
     MAP_COUNT_KEY,
     POOL_KIND,
+    RUN_COUNTER,
     RUNNING_LEASE,
     VERSION_COUNTER,
     StoreModels,
@@ -243,13 +244,32 @@ class DynamoStateStore(StateStore):
             tn=run.tenant or DEFAULT_TENANT,  # the key of by_tenant, so never missing
             bf=run.backfill_id,
         )
+        # The DAG's run counter moves in the same transaction, so the API's run
+        # list reads its total in one GetItem instead of counting every run.
+        counter = model(run.dag_id, RUN_COUNTER)
+        for _ in range(TRANSACTION_CONFLICT_RETRIES):
+            try:
+                with TransactWrite(connection=self._connection) as transaction:
+                    transaction.save(item, condition=model.run_id.does_not_exist())
+                    transaction.update(counter, actions=[model.n.add(1)])
+            except TransactWriteError as exc:
+                codes = [r.code if r else None for r in exc.cancellation_reasons]
+                if exc.cause_response_code == TRANSACTION_CANCELED:
+                    if "ConditionalCheckFailed" in codes:
+                        return False  # a repeated tick or event: the deterministic id exists
+                    if "TransactionConflict" in codes:
+                        continue
+                raise StoreError(f"cannot create run {run.run_id} of {run.dag_id}") from exc
+            return True
+        raise StoreError(f"creating run {run.run_id} of {run.dag_id} kept conflicting")
+
+    def run_count(self, dag_id: str) -> int:
+        """How many runs a DAG has (created minus deleted), from its counter item."""
         try:
-            item.save(condition=model.run_id.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == CONDITION_FAILED:
-                return False  # a repeated tick or event: the deterministic id exists
-            raise StoreError(f"cannot create run {run.run_id} of {run.dag_id}") from exc
-        return True
+            item = self.models.dag_run.get(dag_id, RUN_COUNTER, attributes_to_get=["n"])
+        except DoesNotExist:
+            return 0
+        return int(item.n or 0)
 
     def _run_item(self, dag_id: str, run_id: str) -> Any:
         try:

@@ -85,6 +85,10 @@ VERSION_COUNTER = "#counter"
 """Sort key of the dag-versions item that numbers a DAG's versions (1, 2, ...)."""
 
 POOL_KIND = "pool"
+
+RUN_COUNTER = "#count"
+"""Run id of the dag-runs item that counts a DAG's runs (in no index: it has
+no ``run_after`` or ``st``)."""
 ACTIVE_BACKFILL = "active"
 
 MAP_COUNT_KEY = "n"
@@ -229,6 +233,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         note = UnicodeAttribute(null=True)
         tn = UnicodeAttribute(null=True)  # the DAG's tenant (None: DEFAULT_TENANT)
         bf = NumberAttribute(null=True)  # id of the backfill that created the run
+        n = NumberAttribute(null=True)  # on the RUN_COUNTER item only
         by_state = RunsByStateIndex()
         by_dag = RunsByDagIndex()
         by_tenant = RunsByTenantIndex()
