@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import pytest
 from moto import mock_aws
 
-from chalicelib.core.runs import DagRun, RunType, make_run_id
+from chalicelib.core.runs import DagRun
 from chalicelib.core.states import DagRunState
 from chalicelib.store.catalog import Catalog
 from chalicelib.store.dynamodb import DynamoStateStore
 from tests.core.simulation import make_spec
 from tests.store.conftest import make_dynamo_store, store_settings
+from tests.store.runs import T0, new_run
 
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 SPEC = make_spec({"a": ["b"]})
 
 
@@ -29,16 +29,7 @@ def store() -> Iterator[DynamoStateStore]:
 
 
 def _run(index: int) -> DagRun:
-    when = T0 + dt.timedelta(hours=index)
-    return DagRun(
-        dag_id=SPEC.dag_id,
-        run_id=make_run_id(RunType.SCHEDULED, when),
-        run_type=RunType.SCHEDULED,
-        logical_date=when,
-        data_interval_start=when,
-        data_interval_end=when,
-        run_after=when,
-    )
+    return new_run(SPEC, T0 + dt.timedelta(hours=index))
 
 
 def test_the_run_counter_moves_with_creates_and_deletes_only(store: DynamoStateStore) -> None:
