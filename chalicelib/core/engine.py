@@ -321,6 +321,7 @@ def fail_try(
         try_number=ti.try_number,
         failed_at=now,
         non_retryable=non_retryable,
+        retry_base=ti.retry_base,
     )
     cmd: list[Command] = [
         SetTaskState(

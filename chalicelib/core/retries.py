@@ -63,11 +63,12 @@ def decide_after_failure(
     try_number: int,
     failed_at: dt.datetime,
     non_retryable: bool = False,
+    retry_base: int = 0,
 ) -> RetryDecision:
-    """Airflow retries while ``try_number <= retries``: ``retries + 1`` tries in all."""
-    if non_retryable or try_number > task.retries:
+    """Airflow retries while ``try_number <= retries``: ``retries + 1`` tries in all,
+    counted from the last clear (``retry_base`` tries came before it)."""
+    tries = try_number - retry_base
+    if non_retryable or tries > task.retries:
         return RetryDecision(TaskState.FAILED, None, None)
-    delay = retry_delay_seconds(
-        task, dag_id=dag_id, logical_date=logical_date, try_number=try_number
-    )
+    delay = retry_delay_seconds(task, dag_id=dag_id, logical_date=logical_date, try_number=tries)
     return RetryDecision(TaskState.UP_FOR_RETRY, failed_at + dt.timedelta(seconds=delay), delay)

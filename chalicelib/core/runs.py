@@ -75,6 +75,9 @@ class TaskInstance:
     slots: tuple[str, ...] = ()  # slot claims held while QUEUED/RUNNING ("key|amount")
     wait_key: str | None = None  # SCHEDULED and waiting for a slot of this counter
     wait_rank: str | None = None
+    # Tries used before an operator's last clear: a cleared task gets its retries
+    # again, as Airflow's (which raises max_tries on clear).
+    retry_base: int = 0
 
     @property
     def key(self) -> tuple[str, int]:

@@ -56,6 +56,7 @@ class TryRequest:
     map_index: int = -1
     try_number: int = 1  # 1-based: the try being run
     tenant: str | None = None  # whose connections and variables the try reads
+    retry_base: int = 0  # tries before the last clear (TaskInstance.retry_base)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,7 @@ def _execute_try(
             try_number=request.try_number,
             failed_at=failed_at,
             non_retryable=non_retryable,
+            retry_base=request.retry_base,
         )
         return _finish(
             request,

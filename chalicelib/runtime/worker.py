@@ -127,8 +127,9 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         log.info("%s: claim lost, another worker has it (or it was reaped)", message.label)
         return WorkerOutcome(claimed=False)
     held = claim.instance.slots if claim.instance is not None else ()
+    retry_base = claim.instance.retry_base if claim.instance is not None else 0
 
-    result = _run_try(deps, message, spec, run)
+    result = _run_try(deps, message, spec, run, retry_base)
     finished = result.state is not TaskState.UP_FOR_RETRY
     recorded = store.transition(
         run.dag_id,
@@ -209,7 +210,9 @@ def _dag_callbacks(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any
     return WorkerOutcome(claimed=True, recorded=False)
 
 
-def _run_try(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> TryResult:
+def _run_try(
+    deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any, retry_base: int = 0
+) -> TryResult:
     bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
     sink = _try_log_sink(deps, message)
     stop = threading.Event()
@@ -229,7 +232,7 @@ def _run_try(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> T
                     raise RuntimeError(f"DAG {spec.dag_id!r} has no file location in its spec")
                 dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)
             except Exception as exc:  # a broken bundle fails the try like any task error
-                return _load_failure(deps, message, spec, run, exc)
+                return _load_failure(deps, message, spec, run, exc, retry_base)
             request = TryRequest(
                 dag=dag,
                 spec=spec,
@@ -238,6 +241,7 @@ def _run_try(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> T
                 map_index=message.map_index,
                 try_number=message.try_number,
                 tenant=run.tenant,
+                retry_base=retry_base,
             )
             return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
@@ -277,7 +281,12 @@ def _heartbeat(
 
 
 def _load_failure(
-    deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any, exc: Exception
+    deps: WorkerDeps,
+    message: WorkerMessage,
+    spec: Any,
+    run: Any,
+    exc: Exception,
+    retry_base: int = 0,
 ) -> TryResult:
     from chalicelib.core.retries import decide_after_failure
 
@@ -288,6 +297,7 @@ def _load_failure(
         logical_date=run.logical_date,
         try_number=message.try_number,
         failed_at=now,
+        retry_base=retry_base,
     )
     return TryResult(
         state=decision.state,

@@ -87,6 +87,7 @@ class Interventions:
                 now=now,
                 read_outcome=False,
                 releases=change.before.slots,
+                retry_base=change.before.try_number,  # its retries start afresh
                 **RESET_FIELDS,
             ).won
         ]

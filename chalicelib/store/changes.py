@@ -38,6 +38,7 @@ INSTANCE_FIELDS = frozenset(
         "slots",
         "wait_key",
         "wait_rank",
+        "retry_base",
     }
 )
 

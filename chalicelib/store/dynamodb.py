@@ -83,6 +83,7 @@ _FIELD_ATTRS = {
     "result_length": "rlen",
     "wait_key": "wq",
     "wait_rank": "wp",
+    "retry_base": "rb",
 }
 
 
@@ -791,6 +792,7 @@ def _instance_from_item(item: Any) -> TaskInstance:
         slots=tuple(item.slt or ()),
         wait_key=item.wq,
         wait_rank=item.wp,
+        retry_base=int(item.rb or 0),
     )
 
 

@@ -276,6 +276,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "slt": ListAttribute(null=True),  # slot claims held ("key|amount")
         "wq": UnicodeAttribute(null=True),  # waiting for a slot of this counter
         "wp": UnicodeAttribute(null=True),
+        "rb": NumberAttribute(null=True),  # tries before the last clear (fresh retries)
         "running": RunningIndex(),
         "waiting": WaitingIndex(),
     }

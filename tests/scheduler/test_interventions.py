@@ -159,3 +159,32 @@ def test_a_mark_is_checked_apart_from_the_engines_rules() -> None:
         check_mark(TaskState.SUCCESS, TaskState.SUCCESS)
     with pytest.raises(IllegalTransition):
         check_mark(TaskState.FAILED, TaskState.NONE)  # that is a clear, not a mark
+
+
+def test_a_cleared_task_gets_its_retries_again(stack: Stack) -> None:
+    """Airflow raises max_tries on clear: a task that used up its one retry fails
+    once more after the clear and is retried, instead of failing for good."""
+    with DAG("stubborn", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+
+        @task(retries=1, retry_delay=dt.timedelta(seconds=5))
+        def flaky() -> str:
+            ATTEMPTS["flaky"] = ATTEMPTS.get("flaky", 0) + 1
+            if ATTEMPTS["flaky"] < 4:
+                raise RuntimeError(f"attempt {ATTEMPTS['flaky']} failed")
+            return "done"
+
+        flaky()
+    spec = stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("stubborn")
+    stack.settle()
+    run = stack.store.get_run("stubborn", run.run_id)
+    assert run.state is DagRunState.FAILED and ATTEMPTS["flaky"] == 2
+
+    instances = run_instances(stack.scheduler, run, spec)
+    Interventions(stack.scheduler).clear(run, spec, instances, dry_run=False)
+    stack.settle()
+
+    final = stack.store.get_run("stubborn", run.run_id)
+    assert final.state is DagRunState.SUCCESS
+    ti = stack.store.get_instance("stubborn", run.run_id, "flaky", -1)
+    assert (ti.try_number, ti.retry_base, ATTEMPTS["flaky"]) == (4, 2, 4)
