@@ -32,6 +32,7 @@ from chalicelib.core.runs import DagRun, RunType
 from chalicelib.core.states import DagRunState
 from chalicelib.core.timetables import DataInterval
 from chalicelib.scheduler.interventions import Interventions
+from chalicelib.store.base import DagRecord
 from chalicelib.store.catalog import StoredRun
 
 bp = Blueprint(__name__)
@@ -80,9 +81,9 @@ def run_response(run: DagRun, versions: VersionLookup) -> DagRunResponse:
     )
 
 
-def lookup_for(call: Call, dag_id: str) -> VersionLookup:
-    record = visible_dag(call, dag_id)
-    return VersionLookup(dag_id, summary_of(record).get("display_name") or dag_id)
+def lookup_of(record: DagRecord) -> VersionLookup:
+    """Version look-ups for one DAG's runs, named as the DAG is shown."""
+    return VersionLookup(record.dag_id, summary_of(record).get("display_name") or record.dag_id)
 
 
 @route(
@@ -129,7 +130,7 @@ def trigger_dag_run(call: Call) -> DagRunResponse:
         run_id=run.run_id,
         extra={"conf": body.conf or {}},
     )
-    return run_response(run, lookup_for(call, dag_id))
+    return run_response(run, lookup_of(record))
 
 
 @route(
@@ -143,8 +144,8 @@ def trigger_dag_run(call: Call) -> DagRunResponse:
 def get_dag_run(call: Call) -> DagRunResponse:
     """Get one DAG run."""
     dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
-    _, stored = visible_run(call, dag_id, run_id)
-    return run_response(stored.run, lookup_for(call, dag_id))
+    record, stored = visible_run(call, dag_id, run_id)
+    return run_response(stored.run, lookup_of(record))
 
 
 def _run_filter(query: DagRunListQuery) -> Any:
@@ -219,8 +220,7 @@ def get_dag_runs(call: Call) -> DagRunCollection:
         raise BadRequest(
             f"Ordering with '{query.order_by}' is not supported; order by id or run_after"
         )
-    if dag_id != ALL:
-        visible_dag(call, dag_id)
+    known = {} if dag_id == ALL else {dag_id: visible_dag(call, dag_id)}
     page = deps.catalog().list_runs(
         None if dag_id == ALL else dag_id,
         tenant=call.who.tenant,
@@ -231,12 +231,17 @@ def get_dag_runs(call: Call) -> DagRunCollection:
         after_to=query.run_after_lte,
         keep=_run_filter(query),
     )
-    return DagRunCollection(dag_runs=runs_page(page.items), total_entries=page.total)
+    return DagRunCollection(dag_runs=runs_page(page.items, known), total_entries=page.total)
 
 
-def runs_page(stored: list[StoredRun]) -> list[DagRunResponse]:
-    """Responses for runs of any DAGs: one batch read of their DAGs' rows."""
-    records = deps.catalog().dag_records(s.run.dag_id for s in stored)
+def runs_page(
+    stored: list[StoredRun], known: dict[str, DagRecord] | None = None
+) -> list[DagRunResponse]:
+    """Responses for runs of any DAGs: one batch read of the DAG rows not known yet."""
+    records = dict(known or {})
+    missing = {s.run.dag_id for s in stored} - set(records)
+    if missing:
+        records.update(deps.catalog().dag_records(missing))
     lookups = {
         dag_id: VersionLookup(dag_id, summary_of(record).get("display_name") or dag_id)
         for dag_id, record in records.items()
@@ -307,7 +312,7 @@ def get_list_dag_runs_batch(call: Call) -> DagRunCollection:
 def patch_dag_run(call: Call) -> DagRunResponse:
     """Mark a run success or failed (its task instances with it), or change its note."""
     dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
-    _, stored = visible_run(call, dag_id, run_id)
+    record, stored = visible_run(call, dag_id, run_id)
     body: DagRunPatchBody = call.body
     mask = call.query.update_mask or [f for f in ("state", "note") if f in body.model_fields_set]
     unknown = [f for f in mask if f not in ("state", "note")]
@@ -341,7 +346,7 @@ def patch_dag_run(call: Call) -> DagRunResponse:
             run_id=run_id,
         )
     refreshed = deps.catalog().get_run(dag_id, run_id)
-    return run_response((refreshed or stored).run, lookup_for(call, dag_id))
+    return run_response((refreshed or stored).run, lookup_of(record))
 
 
 @route(bp, "/dags/{dag_id}/dagRuns/{dag_run_id}", "DELETE", role=Role.USER, status=204, tag=TAG)
