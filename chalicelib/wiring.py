@@ -194,6 +194,7 @@ def read_try_log(
 
 def build_worker_deps(sched: Scheduler | None = None) -> Any:
     from chalicelib.runtime.worker import WorkerDeps
+    from chalicelib.store.usage import CallMeter
 
     sched = sched or scheduler()
     return WorkerDeps(
@@ -203,4 +204,5 @@ def build_worker_deps(sched: Scheduler | None = None) -> Any:
         xcoms=xcom_store,
         clock=utc_now,
         task_logs=task_log_store(),
+        meter=CallMeter,  # each try's AWS calls, reported in its log
     )

@@ -102,6 +102,16 @@ class TaskLogSink:
             self._last_ms = millis
             self._pending.extend((millis, line) for line in lines)
 
+    def emit_record(self, fields: dict[str, Any], *, logger: str) -> None:
+        """Add one structured line of the worker's own (no user text: not redacted)."""
+        created = time.time()
+        stamp = dt.datetime.fromtimestamp(created, dt.UTC).isoformat()
+        line = _encode({"timestamp": stamp, "level": "info", "logger": logger, **fields})
+        with self._lock:
+            millis = max(int(created * 1000), self._last_ms)
+            self._last_ms = millis
+            self._pending.append((millis, line))
+
     def flush(self) -> None:
         """Ship what is buffered; on failure warn and drop it (the task goes on)."""
         with self._flush_lock:
@@ -280,8 +290,9 @@ def _uninstall() -> None:
 
 
 @contextlib.contextmanager
-def capture_try(sink: TaskLogSink | None) -> Iterator[TaskLogSink | None]:
-    """Capture what this thread (the try) writes into ``sink``, and flush it at the end.
+def capture_try(sink: TaskLogSink | None, *, flush: bool = True) -> Iterator[TaskLogSink | None]:
+    """Capture what this thread (the try) writes into ``sink``, and flush it at the end
+    (``flush=False``: the caller flushes later, with lines of its own).
 
     ``None`` captures nothing, for workers configured without a task log.
     """
@@ -302,4 +313,5 @@ def capture_try(sink: TaskLogSink | None) -> Iterator[TaskLogSink | None]:
             if not _captures:
                 _uninstall()
         capture.end()
-        sink.flush()
+        if flush:
+            sink.flush()

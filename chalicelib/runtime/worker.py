@@ -24,10 +24,12 @@ scheduler invocation for every task to cover a rare crash.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,6 +45,7 @@ from chalicelib.runtime.task_log import TaskLogSink, capture_try
 from chalicelib.runtime.xcom import XComStore
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.store.base import StateStore
+from chalicelib.store.usage import USAGE_EVENT, USAGE_LOGGER
 
 log = logging.getLogger("slipstream.worker")
 
@@ -61,6 +64,16 @@ class TaskLogs(Protocol):
     ) -> TaskLogSink: ...
 
 
+class Meter(Protocol):
+    """Counts the AWS calls of the threads it is active on (store.usage.CallMeter)."""
+
+    def active(self) -> contextlib.AbstractContextManager[Any]: ...
+
+    def record(self, service: str, operation: str, times: int = 1) -> None: ...
+
+    def snapshot(self) -> dict[str, dict[str, int]]: ...
+
+
 @dataclass
 class WorkerDeps:
     """What a worker talks to; built once per warm container from the environment."""
@@ -72,6 +85,7 @@ class WorkerDeps:
     clock: Callable[[], dt.datetime]
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     task_logs: TaskLogs | None = None  # None: the try's output goes to the worker's own
+    meter: Callable[[], Meter] | None = None  # None: the try's AWS calls are not counted
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,15 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         return WorkerOutcome(claimed=False)
     if message.task_id == DAG_CALLBACK_TASK:
         return _dag_callbacks(deps, message, spec, run)
+    meter = deps.meter() if deps.meter is not None else None
+    with meter.active() if meter is not None else contextlib.nullcontext():
+        return _claim_and_run(deps, message, spec, run, meter)
+
+
+def _claim_and_run(
+    deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any, meter: Meter | None
+) -> WorkerOutcome:
+    store = deps.store
     now = deps.clock()
     claim = store.claim(
         run.dag_id,
@@ -128,8 +151,44 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         return WorkerOutcome(claimed=False)
     held = claim.instance.slots if claim.instance is not None else ()
     retry_base = claim.instance.retry_base if claim.instance is not None else 0
+    sink = _try_log_sink(deps, message)
+    started = time.monotonic()
+    try:
+        result = _run_try(deps, message, spec, run, sink, meter, retry_base)
+        return _record_and_hand_off(deps, message, spec, run, result, held)
+    finally:
+        if sink is not None:
+            _close_log(sink, meter, message, time.monotonic() - started)
 
-    result = _run_try(deps, message, spec, run, retry_base)
+
+def _close_log(
+    sink: TaskLogSink, meter: Meter | None, message: WorkerMessage, seconds: float
+) -> None:
+    """The try's last line says what AWS calls its worker made (the flush that
+    carries it is one of them), then the log is shipped."""
+    if meter is not None:
+        meter.record("logs", "PutLogEvents")
+        fields = {
+            "event": USAGE_EVENT,
+            "try_number": message.try_number,
+            "task_id": message.task_id,
+            "map_index": message.map_index,
+            "seconds": round(seconds, 3),
+            "calls": meter.snapshot(),
+        }
+        sink.emit_record(fields, logger=USAGE_LOGGER)
+    sink.flush()
+
+
+def _record_and_hand_off(
+    deps: WorkerDeps,
+    message: WorkerMessage,
+    spec: Any,
+    run: Any,
+    result: TryResult,
+    held: tuple[str, ...],
+) -> WorkerOutcome:
+    store, scheduler = deps.store, deps.scheduler
     finished = result.state is not TaskState.UP_FOR_RETRY
     recorded = store.transition(
         run.dag_id,
@@ -211,20 +270,27 @@ def _dag_callbacks(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any
 
 
 def _run_try(
-    deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any, retry_base: int = 0
+    deps: WorkerDeps,
+    message: WorkerMessage,
+    spec: Any,
+    run: Any,
+    sink: TaskLogSink | None,
+    meter: Meter | None,
+    retry_base: int = 0,
 ) -> TryResult:
     bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
-    sink = _try_log_sink(deps, message)
     stop = threading.Event()
     beat = threading.Thread(
         target=_heartbeat,
-        args=(deps, message, stop, sink),
+        args=(deps, message, stop, sink, meter),
         name=f"heartbeat-{message.task_id}",
         daemon=True,
     )
     beat.start()
     try:
-        with capture_try(sink):  # the bundle's import-time output belongs to the try too
+        # The bundle's import-time output belongs to the try too; the log is
+        # shipped after the hand-off, with the try's AWS calls (_close_log).
+        with capture_try(sink, flush=False):
             try:
                 if bundle_key is None:
                     raise RuntimeError(f"DAG version {message.version} has no code bundle")
@@ -262,6 +328,17 @@ def _try_log_sink(deps: WorkerDeps, message: WorkerMessage) -> TaskLogSink | Non
 
 
 def _heartbeat(
+    deps: WorkerDeps,
+    message: WorkerMessage,
+    stop: threading.Event,
+    sink: TaskLogSink | None,
+    meter: Meter | None = None,
+) -> None:
+    with meter.active() if meter is not None else contextlib.nullcontext():
+        _beat(deps, message, stop, sink)
+
+
+def _beat(
     deps: WorkerDeps, message: WorkerMessage, stop: threading.Event, sink: TaskLogSink | None
 ) -> None:
     while not stop.wait(deps.heartbeat_seconds):

@@ -97,6 +97,36 @@ class TaskLogStore:
             if _error_code(exc) != "ResourceAlreadyExistsException":
                 raise
 
+    def usage_records(self, dag_id: str, run_id: str, marker: str) -> list[dict[str, Any]]:
+        """The structured lines carrying ``marker`` in every try log of one run:
+        FilterLogEvents over the run's stream prefix, paged, so the cost is one
+        call per page of matches, not one per try."""
+        prefix = f"dag_id={dag_id}/run_id={run_id}/".translate(_FORBIDDEN_IN_STREAM_NAMES)
+        request: dict[str, Any] = {
+            "logGroupName": self.group,
+            "logStreamNamePrefix": prefix,
+            "filterPattern": f'"{marker}"',
+        }
+        found: list[dict[str, Any]] = []
+        while True:
+            try:
+                page = self.client.filter_log_events(**request)
+            except Exception as exc:
+                if _error_code(exc) == "ResourceNotFoundException":
+                    return found
+                raise
+            for event in page.get("events", []):
+                try:
+                    line = json.loads(event.get("message", ""))
+                except ValueError:
+                    continue
+                if isinstance(line, dict) and line.get("event") == marker:
+                    found.append(line)
+            token = page.get("nextToken")
+            if not token or token == request.get("nextToken"):
+                return found
+            request["nextToken"] = token
+
     def read_try_log(
         self,
         dag_id: str,

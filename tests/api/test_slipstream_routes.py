@@ -29,3 +29,31 @@ def test_a_versions_spec_is_the_one_the_scheduler_reads(served: Served) -> None:
         "GET", "/slipstream/dags/etl_hourly/dagVersions/1/spec", tenant="acme", role="admin"
     )
     assert other.status_code == 404
+
+
+def test_a_runs_aws_calls_and_their_cost(served: Served) -> None:
+    trigger = served.call("POST", "/dags/mapped_fanout/dagRuns", json={"conf": {"partitions": 2}})
+    assert trigger.status_code == 200, trigger.text
+    run_id = trigger.json()["dag_run_id"]
+    served.stack.wait_for_run("mapped_fanout", run_id, timeout=120)
+
+    from urllib.parse import quote
+
+    answer = served.call(
+        "GET",
+        f"/slipstream/dags/mapped_fanout/dagRuns/{quote(run_id, safe='')}/usage",
+        role="viewer",
+    )
+    assert answer.status_code == 200, answer.text
+    usage = answer.json()
+    assert usage["tries_metered"] == 2 + 2  # list, two mapped tries, summarise
+    assert sum(usage["calls"]["dynamodb"].values()) >= 2 * usage["tries_metered"]
+    assert usage["total_calls"] == sum(sum(ops.values()) for ops in usage["calls"].values())
+    assert usage["estimated_total_usd"] > 0
+    assert usage["estimated_cost_usd"]["dynamodb"] > 0
+    other = served.call(
+        "GET",
+        f"/slipstream/dags/mapped_fanout/dagRuns/{quote(run_id, safe='')}/usage",
+        tenant="acme",
+    )
+    assert other.status_code == 404

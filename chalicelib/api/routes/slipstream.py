@@ -1,21 +1,28 @@
 """Slipstream's own read-outs under ``/api/v2/slipstream``: what starts a DAG
-from events, and the serialized spec of one of its versions."""
+from events, the serialized spec of one of its versions, and the AWS calls and
+cost of a run."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from chalice import Blueprint
 from pydantic import BaseModel
 
+from chalicelib import wiring
 from chalicelib.api import deps
 from chalicelib.api.auth import Role
 from chalicelib.api.errors import BadRequest, NotFound
-from chalicelib.api.routes.common import current_spec, visible_dag
+from chalicelib.api.routes.common import current_spec, visible_dag, visible_run
 from chalicelib.api.routing import Call, route
+from chalicelib.core.pricing import estimate
+from chalicelib.store.usage import USAGE_EVENT
 
 bp = Blueprint(__name__)
 TAG = "Slipstream"
+DEFAULT_WORKER_MEMORY_MB = 512
+"""The worker Lambda's memory (.chalice/config.json) when the stage does not say."""
 
 
 class EventTriggerResponse(BaseModel):
@@ -87,4 +94,61 @@ def get_version_spec(call: Call) -> VersionSpec:
         version_number=row.number,
         content_hash=spec.content_hash,
         spec=spec.model_dump(mode="json", by_alias=True),
+    )
+
+
+class RunUsage(BaseModel):
+    dag_id: str
+    dag_run_id: str
+    tries_metered: int
+    worker_seconds: float
+    calls: dict[str, dict[str, int]]
+    total_calls: int
+    estimated_cost_usd: dict[str, float]
+    estimated_total_usd: float
+    counted: str
+
+
+@route(
+    bp,
+    "/slipstream/dags/{dag_id}/dagRuns/{dag_run_id}/usage",
+    "GET",
+    role=Role.VIEWER,
+    response=RunUsage,
+    tag=TAG,
+)
+def get_run_usage(call: Call) -> RunUsage:
+    """The AWS calls a run's workers made and what they cost at list prices.
+
+    Each try's worker counts its calls from the claim to the end of its
+    hand-off and writes them as its log's last line; this sums those lines.
+    Scheduler messages and ticks are shared by many runs and not counted here.
+    """
+    dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
+    visible_run(call, dag_id, run_id)
+    records = wiring.task_log_store().usage_records(dag_id, run_id, USAGE_EVENT)
+    calls: dict[str, dict[str, int]] = {}
+    seconds = 0.0
+    for record in records:
+        seconds += float(record.get("seconds") or 0.0)
+        for service, operations in (record.get("calls") or {}).items():
+            into = calls.setdefault(service, {})
+            for operation, count in operations.items():
+                into[operation] = into.get(operation, 0) + int(count)
+    memory = int(os.environ.get("SLIPSTREAM_WORKER_MEMORY_MB", DEFAULT_WORKER_MEMORY_MB))
+    cost = estimate(calls, worker_seconds=seconds, worker_memory_mb=memory)
+    return RunUsage(
+        dag_id=dag_id,
+        dag_run_id=run_id,
+        tries_metered=len(records),
+        worker_seconds=round(seconds, 3),
+        calls=calls,
+        total_calls=sum(sum(ops.values()) for ops in calls.values()),
+        estimated_cost_usd={k: round(v, 9) for k, v in cost.items()},
+        estimated_total_usd=round(sum(cost.values()), 9),
+        counted=(
+            "calls each try's worker made from its claim to the end of its hand-off, "
+            f"at us-east-1 on-demand list prices, worker time at {memory} MB; "
+            "scheduler messages and ticks are not included"
+        ),
     )
