@@ -6,8 +6,9 @@ ignored, as Airflow's ``iter_dagrun_infos_between``), keeps the ones whose
 data interval has ended, and then decides per logical date, from the run that
 date already has, whether to create one (``reprocess_behavior``).
 
-Slipstream cannot clear a finished run yet, so a date Airflow would re-run by
-clearing its run is reported as skipped (``NEEDS_CLEAR``) instead of planned.
+A date whose finished run ``reprocess_behavior`` wants run again is planned
+like a new one; the scheduler clears that date's earlier backfill run, or
+makes a backfill run beside a scheduled or manual one (see scheduler.backfills).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ class ReprocessBehavior(StrEnum):
 class SkipReason(StrEnum):
     IN_FLIGHT = "in flight"  # Airflow: the date's run is queued or running
     ALREADY_EXISTS = "already exists"  # Airflow: reprocess_behavior keeps it
-    NEEDS_CLEAR = "needs clear"  # Airflow would clear and re-run it; Slipstream cannot
 
 
 class BackfillError(SlipstreamError):
@@ -119,16 +119,16 @@ def candidate_runs(
     return infos
 
 
-def skip_reason(state: DagRunState, reprocess: ReprocessBehavior) -> SkipReason:
-    """Why a date that already has a run in ``state`` gets no backfill run
-    (Airflow's ``_get_dag_run_no_create_reason``, plus the missing clear)."""
+def skip_reason(state: DagRunState, reprocess: ReprocessBehavior) -> SkipReason | None:
+    """Why a date that already has a run in ``state`` gets no backfill run (Airflow's
+    ``_get_dag_run_no_create_reason``); None when the run is to be reprocessed."""
     if state not in (DagRunState.SUCCESS, DagRunState.FAILED):
         return SkipReason.IN_FLIGHT
     if reprocess is ReprocessBehavior.NONE:
         return SkipReason.ALREADY_EXISTS
     if reprocess is ReprocessBehavior.FAILED and state is not DagRunState.FAILED:
         return SkipReason.ALREADY_EXISTS
-    return SkipReason.NEEDS_CLEAR
+    return None
 
 
 def plan_backfill(
@@ -136,16 +136,17 @@ def plan_backfill(
     existing: Mapping[dt.datetime, DagRunState],
     reprocess: ReprocessBehavior,
 ) -> BackfillPlan:
-    """Split the candidates into runs to create and dates skipped; ``existing``
-    is the state of the latest run each logical date already has."""
+    """Split the candidates into runs to make (new dates and reprocessed ones) and
+    dates skipped; ``existing`` is the state of the latest run each date has."""
     runs: list[DagRunInfo] = []
     skipped: list[Skipped] = []
     for info in candidates:
         state = existing.get(info.logical_date)
-        if state is None:
+        reason = None if state is None else skip_reason(state, reprocess)
+        if reason is None:
             runs.append(info)
         else:
-            skipped.append(Skipped(info.logical_date, skip_reason(state, reprocess)))
+            skipped.append(Skipped(info.logical_date, reason))
     return BackfillPlan(tuple(runs), tuple(skipped))
 
 

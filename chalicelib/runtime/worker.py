@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.core.engine import FinishRun, ScheduleTask, TaskFinished
+from chalicelib.core.engine import FinishRun, Reconcile, ScheduleTask, TaskFinished
 from chalicelib.core.messages import TimerFired, WorkerMessage
 from chalicelib.core.runs import TaskInstance
 from chalicelib.core.states import TaskState
@@ -148,6 +148,8 @@ def _claim_and_run(
     )
     if not claim.won:
         log.info("%s: claim lost, another worker has it (or it was reaped)", message.label)
+        if message.direct:
+            _redecide_if_assumed_wrong(deps, message, spec, run)
         return WorkerOutcome(claimed=False)
     held = claim.instance.slots if claim.instance is not None else ()
     retry_base = claim.instance.retry_base if claim.instance is not None else 0
@@ -159,6 +161,24 @@ def _claim_and_run(
     finally:
         if sink is not None:
             _close_log(sink, meter, message, time.monotonic() - started)
+
+
+def _redecide_if_assumed_wrong(
+    deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any
+) -> None:
+    """A direct dispatch assumes its task never ran (the hand-off reads nothing,
+    see runtime.handoff). An operator's clear makes that wrong: the task waits
+    at a later try, and the try dispatched for it can never be claimed. Then
+    decide it again from its upstream, reading what is really stored. A lost
+    claim of a try someone else started (a duplicate) reads one item and stops."""
+    ti = deps.store.get_instance(run.dag_id, run.run_id, message.task_id, message.map_index)
+    if ti is None or ti.state is not TaskState.NONE or ti.try_number < message.try_number:
+        return
+    upstream = spec.tasks[message.task_id].upstream
+    unmapped = [up for up in upstream if spec.tasks[up].mapping is None]
+    event = TaskFinished(unmapped[0], -1) if unmapped else Reconcile()
+    log.info("%s: waits at try %d; deciding it again", message.label, ti.try_number + 1)
+    deps.scheduler.advance(run, spec, event)
 
 
 def _close_log(

@@ -183,8 +183,26 @@ class Backfills:
             backfill_id=backfill.id,
         )
         created = self.store.create_run(run, spec)
+        if not created and backfill.reprocess_behavior is not ReprocessBehavior.NONE:
+            created = self._reprocess(backfill, run_id)
         self.scheduler.queue.send(RunCreated(dag_id=run.dag_id, run_id=run_id))
         return run_id, created
+
+    def _reprocess(self, backfill: Backfill, run_id: str) -> bool:
+        """The date's backfill run exists from an earlier backfill: clear it if it
+        is finished (Airflow clears the date's run too), then adopt it, so its end
+        moves this backfill on. Clear first: a crash in between leaves a reopened
+        run that a retry adopts, never a finished run that is not run again."""
+        from chalicelib.scheduler.interventions import Interventions, run_instances
+
+        existing = self.store.get_run(backfill.dag_id, run_id)
+        if existing is None:
+            return False
+        if existing.backfill_id != backfill.id and existing.state.finished:
+            spec = self.scheduler.specs.get(existing.dag_id, existing.version)
+            instances = run_instances(self.scheduler, existing, spec)
+            Interventions(self.scheduler).clear(existing, spec, instances, dry_run=False)
+        return self.store.backfills.adopt_run(backfill.dag_id, run_id, backfill.id)
 
     def limit_for(self, run: DagRun) -> int | None:
         """The backfill's max_active_runs for one of its runs; 0 while it is paused."""

@@ -100,6 +100,11 @@ class BackfillStore(abc.ABC):
     def fail_queued_run(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
         """QUEUED -> FAILED (a cancelled backfill's runs that never started)."""
 
+    @abc.abstractmethod
+    def adopt_run(self, dag_id: str, run_id: str, backfill_id: int) -> bool:
+        """A run becomes a later backfill's (reprocessing its date), so the end of
+        its rerun moves that backfill on; False when it is that backfill's already."""
+
 
 class InMemoryBackfillStore(BackfillStore):
     """Reads and writes the in-memory state store's runs under its lock."""
@@ -180,6 +185,14 @@ class InMemoryBackfillStore(BackfillStore):
             if record is None or record.run.state is not DagRunState.QUEUED:
                 return False
             record.run = record.run.with_state(DagRunState.FAILED, end_date=now)
+            return True
+
+    def adopt_run(self, dag_id: str, run_id: str, backfill_id: int) -> bool:
+        with self._lock:
+            record = self._state._runs.get((dag_id, run_id))
+            if record is None or record.run.backfill_id == backfill_id:
+                return False
+            record.run = dataclasses.replace(record.run, backfill_id=backfill_id)
             return True
 
 
@@ -308,6 +321,17 @@ class DynamoBackfillStore(BackfillStore):
             if exc.cause_response_code == CONDITION_FAILED:
                 return False
             raise StoreError(f"cannot fail run {run_id}") from exc
+        return True
+
+    def adopt_run(self, dag_id: str, run_id: str, backfill_id: int) -> bool:
+        runs = self.runs
+        someone_elses = runs.st.exists() & (runs.bf.does_not_exist() | (runs.bf != backfill_id))
+        try:
+            runs(dag_id, run_id).update(actions=[runs.bf.set(backfill_id)], condition=someone_elses)
+        except UpdateError as exc:
+            if exc.cause_response_code == CONDITION_FAILED:
+                return False
+            raise StoreError(f"cannot adopt run {run_id}") from exc
         return True
 
 

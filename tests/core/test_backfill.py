@@ -100,23 +100,19 @@ def test_reprocess_none_skips_every_date_with_a_run() -> None:
     }
 
 
-def test_reprocess_failed_would_clear_failed_runs_only() -> None:
+def test_reprocess_failed_runs_failed_dates_again() -> None:
     plan = _plan(EXISTING, ReprocessBehavior.FAILED)
+    assert [i.logical_date for i in plan.runs] == [at(0), at(2), at(4)]
     assert {s.logical_date: s.reason for s in plan.skipped} == {
         at(1): SkipReason.ALREADY_EXISTS,
-        at(2): SkipReason.NEEDS_CLEAR,
         at(3): SkipReason.IN_FLIGHT,
     }
 
 
-def test_reprocess_completed_would_clear_finished_runs_never_active_ones() -> None:
+def test_reprocess_completed_runs_finished_dates_again_never_active_ones() -> None:
     plan = _plan(EXISTING, ReprocessBehavior.COMPLETED)
-    assert {s.logical_date: s.reason for s in plan.skipped} == {
-        at(1): SkipReason.NEEDS_CLEAR,
-        at(2): SkipReason.NEEDS_CLEAR,
-        at(3): SkipReason.IN_FLIGHT,
-    }
-    assert [i.logical_date for i in plan.runs] == [at(0), at(4)]
+    assert [i.logical_date for i in plan.runs] == [at(0), at(1), at(2), at(4)]
+    assert {s.logical_date: s.reason for s in plan.skipped} == {at(3): SkipReason.IN_FLIGHT}
 
 
 def test_run_info_at_one_date() -> None:

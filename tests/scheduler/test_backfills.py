@@ -130,7 +130,7 @@ def test_dates_with_runs_are_skipped_by_reprocess_behavior(stack: Stack) -> None
     plan = stack.scheduler.backfills.plan(
         "hourly", at(0), at(2), reprocess=ReprocessBehavior.COMPLETED
     )
-    assert [s.reason for s in plan.skipped] == [SkipReason.NEEDS_CLEAR]
+    assert plan.skipped == () and [i.logical_date for i in plan.runs] == [at(0), at(1), at(2)]
     backfill = stack.scheduler.backfills.create("hourly", at(0), at(2))
     assert backfill.dates == (at(0), at(2))
 
@@ -154,3 +154,40 @@ def test_the_tick_advances_a_backfill_whose_first_runs_were_never_made(stack: St
     stack.settle()
     stack.scheduler.tick()
     assert stack.store.backfills.active_ids() == []
+
+
+def test_reprocess_completed_clears_an_earlier_backfills_runs_and_runs_them_again(
+    stack: Stack,
+) -> None:
+    first = stack.scheduler.backfills.create("hourly", at(0), at(1))
+    stack.settle()
+    assert stack.store.backfills.get(first.id).completed_at is not None
+    before = backfill_runs(stack)
+    assert {r.state for r in before.values()} == {DagRunState.SUCCESS}
+
+    dry = stack.scheduler.backfills.plan(
+        "hourly", at(0), at(2), reprocess=ReprocessBehavior.COMPLETED
+    )
+    assert [i.logical_date for i in dry.runs] == [at(0), at(1), at(2)]
+    second = stack.scheduler.backfills.create(
+        "hourly", at(0), at(2), reprocess=ReprocessBehavior.COMPLETED
+    )
+    stack.settle()
+
+    runs = backfill_runs(stack)
+    assert len(runs) == 3  # the two earlier runs ran again, one new
+    assert all(r.state is DagRunState.SUCCESS for r in runs.values())
+    assert {r.backfill_id for r in runs.values()} == {second.id}
+    again = stack.store.get_instance("hourly", "backfill__2024-01-01T00:00:00+00:00", "b", -1)
+    assert again.try_number == 2  # cleared and run a second time
+    assert stack.store.backfills.get(second.id).completed_at is not None
+
+
+def test_reprocess_failed_leaves_successful_dates_alone(stack: Stack) -> None:
+    stack.scheduler.backfills.create("hourly", at(0), at(0))
+    stack.settle()
+    plan = stack.scheduler.backfills.plan(
+        "hourly", at(0), at(1), reprocess=ReprocessBehavior.FAILED
+    )
+    assert [i.logical_date for i in plan.runs] == [at(1)]
+    assert [s.reason for s in plan.skipped] == [SkipReason.ALREADY_EXISTS]

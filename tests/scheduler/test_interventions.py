@@ -188,3 +188,26 @@ def test_a_cleared_task_gets_its_retries_again(stack: Stack) -> None:
     assert final.state is DagRunState.SUCCESS
     ti = stack.store.get_instance("stubborn", run.run_id, "flaky", -1)
     assert (ti.try_number, ti.retry_base, ATTEMPTS["flaky"]) == (4, 2, 4)
+
+
+def test_clearing_a_chain_that_ran_reruns_every_task_through_the_hand_off(stack: Stack) -> None:
+    """The hand-off dispatches a downstream try assuming the task never ran; after
+    a clear it waits at a later try, so the worker whose claim loses decides it
+    again instead of leaving it waiting for reconciliation."""
+    with DAG("chain3", schedule=None, start_date=dt.datetime(2024, 1, 1)) as dag:
+        a, b, c = (EmptyOperator(task_id=t) for t in ("a", "b", "c"))
+        a >> b >> c
+    spec = stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("chain3")
+    stack.settle()
+    run = stack.store.get_run("chain3", run.run_id)
+    assert run.state is DagRunState.SUCCESS
+
+    Interventions(stack.scheduler).clear(
+        run, spec, run_instances(stack.scheduler, run, spec), dry_run=False
+    )
+    stack.settle()  # no tick: nothing waits for reconciliation of a stalled run
+
+    assert stack.store.get_run("chain3", run.run_id).state is DagRunState.SUCCESS
+    tries = {t: stack.store.get_instance("chain3", run.run_id, t, -1).try_number for t in "abc"}
+    assert tries == {"a": 2, "b": 2, "c": 2}
