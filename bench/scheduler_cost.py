@@ -290,6 +290,7 @@ def run_shape(shape: str, n: int) -> ShapeResult:
 
     from chalicelib.core.spec import ExecutorSpec
     from chalicelib.executors.base import DispatchHandle, Executor
+    from chalicelib.local.moto_fidelity import faithful_transactions
     from chalicelib.runtime.worker import WorkerDeps, handle_worker_message
     from chalicelib.scheduler.queue import SqsSchedulerQueue, decode
     from chalicelib.scheduler.service import Scheduler
@@ -298,7 +299,6 @@ def run_shape(shape: str, n: int) -> ShapeResult:
     from chalicelib.store.models import build_models, create_tables
     from chalicelib.store.results import DynamoXComStore, build_result_model
     from chalicelib.store.settings import StoreSettings
-    from tests.moto_support import faithful_transactions
 
     class CountedLambda(Executor):
         kind = "lambda"

@@ -36,8 +36,8 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _faithful_moto_transactions():
     """DynamoDB transactions on moto are serializable and cost O(items touched);
-    see tests/moto_support.py for what moto does on its own."""
-    from tests.moto_support import faithful_transactions
+    see chalicelib/local/moto_fidelity.py for what moto does on its own."""
+    from chalicelib.local.moto_fidelity import faithful_transactions
 
     with faithful_transactions():
         yield

@@ -66,6 +66,7 @@ class LocalStack:
         self.tick_seconds = tick_seconds
         self.on_status = on_status
         self._server: Any = None
+        self._fidelity: Any = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._saved_env: dict[str, str | None] = {}
@@ -81,6 +82,12 @@ class LocalStack:
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
+        from chalicelib.local.moto_fidelity import faithful_transactions
+
+        # DynamoDB transactions as AWS runs them: moto's own copy whole tables
+        # per transaction, so run creation and hand-offs slowed as tables grew.
+        self._fidelity = faithful_transactions()
+        self._fidelity.__enter__()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
@@ -118,6 +125,9 @@ class LocalStack:
             self.executor.stop()
         if self._server is not None:
             self._server.stop()
+        if self._fidelity is not None:
+            self._fidelity.__exit__(None, None, None)
+            self._fidelity = None
         from chalicelib import wiring
 
         wiring.reset()

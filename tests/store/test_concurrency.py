@@ -7,7 +7,7 @@ moto 5.2 does not isolate TransactWriteItems: it snapshots each table it
 touches, checks and applies without a lock, and on a cancelled transaction
 restores the snapshot, so two racing transactions can both pass a condition
 and a cancelled one can undo another thread's write. DynamoDB documents
-transactions as serializable; tests/moto_support.py (applied to every test)
+transactions as serializable; chalicelib/local/moto_fidelity.py (applied to every test)
 restores that promise by running moto's write operations one at a time.
 Conditions are still checked by moto; only the interleaving inside moto's own
 code is removed.

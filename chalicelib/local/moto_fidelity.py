@@ -10,6 +10,8 @@ without a lock, so two racing transactions can both pass their conditions
 (DynamoDB transactions are serializable) and snapshots only the items a
 transaction touches, restoring those on cancellation. Conditions are still
 evaluated by moto itself; nothing about our code's writes is simulated here.
+The local stack (``slipstream dev``) and the tests both run under it; entered
+twice, it wraps twice and unwinds in order.
 """
 
 from __future__ import annotations
