@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from chalicelib.cli.main import dags_app
-from chalicelib.cli.output import print_json, print_record, print_rows
+from chalicelib.cli.output import emit_record, emit_rows, print_json
 from chalicelib.cli.remote import ApiKey, ApiUrl, AsJson, Client, parse_json_object, quote
 from chalicelib.cli.runs import RUN_FIELDS, finish, wait_for_run
 
@@ -48,10 +48,7 @@ def list_command(
 ) -> None:
     """The DAGs deployed in your tenant."""
     answer = Client.from_options(api_url, api_key).get("/dags", limit=limit)
-    if as_json:
-        print_json(answer)
-    else:
-        print_rows("DAGs", answer["dags"], DAG_COLUMNS, styles={"tags": _tags})
+    emit_rows(answer, as_json, "DAGs", answer["dags"], DAG_COLUMNS, styles={"tags": _tags})
 
 
 @dags_app.command("show")
@@ -63,11 +60,8 @@ def show_command(
 ) -> None:
     """One DAG's details."""
     dag = Client.from_options(api_url, api_key).get(f"/dags/{quote(dag_id)}/details")
-    if as_json:
-        print_json(dag)
-    else:
-        dag = {**dag, "tags": _tags(dag.get("tags"))}
-        print_record(f"DAG {dag_id}", dag, DAG_FIELDS)
+    shown = {**dag, "tags": _tags(dag.get("tags"))}
+    emit_record(dag, as_json, f"DAG {dag_id}", DAG_FIELDS, shown=shown)
 
 
 def _set_paused(dag_id: str, paused: bool, client: Client, as_json: bool) -> None:
@@ -127,7 +121,4 @@ def trigger_command(
             typer.echo(f"triggered {dag_id} / {run['dag_run_id']}")
         finish(wait_for_run(client, dag_id, run["dag_run_id"], timeout), as_json, timeout)
         return
-    if as_json:
-        print_json(run)
-    else:
-        print_record(f"Triggered {dag_id}", run, RUN_FIELDS)
+    emit_record(run, as_json, f"Triggered {dag_id}", RUN_FIELDS)

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from chalicelib.cli.main import app
-from chalicelib.cli.output import print_json, print_rows
+from chalicelib.cli.output import emit_rows, print_json
 from chalicelib.cli.remote import ApiKey, ApiUrl, AsJson, Client, bad_input, configured, quote
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -125,10 +125,7 @@ def list_command(
             rows = [r for r in rows if r["tenant"] == tenant]
     else:
         rows = [_key_json(k) for k in _store_keys().list(tenant or "default")]
-    if as_json:
-        print_json(rows)
-    else:
-        print_rows("API keys", rows, COLUMNS)
+    emit_rows(rows, as_json, "API keys", rows, COLUMNS)
 
 
 @keys_app.command("revoke")

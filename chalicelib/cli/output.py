@@ -79,14 +79,34 @@ def print_record(title: str, record: Mapping[str, Any], fields: list[str] | None
     Console(highlight=False).print(table)
 
 
-def emit(
+def emit_rows(
     data: Any,
     as_json: bool,
     title: str,
-    rows: list[Mapping[str, Any]],
+    rows: Iterable[Mapping[str, Any]],
     columns: list[str],
+    *,
+    styles: Mapping[str, Callable[[Any], str]] | None = None,
 ) -> None:
+    """What every list command prints: the API's answer whole with ``--json``
+    (for scripts), else a table of ``rows``."""
     if as_json:
         print_json(data)
     else:
-        print_rows(title, rows, columns)
+        print_rows(title, rows, columns, styles=styles)
+
+
+def emit_record(
+    data: Any,
+    as_json: bool,
+    title: str,
+    fields: list[str] | None = None,
+    *,
+    shown: Mapping[str, Any] | None = None,
+) -> None:
+    """What every show command prints: the answer with ``--json``, else a
+    field/value table of ``shown`` (the answer itself unless given)."""
+    if as_json:
+        print_json(data)
+    else:
+        print_record(title, data if shown is None else shown, fields)

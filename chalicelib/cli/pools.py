@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from chalicelib.cli.main import app
-from chalicelib.cli.output import print_json, print_rows
+from chalicelib.cli.output import emit_rows
 from chalicelib.cli.remote import ApiKey, ApiUrl, AsJson, Client, bad_input, configured, quote
 
 pools_app = typer.Typer(help="Create, resize, delete and list pools.", no_args_is_help=True)
@@ -73,10 +73,7 @@ def list_command(
             {"pool": name, "slots": slots, "used": store.used(f"pool:{name}")}
             for name, slots in sorted(store.pools().items())
         ]
-    if as_json:
-        print_json(rows)
-        return
-    print_rows("Pools", rows, ["pool", "slots", "used"])
+    emit_rows(rows, as_json, "Pools", rows, ["pool", "slots", "used"])
 
 
 @pools_app.command("delete")

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from chalicelib.cli.main import app
-from chalicelib.cli.output import print_json, print_record, print_rows
+from chalicelib.cli.output import emit_record, emit_rows, print_json
 from chalicelib.cli.remote import (
     EXIT_FAILED,
     ApiKey,
@@ -58,10 +58,7 @@ def wait_for_run(client: Client, dag_id: str, run_id: str, timeout: float) -> di
 
 def finish(run: dict[str, Any], as_json: bool, timeout: float) -> None:
     """Print the finished run and exit with its verdict."""
-    if as_json:
-        print_json(run)
-    else:
-        print_record(f"Run {run.get('dag_run_id')}", run, RUN_FIELDS)
+    emit_record(run, as_json, f"Run {run.get('dag_run_id')}", RUN_FIELDS)
     state = run.get("state")
     if state not in FINISHED:
         fail("", f"run is still {state} after {timeout:g}s", EXIT_FAILED)
@@ -80,10 +77,7 @@ def list_command(
     """A DAG's runs, newest first."""
     client = Client.from_options(api_url, api_key)
     answer = client.get(f"/dags/{quote(dag_id)}/dagRuns", limit=limit, order_by="-run_after")
-    if as_json:
-        print_json(answer)
-    else:
-        print_rows(f"Runs of {dag_id}", answer["dag_runs"], RUN_COLUMNS)
+    emit_rows(answer, as_json, f"Runs of {dag_id}", answer["dag_runs"], RUN_COLUMNS)
 
 
 @runs_app.command("show")
@@ -96,10 +90,7 @@ def show_command(
 ) -> None:
     """One run."""
     run = Client.from_options(api_url, api_key).get(run_path(dag_id, run_id))
-    if as_json:
-        print_json(run)
-    else:
-        print_record(f"Run {run_id}", run, RUN_FIELDS)
+    emit_record(run, as_json, f"Run {run_id}", RUN_FIELDS)
 
 
 @runs_app.command("wait")

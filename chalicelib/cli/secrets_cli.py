@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from chalicelib.cli.main import app
-from chalicelib.cli.output import print_json, print_record, print_rows
+from chalicelib.cli.output import emit_record, emit_rows, print_json
 from chalicelib.cli.remote import (
     ApiKey,
     ApiUrl,
@@ -38,10 +38,7 @@ def connections_list(
 ) -> None:
     """Your tenant's connections (no passwords)."""
     answer = Client.from_options(api_url, api_key).get("/connections", limit=1000)
-    if as_json:
-        print_json(answer)
-    else:
-        print_rows("Connections", answer["connections"], CONN_COLUMNS)
+    emit_rows(answer, as_json, "Connections", answer["connections"], CONN_COLUMNS)
 
 
 @connections_app.command("get")
@@ -53,10 +50,7 @@ def connections_get(
 ) -> None:
     """One connection (its password masked)."""
     conn = Client.from_options(api_url, api_key).get(f"/connections/{quote(connection_id)}")
-    if as_json:
-        print_json(conn)
-    else:
-        print_record(f"Connection {connection_id}", conn)
+    emit_record(conn, as_json, f"Connection {connection_id}")
 
 
 @connections_app.command("add")
@@ -107,10 +101,7 @@ def connections_delete(
 def variables_list(api_url: ApiUrl = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:
     """Your tenant's variables."""
     answer = Client.from_options(api_url, api_key).get("/variables", limit=1000)
-    if as_json:
-        print_json(answer)
-    else:
-        print_rows("Variables", answer["variables"], ["key", "value", "description"])
+    emit_rows(answer, as_json, "Variables", answer["variables"], ["key", "value", "description"])
 
 
 @variables_app.command("get")

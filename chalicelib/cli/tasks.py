@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from chalicelib.cli.main import app
-from chalicelib.cli.output import print_json, print_rows
+from chalicelib.cli.output import emit_rows, print_json
 from chalicelib.cli.remote import ApiKey, ApiUrl, AsJson, Client, bad_input, quote
 from chalicelib.cli.runs import POLL_SECONDS, DagId, RunId, run_path
 
@@ -31,10 +31,8 @@ def list_command(
     """The task instances of a run."""
     client = Client.from_options(api_url, api_key)
     answer = client.get(f"{run_path(dag_id, run_id)}/taskInstances", limit=1000)
-    if as_json:
-        print_json(answer)
-    else:
-        print_rows(f"Tasks of {dag_id} / {run_id}", answer["task_instances"], TI_COLUMNS)
+    title = f"Tasks of {dag_id} / {run_id}"
+    emit_rows(answer, as_json, title, answer["task_instances"], TI_COLUMNS)
 
 
 def _line(entry: dict[str, Any]) -> str:
