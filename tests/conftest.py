@@ -35,9 +35,11 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True, scope="session")
 def _faithful_moto_transactions():
-    """DynamoDB transactions on moto are serializable and cost O(items touched);
-    see chalicelib/local/moto_fidelity.py for what moto does on its own."""
+    """DynamoDB transactions on moto are serializable and cost O(items touched),
+    and items serialize without moto's shape walk, as on the local stack; see
+    chalicelib/local/moto_fidelity.py and moto_speed.py."""
     from chalicelib.local.moto_fidelity import faithful_transactions
+    from chalicelib.local.moto_speed import fast_item_serialization
 
-    with faithful_transactions():
+    with faithful_transactions(), fast_item_serialization():
         yield

@@ -228,30 +228,28 @@ class Catalog:
         tenant: str | None = None,
     ) -> Page:
         """Runs of one DAG (``by_dag``), or of every DAG of ``tenant`` when
-        ``dag_id`` is None (``by_tenant``), by run_after; then one batch read of
-        the page. ``keep`` (state, type, date filters) needs the whole item, so a
-        filtered list reads the items it passes over; an unfiltered one only keys."""
+        ``dag_id`` is None (``by_tenant``), by run_after, read from the index
+        itself: it projects what a list shows (``RUN_LISTED``), so a page is one
+        Query. ``keep`` (state, type, date filters) reads on past the page to
+        count what matches; an unfiltered list reads only the page."""
         index, key, condition = self._runs_index(dag_id, tenant, after_from, after_to)
+        ascending = not descending
         if keep is None:
-            keys = index.query(
-                key, condition, scan_index_forward=not descending, limit=offset + limit
-            )
-            page_keys = [(k.dag_id, k.run_id) for k in _paged(keys, offset, limit)]
+            items = index.query(key, condition, scan_index_forward=ascending, limit=offset + limit)
+            page = [_stored_run(item) for item in _paged(items, offset, limit)]
             if dag_id is not None and condition is None:
                 total = self.store.run_count(dag_id)  # one GetItem, however many runs
             else:
                 total = index.count(key, condition)
-            return Page([_stored_run(i) for i in self._batch_runs(page_keys)], total)
-        keys = index.query(key, condition, scan_index_forward=not descending)
+            return Page(page, total)
         matched = 0
-        page: list[StoredRun] = []
-        for chunk in _chunks(keys, BATCH_GET_LIMIT):
-            for item in self._batch_runs([(k.dag_id, k.run_id) for k in chunk]):
-                if not keep(item):
-                    continue
-                if offset <= matched < offset + limit:
-                    page.append(_stored_run(item))
-                matched += 1
+        page = []
+        for item in index.query(key, condition, scan_index_forward=ascending):
+            if not keep(item):
+                continue
+            if offset <= matched < offset + limit:
+                page.append(_stored_run(item))
+            matched += 1
         return Page(page, matched)
 
     def stream_runs(

@@ -28,9 +28,11 @@ Key design (one table per entity, short attribute names):
 
 The API's lists read through indexes too: ``dags.by_tenant`` (``tn``, ``dag_id``),
 ``dag-versions.by_number`` (``dag_id``, ``vnum``), and ``dag-runs.by_dag``
-(``dag_id``, ``run_after``) and ``dag-runs.by_tenant`` (``tn``, ``run_after``),
-keys only, so the counters a run's tasks move never
-write to it).
+(``dag_id``, ``run_after``) and ``dag-runs.by_tenant`` (``tn``, ``run_after``).
+The two run indexes project what a run list shows (``RUN_LISTED``), so a page is
+one Query, and leave out the counters and map tallies: a task finishing moves
+those, and an update that changes no projected attribute writes nothing to an
+index, so the scheduler's hot path costs no index writes.
 """
 
 from __future__ import annotations
@@ -89,6 +91,12 @@ POOL_KIND = "pool"
 RUN_COUNTER = "#count"
 """Run id of the dag-runs item that counts a DAG's runs (in no index: it has
 no ``run_after`` or ``st``)."""
+# a run row's attributes a run list shows, beside the table's keys (which every
+# index carries): the by_dag and by_tenant indexes project them
+RUN_LISTED = (
+    "st", "run_type", "logical", "di_start", "di_end", "ver",
+    "conf", "start", "end", "note", "tn", "bf",
+)  # fmt: skip
 ACTIVE_BACKFILL = "active"
 
 MAP_COUNT_KEY = "n"
@@ -185,7 +193,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
     class RunsByDagIndex(GlobalSecondaryIndex[Any]):
         class Meta:
             index_name = "by_dag"
-            projection = KeysOnlyProjection()
+            projection = IncludeProjection(list(RUN_LISTED))
 
         dag_id = UnicodeAttribute(hash_key=True)
         run_after = UTCDateTimeAttribute(range_key=True)
@@ -193,7 +201,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
     class RunsByTenantIndex(GlobalSecondaryIndex[Any]):
         class Meta:
             index_name = "by_tenant"
-            projection = KeysOnlyProjection()
+            projection = IncludeProjection([a for a in RUN_LISTED if a != "tn"])
 
         tn = UnicodeAttribute(hash_key=True)
         run_after = UTCDateTimeAttribute(range_key=True)

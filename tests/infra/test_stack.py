@@ -91,6 +91,7 @@ def _model_schema(entity: str) -> dict[str, Any]:
             i["index_name"]: (
                 {k["AttributeName"]: k["KeyType"] for k in i["key_schema"]},
                 i["projection"]["ProjectionType"],
+                sorted(i["projection"].get("NonKeyAttributes", [])),
             )
             for i in schema.get("global_secondary_indexes", [])
         },
@@ -108,6 +109,7 @@ def _described_schema(table: dict[str, Any]) -> dict[str, Any]:
             i["IndexName"]: (
                 {k["AttributeName"]: k["KeyType"] for k in i["KeySchema"]},
                 i["Projection"]["ProjectionType"],
+                sorted(i["Projection"].get("NonKeyAttributes", [])),
             )
             for i in table.get("GlobalSecondaryIndexes") or []
         },
