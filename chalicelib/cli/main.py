@@ -29,6 +29,7 @@ def main() -> None:
 def _register_commands() -> None:
     # Imported for their side effect of adding commands to dags_app.
     from chalicelib.cli import (  # noqa: F401
+        backfill,
         dags_remote,
         dags_test,
         deploy,

@@ -152,3 +152,95 @@ def test_errors_are_one_line_with_exit_codes(served: Served) -> None:
         app, ["dags", "list", "--api-url", "http://127.0.0.1:9", "--api-key", "k"], env={}
     )
     assert nowhere.exit_code == 3 and nowhere.stderr.startswith("error: cannot reach ")
+
+
+def test_backfill_create_follows_until_every_run_ended(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.cli import backfill
+
+    monkeypatch.setattr(backfill, "POLL_SECONDS", 0.2)
+    window = ["--from-date", "2024-05-01", "--to-date", "2024-05-03T00:00:00Z"]
+    dry = as_json(
+        cli(served, "backfill", "create", "mapped_fanout", *window, "--dry-run", "--json")
+    )
+    assert [d["logical_date"][:10] for d in dry["backfills"]] == [
+        "2024-05-01", "2024-05-02", "2024-05-03",
+    ]  # fmt: skip
+    assert as_json(cli(served, "backfill", "list", "mapped_fanout", "--json"))["total_entries"] == 0
+    result = cli(
+        served,
+        "backfill",
+        "create",
+        "mapped_fanout",
+        *window,
+        "--max-active-runs",
+        "2",
+        "--dag-run-conf",
+        '{"partitions": 2}',
+        "--timeout",
+        "180",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.stdout)
+    assert done["completed_at"] is not None and done["max_active_runs"] == 2
+    assert "3 runs planned: 3 succeeded, 0 failed" in result.stderr
+    runs = served.call("GET", "/dags/mapped_fanout/dagRuns", params={"run_type": "backfill"}).json()
+    assert {r["conf"]["partitions"] for r in runs["dag_runs"]} == {2}
+    assert {r["state"] for r in runs["dag_runs"]} == {"success"}
+    listed = cli(served, "backfill", "list", "mapped_fanout")
+    assert listed.exit_code == 0 and str(done["id"]) in listed.stdout
+
+
+def test_backfill_no_wait_then_pause_unpause_cancel(served: Served) -> None:
+    created = as_json(
+        cli(
+            served,
+            "backfill",
+            "create",
+            "etl_hourly",
+            "--from-date",
+            "2024-06-01T00:00",
+            "--to-date",
+            "2024-06-01T20:00",
+            "--max-active-runs",
+            "1",
+            "--no-wait",
+            "--json",
+        )
+    )
+    backfill_id = str(created["id"])
+    assert created["completed_at"] is None
+    assert as_json(cli(served, "backfill", "pause", backfill_id, "--json"))["is_paused"] is True
+    assert "unpaused" in cli(served, "backfill", "unpause", backfill_id).stdout
+    cancelled = cli(served, "backfill", "cancel", backfill_id)
+    assert cancelled.exit_code == 0 and "cancelled" in cancelled.stdout
+    shown = as_json(cli(served, "backfill", "show", backfill_id, "--json"))
+    assert shown["completed_at"] is not None
+    again = cli(served, "backfill", "cancel", backfill_id)
+    assert again.exit_code == 2 and again.stderr.startswith("error: 409")
+    assert len(again.stderr.strip().splitlines()) == 1
+
+
+def test_backfill_bad_input_is_one_line(served: Served) -> None:
+    bad_date = cli(
+        served, "backfill", "create", "mapped_fanout", "--from-date", "May 1", "--to-date", "x"
+    )
+    assert bad_date.exit_code == 2 and "--from-date: not an ISO 8601" in bad_date.stderr
+    unknown = cli(
+        served, "backfill", "create", "nope", "--from-date", "2024-01-01", "--to-date", "2024-01-02"
+    )
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("error: 404")
+    viewer = cli(
+        served,
+        "backfill",
+        "create",
+        "mapped_fanout",
+        "--from-date",
+        "2024-01-01",
+        "--to-date",
+        "2024-01-02",
+        role="viewer",
+    )
+    assert viewer.exit_code == 2 and viewer.stderr.startswith("error: 403")
