@@ -317,7 +317,12 @@ class LocalExecutor(Executor):
         ok = bool(answer.get("ok"))
         relayed = tuple(WorkerMessage.model_validate(m) for m in answer.get("dispatch", ()))
         for follow_up in relayed:
-            self.dispatch(follow_up, ExecutorSpec(kind="local"))
+            try:
+                self.dispatch(follow_up, ExecutorSpec(kind="local"))
+            except DispatchError as exc:
+                # Stopping: the try stays queued in the store, and the scheduler's
+                # reconciliation dispatches it again when a stack next runs.
+                log.info("%s", exc)
         return WorkerStatus(
             handle, message, ok, None if ok else str(answer.get("error")), process.pid, relayed
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.core.spec import ExecutorSpec
-from chalicelib.executors.base import DispatchError
+from chalicelib.executors.base import DispatchError, DispatchHandle
 from chalicelib.executors.local_executor import LocalExecutor, WorkerStartError, WorkerStatus
 from tests.executors.fake_handlers import GATE_ENV, RECORD_ENV
 from tests.executors.messages import message
@@ -228,3 +228,27 @@ def test_a_worker_that_cannot_start_fails_start_clearly() -> None:
 def test_the_pool_needs_a_worker() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         LocalExecutor(0)
+
+
+def test_a_follow_up_relayed_while_stopping_is_left_queued_not_raised() -> None:
+    """A worker that answers with hand-offs after stop() began: the try it ran
+    still reports, and its follow-ups stay queued in the store for the next
+    stack's reconciliation (no exception out of the feeder thread)."""
+    ex = LocalExecutor(1, handler=HANDLER)
+    follow_up = message("next")
+
+    class Answering:
+        pid = 4242
+
+        def alive(self) -> bool:
+            return True
+
+        def exchange(self, _message: object) -> dict[str, object]:
+            return {"ok": True, "dispatch": [follow_up.model_dump(mode="json")]}
+
+    ex._processes = [Answering()]  # type: ignore[list-item]
+    ex._started = True
+    ex._stopping = True
+    status = ex._run(0, DispatchHandle("local", "local-1"), message("done"))
+    assert status.ok and [m.task_id for m in status.relayed] == ["next"]
+    assert ex.pending_count == 0
