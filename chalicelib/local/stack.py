@@ -62,10 +62,16 @@ class LocalStack:
         workers: int = 2,
         tick_seconds: float = 5.0,
         on_status: Callable[[WorkerStatus], None] | None = None,
+        heartbeat_timeout: dt.timedelta | None = None,
+        endpoint_via: Callable[[str], str] | None = None,
     ):
+        """``endpoint_via`` gets moto's URL and returns the one every AWS call of
+        the stack and its workers should use (the chaos suite's fault proxy)."""
         self.workers = workers
         self.tick_seconds = tick_seconds
         self.on_status = on_status
+        self.heartbeat_timeout = heartbeat_timeout
+        self.endpoint_via = endpoint_via
         self._server: Any = None
         self._fidelity: Any = None
         self._threads: list[threading.Thread] = []
@@ -97,6 +103,8 @@ class LocalStack:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        if self.endpoint_via is not None:
+            self.endpoint = self.endpoint_via(self.endpoint)
         self._set_env({**LOCAL_ENV, "SLIPSTREAM_ENDPOINT_URL": self.endpoint})
         from chalicelib import wiring
 
@@ -113,6 +121,11 @@ class LocalStack:
             wiring.scheduler_queue(),
             dict.fromkeys(("lambda", "ecs", "local"), self.executor),
             clock=wiring.utc_now,
+            **(
+                {}
+                if self.heartbeat_timeout is None
+                else {"heartbeat_timeout": self.heartbeat_timeout}
+            ),
         )
         wiring.install_scheduler(scheduler)
         for target, name in ((self._poll_queue, "sqs-poller"), (self._tick, "tick")):
