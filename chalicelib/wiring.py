@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chalicelib.aws.retries import boto3_client
 from chalicelib.executors import build_executors
 from chalicelib.executors.base import Executor
 from chalicelib.executors.settings import ExecutorSettings
@@ -48,10 +49,9 @@ def store_settings() -> StoreSettings:
 
 
 def client(service: str) -> Any:
-    import boto3  # type: ignore[import-untyped]
-
+    """A boto3 client with the project's one retry policy (chalicelib.aws.retries)."""
     settings = store_settings()
-    return boto3.client(service, region_name=settings.region, endpoint_url=settings.endpoint_url)
+    return boto3_client(service, region=settings.region, endpoint_url=settings.endpoint_url)
 
 
 @functools.cache

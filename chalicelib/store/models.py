@@ -54,6 +54,7 @@ from pynamodb.indexes import (
 )
 from pynamodb.models import Model
 
+from chalicelib.aws.retries import pynamodb_retry_attempts
 from chalicelib.core.engine import MAX_MAP_LENGTH
 from chalicelib.store.settings import StoreSettings
 
@@ -394,6 +395,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
     for model in models.all():
         model.Meta.region = region
         model.Meta.host = host
+        model.Meta.max_retry_attempts = pynamodb_retry_attempts()  # the one retry policy
         model.Meta.billing_mode = "PAY_PER_REQUEST"
     return models
 
