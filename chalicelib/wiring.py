@@ -16,7 +16,7 @@ from chalicelib.aws.retries import boto3_client
 from chalicelib.executors import build_executors
 from chalicelib.executors.base import Executor
 from chalicelib.executors.settings import ExecutorSettings
-from chalicelib.scheduler.queue import SqsSchedulerQueue
+from chalicelib.scheduler.queue import SqsDeadLetters, SqsSchedulerQueue
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.secrets import lookup
 from chalicelib.secrets.cached import CachedStoreBackend
@@ -67,6 +67,18 @@ def scheduler_queue() -> SqsSchedulerQueue:
     return SqsSchedulerQueue(sqs, url)
 
 
+_dead_letters: SqsDeadLetters | None = None
+
+
+def dead_letters() -> SqsDeadLetters:
+    """Where poison messages of the scheduler queue go (its redrive policy's target)."""
+    global _dead_letters
+    if _dead_letters is None:
+        queue = scheduler_queue()
+        _dead_letters = SqsDeadLetters(client("sqs"), queue.queue_url)
+    return _dead_letters
+
+
 def executors() -> dict[str, Executor]:
     kinds = [k.strip() for k in RuntimeSettings().executors.split(",") if k.strip()]
     if "relay" in kinds:
@@ -95,7 +107,9 @@ def install_scheduler(instance: Scheduler | None) -> None:
 
 def reset() -> None:
     """Forget every adapter built from the environment (tests, a restarted stack)."""
+    global _dead_letters
     install_scheduler(None)
+    _dead_letters = None
     for cached in (store_settings, state_store, bundle_store, result_model, task_log_store):
         cached.cache_clear()
     lookup.install_backend(None)
