@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core.retries import decide_after_failure
+from chalicelib.aws.errors import is_infrastructure_error
+from chalicelib.core.retries import decide_after_failure, decide_after_infrastructure_failure
 from chalicelib.core.runs import DagRun
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
@@ -57,6 +58,7 @@ class TryRequest:
     try_number: int = 1  # 1-based: the try being run
     tenant: str | None = None  # whose connections and variables the try reads
     retry_base: int = 0  # tries before the last clear (TaskInstance.retry_base)
+    infra_failures: int = 0  # tries ended by AWS so far (TaskInstance.infra_failures)
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,27 @@ class TryResult:
     # multiple_outputs result, that key's length (what the engine sizes the map by).
     result_length: int | None = None
     skip_downstream: tuple[str, ...] | None = None
+    # An infrastructure failure (AWS, not the task's code, ended the try). When
+    # it is not charged to the user's retries, the instance's new retry_base
+    # and infra_failures are recorded with the outcome.
+    infrastructure: bool = False
+    retry_base: int | None = None
+    infra_failures: int | None = None
 
     def recorded(self) -> dict[str, Any]:
         """The instance fields that record this outcome, for any state store."""
-        return {
+        fields: dict[str, Any] = {
             "end_date": self.end_date,
             "next_try_at": self.next_try_at,
             "error": self.error,
             "result_length": self.result_length,
             "skip_downstream": self.skip_downstream,
         }
+        if self.retry_base is not None:
+            fields["retry_base"] = self.retry_base
+        if self.infra_failures is not None:
+            fields["infra_failures"] = self.infra_failures
+        return fields
 
 
 class XComForMappingNotPushed(TypeError):
@@ -122,9 +135,6 @@ def _execute_try(
             "try_number": request.try_number,
         },
     )
-    clear = getattr(xcoms, "clear", None)
-    if callable(clear) and request.try_number > 1:  # a first try has nothing to clear
-        clear(request.task_id, request.map_index)
     ti = RuntimeTaskInstance(
         dag_id=spec.dag_id,
         task_id=request.task_id,
@@ -141,7 +151,14 @@ def _execute_try(
     )
     context: dict[str, Any] = {}
     result_length: int | None = None
+    # Outside "execute", an AWS error is the environment's, not the task's: it
+    # happened reading upstream results, expanding a map or rendering templates
+    # (after botocore's own retries), and must not cost the user's retries.
+    phase = "prepare"
     try:
+        clear = getattr(xcoms, "clear", None)
+        if callable(clear) and request.try_number > 1:  # a first try has nothing to clear
+            clear(request.task_id, request.map_index)
         task = request.dag.get_task(request.task_id)
         ti.task = task
         params = resolve_params(request.dag, task, request.run.conf)
@@ -151,38 +168,95 @@ def _execute_try(
         context["task"] = operator
         log.info("Running %s", ti)
         timeout = _timeout_seconds(operator, task_spec)
+        phase = "execute"
         with current_context(context), execution_timeout(timeout, on_timeout=operator.on_kill):
             result = operator.execute(context)
+        phase = "push"
         result_length = _push_result(request, task_spec, operator, result, xcoms)
     except TaskSkipped as exc:
         return _finish(request, ti, context, log, start, clock, TaskState.SKIPPED, exc=exc)
-    except (Exception, SystemExit) as exc:
-        non_retryable = isinstance(exc, TaskFailed) and exc.non_retryable
-        failed_at = clock()
-        decision = decide_after_failure(
-            task_spec,
-            dag_id=spec.dag_id,
-            logical_date=request.run.logical_date,
-            try_number=request.try_number,
-            failed_at=failed_at,
-            non_retryable=non_retryable,
-            retry_base=request.retry_base,
-        )
-        return _finish(
-            request,
-            ti,
-            context,
-            log,
-            start,
-            clock,
-            decision.state,
-            exc=exc,
-            next_try_at=decision.next_try_at,
-            delay=decision.delay_seconds,
-            timeout=task_spec.execution_timeout,
-        )
+    except Exception as exc:
+        if phase == "execute" or not is_infrastructure_error(exc):
+            return _task_failure(request, ti, context, log, start, clock, exc)
+        return infrastructure_failure(request, start, clock(), exc)
+    except SystemExit as exc:
+        return _task_failure(request, ti, context, log, start, clock, exc)
     return _finish(
         request, ti, context, log, start, clock, TaskState.SUCCESS, result_length=result_length
+    )
+
+
+def infrastructure_failure(
+    request: TryRequest, start: dt.datetime, end: dt.datetime, exc: BaseException
+) -> TryResult:
+    """The outcome of a try that AWS failed: retried later, and while the bound
+    allows (core.retries.MAX_INFRASTRUCTURE_RETRIES), not charged to the user's
+    retries: retry_base moves up with the try, so the next one counts as this
+    one would have. No task callback runs: the task itself did not fail."""
+    task_spec = request.spec.task(request.task_id)
+    decision = decide_after_infrastructure_failure(
+        task_spec,
+        dag_id=request.spec.dag_id,
+        logical_date=request.run.logical_date,
+        try_number=request.try_number,
+        failed_at=end,
+        retry_base=request.retry_base,
+        infra_failures=request.infra_failures,
+    )
+    error = secret_masker.mask(one_line_error(exc))
+    counted = "" if not decision.counted else " (too many in a row: counted as a failure)"
+    logger.warning(
+        "Infrastructure failure of %s try %d%s: %s",
+        request.task_id,
+        request.try_number,
+        counted,
+        error,
+    )
+    return TryResult(
+        state=decision.retry.state,
+        start_date=start,
+        end_date=end,
+        next_try_at=decision.retry.next_try_at,
+        retry_delay_seconds=decision.retry.delay_seconds,
+        error=f"infrastructure failure: {error}",
+        infrastructure=True,
+        retry_base=None if decision.counted else request.retry_base + 1,
+        infra_failures=None if decision.counted else request.infra_failures + 1,
+    )
+
+
+def _task_failure(
+    request: TryRequest,
+    ti: RuntimeTaskInstance,
+    context: dict[str, Any],
+    log: logging.LoggerAdapter[logging.Logger],
+    start: dt.datetime,
+    clock: Callable[[], dt.datetime],
+    exc: BaseException,
+) -> TryResult:
+    """The task failed (its code, its inputs, its timeout): charged to its retries."""
+    task_spec = request.spec.task(request.task_id)
+    decision = decide_after_failure(
+        task_spec,
+        dag_id=request.spec.dag_id,
+        logical_date=request.run.logical_date,
+        try_number=request.try_number,
+        failed_at=clock(),
+        non_retryable=isinstance(exc, TaskFailed) and exc.non_retryable,
+        retry_base=request.retry_base,
+    )
+    return _finish(
+        request,
+        ti,
+        context,
+        log,
+        start,
+        clock,
+        decision.state,
+        exc=exc,
+        next_try_at=decision.next_try_at,
+        delay=decision.delay_seconds,
+        timeout=task_spec.execution_timeout,
     )
 
 

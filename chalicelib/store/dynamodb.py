@@ -85,6 +85,7 @@ _FIELD_ATTRS = {
     "wait_key": "wq",
     "wait_rank": "wp",
     "retry_base": "rb",
+    "infra_failures": "inf",
 }
 
 
@@ -798,6 +799,7 @@ def _instance_from_item(item: Any) -> TaskInstance:
         wait_key=item.wq,
         wait_rank=item.wp,
         retry_base=int(item.rb or 0),
+        infra_failures=int(item.inf or 0),
     )
 
 

@@ -278,6 +278,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "wq": UnicodeAttribute(null=True),  # waiting for a slot of this counter
         "wp": UnicodeAttribute(null=True),
         "rb": NumberAttribute(null=True),  # tries before the last clear (fresh retries)
+        "inf": NumberAttribute(null=True),  # tries ended by infrastructure failures
         "running": RunningIndex(),
         "waiting": WaitingIndex(),
     }
