@@ -7,9 +7,10 @@ tries by outcome, scheduling lag), and a Tracer segment.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -23,9 +24,9 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import wiring
-from chalicelib.core.messages import TaskFinishedMessage, WorkerMessage
-from chalicelib.scheduler.event_router import is_event_envelope
-from chalicelib.scheduler.queue import decode
+from chalicelib.aws.errors import describe, is_expected_aws_error
+from chalicelib.core.messages import SchedulerMessage, WorkerMessage
+from chalicelib.scheduler.queue import PoisonMessage, message_ids, parse_body
 
 logger = Logger(service="slipstream")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Slipstream"))
@@ -59,39 +60,119 @@ def _flushing(func: Any) -> Any:
     return wrapper
 
 
+@contextlib.contextmanager
+def _logging_keys(**keys: Any) -> Iterator[None]:
+    """Keys of what this thread works on now, and nothing left from before.
+
+    Thread-local (the local stack's poller, tick and API share one process),
+    cleared on the way in and on the way out: a record's log lines name only
+    its own ids, never the previous record's.
+    """
+    logger.thread_safe_clear_keys()
+    logger.thread_safe_append_keys(**{k: v for k, v in keys.items() if v is not None})
+    try:
+        yield
+    finally:
+        logger.thread_safe_clear_keys()
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    """An expected AWS error (throttling, 5xx, a lost condition) is one line;
+    anything else is a bug and keeps its traceback."""
+    if is_expected_aws_error(exc):
+        logger.warning(f"{what} failed, retried later: {describe(exc)}")
+    else:
+        logger.exception(f"{what} failed")
+
+
 @_flushing
 @tracer.capture_method
 def schedule_tick() -> dict[str, Any]:
-    report = wiring.scheduler().tick()
+    with _logging_keys():
+        report = wiring.scheduler().tick()
     metrics.add_metric(name="RunsCreated", unit=MetricUnit.Count, value=len(report.runs_created))
     metrics.add_metric(name="TriesReaped", unit=MetricUnit.Count, value=len(report.tries_reaped))
-    logger.info("tick", extra={"runs_created": report.runs_created, "reaped": report.tries_reaped})
-    return {"runs_created": report.runs_created, "tries_reaped": report.tries_reaped}
+    metrics.add_metric(name="TickFailures", unit=MetricUnit.Count, value=len(report.failures))
+    logger.info(
+        "tick",
+        extra={
+            "runs_created": report.runs_created,
+            "reaped": report.tries_reaped,
+            "failures": report.failures,
+        },
+    )
+    return {
+        "runs_created": report.runs_created,
+        "tries_reaped": report.tries_reaped,
+        "failures": report.failures,
+    }
 
 
 def _scheduler_record(record: SQSRecord) -> None:
-    body = json.loads(record.body)
-    if is_event_envelope(body):
-        created = wiring.event_router().route(body)
+    """One record; raising marks only this record failed (it comes back later)."""
+    try:
+        parsed = parse_body(record.body)
+    except PoisonMessage as poison:
+        with _logging_keys(message_id=record.message_id, **poison.ids):
+            _reject(record, poison)
+        return
+    if isinstance(parsed, dict):
+        keys: dict[str, Any] = {"event_id": parsed.get("id"), "event_source": parsed.get("source")}
+    else:
+        keys = message_ids(parsed)
+    with _logging_keys(message_id=record.message_id, **keys):
+        try:
+            _handle_record(record, parsed)
+        except Exception as exc:
+            _log_failure("scheduler message", exc)
+            raise
+
+
+def _handle_record(record: SQSRecord, parsed: SchedulerMessage | dict[str, Any]) -> None:
+    if isinstance(parsed, dict):
+        created = wiring.event_router().route(parsed)
         metrics.add_metric(name="EventRuns", unit=MetricUnit.Count, value=len(created))
         return
-    message = decode(record.body)
-    logger.append_keys(dag_id=message.dag_id, run_id=message.run_id)
-    if isinstance(message, TaskFinishedMessage):
-        logger.append_keys(task_id=message.task_id, try_number=message.try_number)
     sent = record.attributes.sent_timestamp
     if sent:
         lag = dt.datetime.now(dt.UTC).timestamp() - int(sent) / 1000
         metrics.add_metric(name="SchedulingLag", unit=MetricUnit.Seconds, value=max(0.0, lag))
-    wiring.scheduler().handle(message)
-    if message.type == "run_created":
+    wiring.scheduler().handle(parsed)
+    if parsed.type == "run_created":
         metrics.add_metric(name="RunsStarted", unit=MetricUnit.Count, value=1)
+
+
+def _reject(record: SQSRecord, poison: PoisonMessage) -> None:
+    """Rejected once, with one line: straight to the dead-letter queue, since no
+    retry can change the answer. Without a dead-letter queue it stays failing
+    (the redrive policy, where there is one, still bounds it)."""
+    metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
+    try:
+        moved = wiring.dead_letters().send(record.body, poison.reason, record.message_id)
+    except Exception as exc:
+        _log_failure(f"poison message {record.message_id} ({poison.reason}): moving it", exc)
+        raise
+    if not moved:
+        logger.error(
+            f"poison message {record.message_id} rejected: {poison.reason}; "
+            "the queue has no dead-letter queue, so it stays until its retention ends"
+        )
+        raise poison
+    logger.error(
+        f"poison message {record.message_id} rejected: {poison.reason}; "
+        "moved to the dead-letter queue"
+    )
 
 
 @_flushing
 @tracer.capture_method
 def scheduler_queue(raw_event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    processor = BatchProcessor(event_type=EventType.SQS)
+    """Each record on its own (powertools' BatchProcessor): a failed one is
+    reported alone in ``batchItemFailures`` and never holds up the others."""
+    partial = partial_batch_enabled()
+    # With partial responses on, a batch whose records all failed is answered
+    # as such too (SQS retries exactly those), not raised with a traceback.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=not partial)
     try:
         response = process_partial_response(
             event=raw_event,
@@ -99,11 +180,11 @@ def scheduler_queue(raw_event: dict[str, Any], context: Any = None) -> dict[str,
             processor=processor,
             context=context,
         )
-    except BatchProcessingError as exc:  # powertools raises when every record failed
+    except BatchProcessingError as exc:  # every record failed, and no partial responses
         count = len(raw_event.get("Records", []))
         raise BatchFailed(f"{count} scheduler messages failed; the batch is retried") from exc
     failures = response.get("batchItemFailures", [])
-    if failures and not partial_batch_enabled():
+    if failures and not partial:
         raise BatchFailed(f"{len(failures)} scheduler messages failed; the batch is retried")
     return response
 
@@ -114,14 +195,14 @@ def run_worker(event: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.runtime.worker import handle_worker_message
 
     message = WorkerMessage.model_validate(event)
-    logger.append_keys(
+    with _logging_keys(
         dag_id=message.dag_id,
         run_id=message.run_id,
         task_id=message.task_id,
         map_index=message.map_index,
         try_number=message.try_number,
-    )
-    outcome = handle_worker_message(message)
+    ):
+        outcome = handle_worker_message(message)
     if outcome.state is not None:
         metrics.add_metric(name=f"Tries_{outcome.state.value}", unit=MetricUnit.Count, value=1)
     return {

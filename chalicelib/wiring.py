@@ -12,10 +12,11 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from chalicelib.aws.retries import boto3_client
 from chalicelib.executors import build_executors
 from chalicelib.executors.base import Executor
 from chalicelib.executors.settings import ExecutorSettings
-from chalicelib.scheduler.queue import SqsSchedulerQueue
+from chalicelib.scheduler.queue import SqsDeadLetters, SqsSchedulerQueue
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.secrets import lookup
 from chalicelib.secrets.cached import CachedStoreBackend
@@ -48,10 +49,9 @@ def store_settings() -> StoreSettings:
 
 
 def client(service: str) -> Any:
-    import boto3  # type: ignore[import-untyped]
-
+    """A boto3 client with the project's one retry policy (chalicelib.aws.retries)."""
     settings = store_settings()
-    return boto3.client(service, region_name=settings.region, endpoint_url=settings.endpoint_url)
+    return boto3_client(service, region=settings.region, endpoint_url=settings.endpoint_url)
 
 
 @functools.cache
@@ -65,6 +65,18 @@ def scheduler_queue() -> SqsSchedulerQueue:
     sqs = client("sqs")
     url = runtime.queue_url or sqs.get_queue_url(QueueName=runtime.queue_name)["QueueUrl"]
     return SqsSchedulerQueue(sqs, url)
+
+
+_dead_letters: SqsDeadLetters | None = None
+
+
+def dead_letters() -> SqsDeadLetters:
+    """Where poison messages of the scheduler queue go (its redrive policy's target)."""
+    global _dead_letters
+    if _dead_letters is None:
+        queue = scheduler_queue()
+        _dead_letters = SqsDeadLetters(client("sqs"), queue.queue_url)
+    return _dead_letters
 
 
 def executors() -> dict[str, Executor]:
@@ -95,7 +107,9 @@ def install_scheduler(instance: Scheduler | None) -> None:
 
 def reset() -> None:
     """Forget every adapter built from the environment (tests, a restarted stack)."""
+    global _dead_letters
     install_scheduler(None)
+    _dead_letters = None
     for cached in (store_settings, state_store, bundle_store, result_model, task_log_store):
         cached.cache_clear()
     lookup.install_backend(None)

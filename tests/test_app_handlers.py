@@ -21,6 +21,7 @@ from moto import mock_aws
 from chalicelib import wiring
 from chalicelib.core.states import DagRunState
 from chalicelib.executors.relay import RELAY
+from tests.aws_faults import AwsFaults
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE = "slipstream-test-scheduler"
@@ -112,7 +113,12 @@ def test_tick_handler_creates_due_runs(aws: str) -> None:
         assert again["runs_created"] == []
 
 
-def test_bad_queue_message_fails_only_itself_with_partial_batches(
+def _ghost_reads_throttled(faults: AwsFaults) -> None:
+    """Every read of run ``ghost`` is throttled, through all of botocore's retries."""
+    faults.refuse("dynamodb", "GetItem", when=lambda request: b"ghost" in (request.body or b""))
+
+
+def test_a_throttled_message_fails_only_itself_with_partial_batches(
     aws: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import app
@@ -120,22 +126,38 @@ def test_bad_queue_message_fails_only_itself_with_partial_batches(
     monkeypatch.setenv("SLIPSTREAM_PARTIAL_BATCH_RESPONSE", "true")
     run, _ = wiring.scheduler().trigger("branching")
     good = json.dumps({"type": "run_created", "dag_id": "branching", "run_id": run.run_id})
-    with Client(app.app) as client:
-        event = client.events.generate_sqs_event(
-            message_bodies=[good, '{"type": "nonsense"}'], queue_name=QUEUE
-        )
+    ghost = json.dumps({"type": "run_created", "dag_id": "branching", "run_id": "ghost"})
+    with Client(app.app) as client, AwsFaults() as faults:
+        _ghost_reads_throttled(faults)
+        event = client.events.generate_sqs_event(message_bodies=[ghost, good], queue_name=QUEUE)
         payload = client.lambda_.invoke("scheduler_events", event).payload
     assert len(payload["batchItemFailures"]) == 1
+    started = wiring.state_store().get_run("branching", run.run_id)
+    assert started is not None and started.state is DagRunState.RUNNING
 
 
-def test_without_partial_batches_a_bad_message_fails_the_batch(aws: str) -> None:
+def test_without_partial_batches_a_failed_message_fails_the_batch(aws: str) -> None:
     import app
     from chalicelib.handlers import BatchFailed
 
-    with Client(app.app) as client:
-        event = client.events.generate_sqs_event(message_bodies=["not json"], queue_name=QUEUE)
+    ghost = json.dumps({"type": "run_created", "dag_id": "branching", "run_id": "ghost"})
+    with Client(app.app) as client, AwsFaults() as faults:
+        _ghost_reads_throttled(faults)
+        event = client.events.generate_sqs_event(message_bodies=[ghost], queue_name=QUEUE)
         with pytest.raises(BatchFailed, match="1 scheduler messages failed"):
             client.lambda_.invoke("scheduler_events", event)
+
+
+def test_a_poison_message_goes_to_the_dead_letter_queue_at_once(aws: str) -> None:
+    import app
+
+    with Client(app.app) as client:
+        event = client.events.generate_sqs_event(message_bodies=["not json"], queue_name=QUEUE)
+        payload = client.lambda_.invoke("scheduler_events", event).payload
+    assert payload == {"batchItemFailures": []}
+    sqs = wiring.client("sqs")
+    dlq = sqs.get_queue_url(QueueName=f"{QUEUE}-dlq")["QueueUrl"]
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=dlq)["Messages"]] == ["not json"]
 
 
 def test_worker_rejects_a_malformed_message(aws: str) -> None:

@@ -17,6 +17,16 @@ from chalicelib.core.states import TaskState
 
 MAX_RETRY_DELAY_SECONDS = 24 * 60 * 60
 
+MAX_INFRASTRUCTURE_RETRIES = 5
+"""Tries of one instance (since its last clear) that an infrastructure failure
+may end without counting against the task's ``retries``. Past it, an
+infrastructure failure counts like any other, so a permanently broken
+environment ends the task after ``retries + 1 + MAX_INFRASTRUCTURE_RETRIES``
+tries instead of retrying it forever."""
+
+INFRASTRUCTURE_RETRY_SECONDS = 15.0
+INFRASTRUCTURE_RETRY_MAX_SECONDS = 600.0
+
 
 @dataclass(frozen=True)
 class RetryDecision:
@@ -72,3 +82,42 @@ def decide_after_failure(
         return RetryDecision(TaskState.FAILED, None, None)
     delay = retry_delay_seconds(task, dag_id=dag_id, logical_date=logical_date, try_number=tries)
     return RetryDecision(TaskState.UP_FOR_RETRY, failed_at + dt.timedelta(seconds=delay), delay)
+
+
+@dataclass(frozen=True)
+class InfrastructureDecision:
+    retry: RetryDecision
+    counted: bool  # False: the try is not charged to the user's retries
+
+
+def decide_after_infrastructure_failure(
+    task: TaskSpec,
+    *,
+    dag_id: str,
+    logical_date: dt.datetime | None,
+    try_number: int,
+    failed_at: dt.datetime,
+    retry_base: int = 0,
+    infra_failures: int = 0,
+) -> InfrastructureDecision:
+    """After a try that AWS (not the task's code) failed: retry it later without
+    charging the user's retries, with a backoff of 15 s doubling up to 10 min
+    (the environment needs time to recover), while fewer than
+    MAX_INFRASTRUCTURE_RETRIES such tries happened; past that, it counts."""
+    if infra_failures < MAX_INFRASTRUCTURE_RETRIES:
+        delay = min(
+            INFRASTRUCTURE_RETRY_SECONDS * 2**infra_failures, INFRASTRUCTURE_RETRY_MAX_SECONDS
+        )
+        retry = RetryDecision(
+            TaskState.UP_FOR_RETRY, failed_at + dt.timedelta(seconds=delay), delay
+        )
+        return InfrastructureDecision(retry, counted=False)
+    decision = decide_after_failure(
+        task,
+        dag_id=dag_id,
+        logical_date=logical_date,
+        try_number=try_number,
+        failed_at=failed_at,
+        retry_base=retry_base,
+    )
+    return InfrastructureDecision(decision, counted=True)

@@ -78,6 +78,10 @@ class TaskInstance:
     # Tries used before an operator's last clear: a cleared task gets its retries
     # again, as Airflow's (which raises max_tries on clear).
     retry_base: int = 0
+    # Tries ended by an infrastructure failure (AWS throttled or down while the
+    # try resolved its inputs): retried without counting against ``retries``,
+    # at most MAX_INFRASTRUCTURE_RETRIES times (core.retries).
+    infra_failures: int = 0
 
     @property
     def key(self) -> tuple[str, int]:

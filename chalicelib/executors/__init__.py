@@ -66,9 +66,9 @@ def container_environment() -> dict[str, str]:
 
 
 def _client(service: str, settings: ExecutorSettings) -> Any:
-    import boto3  # type: ignore[import-untyped]
+    from chalicelib.aws.retries import boto3_client
 
-    return boto3.client(service, region_name=settings.region, endpoint_url=settings.endpoint_url)
+    return boto3_client(service, region=settings.region, endpoint_url=settings.endpoint_url)
 
 
 __all__ = [

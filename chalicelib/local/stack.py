@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import threading
@@ -171,53 +172,73 @@ class LocalStack:
     # ------------------------------------------------------------ plumbing
 
     def _poll_queue(self) -> None:
-        """Play the SQS event source mapping: batches of up to 10, partial failures kept."""
-        from chalicelib import handlers, wiring
+        """Play the SQS event source mapping: batches of up to 10, partial failures kept.
+
+        Nothing AWS answers ends this thread (it would silently stop the
+        scheduler): a failed call is logged in one line and the loop goes on. A
+        message that was handled but not deleted comes back after the visibility
+        timeout and is handled again, which every handler allows (at least once).
+        """
+        from chalicelib import wiring
 
         sqs = wiring.client("sqs")
         url = os.environ["SLIPSTREAM_QUEUE_URL"]
         while not self._stop.is_set():
             try:
-                batch = sqs.receive_message(
-                    QueueUrl=url,
-                    MaxNumberOfMessages=10,
-                    WaitTimeSeconds=1,
-                    AttributeNames=["All"],
-                ).get("Messages", [])
-            except Exception:
+                self._poll_once(sqs, url)
+            except Exception as exc:
                 if self._stop.is_set():
                     return
-                log.exception("receiving from the scheduler queue failed")
-                continue
-            if not batch:
-                continue
-            event = {"Records": [_sqs_record(m, url) for m in batch]}
-            try:
-                response = handlers.scheduler_queue(event)
-                failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-            except Exception:
-                log.exception("scheduler batch failed")
-                failed = {m["MessageId"] for m in batch}
+                _log_failure("polling the scheduler queue", exc)
+
+    def _poll_once(self, sqs: Any, url: str) -> None:
+        from chalicelib import handlers
+
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+        ).get("Messages", [])
+        if not batch:
+            return
+        event = {"Records": [_sqs_record(m, url) for m in batch]}
+        try:
+            response = handlers.scheduler_queue(event)
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception as exc:
+            _log_failure("the scheduler batch", exc)
+            failed = {m["MessageId"] for m in batch}
+        finally:
             self._notify()
-            done = [m for m in batch if m["MessageId"] not in failed]
-            if done:
-                sqs.delete_message_batch(
-                    QueueUrl=url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(done)
-                    ],
-                )
+        done = [m for m in batch if m["MessageId"] not in failed]
+        if not done:
+            return
+        answer = sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+            ],
+        )
+        if answer.get("Failed"):
+            codes = sorted({f.get("Code", "?") for f in answer["Failed"]})
+            log.warning(
+                "%d handled scheduler messages not deleted (%s); they come back",
+                len(answer["Failed"]),
+                ", ".join(codes),
+            )
 
     def _tick(self) -> None:
+        """Play the EventBridge schedule; a failed tick is the next tick's work."""
         from chalicelib import handlers
 
         while not self._stop.wait(self.tick_seconds):
             try:
                 handlers.schedule_tick()
-            except Exception:
-                log.exception("scheduler tick failed")
-            self._notify()
+            except Exception as exc:
+                _log_failure("the scheduler tick", exc)
+            finally:
+                self._notify()
 
     def _notify(self) -> None:
         with self._changed:
@@ -298,12 +319,44 @@ def create_resources() -> str:
         result_model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
     wiring.client("s3").create_bucket(Bucket=settings.bucket)
     wiring.task_log_store().create_group()
-    sqs = wiring.client("sqs")
+    return create_scheduler_queue(wiring.client("sqs"), os.environ["SLIPSTREAM_QUEUE_NAME"])
+
+
+def create_scheduler_queue(sqs: Any, name: str, *, visibility_timeout: int = 30) -> str:
+    """The scheduler queue and its dead-letter queue, with the redrive policy
+    infra/stack.yaml declares (after MAX_RECEIVE_COUNT deliveries a message that
+    keeps failing moves to ``<name>-dlq``); returns the queue's URL.
+
+    The visibility timeout is shorter than the stack's 360 s: a message a
+    local handler failed comes back within half a minute.
+    """
+    from chalicelib.scheduler.queue import MAX_RECEIVE_COUNT
+
+    dlq_url = sqs.create_queue(
+        QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
     url: str = sqs.create_queue(
-        QueueName=os.environ["SLIPSTREAM_QUEUE_NAME"],
-        Attributes={"VisibilityTimeout": "30"},
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(redrive),
+        },
     )["QueueUrl"]
     return url
+
+
+def _log_failure(what: str, exc: Exception) -> None:
+    """One line for what AWS does now and then; a traceback only for a bug."""
+    from chalicelib.aws.errors import describe, is_expected_aws_error
+
+    if is_expected_aws_error(exc):
+        log.warning("%s failed, carrying on: %s", what, describe(exc))
+    else:
+        log.error("%s failed, carrying on", what, exc_info=exc)
 
 
 def _sqs_record(message: Mapping[str, Any], queue_url: str) -> dict[str, Any]:

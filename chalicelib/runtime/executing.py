@@ -14,22 +14,22 @@ import datetime as dt
 import logging
 import traceback as tb_module
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.aws.errors import is_infrastructure_error
 from chalicelib.core.retries import decide_after_failure
-from chalicelib.core.runs import DagRun
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.context import build_context, effective_logical_date, resolve_params
 from chalicelib.runtime.mapping import arguments_for_index
+from chalicelib.runtime.outcome import TryRequest, TryResult, infrastructure_failure, one_line_error
 from chalicelib.runtime.task_instance import RuntimeTaskInstance
 from chalicelib.runtime.templating import render_template_fields
-from chalicelib.runtime.timeout import execution_timeout, timeout_message
+from chalicelib.runtime.timeout import execution_timeout
 from chalicelib.runtime.xcom import RETURN_VALUE_KEY, XComStore, encode_for_xcom
 from chalicelib.runtime.xcom_args import resolve_nested
 from chalicelib.sdk.context import current_context
-from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped, TaskTimeout
+from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped
 from chalicelib.secrets import secret_masker
 from chalicelib.secrets.lookup import tenant_scope
 
@@ -42,46 +42,15 @@ if not any(isinstance(f, secret_masker.MaskingFilter) for f in logger.filters):
 # Python-callable arguments that may hold XComArgs even when an operator does
 # not list them among its template fields.
 _CALLABLE_ARGUMENTS = ("op_args", "op_kwargs", "templates_dict")
-_MAX_ERROR_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class TryRequest:
-    """One try to run: the imported DAG, its spec, the run, and which instance."""
-
-    dag: Any  # the SDK DAG object, imported from the pinned bundle
-    spec: DagSpec
-    run: DagRun
-    task_id: str
-    map_index: int = -1
-    try_number: int = 1  # 1-based: the try being run
-    tenant: str | None = None  # whose connections and variables the try reads
-    retry_base: int = 0  # tries before the last clear (TaskInstance.retry_base)
-
-
-@dataclass(frozen=True)
-class TryResult:
-    state: TaskState  # SUCCESS, FAILED, UP_FOR_RETRY or SKIPPED
-    start_date: dt.datetime
-    end_date: dt.datetime
-    next_try_at: dt.datetime | None = None
-    retry_delay_seconds: float | None = None
-    error: str | None = None  # one line: "ExceptionType: message"
-    traceback: str | None = None
-    # len() of a list/tuple/dict result; when downstream maps over one key of a
-    # multiple_outputs result, that key's length (what the engine sizes the map by).
-    result_length: int | None = None
-    skip_downstream: tuple[str, ...] | None = None
-
-    def recorded(self) -> dict[str, Any]:
-        """The instance fields that record this outcome, for any state store."""
-        return {
-            "end_date": self.end_date,
-            "next_try_at": self.next_try_at,
-            "error": self.error,
-            "result_length": self.result_length,
-            "skip_downstream": self.skip_downstream,
-        }
+__all__ = [
+    "TryRequest",
+    "TryResult",
+    "UnmappableXComTypePushed",
+    "XComForMappingNotPushed",
+    "execute_try",
+    "infrastructure_failure",
+    "one_line_error",
+]
 
 
 class XComForMappingNotPushed(TypeError):
@@ -122,9 +91,6 @@ def _execute_try(
             "try_number": request.try_number,
         },
     )
-    clear = getattr(xcoms, "clear", None)
-    if callable(clear) and request.try_number > 1:  # a first try has nothing to clear
-        clear(request.task_id, request.map_index)
     ti = RuntimeTaskInstance(
         dag_id=spec.dag_id,
         task_id=request.task_id,
@@ -141,7 +107,14 @@ def _execute_try(
     )
     context: dict[str, Any] = {}
     result_length: int | None = None
+    # Outside "execute", an AWS error is the environment's, not the task's: it
+    # happened reading upstream results, expanding a map or rendering templates
+    # (after botocore's own retries), and must not cost the user's retries.
+    phase = "prepare"
     try:
+        clear = getattr(xcoms, "clear", None)
+        if callable(clear) and request.try_number > 1:  # a first try has nothing to clear
+            clear(request.task_id, request.map_index)
         task = request.dag.get_task(request.task_id)
         ti.task = task
         params = resolve_params(request.dag, task, request.run.conf)
@@ -151,38 +124,56 @@ def _execute_try(
         context["task"] = operator
         log.info("Running %s", ti)
         timeout = _timeout_seconds(operator, task_spec)
+        phase = "execute"
         with current_context(context), execution_timeout(timeout, on_timeout=operator.on_kill):
             result = operator.execute(context)
+        phase = "push"
         result_length = _push_result(request, task_spec, operator, result, xcoms)
     except TaskSkipped as exc:
         return _finish(request, ti, context, log, start, clock, TaskState.SKIPPED, exc=exc)
-    except (Exception, SystemExit) as exc:
-        non_retryable = isinstance(exc, TaskFailed) and exc.non_retryable
-        failed_at = clock()
-        decision = decide_after_failure(
-            task_spec,
-            dag_id=spec.dag_id,
-            logical_date=request.run.logical_date,
-            try_number=request.try_number,
-            failed_at=failed_at,
-            non_retryable=non_retryable,
-            retry_base=request.retry_base,
-        )
-        return _finish(
-            request,
-            ti,
-            context,
-            log,
-            start,
-            clock,
-            decision.state,
-            exc=exc,
-            next_try_at=decision.next_try_at,
-            delay=decision.delay_seconds,
-            timeout=task_spec.execution_timeout,
-        )
+    except Exception as exc:
+        if phase == "execute" or not is_infrastructure_error(exc):
+            return _task_failure(request, ti, context, log, start, clock, exc)
+        return infrastructure_failure(request, start, clock(), exc)
+    except SystemExit as exc:
+        return _task_failure(request, ti, context, log, start, clock, exc)
     return _finish(
         request, ti, context, log, start, clock, TaskState.SUCCESS, result_length=result_length
+    )
+
+
+def _task_failure(
+    request: TryRequest,
+    ti: RuntimeTaskInstance,
+    context: dict[str, Any],
+    log: logging.LoggerAdapter[logging.Logger],
+    start: dt.datetime,
+    clock: Callable[[], dt.datetime],
+    exc: BaseException,
+) -> TryResult:
+    """The task failed (its code, its inputs, its timeout): charged to its retries."""
+    task_spec = request.spec.task(request.task_id)
+    decision = decide_after_failure(
+        task_spec,
+        dag_id=request.spec.dag_id,
+        logical_date=request.run.logical_date,
+        try_number=request.try_number,
+        failed_at=clock(),
+        non_retryable=isinstance(exc, TaskFailed) and exc.non_retryable,
+        retry_base=request.retry_base,
+    )
+    return _finish(
+        request,
+        ti,
+        context,
+        log,
+        start,
+        clock,
+        decision.state,
+        exc=exc,
+        next_try_at=decision.next_try_at,
+        delay=decision.delay_seconds,
+        timeout=task_spec.execution_timeout,
     )
 
 
@@ -346,18 +337,6 @@ def _finish(
         result_length=result_length,
         skip_downstream=ti.skipped_downstream,
     )
-
-
-def one_line_error(exc: BaseException, timeout: float | None = None) -> str:
-    """``"ExceptionType: message"`` on one line, short enough for a state record."""
-    message = str(exc).strip()
-    if not message and isinstance(exc, TaskTimeout) and timeout is not None:
-        message = timeout_message(timeout)
-    message = " ".join(message.split())
-    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    if len(text) > _MAX_ERROR_CHARS:
-        text = text[: _MAX_ERROR_CHARS - 3] + "..."
-    return text
 
 
 _CALLBACK_ATTRIBUTES = {

@@ -34,12 +34,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.aws.errors import describe, is_infrastructure_error
 from chalicelib.core.engine import FinishRun, Reconcile, ScheduleTask, TaskFinished
 from chalicelib.core.messages import TimerFired, WorkerMessage
 from chalicelib.core.runs import TaskInstance
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
-from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
+from chalicelib.runtime.executing import (
+    TryRequest,
+    TryResult,
+    execute_try,
+    infrastructure_failure,
+)
 from chalicelib.runtime.handoff import HandOffView
 from chalicelib.runtime.task_log import TaskLogSink, capture_try
 from chalicelib.runtime.xcom import XComStore
@@ -153,10 +159,11 @@ def _claim_and_run(
         return WorkerOutcome(claimed=False)
     held = claim.instance.slots if claim.instance is not None else ()
     retry_base = claim.instance.retry_base if claim.instance is not None else 0
+    infra_failures = claim.instance.infra_failures if claim.instance is not None else 0
     sink = _try_log_sink(deps, message)
     started = time.monotonic()
     try:
-        result = _run_try(deps, message, spec, run, sink, meter, retry_base)
+        result = _run_try(deps, message, spec, run, sink, meter, retry_base, infra_failures)
         return _record_and_hand_off(deps, message, spec, run, result, held)
     finally:
         if sink is not None:
@@ -297,6 +304,7 @@ def _run_try(
     sink: TaskLogSink | None,
     meter: Meter | None,
     retry_base: int = 0,
+    infra_failures: int = 0,
 ) -> TryResult:
     bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
     stop = threading.Event()
@@ -307,6 +315,20 @@ def _run_try(
         daemon=True,
     )
     beat.start()
+
+    def request_for(dag: Any) -> TryRequest:
+        return TryRequest(
+            dag=dag,
+            spec=spec,
+            run=run,
+            task_id=message.task_id,
+            map_index=message.map_index,
+            try_number=message.try_number,
+            tenant=run.tenant,
+            retry_base=retry_base,
+            infra_failures=infra_failures,
+        )
+
     try:
         # The bundle's import-time output belongs to the try too; the log is
         # shipped after the hand-off, with the try's AWS calls (_close_log).
@@ -318,17 +340,11 @@ def _run_try(
                     raise RuntimeError(f"DAG {spec.dag_id!r} has no file location in its spec")
                 dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)
             except Exception as exc:  # a broken bundle fails the try like any task error
+                if is_infrastructure_error(exc):  # ... but S3 throttled is not the task's fault
+                    now = deps.clock()
+                    return infrastructure_failure(request_for(None), now, now, exc)
                 return _load_failure(deps, message, spec, run, exc, retry_base)
-            request = TryRequest(
-                dag=dag,
-                spec=spec,
-                run=run,
-                task_id=message.task_id,
-                map_index=message.map_index,
-                try_number=message.try_number,
-                tenant=run.tenant,
-                retry_base=retry_base,
-            )
+            request = request_for(dag)
             return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()
@@ -364,14 +380,20 @@ def _beat(
     while not stop.wait(deps.heartbeat_seconds):
         if sink is not None:
             sink.flush()  # before the beat: a running try's log can be followed live
-        alive = deps.store.heartbeat(
-            message.dag_id,
-            message.run_id,
-            message.task_id,
-            message.map_index,
-            message.try_number,
-            deps.clock(),
-        )
+        try:
+            alive = deps.store.heartbeat(
+                message.dag_id,
+                message.run_id,
+                message.task_id,
+                message.map_index,
+                message.try_number,
+                deps.clock(),
+            )
+        except Exception as exc:
+            # One missed beat is harmless (the lease lasts minutes); a heartbeat
+            # thread that died on it would have the try reaped as lost.
+            log.warning("%s: heartbeat missed, trying again: %s", message.label, describe(exc))
+            continue
         if not alive:
             log.warning("%s: no longer running (reaped?); heartbeat stops", message.label)
             return

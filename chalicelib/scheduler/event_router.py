@@ -27,10 +27,6 @@ class JsonDocuments(Protocol):
     def get_json(self, key: str) -> Any: ...
 
 
-def is_event_envelope(document: Any) -> bool:
-    return isinstance(document, Mapping) and "detail-type" in document and "source" in document
-
-
 class EventRouter:
     def __init__(
         self,

@@ -88,6 +88,7 @@ class Interventions:
                 read_outcome=False,
                 releases=change.before.slots,
                 retry_base=change.before.try_number,  # its retries start afresh
+                infra_failures=0,
                 **RESET_FIELDS,
             ).won
         ]

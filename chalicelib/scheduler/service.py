@@ -61,6 +61,7 @@ from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.core.timetables import DataInterval, TimeRestriction
 from chalicelib.core.validation import resolve_params
 from chalicelib.executors.base import DispatchError, Executor
+from chalicelib.scheduler.isolation import Failures, isolated
 from chalicelib.scheduler.specs import SpecCache
 from chalicelib.store.base import DagRecord, StateStore
 
@@ -100,6 +101,7 @@ class TickReport:
     tries_reaped: list[str] = field(default_factory=list)
     runs_reconciled: list[str] = field(default_factory=list)
     tries_promoted: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # items left to the next tick
 
 
 class Scheduler:
@@ -137,43 +139,61 @@ class Scheduler:
         """Create the runs that are due and reap tries whose worker died.
 
         Work is proportional to the DAGs due (found through the store's due
-        index) plus the stale tries (found through the running index).
+        index) plus the stale tries (found through the running index). Each
+        DAG, try, run and counter is its own item: one that fails (throttled,
+        or broken) is logged and left to the next tick, the others go on.
         """
         now = self.clock()
         report = TickReport()
-        self.refresh_pools()
-        for dag_id in self.store.due_dags(now):
-            report.runs_created.extend(self.schedule_dag(dag_id, now))
-        report.runs_created.extend(self.backfills.tick())
-        report.tries_reaped.extend(self.reap(now))
-        report.runs_reconciled.extend(self.reconcile_stalled(now))
+        failures = Failures(log)
+        with failures.item("reading pools"):
+            self.refresh_pools()
+        due: list[str] = []
+        with failures.item("finding due DAGs"):
+            due = self.store.due_dags(now)
+        for dag_id in due:
+            with failures.item(f"scheduling {dag_id}"):
+                report.runs_created.extend(self.schedule_dag(dag_id, now))
+        with failures.item("advancing backfills"):
+            report.runs_created.extend(self.backfills.tick())
+        with failures.item("reaping"):
+            report.tries_reaped.extend(self.reap(now, failures))
+        with failures.item("reconciling stalled runs"):
+            report.runs_reconciled.extend(self.reconcile_stalled(now, failures))
         # Waiting tries whose slot release was lost (a worker died) start here.
-        keys = [pool_key(name) for name in self.pools()]
-        keys += sorted({dag_key(r.dag_id) for r in self.store.running_runs()})
-        report.tries_promoted.extend(self.promote(keys))
+        keys = [pool_key(name) for name in self._pools]
+        with failures.item("listing running runs"):
+            keys += sorted({dag_key(r.dag_id) for r in self.store.running_runs()})
+        for key in keys:
+            with failures.item(f"promoting waiting tries of {key}"):
+                report.tries_promoted.extend(self.promote([key]))
+        report.failures = failures.items
         return report
 
-    def reconcile_stalled(self, now: dt.datetime) -> list[str]:
-        """Re-evaluate runs that stopped making progress (one read per running run)."""
+    def reconcile_stalled(self, now: dt.datetime, failures: Failures | None = None) -> list[str]:
+        """Re-evaluate runs that stopped making progress (one read per running run).
+        With ``failures``, a run that fails is logged there and the others go on."""
         reconciled: list[str] = []
         for active in self.store.running_runs():
-            if not self.store.check_stalled(active.dag_id, active.run_id, now, self.stall_timeout):
-                continue
-            run = self.store.get_run(active.dag_id, active.run_id)
-            if run is None:
-                continue
-            spec = self.specs.get(run.dag_id, run.version)
-            # A worker that died between recording and counting left the counters short.
-            progress = self.store.recount(run.dag_id, run.run_id, spec)
-            effective = self.advance(run, spec, Reconcile())
-            if progress.outcome is not None and not any(
-                isinstance(c, FinishRun) for c in effective
-            ):
-                self.finish_run(spec, run, progress.outcome, now)
-                effective.append(FinishRun(progress.outcome, "recounted"))
-            if effective:
-                reconciled.append(f"{run.dag_id}/{run.run_id}")
+            with isolated(failures, f"reconciling {active.dag_id}/{active.run_id}"):
+                if self._reconcile_if_stalled(active.dag_id, active.run_id, now):
+                    reconciled.append(f"{active.dag_id}/{active.run_id}")
         return reconciled
+
+    def _reconcile_if_stalled(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
+        if not self.store.check_stalled(dag_id, run_id, now, self.stall_timeout):
+            return False
+        run = self.store.get_run(dag_id, run_id)
+        if run is None:
+            return False
+        spec = self.specs.get(run.dag_id, run.version)
+        # A worker that died between recording and counting left the counters short.
+        progress = self.store.recount(run.dag_id, run.run_id, spec)
+        effective = self.advance(run, spec, Reconcile())
+        if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
+            self.finish_run(spec, run, progress.outcome, now)
+            effective.append(FinishRun(progress.outcome, "recounted"))
+        return bool(effective)
 
     def schedule_dag(self, dag_id: str, now: dt.datetime) -> list[str]:
         """Create every due run of one DAG that max_active_runs allows, oldest first."""
@@ -220,22 +240,29 @@ class Scheduler:
         )
         return created
 
-    def reap(self, now: dt.datetime) -> list[str]:
-        """Fail (or retry) tries whose heartbeat went stale: their worker died."""
+    def reap(self, now: dt.datetime, failures: Failures | None = None) -> list[str]:
+        """Fail (or retry) tries whose heartbeat went stale: their worker died.
+        With ``failures``, a try that fails is logged there and the others go on."""
         reaped: list[str] = []
         for key, ti in self.store.stale_running(now - self.heartbeat_timeout):
             dag_id, _, run_id = key.partition("#")
-            run = self.store.get_run(dag_id, run_id)
-            if run is None:
-                continue
-            spec = self.specs.get(dag_id, run.version)
-            commands = fail_try(spec, run, ti, now, reason="worker heartbeat lost")
-            effective = self._apply(spec, run, commands, now)
-            if any(_is_state_change(c) for c in effective):
-                reaped.append(f"{run_id}/{ti.label}")
-                if ti.state is TaskState.RUNNING and _ended(commands):
-                    self.advance(run, spec, TaskFinished(ti.task_id, ti.map_index))
+            with isolated(failures, f"reaping {dag_id}/{run_id}/{ti.label}"):
+                if self._reap_one(dag_id, run_id, ti, now):
+                    reaped.append(f"{run_id}/{ti.label}")
         return reaped
+
+    def _reap_one(self, dag_id: str, run_id: str, ti: TaskInstance, now: dt.datetime) -> bool:
+        run = self.store.get_run(dag_id, run_id)
+        if run is None:
+            return False
+        spec = self.specs.get(dag_id, run.version)
+        commands = fail_try(spec, run, ti, now, reason="worker heartbeat lost")
+        effective = self._apply(spec, run, commands, now)
+        if not any(_is_state_change(c) for c in effective):
+            return False
+        if ti.state is TaskState.RUNNING and _ended(commands):
+            self.advance(run, spec, TaskFinished(ti.task_id, ti.map_index))
+        return True
 
     # ------------------------------------------------------------ triggers
 

@@ -86,13 +86,13 @@ class CachedStoreBackend:
 
 def build_default_backend(settings: SecretsSettings | None = None) -> CachedStoreBackend:
     """The backend from the environment: the same region and endpoint as ``wiring.client``."""
-    import boto3  # type: ignore[import-untyped]
+    from chalicelib.aws.retries import boto3_client
 
     settings = settings or SecretsSettings()
-    options = {"region_name": settings.region, "endpoint_url": settings.endpoint_url}
+    options = {"region": settings.region, "endpoint_url": settings.endpoint_url}
     return CachedStoreBackend(
-        boto3.client("secretsmanager", **options),
-        boto3.client("ssm", **options),
+        boto3_client("secretsmanager", **options),
+        boto3_client("ssm", **options),
         settings.prefix,
         max_age=settings.cache_seconds,
     )

@@ -39,6 +39,7 @@ INSTANCE_FIELDS = frozenset(
         "wait_key",
         "wait_rank",
         "retry_base",
+        "infra_failures",
     }
 )
 

@@ -26,6 +26,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.aws.retries import retry_settings
 from chalicelib.core.engine import Command, TaskSummary
 from chalicelib.core.progress import RunProgress, initial_progress
 from chalicelib.core.runs import DagRun, RunType, TaskInstance
@@ -84,6 +85,7 @@ _FIELD_ATTRS = {
     "wait_key": "wq",
     "wait_rank": "wp",
     "retry_base": "rb",
+    "infra_failures": "inf",
 }
 
 
@@ -98,7 +100,11 @@ class DynamoStateStore(StateStore):
         self.settings = settings or StoreSettings()
         self.models = models or build_models(self.settings)
         self._s3 = s3_client
-        self._connection = Connection(region=self.settings.region, host=self.settings.endpoint_url)
+        self._connection = Connection(
+            region=self.settings.region,
+            host=self.settings.endpoint_url,
+            retry_configuration=retry_settings(),  # type: ignore[arg-type]
+        )
         from chalicelib.store.backfills import DynamoBackfillStore
 
         self.backfills = DynamoBackfillStore(self.models, self._connection, self)
@@ -793,6 +799,7 @@ def _instance_from_item(item: Any) -> TaskInstance:
         wait_key=item.wq,
         wait_rank=item.wp,
         retry_base=int(item.rb or 0),
+        infra_failures=int(item.inf or 0),
     )
 
 

@@ -56,6 +56,7 @@ from pynamodb.indexes import (
 )
 from pynamodb.models import Model
 
+from chalicelib.aws.retries import pynamodb_retry_attempts
 from chalicelib.core.engine import MAX_MAP_LENGTH
 from chalicelib.store.settings import StoreSettings
 
@@ -285,6 +286,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "wq": UnicodeAttribute(null=True),  # waiting for a slot of this counter
         "wp": UnicodeAttribute(null=True),
         "rb": NumberAttribute(null=True),  # tries before the last clear (fresh retries)
+        "inf": NumberAttribute(null=True),  # tries ended by infrastructure failures
         "running": RunningIndex(),
         "waiting": WaitingIndex(),
     }
@@ -402,6 +404,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
     for model in models.all():
         model.Meta.region = region
         model.Meta.host = host
+        model.Meta.max_retry_attempts = pynamodb_retry_attempts()  # the one retry policy
         model.Meta.billing_mode = "PAY_PER_REQUEST"
     return models
 

@@ -22,6 +22,7 @@ from typing import Any
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
+from chalicelib.aws.retries import pynamodb_retry_attempts
 from chalicelib.core.values import TUPLE_TAG, decode
 from chalicelib.runtime.xcom import decode_item, encode_for_xcom, indexable
 from chalicelib.store.models import instance_pk, instance_sk
@@ -44,6 +45,7 @@ def build_result_model(settings: StoreSettings) -> type[Any]:
             table_name = settings.table_name("results")
             region = settings.region
             host = settings.endpoint_url
+            max_retry_attempts = pynamodb_retry_attempts()  # the one retry policy
 
         pk = UnicodeAttribute(hash_key=True)  # dag_id#run_id
         sk = UnicodeAttribute(range_key=True)  # task_id#index#key

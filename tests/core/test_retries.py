@@ -100,3 +100,36 @@ def test_backoff_is_capped_at_a_day() -> None:
     assert retry_delay_seconds(t, dag_id="etl", logical_date=LOGICAL, try_number=40) == (
         MAX_RETRY_DELAY_SECONDS
     )
+
+
+def test_infrastructure_failures_are_free_within_the_bound_then_count() -> None:
+    from chalicelib.core.retries import (
+        MAX_INFRASTRUCTURE_RETRIES,
+        decide_after_infrastructure_failure,
+    )
+
+    t = task(retries=0, retry_delay=300)
+    delays = []
+    for n in range(MAX_INFRASTRUCTURE_RETRIES):
+        d = decide_after_infrastructure_failure(
+            t,
+            dag_id="etl",
+            logical_date=LOGICAL,
+            try_number=n + 1,
+            failed_at=FAILED_AT,
+            retry_base=n,
+            infra_failures=n,
+        )
+        assert d.retry.state is TaskState.UP_FOR_RETRY and not d.counted
+        delays.append(d.retry.delay_seconds)
+    assert delays == [15, 30, 60, 120, 240]  # backoff, whatever the task's retry_delay
+    last = decide_after_infrastructure_failure(
+        t,
+        dag_id="etl",
+        logical_date=LOGICAL,
+        try_number=MAX_INFRASTRUCTURE_RETRIES + 1,
+        failed_at=FAILED_AT,
+        retry_base=MAX_INFRASTRUCTURE_RETRIES,
+        infra_failures=MAX_INFRASTRUCTURE_RETRIES,
+    )
+    assert last.counted and last.retry.state is TaskState.FAILED  # retries=0: charged, done

@@ -228,6 +228,17 @@ def test_the_scheduler_queue_redrives_to_its_dead_letter_queue(stack: dict[str, 
     assert attributes["VisibilityTimeout"] == "360"
 
 
+def test_the_local_stack_redrives_as_the_template_declares() -> None:
+    """One number: chalicelib's MAX_RECEIVE_COUNT (what the local stack creates
+    its queue with) is the template's MaxReceiveCount default."""
+    from chalicelib.scheduler.queue import MAX_RECEIVE_COUNT
+
+    template = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)
+    assert template["Parameters"]["MaxReceiveCount"]["Default"] == MAX_RECEIVE_COUNT
+    redrive = template["Resources"]["SchedulerQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
+
+
 def _receive(stack: dict[str, str]) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", region_name=REGION)
     messages = sqs.receive_message(
