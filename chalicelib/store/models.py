@@ -91,6 +91,11 @@ RUN_COUNTER = "#count"
 no ``run_after`` or ``st``)."""
 ACTIVE_BACKFILL = "active"
 
+WRITE_TOKEN = "wt"
+"""Attribute of run and task-instance items holding the token of the last
+guarded write (store.writes): a retry whose condition fails on our own earlier
+write recognises it by this token."""
+
 MAP_COUNT_KEY = "n"
 """In a run's ``maps`` entry for a mapped task: its expanded count (the other
 keys are finished states, each with how many instances are in it)."""
@@ -234,6 +239,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         tn = UnicodeAttribute(null=True)  # the DAG's tenant (None: DEFAULT_TENANT)
         bf = NumberAttribute(null=True)  # id of the backfill that created the run
         n = NumberAttribute(null=True)  # on the RUN_COUNTER item only
+        wt = UnicodeAttribute(null=True)  # WRITE_TOKEN of the last guarded write
         by_state = RunsByStateIndex()
         by_dag = RunsByDagIndex()
         by_tenant = RunsByTenantIndex()
@@ -277,6 +283,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "wq": UnicodeAttribute(null=True),  # waiting for a slot of this counter
         "wp": UnicodeAttribute(null=True),
         "rb": NumberAttribute(null=True),  # tries before the last clear (fresh retries)
+        "wt": UnicodeAttribute(null=True),  # WRITE_TOKEN of the last guarded write
         "running": RunningIndex(),
         "waiting": WaitingIndex(),
     }
