@@ -41,7 +41,9 @@ class Fault:
 
     ``times`` matching calls fail (the first ones); with ``rate`` set instead,
     each matching call fails with that probability, drawn from the injector's
-    seeded generator, so a run is repeatable call for call.
+    seeded generator, so a run is repeatable call for call. A rate never fails
+    the retry of a request it has just failed (the next identical request goes
+    through), so botocore's retries are never exhausted by chance alone.
     """
 
     operation: str
@@ -51,6 +53,7 @@ class Fault:
     times: int = 1
     rate: float | None = None
     fired: int = field(default=0, init=False)
+    _failed: set[str] = field(default_factory=set, init=False, repr=False)
 
     def matches(self, service: str, operation: str, params: Params) -> bool:
         if (service, operation) != (self.service, self.operation):
@@ -92,7 +95,13 @@ class FaultInjector:
                 if not fault.matches(service, operation, params):
                     continue
                 if fault.rate is not None:
+                    body = json.dumps(params, sort_keys=True)
+                    if body in fault._failed:
+                        fault._failed.discard(body)  # the retry of one we failed: let it through
+                        return None
                     hit = self._random.random() < fault.rate
+                    if hit:
+                        fault._failed.add(body)
                 else:
                     hit = fault.fired < fault.times
                 if hit:

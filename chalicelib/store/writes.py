@@ -140,6 +140,10 @@ class GuardedWriter:
         except Exception as exc:  # botocore's error, raised by dispatch as is
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             if code != CONDITION_FAILED:
+                # botocore gave up (throttled, 5xx, unreachable) and the write may
+                # or may not have landed: the item says which, if we can read it.
+                if tokened and self._landed(item, token):
+                    return True
                 raise StoreError(f"update of {describe(item)} failed") from exc
             if not tokened:
                 return False
@@ -149,6 +153,18 @@ class GuardedWriter:
                 return True
             return False
         item.deserialize(data[ATTRIBUTES])  # the ALL_NEW answer, as pynamodb's update gives
+        return True
+
+    @staticmethod
+    def _landed(item: Model, token: str) -> bool:
+        """After an error that leaves a write's outcome unknown: did it land?"""
+        try:
+            found = _read(item)
+        except Exception:
+            return False  # still unknown: the caller sees the original error
+        if found is None or found.get(WRITE_TOKEN, {}).get("S") != token:
+            return False
+        item.deserialize(found)
         return True
 
     def settle(self, item: Model, actions: list[Action], token: str) -> None:
@@ -164,10 +180,16 @@ def _item_as_it_was(exc: BaseException, item: Model) -> dict[str, Any] | None:
         found = getattr(error, "response", {}).get("Item")
         if found is not None:
             return dict(found)
+    return _read(item)
+
+
+def _read(item: Model) -> dict[str, Any] | None:
+    """The stored item, raw, by a consistent read."""
     table = item._get_connection()
     hash_key, range_key = item._get_hash_range_key_serialized_values()
     data = table.get_item(hash_key, range_key=range_key, consistent_read=True)
-    return data.get("Item")
+    found = data.get("Item")
+    return None if found is None else dict(found)
 
 
 def conflict_verdict(exc: TransactWriteError, what: str) -> bool | None:
