@@ -364,14 +364,22 @@ def _beat(
     while not stop.wait(deps.heartbeat_seconds):
         if sink is not None:
             sink.flush()  # before the beat: a running try's log can be followed live
-        alive = deps.store.heartbeat(
-            message.dag_id,
-            message.run_id,
-            message.task_id,
-            message.map_index,
-            message.try_number,
-            deps.clock(),
-        )
+        try:
+            alive = deps.store.heartbeat(
+                message.dag_id,
+                message.run_id,
+                message.task_id,
+                message.map_index,
+                message.try_number,
+                deps.clock(),
+            )
+        except Exception as exc:
+            # A beat AWS refused (throttled past botocore's retries) must not end
+            # the beating: a live worker that stops would be reaped as dead.
+            log.warning(
+                "%s: heartbeat failed, beating on: %s: %s", message.label, type(exc).__name__, exc
+            )
+            continue
         if not alive:
             log.warning("%s: no longer running (reaped?); heartbeat stops", message.label)
             return

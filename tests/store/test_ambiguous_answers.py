@@ -23,6 +23,7 @@ from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.local.faults import Fault, FaultInjector, FaultKind
+from chalicelib.store.base import StoreError
 from chalicelib.store.catalog import Catalog
 from chalicelib.store.dynamodb import DynamoStateStore, _instance_from_item
 from chalicelib.store.models import instance_pk
@@ -318,3 +319,30 @@ def test_another_writer_still_wins_against_a_retry(
     with FaultInjector(Fault("UpdateItem")) as faults:
         assert not store.claim(*ids, "a", -1, 1, T0).won
     assert faults.count() == 1
+
+
+def test_a_write_whose_every_answer_is_lost_is_read_back_by_its_token(
+    stores: tuple[DynamoStateStore, DynamoStateStore],
+) -> None:
+    """botocore gives up after its retries (all answered 500): the item tells."""
+    _, store = stores
+    run = new_run(SPEC, T0 - dt.timedelta(days=2))
+    _queued(store, run)
+    ids = (run.dag_id, run.run_id, SPEC)
+    with FaultInjector(Fault("UpdateItem", times=20)) as faults:
+        claimed = store.claim(*ids, "a", -1, 1, T0)
+    assert faults.count() > 1 and claimed.won
+    assert claimed.instance is not None and claimed.instance.state is TaskState.RUNNING
+
+
+def test_a_write_refused_to_the_end_is_an_error_and_changes_nothing(
+    stores: tuple[DynamoStateStore, DynamoStateStore],
+) -> None:
+    _, store = stores
+    run = new_run(SPEC, T0 - dt.timedelta(days=3))
+    _queued(store, run)
+    ids = (run.dag_id, run.run_id, SPEC)
+    with FaultInjector(Fault("UpdateItem", kind="refuse", times=20)), pytest.raises(StoreError):
+        store.claim(*ids, "a", -1, 1, T0)
+    ti = store.get_instance(run.dag_id, run.run_id, "a", -1)
+    assert ti is not None and ti.state is TaskState.QUEUED
