@@ -309,9 +309,9 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
         """Move the run counters (and, for a mapped instance, its map's tally)
-        a deferred transition owes, in one atomic ADD that answers with the new
-        values: the run's counters, and the map's count and tallies, so the
-        hand-off decides a fan-in without reading them."""
+        a deferred transition owes, once however often the call is retried, and
+        answer with the values after the move: the run's counters, and the map's
+        count and tallies, so the hand-off decides a fan-in from them."""
 
     @abc.abstractmethod
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
