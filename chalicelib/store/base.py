@@ -407,5 +407,6 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:
-        """Running tries whose heartbeat is older than ``older_than``, with their
-        "dag_id#run_id" key, for the reaper."""
+        """Tries in the heartbeat index older than ``older_than``, with their
+        "dag_id#run_id" key, for the reaper: RUNNING tries whose worker stopped
+        beating, and QUEUED tries waiting to be dispatched again (``defer_dispatch``)."""

@@ -10,7 +10,8 @@ Key design (one table per entity, short attribute names):
 - task-instances  pk ``"<dag_id>#<run_id>"``, sk ``"<task_id>#<map index>"`` where the
                   index is ``-1`` for the unmapped/placeholder record (it sorts first)
                   or six zero-padded digits; GSI ``running`` (``lease`` hash, ``hb``
-                  range) is sparse: ``lease`` exists only while a try is RUNNING;
+                  range) is sparse: ``lease`` exists only while a try is RUNNING
+                  (or QUEUED waiting to be dispatched again, see defer_dispatch);
                   GSI ``waiting`` (``wq`` hash, ``wp`` range) holds tries waiting
                   for a slot, best priority first.
 - pools           pk ``name``: slot counters, ``pool:<name>`` (configured ``slots``)
