@@ -31,3 +31,32 @@ class Executor(abc.ABC):
 
 class DispatchError(Exception):
     """The executor refused or failed to start a try (throttled, bad config)."""
+
+    transient = False
+    """True when the same dispatch may work later (throttled, AWS unreachable or
+    answering 5xx): the try never started, so it is dispatched again instead of
+    failed (see Scheduler._dispatch)."""
+
+
+class DispatchUnavailable(DispatchError):
+    """The executor's service refused for now (throttling, 5xx) or could not be reached."""
+
+    transient = True
+
+
+THROTTLING_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "EC2ThrottledException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceException",
+    }
+)
+
+
+def is_unavailable(status: int | None, code: str) -> bool:
+    """Whether an AWS error answer means "not now" rather than "never"."""
+    return (status is not None and status >= 500) or code in THROTTLING_CODES

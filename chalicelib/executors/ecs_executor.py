@@ -21,7 +21,13 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.spec import ExecutorSpec
-from chalicelib.executors.base import DispatchError, DispatchHandle, Executor
+from chalicelib.executors.base import (
+    DispatchError,
+    DispatchHandle,
+    DispatchUnavailable,
+    Executor,
+    is_unavailable,
+)
 from chalicelib.executors.settings import ExecutorSettings
 
 WORKER_CLI_MODULE = "chalicelib.runtime.worker_cli"
@@ -252,9 +258,11 @@ class EcsExecutor(Executor):
             return getattr(self._client, operation)(**kwargs)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise DispatchError(
-                f"ECS {operation}{where} failed: {error.get('Code', 'Unknown')}: "
-                f"{error.get('Message', '')}"
+            code = error.get("Code", "Unknown")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            kind = DispatchUnavailable if is_unavailable(status, code) else DispatchError
+            raise kind(
+                f"ECS {operation}{where} failed: {code}: {error.get('Message', '')}"
             ) from exc
         except BotoCoreError as exc:
-            raise DispatchError(f"ECS {operation}{where} unreachable: {exc}") from exc
+            raise DispatchUnavailable(f"ECS {operation}{where} unreachable: {exc}") from exc

@@ -13,20 +13,19 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.spec import ExecutorSpec
-from chalicelib.executors.base import DispatchError, DispatchHandle, Executor
-
-THROTTLING_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "EC2ThrottledException",
-        "RequestLimitExceeded",
-    }
+from chalicelib.executors.base import (
+    THROTTLING_CODES,
+    DispatchError,
+    DispatchHandle,
+    DispatchUnavailable,
+    Executor,
+    is_unavailable,
 )
+
 ASYNC_ACCEPTED = 202
 
 
-class DispatchThrottled(DispatchError):
+class DispatchThrottled(DispatchUnavailable):
     """Lambda refused the invoke for lack of concurrency: trying again later may work."""
 
 
@@ -53,9 +52,12 @@ class LambdaExecutor(Executor):
             )
             if code in THROTTLING_CODES:
                 raise DispatchThrottled(text) from exc
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if is_unavailable(status, code):
+                raise DispatchUnavailable(text) from exc
             raise DispatchError(text) from exc
         except BotoCoreError as exc:
-            raise DispatchError(
+            raise DispatchUnavailable(
                 f"lambda {self.function_name} unreachable for {message.label}: {exc}"
             ) from exc
         status = response.get("StatusCode")

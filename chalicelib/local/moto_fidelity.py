@@ -10,6 +10,12 @@ without a lock, so two racing transactions can both pass their conditions
 (DynamoDB transactions are serializable) and snapshots only the items a
 transaction touches, restoring those on cancellation. Conditions are still
 evaluated by moto itself; nothing about our code's writes is simulated here.
+
+It also honours ``ClientRequestToken`` on TransactWriteItems, which moto
+ignores: a repeat of a successful request with the same token within 10
+minutes succeeds without applying again, and the same token with different
+items raises IdempotentParameterMismatchException, as DynamoDB documents. A
+cancelled or failed request is not remembered (its retry runs again).
 The local stack (``slipstream dev``) and the tests both run under it; entered
 twice, it wraps twice and unwinds in order.
 """
@@ -18,16 +24,32 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
+import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+from moto.core.responses import ActionResult
 from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 
 _WRITES = ("put_item", "update_item", "delete_item")
 _LOCK = threading.RLock()
+TOKEN_WINDOW_SECONDS = 600.0
+_TOKENS = "_slipstream_request_tokens"  # on the backend: a reset forgets them too
+
+
+class IdempotentParameterMismatch(DynamodbException):
+    def __init__(self) -> None:
+        super().__init__(
+            "com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+            "The request uses the same client token as a previous, but non-identical request.",
+        )
 
 
 class _NoTableCopy:
@@ -86,6 +108,31 @@ def _transact(original: Any) -> Any:
     return transact_write_items
 
 
+def _idempotent(original: Any) -> Any:
+    def transact_write_items(self: DynamoHandler) -> ActionResult:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return original(self)
+        digest = hashlib.sha256(
+            json.dumps(self.body["TransactItems"], sort_keys=True).encode()
+        ).hexdigest()
+        backend = self.dynamodb_backend
+        with _LOCK:
+            seen: dict[str, tuple[str, float]] = backend.__dict__.setdefault(_TOKENS, {})
+            now = time.monotonic()
+            for old in [t for t, (_, at) in seen.items() if now - at > TOKEN_WINDOW_SECONDS]:
+                del seen[old]
+            if token in seen:
+                if seen[token][0] != digest:
+                    raise IdempotentParameterMismatch()
+                return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+            result = original(self)  # raises on cancellation: nothing remembered
+            seen[token] = (digest, now)
+            return result
+
+    return transact_write_items
+
+
 def _serialized(original: Any) -> Any:
     def one_at_a_time(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
         with _LOCK:
@@ -99,11 +146,14 @@ def faithful_transactions() -> Iterator[None]:
     originals = {
         name: getattr(DynamoDBBackend, name) for name in (*_WRITES, "transact_write_items")
     }
+    handler_original = DynamoHandler.transact_write_items
     try:
         for name in _WRITES:
             setattr(DynamoDBBackend, name, _serialized(originals[name]))
         DynamoDBBackend.transact_write_items = _transact(originals["transact_write_items"])  # type: ignore[method-assign]
+        DynamoHandler.transact_write_items = _idempotent(handler_original)  # type: ignore[method-assign]
         yield
     finally:
         for name, original in originals.items():
             setattr(DynamoDBBackend, name, original)
+        DynamoHandler.transact_write_items = handler_original  # type: ignore[method-assign]

@@ -99,6 +99,7 @@ class SchedulerQueue(Protocol):
 class TickReport:
     runs_created: list[str] = field(default_factory=list)
     tries_reaped: list[str] = field(default_factory=list)
+    tries_redispatched: list[str] = field(default_factory=list)
     runs_reconciled: list[str] = field(default_factory=list)
     tries_promoted: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # items left to the next tick
@@ -157,7 +158,9 @@ class Scheduler:
         with failures.item("advancing backfills"):
             report.runs_created.extend(self.backfills.tick())
         with failures.item("reaping"):
-            report.tries_reaped.extend(self.reap(now, failures))
+            reaped, redispatched = self._reap(now, failures)
+            report.tries_reaped.extend(reaped)
+            report.tries_redispatched.extend(redispatched)
         with failures.item("reconciling stalled runs"):
             report.runs_reconciled.extend(self.reconcile_stalled(now, failures))
         # Waiting tries whose slot release was lost (a worker died) start here.
@@ -243,26 +246,46 @@ class Scheduler:
     def reap(self, now: dt.datetime, failures: Failures | None = None) -> list[str]:
         """Fail (or retry) tries whose heartbeat went stale: their worker died.
         With ``failures``, a try that fails is logged there and the others go on."""
+        return self._reap(now, failures)[0]
+
+    def _reap(
+        self, now: dt.datetime, failures: Failures | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Tries in the heartbeat index past their time: (reaped, dispatched again).
+
+        Only a RUNNING try had a worker that claimed it and went silent; it is
+        failed (or retried) as "worker heartbeat lost". A QUEUED try there never
+        started (its dispatch failed for now, see ``_dispatch``): it is dispatched
+        again as the same try, using none of its retries."""
         reaped: list[str] = []
+        redispatched: list[str] = []
         for key, ti in self.store.stale_running(now - self.heartbeat_timeout):
             dag_id, _, run_id = key.partition("#")
             with isolated(failures, f"reaping {dag_id}/{run_id}/{ti.label}"):
-                if self._reap_one(dag_id, run_id, ti, now):
+                outcome = self._reap_one(dag_id, run_id, ti, now)
+                if outcome == "reaped":
                     reaped.append(f"{run_id}/{ti.label}")
-        return reaped
+                elif outcome == "redispatched":
+                    redispatched.append(f"{run_id}/{ti.label}")
+        return reaped, redispatched
 
-    def _reap_one(self, dag_id: str, run_id: str, ti: TaskInstance, now: dt.datetime) -> bool:
+    def _reap_one(self, dag_id: str, run_id: str, ti: TaskInstance, now: dt.datetime) -> str | None:
+        """ "reaped", "redispatched" or None (nothing to do any more)."""
         run = self.store.get_run(dag_id, run_id)
         if run is None:
-            return False
+            return None
         spec = self.specs.get(dag_id, run.version)
+        if ti.state is TaskState.QUEUED:
+            executor = spec.task(ti.task_id).executor
+            again = RequeueTask(ti.task_id, ti.map_index, ti.try_number, executor)
+            return "redispatched" if self._apply(spec, run, [again], now) else None
         commands = fail_try(spec, run, ti, now, reason="worker heartbeat lost")
         effective = self._apply(spec, run, commands, now)
         if not any(_is_state_change(c) for c in effective):
-            return False
+            return None
         if ti.state is TaskState.RUNNING and _ended(commands):
             self.advance(run, spec, TaskFinished(ti.task_id, ti.map_index))
-        return True
+        return "reaped"
 
     # ------------------------------------------------------------ triggers
 
@@ -597,6 +620,14 @@ class Scheduler:
         except DispatchError as exc:
             if direct:
                 log.warning("direct dispatch of %s failed, queueing it: %s", message.label, exc)
+                return False
+            if exc.transient:
+                # The try never started: it waits QUEUED for the next tick to
+                # dispatch it again, and keeps its retries for its own failures.
+                log.warning("%s not dispatched for now (the tick retries): %s", message.label, exc)
+                self.store.defer_dispatch(
+                    run.dag_id, run.run_id, spec, cmd.task_id, cmd.map_index, cmd.try_number, now
+                )
                 return False
             log.error("dispatch of %s failed: %s", message.label, exc)
             ti = self.store.get_instance(run.dag_id, run.run_id, cmd.task_id, cmd.map_index)

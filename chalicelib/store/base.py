@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.engine import Command, RunStateView, TaskSummary
@@ -30,6 +30,11 @@ from chalicelib.store.changes import InstanceWrite, acquire_write, claim_write, 
 
 if TYPE_CHECKING:
     from chalicelib.store.backfills import BackfillStore
+
+
+DISPATCH_AGAIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+"""The heartbeat of a queued try waiting to be dispatched again: older than any
+real beat, so the reaper's next look finds it."""
 
 
 class StoreError(SlipstreamError):
@@ -304,15 +309,40 @@ class StateStore(abc.ABC):
     @abc.abstractmethod
     def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
         """Move the run counters (and, for a mapped instance, its map's tally)
-        a deferred transition owes, in one atomic ADD that answers with the new
-        values: the run's counters, and the map's count and tallies, so the
-        hand-off decides a fan-in without reading them."""
+        a deferred transition owes, once however often the call is retried, and
+        answer with the values after the move: the run's counters, and the map's
+        count and tallies, so the hand-off decides a fan-in from them."""
 
     @abc.abstractmethod
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
         """Recompute tallies and run counters from the instances themselves and store
         them. Only for a stalled run (no concurrent writers to race with).
         """
+
+    def defer_dispatch(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        now: dt.datetime,
+    ) -> bool:
+        """A queued try whose dispatch failed for now (throttled, unreachable) stays
+        QUEUED and enters the heartbeat index as if it had beaten long ago, so the
+        next tick's reaper finds it at once and dispatches it again. It never
+        started, so it uses no retry; the reaper tells it from a silent worker by
+        its state (QUEUED, not RUNNING). False when the try is no longer queued."""
+        write = replace(
+            instance_write(
+                spec, task_id, map_index, TaskState.QUEUED, try_number, TaskState.QUEUED, now, {}
+            ),
+            heartbeat=DISPATCH_AGAIN,
+        )
+        return self._transition(
+            dag_id, run_id, spec, write, read_outcome=False, defer_counters=False
+        ).won
 
     # ------------------------------------------------------------ slots
 
@@ -377,5 +407,6 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:
-        """Running tries whose heartbeat is older than ``older_than``, with their
-        "dag_id#run_id" key, for the reaper."""
+        """Tries in the heartbeat index older than ``older_than``, with their
+        "dag_id#run_id" key, for the reaper: RUNNING tries whose worker stopped
+        beating, and QUEUED tries waiting to be dispatched again (``defer_dispatch``)."""

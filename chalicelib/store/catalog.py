@@ -39,6 +39,7 @@ from chalicelib.store.models import (
     instance_pk,
     instance_sk,
 )
+from chalicelib.store.writes import new_token
 
 BATCH_GET_LIMIT = 100
 VERSION_ROW_ATTRIBUTES = ("dag_id", "ver", "vnum", "created_at", "git_commit", "bundle_key")
@@ -314,7 +315,11 @@ class Catalog:
                 batch.delete(ti(pk, sk))
         finished = model.st.is_in(DagRunState.SUCCESS.value, DagRunState.FAILED.value)
         try:
-            with TransactWrite(connection=self.store._connection) as transaction:
+            # A retry of an applied but unanswered delete is a no-op (the token),
+            # so the counter moves once; a second delete call finds no run.
+            with TransactWrite(
+                connection=self.store._connection, client_request_token=new_token()
+            ) as transaction:
                 transaction.delete(model(dag_id, run_id), condition=finished)
                 transaction.update(model(dag_id, RUN_COUNTER), actions=[model.n.add(-1)])
         except TransactWriteError as exc:

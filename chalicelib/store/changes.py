@@ -7,6 +7,7 @@ command expects, what it sets and how it moves the counters.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,9 @@ class InstanceWrite:
     # Slots ("key|amount") this change gives back: their counters move in the
     # same transaction, so a crash can never keep a slot counted with no holder.
     releases: tuple[str, ...] = ()
+    # Names this write on every retry of it (store.writes): how a retry that
+    # meets its own earlier attempt knows it won, and what its counters settle by.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False, repr=False)
 
     @property
     def mapped(self) -> bool:
@@ -91,6 +95,7 @@ class ExpansionWrite:
     task_id: str
     count: int
     progress: RunProgress
+    token: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False, repr=False)
 
 
 Write = InstanceWrite | ExpansionWrite

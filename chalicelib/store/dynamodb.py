@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.aws.retries import retry_settings
 from chalicelib.core.engine import Command, TaskSummary
 from chalicelib.core.progress import RunProgress, initial_progress
-from chalicelib.core.runs import DagRun, RunType, TaskInstance
-from chalicelib.core.slots import SlotClaim, decode_held, pool_key
+from chalicelib.core.runs import DagRun, TaskInstance
+from chalicelib.core.slots import SlotClaim, pool_key
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.store.base import (
@@ -51,6 +50,14 @@ from chalicelib.store.changes import (
     plan,
     with_run_outcome,
 )
+from chalicelib.store.dynamo_view import (
+    DynamoRunView,
+    _instance_from_item,
+    _map_entry,
+    _progress_from_item,
+    _run_from_item,
+    _tallies,
+)
 from chalicelib.store.models import (
     DEFAULT_TENANT,
     DUE_SHARD,
@@ -66,27 +73,17 @@ from chalicelib.store.models import (
     split_instance_sk,
 )
 from chalicelib.store.settings import StoreSettings
+from chalicelib.store.writes import (
+    TRANSACTION_CONFLICT_RETRIES,
+    GuardedWriter,
+    Op,
+    conflict_verdict,
+    derived_token,
+    new_token,
+    write_ops,
+)
 
 CONDITION_FAILED = "ConditionalCheckFailedException"
-TRANSACTION_CANCELED = "TransactionCanceledException"
-TRANSACTION_CONFLICT_RETRIES = 8
-
-_Op = tuple[Model, list[Action], Condition | None]
-
-# TaskInstance field -> item attribute
-_FIELD_ATTRS = {
-    "try_number": "try_n",
-    "queued_at": "queued",
-    "start_date": "start",
-    "end_date": "end",
-    "next_try_at": "next_try",
-    "error": "err",
-    "result_length": "rlen",
-    "wait_key": "wq",
-    "wait_rank": "wp",
-    "retry_base": "rb",
-    "infra_failures": "inf",
-}
 
 
 class DynamoStateStore(StateStore):
@@ -105,6 +102,7 @@ class DynamoStateStore(StateStore):
             host=self.settings.endpoint_url,
             retry_configuration=retry_settings(),  # type: ignore[arg-type]
         )
+        self._writer = GuardedWriter(self._connection)
         from chalicelib.store.backfills import DynamoBackfillStore
 
         self.backfills = DynamoBackfillStore(self.models, self._connection, self)
@@ -254,19 +252,23 @@ class DynamoStateStore(StateStore):
         # The DAG's run counter moves in the same transaction, so the API's run
         # list reads its total in one GetItem instead of counting every run.
         counter = model(run.dag_id, RUN_COUNTER)
+        # The token makes botocore's retry of an applied but unanswered request
+        # a no-op, so the counter moves once; a repeated tick or event is a new
+        # call (a new token) and fails on the existing deterministic id instead.
+        token = new_token()
+        what = f"run {run.run_id} of {run.dag_id}"
         for _ in range(TRANSACTION_CONFLICT_RETRIES):
             try:
-                with TransactWrite(connection=self._connection) as transaction:
+                with TransactWrite(
+                    connection=self._connection, client_request_token=token
+                ) as transaction:
                     transaction.save(item, condition=model.run_id.does_not_exist())
                     transaction.update(counter, actions=[model.n.add(1)])
             except TransactWriteError as exc:
-                codes = [r.code if r else None for r in exc.cancellation_reasons]
-                if exc.cause_response_code == TRANSACTION_CANCELED:
-                    if "ConditionalCheckFailed" in codes:
-                        return False  # a repeated tick or event: the deterministic id exists
-                    if "TransactionConflict" in codes:
-                        continue
-                raise StoreError(f"cannot create run {run.run_id} of {run.dag_id}") from exc
+                verdict = conflict_verdict(exc, what)
+                if verdict is None:
+                    continue
+                return verdict
             return True
         raise StoreError(f"creating run {run.run_id} of {run.dag_id} kept conflicting")
 
@@ -414,7 +416,7 @@ class DynamoStateStore(StateStore):
             if write is None:
                 taken.append(command)
                 continue
-            if not self._guarded(self._ops(dag_id, run_id, write)):
+            if not self._guarded(self._ops(dag_id, run_id, write), write.token):
                 continue  # lost: someone applied it (or something newer) first
             taken.append(command)
             if on_taken is not None:
@@ -443,11 +445,11 @@ class DynamoStateStore(StateStore):
             # The instance (with any slots it gives back); the run's counters,
             # if any, follow in settle_counters. A single write's ALL_NEW answer
             # gives the instance for free.
-            if not self._guarded(now_ops):
+            if not self._guarded(now_ops, write.token):
                 return TransitionResult(False)
             written = _instance_from_item(ops[0][0]) if len(now_ops) == 1 else None
             return TransitionResult(True, written, None, write if defer_counters else None)
-        if not self._guarded(ops):
+        if not self._guarded(ops, write.token):
             return TransitionResult(False)
         # No read-back of the instance: the hot path (claim, record) never needs
         # it, and callers that do call get_instance.
@@ -462,9 +464,10 @@ class DynamoStateStore(StateStore):
         self, dag_id: str, run_id: str, spec: DagSpec, write: InstanceWrite
     ) -> TransitionResult:
         (op,) = self._ops(dag_id, run_id, write)  # entering RUNNING moves no counter
-        if not self._guarded([op]):
+        if not self._guarded([op], write.token):
             return TransitionResult(False)
-        return TransitionResult(True, _instance_from_item(op[0]))  # the ALL_NEW answer
+        # the ALL_NEW answer (or, after a lost answer, our own write read back)
+        return TransitionResult(True, _instance_from_item(op[0]))
 
     def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
         run_model = self.models.dag_run
@@ -472,10 +475,11 @@ class DynamoStateStore(StateStore):
         if not ops:  # what the deferred write owes: the run item's counters
             return Settled(self.run_progress(dag_id, run_id))
         ((item, actions, _),) = ops  # the run item: counters and the map's tally
-        try:
-            item.update(actions=actions)  # pynamodb puts the ALL_NEW answer into the item
-        except UpdateError as exc:
-            raise StoreError(f"counter update of {_describe(item)} failed") from exc
+        # A transaction with a token derived from the write: a retried (or
+        # repeated) settle of the same write is a no-op, never a second ADD.
+        # Transactions answer with nothing, so the moved counters are read.
+        self._writer.settle(item, actions, derived_token(pending.token, "counters"))
+        item = self._run_item(dag_id, run_id)
         progress = _progress_from_item(item)
         if pending.map_index < 0:
             return Settled(progress)
@@ -524,7 +528,7 @@ class DynamoStateStore(StateStore):
         for claim in claims:
             room = pool.used.does_not_exist() | (pool.used <= claim.limit - claim.amount)
             ops.append((pool(claim.key), [pool.used.add(claim.amount)], room))
-        return self._guarded(ops)
+        return self._guarded(ops, write.token)
 
     def waiting(self, key: str, limit: int) -> list[tuple[str, TaskInstance]]:
         model = self.models.task_instance
@@ -563,7 +567,9 @@ class DynamoStateStore(StateStore):
         model = self.models.task_instance
         item = model(instance_pk(dag_id, run_id), instance_sk(task_id, map_index))
         condition = (model.st == TaskState.RUNNING.value) & (model.try_n == try_number)
-        return self._guarded([(item, [model.hb.set(now)], condition)])
+        # Idempotent by itself (a retry sets the same time), so no token: the
+        # item keeps the token of the claim that started the try.
+        return self._guarded([(item, [model.hb.set(now)], condition)], token="")
 
     def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:
         model = self.models.task_instance
@@ -574,258 +580,10 @@ class DynamoStateStore(StateStore):
 
     # --------------------------------------------------------- writes
 
-    def _ops(self, dag_id: str, run_id: str, write: InstanceWrite | ExpansionWrite) -> list[_Op]:
-        """The item updates one write needs: the guarded one first, then the run
-        item's (its counters and, for a mapped task, the map's entry)."""
-        ti = self.models.task_instance
-        run = self.models.dag_run
-        pk = instance_pk(dag_id, run_id)
-        ops: list[_Op] = []
-        run_actions = _counter_actions(run, write.progress)
-        if isinstance(write, ExpansionWrite):
-            condition = ti.mcount.does_not_exist() & (
-                ti.st.does_not_exist() | (ti.st == TaskState.NONE.value)
-            )
-            actions = [ti.mcount.set(write.count)]
-            ops.append((ti(pk, instance_sk(write.task_id, -1)), actions, condition))
-            run_actions.append(run.maps[write.task_id].set({MAP_COUNT_KEY: write.count}))
-        else:
-            ops.append(
-                (
-                    ti(pk, instance_sk(write.task_id, write.map_index)),
-                    _instance_actions(ti, write),
-                    _instance_condition(ti, write),
-                )
-            )
-            pool = self.models.pool
-            for entry in write.releases:
-                key, amount = decode_held(entry)
-                ops.append((pool(key), [pool.used.add(-amount)], None))
-            old_tally, new_tally = write.tally_moves
-            for state, step in ((old_tally, -1), (new_tally, 1)):
-                if state is not None:
-                    path = run.maps[write.task_id][state.value]
-                    run_actions.append(path.set((path | 0) + step))
-        if run_actions:
-            ops.append((run(dag_id, run_id), run_actions, None))
-        return ops
+    def _ops(self, dag_id: str, run_id: str, write: InstanceWrite | ExpansionWrite) -> list[Op]:
+        return write_ops(self.models, dag_id, run_id, write)
 
-    def _guarded(self, ops: list[_Op]) -> bool:
-        """Run ``ops`` atomically; False when the first op's condition failed."""
-        if len(ops) == 1:
-            item, actions, condition = ops[0]
-            try:
-                item.update(actions=actions, condition=condition)
-            except UpdateError as exc:
-                if exc.cause_response_code == CONDITION_FAILED:
-                    return False
-                raise StoreError(f"update of {_describe(item)} failed") from exc
-            return True
-        for _ in range(TRANSACTION_CONFLICT_RETRIES):
-            try:
-                with TransactWrite(connection=self._connection) as transaction:
-                    for item, actions, condition in ops:
-                        transaction.update(item, actions=actions, condition=condition)
-            except TransactWriteError as exc:
-                codes = [r.code if r else None for r in exc.cancellation_reasons]
-                if exc.cause_response_code != TRANSACTION_CANCELED:
-                    raise StoreError(f"transaction on {_describe(ops[0][0])} failed") from exc
-                if "ConditionalCheckFailed" in codes:
-                    return False
-                if "TransactionConflict" in codes:
-                    continue  # a concurrent transaction touched a counter item: try again
-                raise StoreError(
-                    f"transaction on {_describe(ops[0][0])} cancelled: {codes}"
-                ) from exc
-            return True
-        raise StoreError(f"transaction on {_describe(ops[0][0])} kept conflicting")
-
-
-class DynamoRunView:
-    """The engine's ``RunStateView`` over one run's items, read on demand."""
-
-    def __init__(self, store: DynamoStateStore, dag_id: str, run_id: str, spec: DagSpec):
-        self._store = store
-        self._dag_id = dag_id
-        self._run_id = run_id
-        self._model = store.models.task_instance
-        self._pk = instance_pk(dag_id, run_id)
-        self._spec = spec
-
-    def summaries(self, task_ids: Collection[str]) -> Mapping[str, TaskSummary]:
-        ids = list(dict.fromkeys(task_ids))
-        keys = [(self._pk, instance_sk(tid, -1)) for tid in ids]
-        found = {
-            split_instance_sk(item.sk)[0]: item
-            for item in self._model.batch_get(keys, consistent_read=True)
-        }
-        expanded = [tid for tid in ids if tid in found and found[tid].mcount is not None]
-        run_item = self._run_item() if expanded else None
-        result: dict[str, TaskSummary] = {}
-        for tid in ids:
-            item = found.get(tid)
-            if item is None:
-                result[tid] = TaskSummary(missing_instance(tid, -1))
-            elif item.mcount is None:
-                result[tid] = TaskSummary(_instance_from_item(item))
-            else:
-                result[tid] = TaskSummary(
-                    _instance_from_item(item),
-                    mapped_count=int(item.mcount),
-                    state_counts=_tallies(_map_entry(run_item, tid)),
-                )
-        return result
-
-    def _run_item(self) -> Any:
-        """The run item, for its map tallies (read only when a summary needs them)."""
-        return self._store.models.dag_run.get(self._dag_id, self._run_id, consistent_read=True)
-
-    def _placeholder_count(self, task_id: str) -> int:
-        try:
-            item = self._model.get(self._pk, instance_sk(task_id, -1), consistent_read=True)
-        except DoesNotExist:
-            return 0
-        return 0 if item.mcount is None else int(item.mcount)
-
-    def instance(self, task_id: str, map_index: int) -> TaskInstance | None:
-        try:
-            item = self._model.get(self._pk, instance_sk(task_id, map_index), consistent_read=True)
-        except DoesNotExist:
-            if map_index < 0:
-                return missing_instance(task_id, -1) if task_id in self._spec.tasks else None
-            if map_index < self._placeholder_count(task_id):
-                return missing_instance(task_id, map_index)
-            return None
-        return _instance_from_item(item)
-
-    def unfinished(self) -> Iterable[TaskInstance]:
-        """Every unfinished instance, records or not: reads the whole run (timeouts only)."""
-        stored: dict[tuple[str, int], Any] = {}
-        for item in self._model.query(self._pk, consistent_read=True):
-            stored[split_instance_sk(item.sk)] = item
-        found: list[TaskInstance] = []
-        for tid in self._spec.tasks:
-            placeholder = stored.get((tid, -1))
-            count = None if placeholder is None else placeholder.mcount
-            indices: Iterable[int] = [-1] if count is None else range(int(count))
-            for index in indices:
-                item = stored.get((tid, index))
-                ti = missing_instance(tid, index) if item is None else _instance_from_item(item)
-                if not ti.state.finished:
-                    found.append(ti)
-        return found
-
-
-# --------------------------------------------------------------- helpers
-
-
-def _instance_condition(model: Any, write: InstanceWrite) -> Condition:
-    same_try = model.try_n == write.expected_try
-    if write.expected is TaskState.NONE:
-        # No record yet means NONE with no try; expansion leaves st unset too.
-        never_tried = model.st.does_not_exist()
-        if write.expected_try != 0:
-            never_tried = model.st.does_not_exist() & same_try
-        return never_tried | ((model.st == TaskState.NONE.value) & same_try)
-    return (model.st == write.expected.value) & same_try
-
-
-def _instance_actions(model: Any, write: InstanceWrite) -> list[Action]:
-    actions: list[Action] = [model.st.set(write.new.value)]
-    fields = dict(write.fields)
-    fields.setdefault("try_number", write.expected_try)
-    for name, value in fields.items():
-        if name == "slots":
-            actions.append(model.slt.set(list(value)) if value else model.slt.remove())
-            continue
-        if name == "skip_downstream":
-            if value is None:
-                actions += [model.skip.remove(), model.skip_set.remove()]
-            else:
-                actions += [model.skip.set(list(value)), model.skip_set.set(True)]
-            continue
-        attr = getattr(model, _FIELD_ATTRS[name])
-        actions.append(attr.remove() if value is None else attr.set(value))
-    if write.heartbeat is not None:
-        actions += [model.lease.set(RUNNING_LEASE), model.hb.set(write.heartbeat)]
-    else:
-        actions += [model.lease.remove(), model.hb.remove()]  # leaves the sparse index
-    return actions
-
-
-def _counter_actions(model: Any, delta: RunProgress) -> list[Action]:
-    actions: list[Action] = []
-    if delta.total:
-        actions.append(model.total.add(delta.total))
-    if delta.finished:
-        actions.append(model.done.add(delta.finished))
-    if delta.failed_leaves:
-        actions.append(model.failed.add(delta.failed_leaves))
-    return actions
-
-
-def _map_entry(run_item: Any, task_id: str) -> dict[str, Any]:
-    """A mapped task's entry in the run item's ``maps``: count and tallies."""
-    maps = run_item.maps
-    raw = maps.as_dict() if hasattr(maps, "as_dict") else dict(maps or {})
-    entry = raw.get(task_id)
-    return dict(entry) if entry else {}
-
-
-def _tallies(entry: dict[str, Any]) -> dict[TaskState, int]:
-    return {
-        TaskState(key): int(value)
-        for key, value in entry.items()
-        if key != MAP_COUNT_KEY and int(value)
-    }
-
-
-def _instance_from_item(item: Any) -> TaskInstance:
-    task_id, map_index = split_instance_sk(item.sk)
-    skip = tuple(item.skip or ()) if item.skip_set else None
-    return TaskInstance(
-        task_id=task_id,
-        map_index=map_index,
-        state=TaskState(item.st) if item.st else TaskState.NONE,
-        try_number=int(item.try_n or 0),
-        queued_at=item.queued,
-        start_date=item.start,
-        end_date=item.end,
-        next_try_at=item.next_try,
-        skip_downstream=skip,
-        result_length=None if item.rlen is None else int(item.rlen),
-        error=item.err,
-        slots=tuple(item.slt or ()),
-        wait_key=item.wq,
-        wait_rank=item.wp,
-        retry_base=int(item.rb or 0),
-        infra_failures=int(item.inf or 0),
-    )
-
-
-def _run_from_item(item: Any) -> DagRun:
-    return DagRun(
-        dag_id=item.dag_id,
-        run_id=item.run_id,
-        run_type=RunType(item.run_type),
-        logical_date=item.logical,
-        data_interval_start=item.di_start,
-        data_interval_end=item.di_end,
-        run_after=item.run_after,
-        version=item.ver or "",
-        conf=json.loads(item.conf) if item.conf else {},
-        state=DagRunState(item.st),
-        start_date=item.start,
-        end_date=item.end,
-        note=item.note,
-        tenant=None if item.tn in (None, DEFAULT_TENANT) else item.tn,
-        backfill_id=None if item.bf is None else int(item.bf),
-    )
-
-
-def _progress_from_item(item: Any) -> RunProgress:
-    return RunProgress(int(item.total or 0), int(item.done or 0), int(item.failed or 0))
-
-
-def _describe(item: Model) -> str:
-    return f"{type(item).Meta.table_name} {item._get_keys()}"
+    def _guarded(self, ops: list[Op], token: str | None = None) -> bool:
+        """Run ``ops`` atomically; False when the first op's condition failed
+        to someone else's write (see store.writes for ``token``)."""
+        return self._writer.guarded(ops, token)

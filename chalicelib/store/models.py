@@ -10,7 +10,8 @@ Key design (one table per entity, short attribute names):
 - task-instances  pk ``"<dag_id>#<run_id>"``, sk ``"<task_id>#<map index>"`` where the
                   index is ``-1`` for the unmapped/placeholder record (it sorts first)
                   or six zero-padded digits; GSI ``running`` (``lease`` hash, ``hb``
-                  range) is sparse: ``lease`` exists only while a try is RUNNING;
+                  range) is sparse: ``lease`` exists only while a try is RUNNING
+                  (or QUEUED waiting to be dispatched again, see defer_dispatch);
                   GSI ``waiting`` (``wq`` hash, ``wp`` range) holds tries waiting
                   for a slot, best priority first.
 - pools           pk ``name``: slot counters, ``pool:<name>`` (configured ``slots``)
@@ -99,6 +100,11 @@ RUN_LISTED = (
     "conf", "start", "end", "note", "tn", "bf",
 )  # fmt: skip
 ACTIVE_BACKFILL = "active"
+
+WRITE_TOKEN = "wt"
+"""Attribute of run and task-instance items holding the token of the last
+guarded write (store.writes): a retry whose condition fails on our own earlier
+write recognises it by this token."""
 
 MAP_COUNT_KEY = "n"
 """In a run's ``maps`` entry for a mapped task: its expanded count (the other
@@ -243,6 +249,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         tn = UnicodeAttribute(null=True)  # the DAG's tenant (None: DEFAULT_TENANT)
         bf = NumberAttribute(null=True)  # id of the backfill that created the run
         n = NumberAttribute(null=True)  # on the RUN_COUNTER item only
+        wt = UnicodeAttribute(null=True)  # WRITE_TOKEN of the last guarded write
         by_state = RunsByStateIndex()
         by_dag = RunsByDagIndex()
         by_tenant = RunsByTenantIndex()
@@ -287,6 +294,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "wp": UnicodeAttribute(null=True),
         "rb": NumberAttribute(null=True),  # tries before the last clear (fresh retries)
         "inf": NumberAttribute(null=True),  # tries ended by infrastructure failures
+        "wt": UnicodeAttribute(null=True),  # WRITE_TOKEN of the last guarded write
         "running": RunningIndex(),
         "waiting": WaitingIndex(),
     }
