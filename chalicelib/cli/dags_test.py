@@ -89,7 +89,10 @@ def test_command(
     if as_json:  # stdout is ours again: the one JSON document goes there
         typer.echo(json.dumps(_json_result(result), indent=2))
     elif quiet:
-        typer.echo(f"{result.dag_id} {result.run_id}: {result.state} in {result.wall_seconds:.2f}s")
+        why = f" ({result.reason})" if result.reason else ""
+        typer.echo(
+            f"{result.dag_id} {result.run_id}: {result.state}{why} in {result.wall_seconds:.2f}s"
+        )
     raise typer.Exit(0 if result.succeeded else EXIT_FAILED_RUN)
 
 
@@ -99,6 +102,7 @@ def _json_result(result: Any) -> dict[str, Any]:
         "dag_id": result.dag_id,
         "run_id": result.run_id,
         "state": result.state,
+        "reason": result.reason,
         "logical_date": result.logical_date.isoformat(),
         "wall_seconds": round(result.wall_seconds, 3),
         "task_states": result.task_states,

@@ -108,6 +108,7 @@ class TableReporter:
                 (result.state, style),
                 f" in {result.wall_seconds:.2f}s: "
                 f"{len(result.task_states)} task instances ({parts})",
+                (f": {result.reason}" if result.reason else "", style),
             )
         )
         for label, error in result.errors.items():

@@ -25,7 +25,7 @@ from chalicelib.runtime.context import build_context, effective_logical_date, re
 from chalicelib.runtime.mapping import arguments_for_index
 from chalicelib.runtime.task_instance import RuntimeTaskInstance
 from chalicelib.runtime.templating import render_template_fields
-from chalicelib.runtime.timeout import execution_timeout, timeout_message
+from chalicelib.runtime.timeout import TryCancel, execution_timeout, timeout_message
 from chalicelib.runtime.xcom import RETURN_VALUE_KEY, XComStore, encode_for_xcom
 from chalicelib.runtime.xcom_args import resolve_nested
 from chalicelib.sdk.context import current_context
@@ -57,6 +57,8 @@ class TryRequest:
     try_number: int = 1  # 1-based: the try being run
     tenant: str | None = None  # whose connections and variables the try reads
     retry_base: int = 0  # tries before the last clear (TaskInstance.retry_base)
+    # Lets the caller stop the try from another thread (its run ended, it was marked).
+    cancel: TryCancel | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ def _execute_try(
         context["task"] = operator
         log.info("Running %s", ti)
         timeout = _timeout_seconds(operator, task_spec)
-        with current_context(context), execution_timeout(timeout, on_timeout=operator.on_kill):
+        stop = execution_timeout(timeout, on_timeout=operator.on_kill, cancel=request.cancel)
+        with current_context(context), stop:
             result = operator.execute(context)
         result_length = _push_result(request, task_spec, operator, result, xcoms)
     except TaskSkipped as exc:
