@@ -115,3 +115,18 @@ def test_a_folder_without_dags_is_refused(project: Project, aws: tuple[Any, Stor
 
     assert result.exit_code == 1
     assert "no dags/ folder" in json.loads(result.output)["problems"][0]["message"]
+
+
+def test_a_dag_file_that_hangs_at_import_deploys_nothing(
+    project: Project, aws: tuple[Any, StoreModels]
+) -> None:
+    s3, models = aws
+    project.write("dags/hangs.py", "import time\nwhile True:\n    time.sleep(0.01)\n")
+
+    result = deploy_cli(str(project.root), "--import-timeout", "0.5")
+
+    assert result.exit_code == 1
+    assert "hangs.py: import timed out after 0.5 s (dagbag_import_timeout)" in result.output
+    assert "nothing was deployed" in result.output
+    assert list(models.dag.scan()) == []
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
