@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from chalicelib.cli.aws_errors import aws_errors_in_one_line
 from chalicelib.cli.main import ImportTimeout, dags_app
 from chalicelib.cli.remote import ApiKey, ApiUrl, Client, bad_input, configured
 from chalicelib.core.errors import Problem
@@ -81,18 +82,19 @@ def deploy_command(
         )
         return
     settings = StoreSettings(stage=stage) if stage else StoreSettings()
-    store, bundles = build_targets(settings)
-    report = deploy(
-        [str(root / "dags")],
-        store=store,
-        bundles=bundles,
-        bundle_root=str(root),
-        now=dt.datetime.now(dt.UTC),
-        git_commit=detect_git_commit(str(root)),
-        stage=settings.stage,
-        paused_at_creation=not unpause,
-        import_timeout=import_timeout,
-    )
+    with aws_errors_in_one_line(settings):
+        store, bundles = build_targets(settings)
+        report = deploy(
+            [str(root / "dags")],
+            store=store,
+            bundles=bundles,
+            bundle_root=str(root),
+            now=dt.datetime.now(dt.UTC),
+            git_commit=detect_git_commit(str(root)),
+            stage=settings.stage,
+            paused_at_creation=not unpause,
+            import_timeout=import_timeout,
+        )
     if as_json:
         typer.echo(json.dumps(report_json(report, settings), indent=2, sort_keys=True))
     else:

@@ -130,3 +130,59 @@ def test_a_dag_file_that_hangs_at_import_deploys_nothing(
     assert "nothing was deployed" in result.output
     assert list(models.dag.scan()) == []
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+
+
+def one_error_line(result: Any) -> str:
+    """The output is one ``error: ...`` line and no traceback; that line."""
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return str(lines[0])
+
+
+def test_no_aws_credentials_is_one_line(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(project.root / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(project.root / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+
+    result = deploy_cli(str(project.root))
+
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith("error: no AWS credentials found: set AWS_PROFILE")
+
+
+def test_a_missing_bucket_is_one_line_and_writes_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLIPSTREAM_BUCKET", "not-created-yet")
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        models = build_models(StoreSettings(stage=STAGE, bucket="not-created-yet"))
+        create_tables(models)
+
+        result = deploy_cli(str(project.root))
+
+        assert list(models.dag.scan()) == []
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith(
+        "error: bucket 'not-created-yet' does not exist (stage 'clitest' in us-east-1)"
+    )
+
+
+def test_missing_tables_are_one_line(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLIPSTREAM_BUCKET", BUCKET)
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+
+        result = deploy_cli(str(project.root))
+
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith(
+        "error: the state tables of stage 'clitest' in us-east-1 do not exist"
+    )
