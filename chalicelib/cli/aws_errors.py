@@ -43,7 +43,7 @@ def aws_errors_in_one_line(settings: StoreSettings) -> Iterator[None]:
 
 def describe(exc: BaseException, settings: StoreSettings) -> tuple[str, int] | None:
     """The line and exit code for an expected AWS error anywhere in ``exc``'s chain."""
-    from botocore import exceptions as boto
+    from botocore import exceptions as boto  # type: ignore[import-untyped]
 
     where = f"stage {settings.stage!r} in {settings.region}"
     if settings.endpoint_url:

@@ -19,7 +19,7 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,17 +42,12 @@ from chalicelib.core.errors import DagValidationError, SlipstreamError
 from chalicelib.core.runs import DagRun, RunType, make_run_id
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.local.clock import Clock, VirtualClock, utc_now
 from chalicelib.local.run_state import InMemoryRunState, StaleState
 from chalicelib.runtime.dag_callbacks import run_dag_callbacks
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
 from chalicelib.runtime.timeout import TryCancel
 from chalicelib.runtime.xcom import InMemoryXComStore
-
-Clock = Callable[[], dt.datetime]
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -93,27 +88,6 @@ class DagTestResult:
             if record.error:
                 last[record.label] = record.error
         return {k: v for k, v in last.items() if self.task_states.get(k) == "failed"}
-
-
-class VirtualClock:
-    """Real time plus the retry delays skipped so far."""
-
-    def __init__(self, base: Clock, real_time: bool):
-        self._base = base
-        self._skipped = dt.timedelta(0)
-        self.real_time = real_time
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self._base() + self._skipped
-
-    def advance_to(self, when: dt.datetime) -> None:
-        """Jump forward so that ``when`` is now (never backwards)."""
-        with self._lock:
-            now = self._base() + self._skipped
-            if when > now:
-                self._skipped += when - now
 
 
 def run_dag_test(
@@ -166,7 +140,7 @@ class LocalDagRun:
     ):
         self.dag = dag
         self.spec = spec
-        self.clock = VirtualClock(clock or _utc_now, real_time)
+        self.clock = VirtualClock(clock or utc_now, real_time)
         self.reporter = reporter
         self.lock = threading.Lock()  # guards state for a reporter reading from another thread
         self.run_record = self._make_run(logical_date, dict(conf or {}))
