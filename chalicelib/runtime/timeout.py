@@ -151,11 +151,11 @@ class TryCancel:
             _expire(guard, cancelled=reason)
 
     def _attach(self, guard: _Guard) -> None:
+        """Watch ``guard`` from now on; a try cancelled already does not start."""
         with self._lock:
+            if self.reason is not None:
+                raise TaskCancelled(f"Task stopped: {self.reason}")
             self._guard = guard
-            reason = self.reason
-        if reason is not None:
-            _expire(guard, cancelled=reason)
 
 
 class execution_timeout:
@@ -186,16 +186,21 @@ class execution_timeout:
         if self.seconds is not None and self.seconds <= 0:
             raise ValueError(f"execution_timeout must be positive, got {self.seconds}")
         deadline = time.monotonic() + (self.seconds if self.seconds is not None else 0.0)
-        self._guard = _Guard(threading.get_ident(), deadline, self.on_timeout)
-        if self.seconds is not None:
-            if threading.current_thread() is threading.main_thread():
-                self._main = True
-                self._old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
-                signal.setitimer(signal.ITIMER_REAL, self.seconds)
-            else:
-                _WATCHDOG.watch(self._guard)
+        guard = _Guard(threading.get_ident(), deadline, self.on_timeout)
         if self.cancel is not None:
-            self.cancel._attach(self._guard)
+            self.cancel._attach(guard)  # before any timer is armed: it may raise
+        self._guard = guard
+        try:
+            if self.seconds is not None:
+                if threading.current_thread() is threading.main_thread():
+                    self._old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+                    self._main = True
+                    signal.setitimer(signal.ITIMER_REAL, self.seconds)
+                else:
+                    _WATCHDOG.watch(guard)
+        except BaseException:  # a cancel that landed in here: __exit__ will not run
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
