@@ -29,7 +29,9 @@ DEFAULT_GRACE_SECONDS = 60.0  # Airflow's [core] killed_task_cleanup_time
 GRACE_ENV = ("SLIPSTREAM_KILLED_TASK_CLEANUP_TIME", "AIRFLOW__CORE__KILLED_TASK_CLEANUP_TIME")
 _POLL_SECONDS = 0.05
 
-_lock = threading.Lock()
+# Re-entrant: a worker's SIGTERM handler stops every group from the main thread,
+# which the signal may have interrupted inside register().
+_lock = threading.RLock()
 _owners: dict[int, int] = {}  # process group id -> thread id of the try that started it
 _stoppers: dict[int, _Stopper] = {}
 
@@ -119,10 +121,10 @@ class _Stopper:
                 time.sleep(_POLL_SECONDS)  # a group cannot be waited on; Airflow polls too
             _signal(self.pgid, signal.SIGKILL)
         finally:
+            self.done.set()  # first: a waiter may hold _lock (see above)
             with _lock:
                 if _stoppers.get(self.pgid) is self:
                     del _stoppers[self.pgid]
-            self.done.set()
 
 
 def terminate(pgid: int, grace: float | None = None) -> threading.Event:
