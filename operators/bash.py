@@ -5,7 +5,10 @@ Behaviour follows Airflow 2: ``bash -c`` in a fresh temporary directory (or
 ``AIRFLOW_CTX_*`` variables added to the environment, exit code
 ``skip_on_exit_code`` (99 by default) skips the task, any other non-zero exit
 fails the try (retries apply). The command runs in its own process group, so
-``on_kill`` (execution timeout, cancellation) stops everything it started.
+``on_kill`` (execution timeout, cancellation) stops everything it started:
+SIGTERM, then SIGKILL after a grace period for what ignored it
+(``chalicelib.runtime.process_groups``), so a command that traps SIGTERM cannot
+hold the try, or outlive it.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ import contextlib
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Container, Mapping
 from typing import Any
 
+from chalicelib.runtime import process_groups
 from chalicelib.sdk.baseoperator import BaseOperator
 from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped
 
@@ -93,6 +96,7 @@ class BashOperator(BaseOperator):
                 start_new_session=True,  # own process group, for on_kill
             )
             self._process = process
+            process_groups.register(process.pid)  # start_new_session: pgid == pid
         last_line = ""
         try:
             assert process.stdout is not None
@@ -103,8 +107,11 @@ class BashOperator(BaseOperator):
             process.wait()
         finally:
             if process.poll() is None:
-                self._kill(process, signal.SIGKILL)
+                # Unwinding (a timeout, an interrupt) while the command still runs:
+                # it gets the same grace as on_kill gives, then SIGKILL.
+                process_groups.terminate(process.pid)
                 process.wait()
+            process_groups.unregister(process.pid)
             if process.stdout is not None:
                 process.stdout.close()
         log.info("Command exited with return code %s", process.returncode)
@@ -130,16 +137,12 @@ class BashOperator(BaseOperator):
         return exit_code in codes
 
     def on_kill(self) -> None:
-        """Stop the command and everything it started (its whole process group)."""
+        """Stop the command and everything it started (its whole process group):
+        SIGTERM now, SIGKILL after the grace; returns at once."""
         with _PROCESS_LOCK:
             process = self._process
-        if process is not None and process.poll() is None:
-            self._kill(process, signal.SIGTERM)
-
-    @staticmethod
-    def _kill(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(process.pid), sig)
+        if process is not None and process.returncode is None:
+            process_groups.terminate(process.pid)
 
 
 def _task_log(context: Mapping[str, Any]) -> Any:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from chalicelib.cli.main import dags_app
+from chalicelib.cli.main import ImportTimeout, dags_app
 from chalicelib.core.errors import DagValidationError, SlipstreamError
 
 EXIT_FAILED_RUN = 1
@@ -57,6 +57,7 @@ def test_command(
         bool, typer.Option("--quiet", "-q", help="No live table or task logs.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    import_timeout: ImportTimeout = None,
 ) -> None:
     """Run DAG_ID from PATH once, in this process, with the real engine.
 
@@ -70,7 +71,9 @@ def test_command(
     from chalicelib.sdk.loader import load_dag
 
     with _exit_on_error(err, invalid_dag_exit=EXIT_USAGE), stdout_to_stderr():
-        dag = load_dag(path, dag_id)  # module-level prints of the DAG file stay off stdout
+        dag = load_dag(
+            path, dag_id, import_timeout=import_timeout
+        )  # module-level prints of the DAG file stay off stdout
     reporter = None if (quiet or as_json) else TableReporter(Console())
     with ExitStack() as guards:
         guards.enter_context(_exit_on_error(err, invalid_dag_exit=EXIT_FAILED_RUN))
@@ -89,7 +92,10 @@ def test_command(
     if as_json:  # stdout is ours again: the one JSON document goes there
         typer.echo(json.dumps(_json_result(result), indent=2))
     elif quiet:
-        typer.echo(f"{result.dag_id} {result.run_id}: {result.state} in {result.wall_seconds:.2f}s")
+        why = f" ({result.reason})" if result.reason else ""
+        typer.echo(
+            f"{result.dag_id} {result.run_id}: {result.state}{why} in {result.wall_seconds:.2f}s"
+        )
     raise typer.Exit(0 if result.succeeded else EXIT_FAILED_RUN)
 
 
@@ -99,6 +105,7 @@ def _json_result(result: Any) -> dict[str, Any]:
         "dag_id": result.dag_id,
         "run_id": result.run_id,
         "state": result.state,
+        "reason": result.reason,
         "logical_date": result.logical_date.isoformat(),
         "wall_seconds": round(result.wall_seconds, 3),
         "task_states": result.task_states,

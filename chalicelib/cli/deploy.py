@@ -19,7 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from chalicelib.cli.main import dags_app
+from chalicelib.cli.aws_errors import aws_errors_in_one_line
+from chalicelib.cli.main import ImportTimeout, dags_app
 from chalicelib.cli.remote import ApiKey, ApiUrl, Client, bad_input, configured
 from chalicelib.core.errors import Problem
 from chalicelib.deploy.bundle_store import S3BundleStore
@@ -50,6 +51,7 @@ def deploy_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
+    import_timeout: ImportTimeout = None,
 ) -> None:
     """Validate every DAG, upload the code bundle and register new DAG versions.
 
@@ -70,20 +72,29 @@ def deploy_command(
             bad_input("--stage is for a deploy straight to the stores; an API deploys to its own")
 
         client = Client.from_options(api_url, api_key)
-        deploy_remote(root, client, unpause=unpause, as_json=as_json, on_problems=_fail)
+        deploy_remote(
+            root,
+            client,
+            unpause=unpause,
+            as_json=as_json,
+            on_problems=_fail,
+            import_timeout=import_timeout,
+        )
         return
     settings = StoreSettings(stage=stage) if stage else StoreSettings()
-    store, bundles = build_targets(settings)
-    report = deploy(
-        [str(root / "dags")],
-        store=store,
-        bundles=bundles,
-        bundle_root=str(root),
-        now=dt.datetime.now(dt.UTC),
-        git_commit=detect_git_commit(str(root)),
-        stage=settings.stage,
-        paused_at_creation=not unpause,
-    )
+    with aws_errors_in_one_line(settings):
+        store, bundles = build_targets(settings)
+        report = deploy(
+            [str(root / "dags")],
+            store=store,
+            bundles=bundles,
+            bundle_root=str(root),
+            now=dt.datetime.now(dt.UTC),
+            git_commit=detect_git_commit(str(root)),
+            stage=settings.stage,
+            paused_at_creation=not unpause,
+            import_timeout=import_timeout,
+        )
     if as_json:
         typer.echo(json.dumps(report_json(report, settings), indent=2, sort_keys=True))
     else:

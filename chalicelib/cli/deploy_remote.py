@@ -45,9 +45,10 @@ def deploy_remote(
     unpause: bool,
     as_json: bool,
     on_problems: Any,
+    import_timeout: float | None = None,
 ) -> None:
     """Plan here, apply there. ``on_problems`` reports a broken plan and exits 1."""
-    plan = plan_deploy([str(root / "dags")], bundle_root=str(root))
+    plan = plan_deploy([str(root / "dags")], bundle_root=str(root), import_timeout=import_timeout)
     if plan.problems:
         on_problems(plan.problems, as_json)
     body = deploy_body(plan, detect_git_commit(str(root)), unpause)

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 
 from chalicelib.cli.main import app
+from chalicelib.cli.remote import EXIT_FAILED, bad_input, fail
+from chalicelib.core.errors import SlipstreamError
 
 dev_app = typer.Typer(
     help="Run the serverless stack locally on moto: with no command, the whole system "
@@ -50,41 +52,64 @@ def demo_command(
     workers: Annotated[int, typer.Option(help="Warm worker processes.")] = 2,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the run.")] = 300.0,
 ) -> None:
-    """Start the stack, deploy the project's DAGs, run DAG_ID once, print its tasks, stop.
+    """Start the stack, deploy the project's DAGs (paused), run DAG_ID once, print its tasks, stop.
 
-    Exit code 0 when the run succeeded, 1 when it failed.
+    Only DAG_ID runs: the other DAGs stay paused, so none starts its scheduled
+    or catch-up runs. Exit code 0 when the run succeeded, 1 when it failed,
+    2 for bad input (an unknown DAG, a conf its params refuse).
     """
-    from chalicelib import wiring
-    from chalicelib.local.display import instances_table
     from chalicelib.local.stack import LocalStack
 
     console = Console()
     run_conf = _conf(conf)
-    with LocalStack(workers=workers) as stack:
-        console.print(
-            f"[bold]Local stack[/bold] on moto at {stack.endpoint}, {workers} warm workers"
+    if not (project / "dags").is_dir():
+        bad_input(f"no dags/ folder in {project}; pass --project with the folder that holds it")
+    try:
+        with LocalStack(workers=workers) as stack:
+            console.print(
+                f"[bold]Local stack[/bold] on moto at {stack.endpoint}, {workers} warm workers"
+            )
+            final = run_demo(stack, project, dag_id, run_conf, timeout, console)
+    except SlipstreamError as exc:
+        bad_input(str(exc))
+    except TimeoutError as exc:
+        fail("", str(exc), EXIT_FAILED)
+    raise typer.Exit(0 if final.state.value == "success" else EXIT_FAILED)
+
+
+def run_demo(
+    stack: Any, project: Path, dag_id: str, conf: dict[str, Any], timeout: float, console: Console
+) -> Any:
+    """Deploy paused, trigger ``dag_id`` once, wait for it and print its tasks; the
+    finished run. A broken project, an unknown DAG or a refused conf raise
+    SlipstreamError before anything runs."""
+    from chalicelib import wiring
+    from chalicelib.local.display import instances_table
+
+    report = stack.deploy(project, unpause=False)
+    if not report.ok:
+        raise SlipstreamError("; ".join(str(p) for p in report.problems))
+    deployed = sorted(d.dag_id for d in report.dags)
+    if dag_id not in deployed:
+        raise SlipstreamError(
+            f"no DAG {dag_id!r} in {project / 'dags'}; found: {', '.join(deployed) or 'none'}"
         )
-        report = stack.deploy(project)
-        if not report.ok:
-            for problem in report.problems:
-                console.print(f"[red]{problem}[/red]", soft_wrap=True)
-            raise typer.Exit(1)
-        console.print(
-            "Deployed "
-            + ", ".join(f"{d.dag_id} ({d.status}, {d.tasks} tasks)" for d in report.dags)
-            + f"; bundle {report.bundle_key}"
-        )
-        run = stack.trigger(dag_id, run_conf)
-        console.print(f"Triggered {dag_id}: {run.run_id} (version {run.version[:12]})")
-        final = stack.wait_for_run(dag_id, run.run_id, timeout=timeout)
-        store = wiring.state_store()
-        spec = wiring.scheduler().specs.get(dag_id, final.version)
-        instances = _instances(store, spec, final)
-        console.print(instances_table(f"DAG {dag_id} — run {final.run_id}", spec, instances))
-        took = (final.end_date - final.start_date).total_seconds() if final.end_date else 0.0
-        style = "bold green" if final.state.value == "success" else "bold red"
-        console.print(f"Run [{style}]{final.state.value}[/{style}] in {took:.2f}s")
-    raise typer.Exit(0 if final.state.value == "success" else 1)
+    console.print(
+        "Deployed "
+        + ", ".join(f"{d.dag_id} ({d.status}, {d.tasks} tasks)" for d in report.dags)
+        + f"; bundle {report.bundle_key}"
+    )
+    run = stack.trigger(dag_id, conf)
+    console.print(f"Triggered {dag_id}: {run.run_id} (version {run.version[:12]})")
+    final = stack.wait_for_run(dag_id, run.run_id, timeout=timeout)
+    store = wiring.state_store()
+    spec = wiring.scheduler().specs.get(dag_id, final.version)
+    instances = _instances(store, spec, final)
+    console.print(instances_table(f"DAG {dag_id} — run {final.run_id}", spec, instances))
+    took = (final.end_date - final.start_date).total_seconds() if final.end_date else 0.0
+    style = "bold green" if final.state.value == "success" else "bold red"
+    console.print(f"Run [{style}]{final.state.value}[/{style}] in {took:.2f}s")
+    return final
 
 
 @dev_app.command("up")
@@ -133,7 +158,7 @@ def _conf(conf: str | None) -> dict[str, Any]:
     try:
         value = json.loads(conf)
     except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"not valid JSON: {exc.msg}", param_hint="--conf") from None
+        bad_input(f"--conf is not valid JSON: {exc.msg} at column {exc.colno}")
     if not isinstance(value, dict):
-        raise typer.BadParameter("must be a JSON object", param_hint="--conf")
+        bad_input(f"--conf must be a JSON object, got {type(value).__name__}")
     return value

@@ -6,6 +6,8 @@ Each command group lives in its own module and registers itself on
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(
@@ -19,6 +21,17 @@ dags_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(dags_app, name="dags")
+
+ImportTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--import-timeout",
+        help="Seconds a DAG file may take to import before it counts as broken "
+        "(default: SLIPSTREAM_DAGBAG_IMPORT_TIMEOUT, AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT, "
+        "or 30; 0: no limit).",
+        show_default=False,
+    ),
+]
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from chalicelib.cli.main import dags_app
+from chalicelib.cli.main import ImportTimeout, dags_app
 from chalicelib.core.errors import DagValidationError
 from chalicelib.sdk.loader import LoadResult, load_dags
 
@@ -25,12 +25,13 @@ EXIT_INVALID = 1
 def validate_command(
     paths: Annotated[list[str], typer.Argument(help="DAG files or folders to check.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    import_timeout: ImportTimeout = None,
 ) -> None:
     """Check DAG files: import errors, duplicate ids, cycles, schedules, mapping, executors...
 
     Exit code 0 when every DAG is valid, 1 when anything is wrong.
     """
-    result = load_dags(paths)
+    result = load_dags(paths, import_timeout=import_timeout)
     hashes = _content_hashes(result)
     if as_json:
         typer.echo(json.dumps(_as_json(result, hashes), indent=2, sort_keys=True))

@@ -60,13 +60,14 @@ def plan_deploy(
     *,
     bundle_root: str,
     bundle_roots: Sequence[str] = DEFAULT_ROOTS,
+    import_timeout: float | None = None,
 ) -> DeployPlan:
     """Import and validate the DAGs under ``paths``; their specs and the bundle of
     ``bundle_root``. Every problem is in the plan; nothing is written anywhere."""
     root = str(Path(bundle_root).resolve())
     plan = DeployPlan()
     with project_imports(root, bundle_roots):
-        loaded = load_dags([str(Path(p).resolve()) for p in paths])
+        loaded = load_dags([str(Path(p).resolve()) for p in paths], import_timeout=import_timeout)
         plan.problems.extend(loaded.problems)
         if plan.problems:
             return plan
@@ -94,13 +95,16 @@ def deploy(
     paused_at_creation: bool = True,
     bundle_roots: Sequence[str] = DEFAULT_ROOTS,
     tenant: str | None = None,
+    import_timeout: float | None = None,
 ) -> DeployReport:
     """Deploy the DAGs found under ``paths``, with the code under ``bundle_root``:
     :func:`plan_deploy` then :func:`apply_plan` (see there for the flags).
 
     ``git_commit`` is recorded on new versions; pass :func:`detect_git_commit`.
     """
-    plan = plan_deploy(paths, bundle_root=bundle_root, bundle_roots=bundle_roots)
+    plan = plan_deploy(
+        paths, bundle_root=bundle_root, bundle_roots=bundle_roots, import_timeout=import_timeout
+    )
     return apply_plan(
         plan,
         store=store,

@@ -32,6 +32,7 @@ from typing import Any
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.spec import ExecutorSpec
 from chalicelib.executors.base import DispatchError, DispatchHandle, Executor
+from chalicelib.runtime import process_groups
 
 log = logging.getLogger("slipstream.executors.local")
 
@@ -53,6 +54,7 @@ class WorkerStatus:
 
 StatusCallback = Callable[[WorkerStatus], None]
 _STOP = object()
+_KILL_MARGIN = 5.0  # past the task processes' grace, for the worker itself to exit
 
 
 class WorkerStartError(DispatchError):
@@ -120,6 +122,17 @@ class _Process:
     def kill(self) -> None:
         if self.alive():
             self.popen.kill()
+
+    def terminate(self) -> None:
+        """Ask the worker to stop: it stops its try's task processes, then exits."""
+        if self.alive():
+            self.popen.terminate()
+
+    def wait_or_kill(self, timeout: float) -> None:
+        try:
+            self.popen.wait(timeout=max(timeout, 0.0))
+        except subprocess.TimeoutExpired:
+            self.kill()
 
     def _read_line(self) -> str:
         assert self.popen.stdout is not None
@@ -199,7 +212,8 @@ class LocalExecutor(Executor):
 
     def stop(self, timeout: float = 10.0) -> None:
         """Let the workers finish what is queued, then end them; after ``timeout``
-        seconds kill the stragglers (their tries are left to the reaper)."""
+        seconds stop the stragglers (their tries are left to the reaper): SIGTERM,
+        on which a worker stops its task processes within their grace, then SIGKILL."""
         with self._lock:
             if not self._started or self._stopping:
                 self._stopping = True
@@ -210,9 +224,13 @@ class LocalExecutor(Executor):
             self._queue.put(_STOP)
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        for process in self._live_processes():
-            if any(t.is_alive() for t in self._threads):
-                process.kill()
+        if any(t.is_alive() for t in self._threads):
+            stragglers = self._live_processes()
+            for process in stragglers:
+                process.terminate()
+            grace_end = time.monotonic() + process_groups.grace_seconds() + _KILL_MARGIN
+            for process in stragglers:
+                process.wait_or_kill(grace_end - time.monotonic())
         for thread in self._threads:
             thread.join()
         for process in self._live_processes():

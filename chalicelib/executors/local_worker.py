@@ -5,7 +5,9 @@ It stands in for a warm Lambda environment: imports and adapters are paid for
 once at start, so a hand-off costs a pipe write rather than a Python start-up.
 A task error is reported and the process goes on to the next line; only end of
 input stops it. User code may print: fd 1 is pointed at stderr while it runs,
-and the status lines go to a private copy of the original stdout.
+and the status lines go to a private copy of the original stdout. SIGTERM (the
+pool stopping) stops the running try's processes first, as a Lambda's
+shutdown would, so none is left behind as an orphan.
 
     python -m chalicelib.executors.local_worker [--handler module:function]
 """
@@ -16,12 +18,14 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.executors.relay import RELAY
+from chalicelib.runtime import process_groups
 
 DEFAULT_HANDLER = "chalicelib.runtime.worker:handle_worker_message"
 READY = "ready"
@@ -88,10 +92,18 @@ def _warm(handler_path: str) -> None:
         print(f"local worker {os.getpid()}: warm-up failed: {exc}", file=sys.stderr)
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Task processes run in process groups of their own, which killing this process
+    would orphan: stop them (SIGTERM, SIGKILL after the grace), then exit."""
+    process_groups.terminate_all(wait=True)
+    os._exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.executors.local_worker")
     parser.add_argument("--handler", default=DEFAULT_HANDLER, help="module:function")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     protocol = _private_stdout()
     handler = load_handler(args.handler)
     _warm(args.handler)

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.logging import RichHandler
 from rich.table import Table
 from rich.text import Text
 
 from chalicelib.core.states import TaskState
+from chalicelib.local.task_output import LiveLineHandler, PlainLineHandler
 
 if TYPE_CHECKING:
     from chalicelib.local.runner import DagTestResult, LocalDagRun, TryRecord
@@ -46,21 +46,27 @@ class TableReporter:
         self.live_enabled = live and self.console.is_terminal
         self._live: Live | None = None
         self._notes: dict[str, str] = {}
+        self._handler: logging.Handler | None = None
 
     # reporter protocol used by LocalDagRun
     def start(self, run: LocalDagRun) -> None:
-        self._handler = RichHandler(console=self.console, show_path=False, markup=False)
-        self._handler.setFormatter(logging.Formatter("%(message)s"))
-        task_logger = logging.getLogger("slipstream.task")
-        task_logger.addHandler(self._handler)
-        self._previous_level = task_logger.level
-        if task_logger.level == logging.NOTSET or task_logger.level > logging.INFO:
-            task_logger.setLevel(logging.INFO)
+        # Task output goes through handlers that never make a task wait for the
+        # terminal (task_output): one rich record a line crawled at a 50 MB print.
         if self.live_enabled:
             self._live = Live(
                 _LiveView(self, run), console=self.console, refresh_per_second=8, transient=True
             )
             self._live.start()
+            live_lines = LiveLineHandler(self._live)
+            live_lines.start()
+            self._handler = live_lines
+        else:
+            self._handler = PlainLineHandler(self.console)
+        task_logger = logging.getLogger("slipstream.task")
+        task_logger.addHandler(self._handler)
+        self._previous_level = task_logger.level
+        if task_logger.level == logging.NOTSET or task_logger.level > logging.INFO:
+            task_logger.setLevel(logging.INFO)
 
     def try_finished(self, run: LocalDagRun, record: TryRecord) -> None:
         if record.state is TaskState.UP_FOR_RETRY and record.retry_delay is not None:
@@ -72,12 +78,16 @@ class TableReporter:
             self._notes[record.label.split("[")[0]] = record.error
 
     def stop(self, run: LocalDagRun) -> None:
+        task_logger = logging.getLogger("slipstream.task")
+        if self._handler is not None:
+            task_logger.removeHandler(self._handler)
+            if isinstance(self._handler, LiveLineHandler):
+                self._handler.stop()  # the last lines, above the table, before it goes
+            self._handler = None
+        task_logger.setLevel(self._previous_level)
         if self._live is not None:
             self._live.stop()
             self._live = None
-        task_logger = logging.getLogger("slipstream.task")
-        task_logger.removeHandler(self._handler)
-        task_logger.setLevel(self._previous_level)
 
     def rows(self, run: LocalDagRun, limit: int) -> tuple[list[list[Any]], int]:
         with run.lock:
@@ -108,6 +118,7 @@ class TableReporter:
                 (result.state, style),
                 f" in {result.wall_seconds:.2f}s: "
                 f"{len(result.task_states)} task instances ({parts})",
+                (f": {result.reason}" if result.reason else "", style),
             )
         )
         for label, error in result.errors.items():

@@ -5,6 +5,11 @@ execute in a thread pool (up to ``max_active_tasks`` at once) through the
 same ``execute_try`` the worker Lambda uses. Retry delays are skipped on a
 virtual clock unless ``real_time=True``, so a DAG with a five-minute retry
 delay still tests in seconds while every timestamp it sees stays coherent.
+
+Skipping time never changes an outcome: a timer (a retry, ``dagrun_timeout``)
+fires when it is due even while tries run, as the deployed scheduler's timers
+do, and a run that ends (timed out, or interrupted) stops the tries still
+running, processes included, instead of waiting for them.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,16 +42,12 @@ from chalicelib.core.errors import DagValidationError, SlipstreamError
 from chalicelib.core.runs import DagRun, RunType, make_run_id
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.local.clock import Clock, VirtualClock, utc_now
 from chalicelib.local.run_state import InMemoryRunState, StaleState
 from chalicelib.runtime.dag_callbacks import run_dag_callbacks
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
+from chalicelib.runtime.timeout import TryCancel
 from chalicelib.runtime.xcom import InMemoryXComStore
-
-Clock = Callable[[], dt.datetime]
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class DagTestResult:
     logical_date: dt.datetime
     wall_seconds: float
     history: list[TryRecord] = field(default_factory=list)
+    reason: str | None = None  # why the run ended as it did, when the engine said (a timeout)
 
     @property
     def succeeded(self) -> bool:
@@ -86,27 +88,6 @@ class DagTestResult:
             if record.error:
                 last[record.label] = record.error
         return {k: v for k, v in last.items() if self.task_states.get(k) == "failed"}
-
-
-class VirtualClock:
-    """Real time plus the retry delays skipped so far."""
-
-    def __init__(self, base: Clock, real_time: bool):
-        self._base = base
-        self._skipped = dt.timedelta(0)
-        self.real_time = real_time
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self._base() + self._skipped
-
-    def advance_to(self, when: dt.datetime) -> None:
-        """Jump forward so that ``when`` is now (never backwards)."""
-        with self._lock:
-            now = self._base() + self._skipped
-            if when > now:
-                self._skipped += when - now
 
 
 def run_dag_test(
@@ -159,7 +140,7 @@ class LocalDagRun:
     ):
         self.dag = dag
         self.spec = spec
-        self.clock = VirtualClock(clock or _utc_now, real_time)
+        self.clock = VirtualClock(clock or utc_now, real_time)
         self.reporter = reporter
         self.lock = threading.Lock()  # guards state for a reporter reading from another thread
         self.run_record = self._make_run(logical_date, dict(conf or {}))
@@ -169,6 +150,7 @@ class LocalDagRun:
         self.timers: list[tuple[dt.datetime, int, Event]] = []
         self.sequence = itertools.count()
         self.history: list[TryRecord] = []
+        self.reason: str | None = None
 
     # ------------------------------------------------------------ set-up
 
@@ -233,21 +215,44 @@ class LocalDagRun:
         return result
 
     def _drive(self, pool: ThreadPoolExecutor, workers: int) -> None:
-        running: dict[Future[TryResult], ScheduleTask] = {}
+        running: dict[Future[TryResult], tuple[ScheduleTask, TryCancel]] = {}
+        try:
+            self._loop(pool, workers, running)
+        except BaseException:
+            self._stop_tries(running, "the test run was interrupted")
+            raise
+        self._stop_tries(running, f"the run ended {self.state.run.state.value}")
+
+    def _stop_tries(
+        self, running: dict[Future[TryResult], tuple[ScheduleTask, TryCancel]], reason: str
+    ) -> None:
+        """Tries still running when the run is over (a dagrun_timeout) or interrupted
+        are stopped, their processes killed after the grace, not waited for."""
+        for _, cancel in running.values():
+            cancel.cancel(f"{reason}: {self.reason}" if self.reason else reason)
+
+    def _loop(
+        self,
+        pool: ThreadPoolExecutor,
+        workers: int,
+        running: dict[Future[TryResult], tuple[ScheduleTask, TryCancel]],
+    ) -> None:
         self._act(decide(self.spec, self.state.run, RunStarted(), self.state, self.clock()))
         while not self._over():
-            while self.ready and len(running) < workers:
+            self._fire_due_timers()
+            while self.ready and len(running) < workers and not self._over():
                 _, _, cmd = heapq.heappop(self.ready)
-                future = self._dispatch(pool, cmd)
+                cancel = TryCancel()
+                future = self._dispatch(pool, cmd, cancel)
                 if future is not None:
-                    running[future] = cmd
+                    running[future] = (cmd, cancel)
             if self._over():
                 break
             timeout = self._wait_timeout(bool(running))
             if running and timeout != 0.0:
                 done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._on_try_done(running.pop(future), future)
+                    self._on_try_done(running.pop(future)[0], future)
                 continue
             if not self.timers:
                 stuck = ", ".join(ti.label for ti in self.state.unfinished())
@@ -264,11 +269,19 @@ class LocalDagRun:
     def _over(self) -> bool:
         return self.state.run.state.finished
 
+    def _fire_due_timers(self) -> None:
+        """Act on every timer already due, before anything else happens: a run past
+        its dagrun_timeout starts no task and records no late result, as deployed."""
+        while self.timers and self.timers[0][0] <= self.clock() and not self._over():
+            _, _, event = heapq.heappop(self.timers)
+            self._act(decide(self.spec, self.state.run, event, self.state, self.clock()))
+
     def _wait_timeout(self, running: bool) -> float | None:
         """How long to wait for running tries before the next timer is due.
 
         On the virtual clock a timer only jumps time forward when nothing is
-        running, so skipped delays never shorten a real try.
+        running, so skipped delays never shorten a real try; while tries run,
+        a timer fires when it is really due (a dagrun_timeout still applies).
         """
         if not self.timers:
             return None
@@ -276,11 +289,13 @@ class LocalDagRun:
         now = self.clock()
         if due <= now:
             return 0.0
-        if self.clock.real_time:
+        if self.clock.real_time or running:
             return (due - now).total_seconds()
-        return None if running else 0.0
+        return 0.0
 
-    def _dispatch(self, pool: ThreadPoolExecutor, cmd: ScheduleTask) -> Future[TryResult] | None:
+    def _dispatch(
+        self, pool: ThreadPoolExecutor, cmd: ScheduleTask, cancel: TryCancel
+    ) -> Future[TryResult] | None:
         now = self.clock()
         with self.lock:
             try:
@@ -300,11 +315,13 @@ class LocalDagRun:
             map_index=cmd.map_index,
             try_number=cmd.try_number,
             tenant=self.state.run.tenant,
+            cancel=cancel,
         )
         return pool.submit(execute_try, request, self.xcoms, clock=self.clock)
 
     def _on_try_done(self, cmd: ScheduleTask, future: Future[TryResult]) -> None:
         result = future.result()  # execute_try reports task errors as outcomes, never raises
+        self._fire_due_timers()  # a result that comes after the run's deadline is stale
         label = cmd.task_id if cmd.map_index < 0 else f"{cmd.task_id}[{cmd.map_index}]"
         self.history.append(
             TryRecord(
@@ -349,6 +366,7 @@ class LocalDagRun:
             elif isinstance(cmd, FinishRun):
                 with self.lock:
                     self.state.finish(cmd.state, now)
+                self.reason = cmd.reason or None
         if not self.state.run.state.finished:
             outcome = self.state.progress.outcome
             if outcome is not None:
@@ -377,4 +395,5 @@ class LocalDagRun:
             logical_date=self.state.run.logical_date,
             wall_seconds=wall,
             history=self.history,
+            reason=self.reason,
         )

@@ -125,7 +125,8 @@ def _execute_try(
         log.info("Running %s", ti)
         timeout = _timeout_seconds(operator, task_spec)
         phase = "execute"
-        with current_context(context), execution_timeout(timeout, on_timeout=operator.on_kill):
+        stop = execution_timeout(timeout, on_timeout=operator.on_kill, cancel=request.cancel)
+        with current_context(context), stop:
             result = operator.execute(context)
         phase = "push"
         result_length = _push_result(request, task_spec, operator, result, xcoms)

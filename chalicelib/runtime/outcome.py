@@ -12,7 +12,7 @@ from chalicelib.core.retries import decide_after_infrastructure_failure
 from chalicelib.core.runs import DagRun
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import TaskState
-from chalicelib.runtime.timeout import timeout_message
+from chalicelib.runtime.timeout import TryCancel, timeout_message
 from chalicelib.sdk.exceptions import TaskTimeout
 from chalicelib.secrets import secret_masker
 
@@ -34,6 +34,8 @@ class TryRequest:
     tenant: str | None = None  # whose connections and variables the try reads
     retry_base: int = 0  # tries before the last clear (TaskInstance.retry_base)
     infra_failures: int = 0  # tries ended by AWS so far (TaskInstance.infra_failures)
+    # Lets the caller stop the try from another thread (its run ended, it was marked).
+    cancel: TryCancel | None = None
 
 
 @dataclass(frozen=True)

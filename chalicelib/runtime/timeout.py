@@ -11,6 +11,11 @@ Python bytecode, so a thread blocked in C code (a long ``time.sleep``, a socket
 read) notices when that call returns; killing the subprocess in ``on_kill`` is
 what unblocks a BashOperator. Task code that catches ``BaseException`` can
 swallow the interruption, but the try still ends as timed out.
+
+The same machinery cancels a try from another thread (``TryCancel``: the run
+it belongs to timed out, the try was marked failed, Ctrl-C), and both stop
+the process groups the try registered (``process_groups``): SIGTERM, then
+SIGKILL after a grace, so no task process outlives its try.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
+from chalicelib.runtime import process_groups
 from chalicelib.sdk.exceptions import TaskTimeout
 
 log = logging.getLogger("slipstream.task")
@@ -37,16 +43,22 @@ def timeout_message(seconds: float) -> str:
     return f"Task exceeded its execution_timeout of {seconds:g}s"
 
 
+class TaskCancelled(TaskTimeout):
+    """The try was stopped from outside (its run ended, it was marked, Ctrl-C)."""
+
+
 class _Guard:
-    """The state one timed try shares with the watchdog, under a lock."""
+    """The state one timed or cancellable try shares with whoever may stop it."""
 
     def __init__(self, thread_id: int, deadline: float, on_timeout: OnTimeout | None):
         self.thread_id = thread_id
         self.deadline = deadline
         self.on_timeout = on_timeout
-        self.lock = threading.Lock()
+        # Re-entrant: the SIGALRM handler may run on the main thread while it holds it.
+        self.lock = threading.RLock()
         self.done = False
         self.fired = False
+        self.cancelled: str | None = None  # the reason, when a TryCancel fired it
 
 
 class _Watchdog:
@@ -82,22 +94,30 @@ class _Watchdog:
             _expire(guard)
 
 
-def _expire(guard: _Guard) -> None:
+def _expire(guard: _Guard, cancelled: str | None = None) -> None:
     with guard.lock:
-        if guard.done:
+        if guard.done or guard.fired:
             return
         guard.fired = True
+        guard.cancelled = cancelled
         on_timeout = guard.on_timeout
-    if on_timeout is not None:
-        try:
-            on_timeout()
-        except Exception:
-            log.exception("on_kill failed while stopping a timed-out task")
+    _stop_processes(guard.thread_id, on_timeout)
     with guard.lock:
         # The try may have finished while on_kill ran; then nothing must be raised
         # in a thread that has moved on to other work.
         if not guard.done:
-            _set_async_exc(guard.thread_id, TaskTimeout)
+            _set_async_exc(guard.thread_id, TaskCancelled if cancelled else TaskTimeout)
+
+
+def _stop_processes(thread_id: int, on_timeout: OnTimeout | None) -> None:
+    """The operator's on_kill, then every process group the try registered, in
+    case on_kill missed one (both start the SIGTERM-then-SIGKILL of a group once)."""
+    if on_timeout is not None:
+        try:
+            on_timeout()
+        except Exception:
+            log.exception("on_kill failed while stopping a task")
+    process_groups.terminate_owned_by(thread_id)
 
 
 def _set_async_exc(thread_id: int, exc_type: type[BaseException] | None) -> None:
@@ -109,45 +129,89 @@ def _set_async_exc(thread_id: int, exc_type: type[BaseException] | None) -> None
 _WATCHDOG = _Watchdog()
 
 
+class TryCancel:
+    """Stops a running try from another thread, as a timeout would, with a reason.
+
+    Handed to ``execution_timeout`` (through ``TryRequest.cancel``); a cancel
+    that comes before the try reaches its operator takes effect as it does.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._guard: _Guard | None = None
+        self.reason: str | None = None
+
+    def cancel(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            guard = self._guard
+        if guard is not None:
+            _expire(guard, cancelled=reason)
+
+    def _attach(self, guard: _Guard) -> None:
+        """Watch ``guard`` from now on; a try cancelled already does not start."""
+        with self._lock:
+            if self.reason is not None:
+                raise TaskCancelled(f"Task stopped: {self.reason}")
+            self._guard = guard
+
+
 class execution_timeout:
     """``with execution_timeout(seconds, on_timeout=op.on_kill): op.execute(ctx)``.
 
-    ``seconds=None`` (no timeout) costs nothing. Leaving the block after the
-    deadline fired always raises ``TaskTimeout``, even if the task code caught it.
+    ``seconds=None`` (no timeout) and no ``cancel`` costs nothing. Leaving the
+    block after the deadline fired always raises ``TaskTimeout`` (after a
+    cancel ``TaskCancelled``), even if the task code caught it.
     """
 
-    def __init__(self, seconds: float | None, *, on_timeout: OnTimeout | None = None):
+    def __init__(
+        self,
+        seconds: float | None,
+        *,
+        on_timeout: OnTimeout | None = None,
+        cancel: TryCancel | None = None,
+    ):
         self.seconds = seconds
         self.on_timeout = on_timeout
+        self.cancel = cancel
         self._guard: _Guard | None = None
         self._old_handler: Any = None
         self._main = False
 
     def __enter__(self) -> execution_timeout:
-        if self.seconds is None:
+        if self.seconds is None and self.cancel is None:
             return self
-        if self.seconds <= 0:
+        if self.seconds is not None and self.seconds <= 0:
             raise ValueError(f"execution_timeout must be positive, got {self.seconds}")
-        self._guard = _Guard(threading.get_ident(), time.monotonic() + self.seconds, None)
-        if threading.current_thread() is threading.main_thread():
-            self._main = True
-            self._old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        else:
-            self._guard.on_timeout = self.on_timeout
-            _WATCHDOG.watch(self._guard)
+        deadline = time.monotonic() + (self.seconds if self.seconds is not None else 0.0)
+        guard = _Guard(threading.get_ident(), deadline, self.on_timeout)
+        if self.cancel is not None:
+            self.cancel._attach(guard)  # before any timer is armed: it may raise
+        self._guard = guard
+        try:
+            if self.seconds is not None:
+                if threading.current_thread() is threading.main_thread():
+                    self._old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
+                    self._main = True
+                    signal.setitimer(signal.ITIMER_REAL, self.seconds)
+                else:
+                    _WATCHDOG.watch(guard)
+        except BaseException:  # a cancel that landed in here: __exit__ will not run
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
         guard = self._guard
-        if guard is None or guard.done:
+        if guard is None:
             return
-        guard.fired = True
-        if self.on_timeout is not None:
-            try:
-                self.on_timeout()
-            except Exception:
-                log.exception("on_kill failed while stopping a timed-out task")
+        with guard.lock:
+            if guard.done or guard.fired:
+                return
+            guard.fired = True
+        _stop_processes(guard.thread_id, self.on_timeout)
         raise TaskTimeout(timeout_message(self.seconds or 0))
 
     def __exit__(
@@ -167,10 +231,15 @@ class execution_timeout:
             fired = guard.fired
             # The watchdog keeps the guard until its deadline; do not keep the operator too.
             guard.on_timeout = None
+            cancelled = guard.cancelled
         if not fired:
             return
-        if not self._main:
+        if not self._main or cancelled:
             _set_async_exc(guard.thread_id, None)  # drop it if not delivered yet
+        if cancelled:
+            if isinstance(exc, TaskCancelled) and exc.args and exc.args[0]:
+                return
+            raise TaskCancelled(f"Task stopped: {cancelled}") from exc
         if isinstance(exc, TaskTimeout):
             if not exc.args or not exc.args[0]:
                 raise TaskTimeout(timeout_message(self.seconds or 0)).with_traceback(tb)

@@ -48,6 +48,7 @@ from chalicelib.runtime.executing import (
 )
 from chalicelib.runtime.handoff import HandOffView
 from chalicelib.runtime.task_log import TaskLogSink, capture_try
+from chalicelib.runtime.timeout import TryCancel
 from chalicelib.runtime.xcom import XComStore
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.store.base import StateStore
@@ -308,9 +309,10 @@ def _run_try(
 ) -> TryResult:
     bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
     stop = threading.Event()
+    cancel = TryCancel()
     beat = threading.Thread(
         target=_heartbeat,
-        args=(deps, message, stop, sink, meter),
+        args=(deps, message, stop, sink, meter, cancel),
         name=f"heartbeat-{message.task_id}",
         daemon=True,
     )
@@ -327,6 +329,7 @@ def _run_try(
             tenant=run.tenant,
             retry_base=retry_base,
             infra_failures=infra_failures,
+            cancel=cancel,
         )
 
     try:
@@ -369,13 +372,18 @@ def _heartbeat(
     stop: threading.Event,
     sink: TaskLogSink | None,
     meter: Meter | None = None,
+    cancel: TryCancel | None = None,
 ) -> None:
     with meter.active() if meter is not None else contextlib.nullcontext():
-        _beat(deps, message, stop, sink)
+        _beat(deps, message, stop, sink, cancel)
 
 
 def _beat(
-    deps: WorkerDeps, message: WorkerMessage, stop: threading.Event, sink: TaskLogSink | None
+    deps: WorkerDeps,
+    message: WorkerMessage,
+    stop: threading.Event,
+    sink: TaskLogSink | None,
+    cancel: TryCancel | None = None,
 ) -> None:
     while not stop.wait(deps.heartbeat_seconds):
         if sink is not None:
@@ -395,7 +403,11 @@ def _beat(
             log.warning("%s: heartbeat missed, trying again: %s", message.label, describe(exc))
             continue
         if not alive:
-            log.warning("%s: no longer running (reaped?); heartbeat stops", message.label)
+            # Marked failed or success, cleared, reaped: as Airflow's task runner
+            # does, stop the try and its processes rather than let it run on.
+            log.warning("%s: no longer running (marked or reaped); stopping it", message.label)
+            if cancel is not None:
+                cancel.cancel("the try is no longer running (marked, cleared or reaped)")
             return
 
 

@@ -3,7 +3,9 @@
 Each file is imported as a fresh module under a private name derived from its
 path (so two ``etl.py`` in different folders never collide), with its folder
 on ``sys.path`` during the import so sibling helper modules import as they
-would under Airflow. Nothing here raises for a broken DAG file.
+would under Airflow. Nothing here raises for a broken DAG file, and none can
+hang it: each import has Airflow's ``dagbag_import_timeout`` (see
+``import_timeout``), past which the file is reported like any broken one.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from chalicelib.core.errors import DagValidationError, Problem, SlipstreamError
 from chalicelib.core.spec import DagSpec
 from chalicelib.sdk import contexts
 from chalicelib.sdk.dag import DAG
+from chalicelib.sdk.import_timeout import ImportTimedOut, call_with_timeout, import_timeout_seconds
 from chalicelib.sdk.serialize import DAG_FILE_ATTRIBUTE
 from chalicelib.sdk.source import display_path
 
@@ -42,16 +45,20 @@ class LoadResult:
         return not self.problems
 
 
-def load_dags(paths: Sequence[str], *, check: bool = True) -> LoadResult:
+def load_dags(
+    paths: Sequence[str], *, check: bool = True, import_timeout: float | None = None
+) -> LoadResult:
     """Import every DAG file under ``paths`` (files, or folders searched recursively for
     ``*.py`` not starting with ``_``).
 
     With ``check`` each DAG's own problems (:meth:`DAG.problems`) are included too.
+    ``import_timeout`` overrides the configured dagbag_import_timeout (0: none).
     """
     result = LoadResult()
+    seconds = import_timeout_seconds(import_timeout)
     for path in _dag_files(paths, result):
         result.files.append(path)
-        dags, problems = _import_file(path)
+        dags, problems = _import_file(path, seconds)
         result.problems.extend(problems)
         for dag in dags:
             first = result.dags.get(dag.dag_id)
@@ -75,12 +82,12 @@ def load_dags(paths: Sequence[str], *, check: bool = True) -> LoadResult:
     return result
 
 
-def load_dag(path: str, dag_id: str) -> DAG:
+def load_dag(path: str, dag_id: str, *, import_timeout: float | None = None) -> DAG:
     """The DAG ``dag_id`` of the file (or folder) ``path``, for workers and ``dags test``.
 
     Import errors of that file raise DagValidationError; the DAG's own problems do not.
     """
-    result = load_dags([path], check=False)
+    result = load_dags([path], check=False, import_timeout=import_timeout)
     return _pick(result, path, dag_id)
 
 
@@ -130,8 +137,16 @@ def module_name_for(path: str) -> str:
     return f"{MODULE_PREFIX}{digest}_{safe}"
 
 
-def _import_file(path: str) -> tuple[list[DAG], list[Problem]]:
+def _import_file(path: str, timeout: float | None) -> tuple[list[DAG], list[Problem]]:
     name = module_name_for(path)
+    try:
+        return call_with_timeout(lambda: _exec_file(path, name), timeout, name=name)
+    except ImportTimedOut as exc:
+        sys.modules.pop(name, None)  # half-imported; its thread may never unwind
+        return [], [Problem(str(exc), file=display_path(path))]
+
+
+def _exec_file(path: str, name: str) -> tuple[list[DAG], list[Problem]]:
     folder = os.path.dirname(path)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:

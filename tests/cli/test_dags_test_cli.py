@@ -254,3 +254,15 @@ def test_bad_input_exits_two_with_one_line_and_no_traceback(
     assert "Traceback" not in completed.stderr
     assert "must not run" not in completed.stderr
     assert len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_a_dag_file_that_hangs_at_import_exits_two_with_one_line(dag_file) -> None:
+    path = dag_file("import time\nwhile True:\n    time.sleep(0.01)\n", name="hangs.py")
+
+    result = runner.invoke(app, ["dags", "test", path, "any", "--import-timeout", "0.5"])
+
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(
+        "hangs.py: import timed out after 0.5 s (dagbag_import_timeout)"
+    )
+    assert len(result.output.strip().splitlines()) == 1

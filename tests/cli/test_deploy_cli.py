@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3  # type: ignore[import-untyped]
+import botocore.credentials  # type: ignore[import-untyped]
 import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
@@ -115,3 +116,78 @@ def test_a_folder_without_dags_is_refused(project: Project, aws: tuple[Any, Stor
 
     assert result.exit_code == 1
     assert "no dags/ folder" in json.loads(result.output)["problems"][0]["message"]
+
+
+def test_a_dag_file_that_hangs_at_import_deploys_nothing(
+    project: Project, aws: tuple[Any, StoreModels]
+) -> None:
+    s3, models = aws
+    project.write("dags/hangs.py", "import time\nwhile True:\n    time.sleep(0.01)\n")
+
+    result = deploy_cli(str(project.root), "--import-timeout", "0.5")
+
+    assert result.exit_code == 1
+    assert "hangs.py: import timed out after 0.5 s (dagbag_import_timeout)" in result.output
+    assert "nothing was deployed" in result.output
+    assert list(models.dag.scan()) == []
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+
+
+def one_error_line(result: Any) -> str:
+    """The output is one ``error: ...`` line and no traceback; that line."""
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    return str(lines[0])
+
+
+class NoCredentials:
+    """A credential chain that finds nothing, whatever this machine or process holds."""
+
+    def load_credentials(self) -> None:
+        return None
+
+
+def test_no_aws_credentials_is_one_line(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr(
+        botocore.credentials, "create_credential_resolver", lambda *a, **k: NoCredentials()
+    )
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # it may hold an earlier test's keys
+
+    result = deploy_cli(str(project.root))
+
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result).startswith("error: no AWS credentials found: set AWS_PROFILE")
+
+
+def test_a_missing_bucket_is_one_line_and_writes_nothing(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLIPSTREAM_BUCKET", "not-created-yet")
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        models = build_models(StoreSettings(stage=STAGE, bucket="not-created-yet"))
+        create_tables(models)
+
+        result = deploy_cli(str(project.root))
+
+        assert list(models.dag.scan()) == []
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith(
+        "error: bucket 'not-created-yet' does not exist (stage 'clitest' in us-east-1)"
+    )
+
+
+def test_missing_tables_are_one_line(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLIPSTREAM_BUCKET", BUCKET)
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=BUCKET)
+
+        result = deploy_cli(str(project.root))
+
+    assert result.exit_code == 2
+    assert one_error_line(result).startswith(
+        "error: the state tables of stage 'clitest' in us-east-1 do not exist"
+    )

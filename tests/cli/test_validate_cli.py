@@ -90,3 +90,35 @@ def test_validate_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     runner.invoke(app, ["dags", "validate", str(tmp_path)])
 
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+SPINS = """
+import time
+while True:
+    time.sleep(0.01)
+"""
+
+
+def test_a_file_that_hangs_at_import_is_one_more_broken_file(tmp_path: Path) -> None:
+    write_dag(tmp_path, "good.py", GOOD)
+    write_dag(tmp_path, "hangs.py", SPINS)
+
+    result = runner.invoke(app, ["dags", "validate", str(tmp_path), "--import-timeout", "0.5"])
+
+    assert result.exit_code == 1
+    assert "hangs.py: import timed out after 0.5 s (dagbag_import_timeout)" in result.output
+    assert "good" in result.output and "1 problem" in result.output
+
+
+def test_the_airflow_setting_bounds_the_import_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLIPSTREAM_DAGBAG_IMPORT_TIMEOUT", raising=False)
+    monkeypatch.setenv("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "0.5")
+    write_dag(tmp_path, "hangs.py", SPINS)
+
+    result = runner.invoke(app, ["dags", "validate", str(tmp_path), "--json"])
+
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.output)["problems"]
+    assert problem["message"] == "import timed out after 0.5 s (dagbag_import_timeout)"

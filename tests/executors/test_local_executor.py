@@ -7,8 +7,11 @@ status callback, or the gate socket a running fake task connects to.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import pytest
 from chalicelib.core.spec import ExecutorSpec
 from chalicelib.executors.base import DispatchError, DispatchHandle
 from chalicelib.executors.local_executor import LocalExecutor, WorkerStartError, WorkerStatus
+from chalicelib.runtime import process_groups
 from tests.executors.fake_handlers import GATE_ENV, RECORD_ENV
 from tests.executors.messages import message
 
@@ -198,6 +202,35 @@ def test_stop_kills_stragglers_and_fails_what_never_started(
     assert ex.restarts == 0
     with pytest.raises(DispatchError, match="stopped"):
         ex.dispatch(message("late"), SPEC)
+
+
+def test_stop_kills_the_task_processes_of_a_straggler(
+    record: Path, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLIPSTREAM_KILLED_TASK_CLEANUP_TIME", "0.3")
+    ex = LocalExecutor(
+        1, handler=HANDLER, extra_env={RECORD_ENV: str(record), GATE_ENV: str(gate.port)}
+    )
+    ex.start()
+    ex.dispatch(message("stubborn"), SPEC)
+    assert gate.arrived() == "stubborn"  # its command runs, ignoring SIGTERM
+    pgid = next(int(str(r["pgid"])) for r in _recorded(record) if "pgid" in r)
+    try:
+        ex.stop(timeout=0.2)
+        assert group_gone(pgid), f"task process group {pgid} outlived its worker"
+    finally:
+        if process_groups.alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def group_gone(pgid: int) -> bool:
+    """True once no process of the group runs; a bounded wait (SIGKILL is not instant)."""
+    deadline = time.monotonic() + 10
+    while process_groups.alive(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_stop_lets_queued_work_finish(record: Path) -> None:

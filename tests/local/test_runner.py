@@ -282,3 +282,48 @@ def test_mapped_results_are_a_sequence_even_when_nothing_was_pushed() -> None:
 
     assert run_dag_test(dag, show=False).succeeded
     assert seen == [[]]
+
+
+class SteppedClock:
+    """A clock that only moves when a task moves it: time passing inside a try."""
+
+    def __init__(self) -> None:
+        self.now = FIXED
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def test_dagrun_timeout_applies_to_time_spent_in_a_try() -> None:
+    clock = SteppedClock()
+
+    def takes_an_hour() -> None:
+        clock.now += timedelta(hours=1)
+
+    with DAG("slow_run", dagrun_timeout=timedelta(minutes=10)) as dag:
+        PythonOperator(task_id="slow", python_callable=takes_an_hour) >> EmptyOperator(
+            task_id="after"
+        )
+
+    result = run_dag_test(dag, show=False, clock=clock)
+
+    # Deployed, the timer fires while "slow" runs: the run fails, nothing more starts.
+    assert result.state == "failed"
+    assert result.reason == "dagrun_timeout exceeded"
+    assert result.task_states == {"slow": "skipped", "after": "skipped"}
+
+
+def test_the_summary_says_why_the_run_failed(capsys) -> None:
+    clock = SteppedClock()
+
+    def takes_an_hour() -> None:
+        clock.now += timedelta(hours=1)
+
+    with DAG("slow_summary", dagrun_timeout=timedelta(minutes=10)) as dag:
+        PythonOperator(task_id="slow", python_callable=takes_an_hour)
+
+    run_dag_test(dag, clock=clock)
+
+    out = capsys.readouterr().out
+    run_line = next(line for line in out.splitlines() if line.startswith("Run "))
+    assert run_line.startswith("Run failed") and run_line.endswith(": dagrun_timeout exceeded")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import select
+import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,7 @@ import pytest
 from chalicelib.core.runs import DagRun
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
-from chalicelib.runtime import InMemoryXComStore, TryRequest, TryResult, execute_try
+from chalicelib.runtime import InMemoryXComStore, TryRequest, TryResult, execute_try, process_groups
 from chalicelib.sdk.dag import DAG
 from operators.bash import BashOperator
 from tests.runtime.runtime_doubles import Clock, scheduled_run
@@ -179,3 +182,45 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path, in_thread: bool) 
 
 def test_on_kill_without_a_process_does_nothing() -> None:
     BashOperator(task_id="idle", bash_command="true").on_kill()
+
+
+@pytest.mark.parametrize("in_thread", [False, True], ids=["main-thread", "worker-thread"])
+def test_a_command_ignoring_sigterm_is_killed_after_the_grace(
+    tmp_path: Path, in_thread: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLIPSTREAM_KILLED_TASK_CLEANUP_TIME", "0.3")
+    pidfile = tmp_path / "bash.pid"
+    outcome: list[TryResult] = []
+
+    def run() -> None:
+        result, _ = run_bash(
+            bash_command=f"echo $$ > {pidfile}; trap '' TERM; sleep 600 & wait; sleep 600",
+            execution_timeout=dt.timedelta(seconds=0.5),
+        )
+        outcome.append(result)
+
+    if in_thread:
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(60)  # a bound, not a pause: it ends about a second in
+        stuck = worker.is_alive()
+    else:
+        run()
+        stuck = False
+    pgid = int(pidfile.read_text())
+    if stuck:
+        os.killpg(pgid, signal.SIGKILL)
+    assert not stuck, "the try did not end after its timeout"
+    assert outcome[0].state is TaskState.FAILED
+    assert outcome[0].error is not None and outcome[0].error.startswith("TaskTimeout: ")
+    assert group_gone(pgid)
+
+
+def group_gone(pgid: int) -> bool:
+    """True once no process of the group runs; a bounded wait (SIGKILL is not instant)."""
+    deadline = time.monotonic() + 10
+    while process_groups.alive(pgid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.runtime import timeout as timeout_module
-from chalicelib.runtime.timeout import execution_timeout
+from chalicelib.runtime.timeout import TaskCancelled, TryCancel, execution_timeout
 from chalicelib.sdk.exceptions import TaskTimeout
 
 
@@ -129,3 +129,59 @@ def test_no_timeout_costs_nothing_and_raises_nothing() -> None:
 def test_a_non_positive_timeout_is_refused() -> None:
     with pytest.raises(ValueError, match="must be positive"), execution_timeout(0):
         pass
+
+
+def test_a_cancel_interrupts_the_try_and_calls_on_kill() -> None:
+    calls: list[str] = []
+    cancel = TryCancel()
+    entered = threading.Event()
+
+    def work() -> None:
+        with execution_timeout(None, on_timeout=lambda: calls.append("kill"), cancel=cancel):
+            entered.set()
+            spin_forever()
+
+    outcome: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    entered.wait()
+    cancel.cancel("the run ended")
+    thread.join()
+    assert isinstance(outcome["error"], TaskCancelled)
+    assert str(outcome["error"]) == "Task stopped: the run ended"
+    assert calls == ["kill"]
+
+
+def test_a_cancel_before_the_operator_runs_stops_it_at_once() -> None:
+    cancel = TryCancel()
+    cancel.cancel("interrupted")
+
+    def work() -> None:
+        with execution_timeout(None, cancel=cancel):
+            spin_forever()
+
+    _, error = in_thread(work)
+    assert isinstance(error, TaskCancelled)
+
+
+def test_a_cancel_after_the_try_finished_changes_nothing() -> None:
+    cancel = TryCancel()
+
+    def work() -> str:
+        with execution_timeout(None, cancel=cancel):
+            value = "done"
+        cancel.cancel("too late")
+        total = 0
+        for i in range(200_000):
+            total += i
+        return value
+
+    result, error = in_thread(work)
+    assert error is None and result == "done"
