@@ -145,9 +145,8 @@ def test_a_change_in_the_dag_changes_the_hash(tmp_path: Path) -> None:
     assert load_spec(one).content_hash != load_spec(two).content_hash
 
 
-def test_ten_thousand_tasks_serialize_and_validate_quickly() -> None:
-    import time
-
+def test_ten_thousand_tasks_serialize_and_validate() -> None:
+    """How fast is bench/local_test.py's figure; here only that it works."""
     from chalicelib.sdk import DAG, chain, task
     from operators.empty import EmptyOperator
 
@@ -161,10 +160,7 @@ def test_ten_thousand_tasks_serialize_and_validate_quickly() -> None:
         for _ in range(4_999):
             previous = step(previous)
 
-    started = time.perf_counter()
     spec = dag.to_spec()
-    digest = spec.content_hash
-    elapsed = time.perf_counter() - started
 
-    assert len(spec.tasks) == 10_000 and len(digest) == 64
-    assert elapsed < 3.0  # about 0.7 s on the 2-core CI machine; slack for shared load
+    assert len(spec.tasks) == 10_000 and len(spec.content_hash) == 64
+    assert spec.tasks["t4999"].upstream == ["t4998"]
