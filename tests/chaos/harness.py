@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import datetime as dt
 import io
+import itertools
 import json
 import logging
 import os
@@ -72,6 +73,9 @@ class Report:
     kills: int = 0
     faults: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    trigger_seconds: float = 0.0  # from the first trigger to the last
+    slowest: list[str] = field(default_factory=list)  # where the slowest runs waited
+    finish_seconds: float = 0.0  # from the first trigger until every run ended
 
     @property
     def ok(self) -> bool:
@@ -81,6 +85,10 @@ class Report:
             and not self.lost_tries
             and not self.stuck
         )
+
+    def faults_given(self, kind: str) -> int:
+        """How many faults of one kind (refused, ambiguous, delayed, duplicated)."""
+        return sum(n for key, n in self.faults.items() if key.split(":", 1)[0] == kind)
 
     def summary(self) -> str:
         given = Counter[str]()
@@ -94,7 +102,8 @@ class Report:
             f"not triggered: {len(self.not_triggered)}",
             f"workers killed mid-try: {self.kills}",
             "faults given: " + ", ".join(f"{k} {v}" for k, v in sorted(given.items())),
-            f"wall time: {self.seconds:.0f} s",
+            f"wall time: {self.seconds:.0f} s (triggering {self.trigger_seconds:.0f} s, "
+            f"all runs ended {self.finish_seconds:.0f} s after the first trigger)",
         ]
         for title, items in (
             ("wrong", self.wrong),
@@ -102,6 +111,7 @@ class Report:
             ("duplicate", self.duplicate_starts),
             ("lost", self.lost_tries),
             ("not triggered", self.not_triggered),
+            ("slow", self.slowest),
         ):
             lines.extend(f"  {title}: {item}" for item in items[:10])
         return "\n".join(lines)
@@ -272,15 +282,18 @@ def run_chaos(
             proxy.enabled.set()
             killer = Killer(record, kills, seed).start()
             try:
+                first = time.monotonic()
                 for run in planned:
                     if not _trigger(stack, run):
                         report.not_triggered.append(run.run_id)
+                report.trigger_seconds = time.monotonic() - first
                 deadline = time.monotonic() + deadline_seconds
                 pending = [r for r in planned if r.run_id not in report.not_triggered]
                 while pending and time.monotonic() < deadline:
                     pending = [r for r in pending if not _finished(r)]
                     if pending:
                         time.sleep(1.0)
+                report.finish_seconds = time.monotonic() - first
             finally:
                 killer.stop()
                 proxy.enabled.clear()
@@ -316,6 +329,7 @@ def _judge(
         if n > 1
     ]
     ran = {(s["run"], s["task"], s["map"]) for s in starts}
+    report.slowest = _slowest(planned, starts)
     for run in planned:
         if run.run_id in report.not_triggered:
             continue
@@ -338,6 +352,36 @@ def _judge(
                 key = (run.run_id, task, int(index.rstrip("]")) if index else -1)
                 if key not in ran:
                     report.lost_tries.append(f"{run.run_id} {label}")
+
+
+def _slowest(planned: list[Planned], starts: list[dict[str, Any]], count: int = 5) -> list[str]:
+    """The slowest runs and the longest wait in each: which start came after
+    it and how long the run sat before it (where a fault cost time)."""
+    from chalicelib import wiring
+
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for start in starts:
+        by_run.setdefault(start["run"], []).append(start)
+    found: list[tuple[float, str]] = []
+    for run in planned:
+        got = wiring.state_store().get_run(run.dag_id, run.run_id)
+        if got is None or got.start_date is None:
+            continue
+        began = got.start_date.timestamp()
+        ended = got.end_date.timestamp() if got.end_date else time.time()
+        events = sorted(by_run.get(run.run_id, []), key=lambda s: s["at"])
+        marks = [(began, "run start")]
+        marks += [(s["at"], f"{s['task']}[{s['map']}] try {s['try']} start") for s in events]
+        marks.append((ended, "run end"))
+        gap, before, after = max((b[0] - a[0], a[1], b[1]) for a, b in itertools.pairwise(marks))
+        found.append(
+            (
+                ended - began,
+                f"{run.run_id} ({run.dag_id}) {ended - began:.0f} s; "
+                f"longest wait {gap:.0f} s: {before} -> {after}",
+            )
+        )
+    return [text for _, text in sorted(found, reverse=True)[:count]]
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ def started(ti) -> None:
             "map": ti.map_index,
             "try": ti.try_number,
             "pid": os.getpid(),
+            "at": time.time(),
         }
     )
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
