@@ -2,8 +2,8 @@
 
 Runs whole DAG runs of instant no-op tasks through the production scheduler,
 worker and DynamoDB store on moto (in-process), counting every AWS call by
-operation. For chains and mapped fan-outs (1 -> N -> 1) of 10 ... 10,000 tasks
-it prints:
+operation. For chains, mapped fan-outs (1 -> N -> 1) and wide fan-ins (1 -> N
+distinct unmapped tasks -> 1 join) of 10 ... 10,000 tasks it prints:
 
 - AWS calls per task by operation;
 - DynamoDB calls per completion event (one worker invocation: claim, run,
@@ -40,7 +40,7 @@ about Lambda's). SQS $0.40 and EventBridge $1.00 per million requests; moto
 cannot run Lambda, so worker invokes are counted at the executor.
 
 Run: .venv/bin/python bench/scheduler_cost.py [--sizes 10,100,1000,10000]
-     [--shapes chain,fanout,limited] [--skip-local]
+     [--shapes chain,fanout,limited,wide] [--skip-local]
 """
 
 from __future__ import annotations
@@ -252,6 +252,13 @@ def make_dag(shape: str, n: int) -> Any:
                 if prev is not None:
                     prev >> t
                 prev = t
+        elif shape == "wide":
+            # 1 -> N distinct unmapped tasks -> 1 join (N = n - 2)
+            start = EmptyOperator(task_id="start")
+            middle = [EmptyOperator(task_id=f"w{i}") for i in range(n - 2)]
+            join = EmptyOperator(task_id="join")
+            start >> middle
+            middle >> join
         else:
 
             @task

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.core.events import EventTrigger
+from chalicelib.core.fan_in import FanIns, find_fan_ins
 from chalicelib.core.timetables import NullTimetable, Timetable
 from chalicelib.core.trigger_rules import TriggerRule
 
@@ -181,6 +182,11 @@ class DagSpec(_Frozen):
         # a cyclic spec never validates; keep every task listed anyway
         order.extend(tid for tid in self.tasks if tid not in set(order))
         return order
+
+    @cached_property
+    def fan_ins(self) -> FanIns:
+        """Joins decided from counters of their upstream states (core.fan_in)."""
+        return find_fan_ins(self.tasks)
 
     @cached_property
     def priorities(self) -> dict[str, int]:

@@ -22,6 +22,7 @@ from chalicelib.core.engine import (
     TaskSummary,
 )
 from chalicelib.core.errors import SlipstreamError
+from chalicelib.core.fan_in import FanInCounts
 from chalicelib.core.progress import (
     RunProgress,
     expansion_delta,
@@ -48,6 +49,9 @@ class InMemoryRunState:
         }
         self.mapped_count: dict[str, int] = {}
         self.mapped_states: dict[str, Counter[TaskState]] = {}
+        self.fan_in_counts: dict[str, Counter[TaskState]] = {
+            join: Counter() for join in spec.fan_ins.counted
+        }
         self.progress: RunProgress = initial_progress(spec)
 
     # ------------------------------------------------------------- the view
@@ -64,6 +68,9 @@ class InMemoryRunState:
                     placeholder, mapped_count=count, state_counts=dict(self.mapped_states[tid])
                 )
         return result
+
+    def fan_in(self, join_ids: Collection[str]) -> Mapping[str, FanInCounts]:
+        return {j: {s: n for s, n in self.fan_in_counts[j].items() if n} for j in join_ids}
 
     def instance(self, task_id: str, map_index: int) -> TaskInstance | None:
         return self.instances.get((task_id, map_index))
@@ -112,6 +119,8 @@ class InMemoryRunState:
             tally = self.mapped_states[task_id]
             tally[expected] -= 1
             tally[new] += 1
+        for join, state, step in self.spec.fan_ins.moves(task_id, map_index, expected, new):
+            self.fan_in_counts[join][state] += step
         self.progress = self.progress + transition_delta(self.spec, task_id, expected, new)
         return updated
 

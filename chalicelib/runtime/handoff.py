@@ -14,10 +14,12 @@ feel between dependent tasks, so it reads nothing it can know already:
   NONE can only repeat a decision, never change one.
 
 - a mapped task that just finished an instance is known too: the worker's
-  tally ADD answered with the task's fresh count and tallies.
+  tally ADD answered with the task's fresh count and tallies;
+- so are the counts of a wide join (core.fan_in) below the finished task:
+  the same settle moved them and answered with them.
 
-Everything else (the other upstreams of a fan-in) is read as usual, in one
-batch. With the direct dispatch of the next try (no queueing write, see
+Everything else (the other upstreams of a small fan-in) is read as usual, in
+one batch. With the direct dispatch of the next try (no queueing write, see
 ``Scheduler.advance``), a chain's hand-off is two AWS calls (record the
 outcome, invoke the next worker) and a mapped fan-in's is three (record,
 move the tally, invoke).
@@ -28,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 
 from chalicelib.core.engine import RunStateView, TaskSummary
+from chalicelib.core.fan_in import FanInCounts
 from chalicelib.core.runs import TaskInstance
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.trigger_rules import TriggerRule
@@ -40,20 +43,25 @@ class HandOffView:
         inner: RunStateView,
         finished: TaskInstance,
         mapped_summary: TaskSummary | None = None,
+        fan_in: Mapping[str, FanInCounts] | None = None,
     ):
         self._inner = inner
+        self._fan_in = dict(fan_in or {})
         self._known: dict[str, TaskSummary] = {}
         if finished.map_index < 0:
             self._known[finished.task_id] = TaskSummary(finished)
         elif mapped_summary is not None:
             self._known[finished.task_id] = mapped_summary
         downstream = spec.tasks[finished.task_id].downstream
-        upstream_of_candidates = {up for d in downstream for up in spec.tasks[d].upstream}
+        candidates = set(downstream)
+        # d is upstream of another candidate iff that candidate is below d:
+        # asked that way, the cost follows the downstream tasks, never the
+        # upstream tasks of a wide join below them.
         self._assumed_waiting = {
             d
             for d in downstream
             if spec.tasks[d].trigger_rule is not TriggerRule.ALWAYS
-            and d not in upstream_of_candidates
+            and candidates.isdisjoint(spec.tasks[d].downstream)
         }
 
     def summaries(self, task_ids: Collection[str]) -> Mapping[str, TaskSummary]:
@@ -68,6 +76,13 @@ class HandOffView:
                 missing.append(tid)
         if missing:
             result.update(self._inner.summaries(missing))
+        return result
+
+    def fan_in(self, join_ids: Collection[str]) -> Mapping[str, FanInCounts]:
+        result = {j: self._fan_in[j] for j in join_ids if j in self._fan_in}
+        missing = [j for j in join_ids if j not in self._fan_in]
+        if missing:
+            result.update(self._inner.fan_in(missing))
         return result
 
     def instance(self, task_id: str, map_index: int) -> TaskInstance | None:

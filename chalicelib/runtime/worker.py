@@ -261,13 +261,15 @@ def _record_and_hand_off(
         result_length=result.result_length,
         skip_downstream=result.skip_downstream,
     )
-    # Downstream of a map decides from its tally: move it (with the run's
-    # counters) first; the ADD answers with it. Otherwise the counters wait.
+    # Downstream of a map decides from its tally, a wide join from its counts
+    # (core.fan_in): move them (with the run's counters) first; the settle
+    # answers with them. Otherwise the counters wait.
     settled = None
-    if message.map_index >= 0:
+    if message.map_index >= 0 or recorded.pending.fan_in_moves:
         settled = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
     mapped = settled.mapped if settled is not None else None
-    view = HandOffView(spec, store.run_view(run.dag_id, run.run_id, spec), done, mapped)
+    fan_in = settled.fan_in if settled is not None else None
+    view = HandOffView(spec, store.run_view(run.dag_id, run.run_id, spec), done, mapped, fan_in)
     effective = scheduler.advance(
         run, spec, TaskFinished(message.task_id, message.map_index), view=view, direct=True
     )

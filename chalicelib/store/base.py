@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.engine import Command, RunStateView, TaskSummary
 from chalicelib.core.errors import SlipstreamError
+from chalicelib.core.fan_in import FanInCounts
 from chalicelib.core.progress import RunProgress
 from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.slots import SlotClaim
@@ -107,6 +108,8 @@ class Settled:
 
     progress: RunProgress
     mapped: TaskSummary | None = None  # the map's summary, for a mapped instance
+    # the counts of the wide joins the write moved (core.fan_in), after the move
+    fan_in: Mapping[str, FanInCounts] = field(default_factory=dict)
 
 
 class StateStore(abc.ABC):
@@ -308,10 +311,11 @@ class StateStore(abc.ABC):
 
     @abc.abstractmethod
     def settle_counters(self, dag_id: str, run_id: str, pending: Any) -> Settled:
-        """Move the run counters (and, for a mapped instance, its map's tally)
-        a deferred transition owes, once however often the call is retried, and
-        answer with the values after the move: the run's counters, and the map's
-        count and tallies, so the hand-off decides a fan-in from them."""
+        """Move the run counters (and, for a mapped instance, its map's tally;
+        for a task wide joins count, their counts) a deferred transition owes,
+        once however often the call is retried, and answer with the values
+        after the move: the run's counters, the map's count and tallies and
+        the joins' counts, so the hand-off decides a fan-in from them."""
 
     @abc.abstractmethod
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:

@@ -20,6 +20,7 @@ from chalicelib.core.engine import (
     SetTaskState,
     StartTimer,
 )
+from chalicelib.core.fan_in import FanInMove
 from chalicelib.core.progress import RunProgress, expansion_delta, transition_delta
 from chalicelib.core.runs import TaskInstance
 from chalicelib.core.slots import SlotClaim, wait_rank
@@ -67,6 +68,9 @@ class InstanceWrite:
     # Names this write on every retry of it (store.writes): how a retry that
     # meets its own earlier attempt knows it won, and what its counters settle by.
     token: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False, repr=False)
+    # Steps of the wide joins' counts (core.fan_in) this write moves, on the
+    # run item with the run counters: settled with them, exactly once.
+    fan_in_moves: tuple[FanInMove, ...] = ()
 
     @property
     def mapped(self) -> bool:
@@ -134,6 +138,7 @@ def instance_write(
         heartbeat=now if new is TaskState.RUNNING else None,
         progress=transition_delta(spec, task_id, expected, new),
         releases=tuple(releases),
+        fan_in_moves=spec.fan_ins.moves(task_id, map_index, expected, new),
     )
 
 

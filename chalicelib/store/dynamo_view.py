@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.core.engine import TaskSummary
+from chalicelib.core.fan_in import FanInCounts, counts_from_entry
 from chalicelib.core.progress import RunProgress
 from chalicelib.core.runs import DagRun, RunType, TaskInstance
 from chalicelib.core.spec import DagSpec
@@ -64,6 +65,11 @@ class DynamoRunView:
                 )
         return result
 
+    def fan_in(self, join_ids: Collection[str]) -> Mapping[str, FanInCounts]:
+        """The wide joins' counts: one read of the run item, however wide."""
+        run_item = self._run_item()
+        return {join: fan_in_counts(run_item, join) for join in join_ids}
+
     def _run_item(self) -> Any:
         """The run item, for its map tallies (read only when a summary needs them)."""
         return self._store.models.dag_run.get(self._dag_id, self._run_id, consistent_read=True)
@@ -113,6 +119,13 @@ def _map_entry(run_item: Any, task_id: str) -> dict[str, Any]:
     raw = maps.as_dict() if hasattr(maps, "as_dict") else dict(maps or {})
     entry = raw.get(task_id)
     return dict(entry) if entry else {}
+
+
+def fan_in_counts(run_item: Any, join: str) -> dict[TaskState, int]:
+    """A wide join's counts in the run item's ``fanin`` (core.fan_in)."""
+    fanin = run_item.fanin
+    raw = fanin.as_dict() if hasattr(fanin, "as_dict") else dict(fanin or {})
+    return counts_from_entry(raw.get(join) or {})
 
 
 def _tallies(entry: dict[str, Any]) -> dict[TaskState, int]:

@@ -57,6 +57,7 @@ from chalicelib.store.dynamo_view import (
     _progress_from_item,
     _run_from_item,
     _tallies,
+    fan_in_counts,
 )
 from chalicelib.store.models import (
     DEFAULT_TENANT,
@@ -245,6 +246,7 @@ class DynamoStateStore(StateStore):
             done=0,
             failed=0,
             maps={},
+            fanin={join: {} for join in spec.fan_ins.counted},
             note=run.note,
             tn=run.tenant or DEFAULT_TENANT,  # the key of by_tenant, so never missing
             bf=run.backfill_id,
@@ -481,8 +483,9 @@ class DynamoStateStore(StateStore):
         self._writer.settle(item, actions, derived_token(pending.token, "counters"))
         item = self._run_item(dag_id, run_id)
         progress = _progress_from_item(item)
+        fan_in = {join: fan_in_counts(item, join) for join, _, _ in pending.fan_in_moves}
         if pending.map_index < 0:
-            return Settled(progress)
+            return Settled(progress, fan_in=fan_in)
         entry = _map_entry(item, pending.task_id)
         summary = TaskSummary(
             missing_instance(pending.task_id, -1),
@@ -511,6 +514,14 @@ class DynamoStateStore(StateStore):
                 run_model.done.set(progress.finished),
                 run_model.failed.set(progress.failed_leaves),
                 run_model.maps.set(maps),
+                run_model.fanin.set(
+                    {
+                        join: {state.value: n for state, n in counts.items()}
+                        for join, counts in spec.fan_ins.count(
+                            _instance_from_item(i) for i in items
+                        ).items()
+                    }
+                ),
             ]
         )
         return progress

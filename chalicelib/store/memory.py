@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.core.engine import Command, FinishRun, StartTimer, TaskSummary
+from chalicelib.core.fan_in import FanInCounts
 from chalicelib.core.progress import RunProgress, initial_progress
 from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.slots import SlotClaim, decode_held
@@ -47,6 +48,7 @@ class _RunRecord:
     heartbeats: dict[tuple[str, int], dt.datetime] = field(default_factory=dict)
     mapped_count: dict[str, int] = field(default_factory=dict)
     tallies: dict[str, Counter[TaskState]] = field(default_factory=dict)
+    fan_in: dict[str, Counter[TaskState]] = field(default_factory=dict)  # core.fan_in
     checked: tuple[int, dt.datetime] | None = None  # (finished count, when) at the last check
 
     def instance(self, spec: DagSpec, task_id: str, map_index: int) -> TaskInstance | None:
@@ -112,7 +114,11 @@ class InMemoryStateStore(StateStore):
             key = (run.dag_id, run.run_id)
             if key in self._runs:
                 return False
-            self._runs[key] = _RunRecord(run, initial_progress(spec))
+            self._runs[key] = _RunRecord(
+                run,
+                initial_progress(spec),
+                fan_in={join: Counter() for join in spec.fan_ins.counted},
+            )
             return True
 
     def _record(self, dag_id: str, run_id: str) -> _RunRecord:
@@ -343,7 +349,8 @@ class InMemoryStateStore(StateStore):
             record = self._record(dag_id, run_id)
             self._move_counters(record, pending)
             if pending.map_index < 0:
-                return Settled(record.progress)
+                fan_in = {j: _nonzero(record.fan_in[j]) for j, _, _ in pending.fan_in_moves}
+                return Settled(record.progress, fan_in=fan_in)
             tally = record.tallies[pending.task_id]
             placeholder = record.instances.get((pending.task_id, -1))
             summary = TaskSummary(
@@ -362,6 +369,8 @@ class InMemoryStateStore(StateStore):
             record.progress = progress
             for tid, counts in tallies.items():
                 record.tallies[tid] = Counter(counts)
+            fan_in = spec.fan_ins.count(record.instances.values())
+            record.fan_in = {join: Counter(counts) for join, counts in fan_in.items()}
             return progress
 
     def _move_counters(self, record: _RunRecord, write: InstanceWrite) -> None:
@@ -370,6 +379,8 @@ class InMemoryStateStore(StateStore):
             record.tallies[write.task_id][old_tally] -= 1
         if new_tally is not None:
             record.tallies[write.task_id][new_tally] += 1
+        for join, state, step in write.fan_in_moves:
+            record.fan_in[join][state] += step
         record.progress = record.progress + write.progress
 
     def _write(
@@ -437,6 +448,11 @@ class _MemoryRunView:
                     result[tid] = TaskSummary(placeholder, mapped_count=count, state_counts=tally)
             return result
 
+    def fan_in(self, join_ids: Collection[str]) -> Mapping[str, FanInCounts]:
+        with self._store._lock:
+            record = self._record()
+            return {join: _nonzero(record.fan_in[join]) for join in join_ids}
+
     def instance(self, task_id: str, map_index: int) -> TaskInstance | None:
         with self._store._lock:
             return self._record().instance(self._spec, task_id, map_index)
@@ -453,3 +469,7 @@ class _MemoryRunView:
                     if ti is not None and not ti.state.finished:
                         found.append(replace(ti))
             return found
+
+
+def _nonzero(counts: Counter[TaskState]) -> dict[TaskState, int]:
+    return {state: n for state, n in counts.items() if n}

@@ -244,6 +244,8 @@ def build_models(settings: StoreSettings) -> StoreModels:
         # {mapped task: {"n": count, finished state: instances}}: beside the
         # counters, so one ADD moves both and answers with both
         maps = MapAttribute(null=True)
+        # {wide join: {finished state: counted upstream tasks in it}} (core.fan_in)
+        fanin: MapAttribute[str, Any] = MapAttribute(null=True)
         chk_at = UTCDateTimeAttribute(null=True)
         note = UnicodeAttribute(null=True)
         tn = UnicodeAttribute(null=True)  # the DAG's tenant (None: DEFAULT_TENANT)

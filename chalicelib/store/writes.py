@@ -210,7 +210,7 @@ def write_ops(
 ) -> list[Op]:
     """The item updates one write needs: the guarded one first, then the pool
     releases, then the run item's (its counters and, for a mapped task, the
-    map's entry)."""
+    map's entry; for a task wide joins count, their ``fanin`` entries)."""
     ti = models.task_instance
     run = models.dag_run
     pk = instance_pk(dag_id, run_id)
@@ -240,6 +240,9 @@ def write_ops(
             if state is not None:
                 path = run.maps[write.task_id][state.value]
                 run_actions.append(path.set((path | 0) + step))
+        for join, state, step in write.fan_in_moves:
+            path = run.fanin[join][state.value]
+            run_actions.append(path.set((path | 0) + step))
     if run_actions:
         ops.append((run(dag_id, run_id), run_actions, None))
     return ops

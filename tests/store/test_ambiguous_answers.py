@@ -18,6 +18,7 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.core.engine import ExpandTask, ScheduleTask
+from chalicelib.core.fan_in import WIDE_FAN_IN
 from chalicelib.core.runs import DagRun
 from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec, ExecutorSpec
@@ -33,6 +34,8 @@ from tests.store.runs import T0, new_run
 
 SPEC = make_spec({"a": ["b"], "b": []})
 MAPPED = make_spec({"src": ["m"], "m": []}, m={"mapping": literal_mapping(3)})
+# a wide join (core.fan_in): finishing w0 moves the join's counts on the run item
+WIDE = make_spec({f"w{i}": ["join"] for i in range(WIDE_FAN_IN + 1)})
 LATER = T0 + dt.timedelta(seconds=30)
 _RUNS = itertools.count(1)
 
@@ -64,10 +67,12 @@ def snapshot(store: DynamoStateStore, run: DagRun) -> dict[str, Any]:
     stored = store.get_run(run.dag_id, run.run_id)
     item = store._run_item(run.dag_id, run.run_id)
     maps = None if item is None or item.maps is None else item.maps.as_dict()
+    fanin = None if item is None or item.fanin is None else item.fanin.as_dict()
     return {
         "run": None if stored is None else (stored.state, stored.start_date, stored.end_date),
         "progress": None if item is None else store.run_progress(run.dag_id, run.run_id),
         "maps": maps,
+        "fanin": fanin,
         "runs": store.run_count(run.dag_id),
         "instances": sorted(
             (
@@ -119,7 +124,7 @@ def _comparable(result: Any) -> Any:
     if hasattr(result, "won") and hasattr(result, "pending"):
         return (result.won, result.instance, result.run_outcome)
     if hasattr(result, "progress") and hasattr(result, "mapped"):
-        return (result.progress, result.mapped)
+        return (result.progress, result.mapped, result.fan_in)
     return result
 
 
@@ -179,6 +184,27 @@ def _mapped_recorded(store: DynamoStateStore, run: DagRun) -> Any:
     )
     assert recorded.won
     return recorded.pending
+
+
+def _wide_running(store: DynamoStateStore, run: DagRun) -> None:
+    _created(store, run, WIDE)
+    assert store.claim(run.dag_id, run.run_id, WIDE, "w0", -1, 1, T0, direct=True).won
+
+
+def _finish_w0(store: DynamoStateStore, run: DagRun, defer: bool = False) -> Any:
+    return store.transition(
+        run.dag_id,
+        run.run_id,
+        WIDE,
+        "w0",
+        -1,
+        expected=TaskState.RUNNING,
+        new=TaskState.SUCCESS,
+        try_number=1,
+        now=LATER,
+        end_date=LATER,
+        defer_counters=defer,
+    )
 
 
 def _held(store: DynamoStateStore, run: DagRun) -> tuple[str, ...]:
@@ -266,6 +292,15 @@ CASES = {
         lambda s, r, pending: s.settle_counters(r.dag_id, r.run_id, pending),
         "TransactWriteItems",
     ),
+    "record_with_fan_in_counts": Case(
+        WIDE, _wide_running, lambda s, r, _: _finish_w0(s, r), "TransactWriteItems"
+    ),
+    "settle_fan_in_counts": Case(
+        WIDE,
+        lambda s, r: (_wide_running(s, r), _finish_w0(s, r, defer=True).pending)[1],
+        lambda s, r, pending: s.settle_counters(r.dag_id, r.run_id, pending),
+        "TransactWriteItems",
+    ),
     "acquire_slots": Case(
         SPEC,
         lambda s, r: (
@@ -346,3 +381,21 @@ def test_a_write_refused_to_the_end_is_an_error_and_changes_nothing(
         store.claim(*ids, "a", -1, 1, T0)
     ti = store.get_instance(run.dag_id, run.run_id, "a", -1)
     assert ti is not None and ti.state is TaskState.QUEUED
+
+
+def test_a_wide_joins_count_moves_once_under_a_lost_answer_and_a_repeat(
+    stores: tuple[DynamoStateStore, DynamoStateStore],
+) -> None:
+    """The settle that moves a wide join's counts: its answer lost (botocore
+    retries it) and then the whole call repeated by the caller, one step."""
+    _, store = stores
+    run = new_run(WIDE, T0 - dt.timedelta(days=4))
+    _wide_running(store, run)
+    pending = _finish_w0(store, run, defer=True).pending
+    with FaultInjector(Fault("TransactWriteItems")) as faults:
+        settled = store.settle_counters(run.dag_id, run.run_id, pending)
+    assert faults.count() == 1
+    assert settled.fan_in == {"join": {TaskState.SUCCESS: 1}}
+    again = store.settle_counters(run.dag_id, run.run_id, pending)
+    assert again.fan_in == {"join": {TaskState.SUCCESS: 1}}
+    assert again.progress.finished == 1
