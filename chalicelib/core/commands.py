@@ -57,7 +57,11 @@ class Reconcile:
     The safety net for a lost hand-off (a worker that died between recording
     its outcome and starting the next tasks) and for a lost retry timer. It
     reads every task of the run, so the tick sends it only for stalled runs.
+    ``queued_timeout`` overrides the engine's ``QUEUED_TIMEOUT`` (Airflow's
+    ``task_queued_timeout`` is a setting too).
     """
+
+    queued_timeout: dt.timedelta | None = None
 
 
 Event = RunStarted | TaskFinished | RetryDue | TimeoutCheck | Reconcile

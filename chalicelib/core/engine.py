@@ -86,16 +86,18 @@ def decide(
     if isinstance(event, RetryDue):
         return _on_retry_due(spec, event, view, now)
     if isinstance(event, Reconcile):
-        return _on_reconcile(spec, view, now)
+        return _on_reconcile(spec, view, now, event.queued_timeout or QUEUED_TIMEOUT)
     return _on_timeout_check(spec, run, view, now)
 
 
-def _on_reconcile(spec: DagSpec, view: RunStateView, now: dt.datetime) -> list[Command]:
+def _on_reconcile(
+    spec: DagSpec, view: RunStateView, now: dt.datetime, queued_timeout: dt.timedelta
+) -> list[Command]:
     commands: list[Command] = []
     unfinished = list(view.unfinished())
     for ti in unfinished:
         if ti.state is TaskState.QUEUED and (
-            ti.queued_at is None or ti.queued_at <= now - QUEUED_TIMEOUT
+            ti.queued_at is None or ti.queued_at <= now - queued_timeout
         ):
             task = spec.task(ti.task_id)
             commands.append(RequeueTask(ti.task_id, ti.map_index, ti.try_number, task.executor))

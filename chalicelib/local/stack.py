@@ -65,13 +65,27 @@ class LocalStack:
         on_status: Callable[[WorkerStatus], None] | None = None,
         heartbeat_timeout: dt.timedelta | None = None,
         endpoint_via: Callable[[str], str] | None = None,
+        stall_timeout: dt.timedelta | None = None,
+        queued_timeout: dt.timedelta | None = None,
     ):
         """``endpoint_via`` gets moto's URL and returns the one every AWS call of
-        the stack and its workers should use (the chaos suite's fault proxy)."""
+        the stack and its workers should use (the chaos suite's fault proxy).
+        The timeouts (None: the scheduler's defaults, as deployed) say how soon
+        the safety nets act: a dead worker's try is reaped, a run that stopped
+        moving is reconciled, a try queued and never started is dispatched
+        again; local workers start in milliseconds, so a test may shorten them."""
         self.workers = workers
         self.tick_seconds = tick_seconds
         self.on_status = on_status
-        self.heartbeat_timeout = heartbeat_timeout
+        self.timeouts = {
+            name: value
+            for name, value in (
+                ("heartbeat_timeout", heartbeat_timeout),
+                ("stall_timeout", stall_timeout),
+                ("queued_timeout", queued_timeout),
+            )
+            if value is not None
+        }
         self.endpoint_via = endpoint_via
         self._server: Any = None
         self._fidelity: Any = None
@@ -122,11 +136,7 @@ class LocalStack:
             wiring.scheduler_queue(),
             dict.fromkeys(("lambda", "ecs", "local"), self.executor),
             clock=wiring.utc_now,
-            **(
-                {}
-                if self.heartbeat_timeout is None
-                else {"heartbeat_timeout": self.heartbeat_timeout}
-            ),
+            **self.timeouts,
         )
         wiring.install_scheduler(scheduler)
         for target, name in ((self._poll_queue, "sqs-poller"), (self._tick, "tick")):

@@ -30,14 +30,14 @@ import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.aws.errors import describe, is_infrastructure_error
-from chalicelib.core.engine import FinishRun, Reconcile, ScheduleTask, TaskFinished
-from chalicelib.core.messages import TimerFired, WorkerMessage
-from chalicelib.core.runs import TaskInstance
+from chalicelib.core.engine import Reconcile, TaskFinished
+from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
 from chalicelib.runtime.executing import (
@@ -46,7 +46,7 @@ from chalicelib.runtime.executing import (
     execute_try,
     infrastructure_failure,
 )
-from chalicelib.runtime.handoff import HandOffView
+from chalicelib.runtime.recording import WorkerOutcome, persistently, record_and_hand_off
 from chalicelib.runtime.task_log import TaskLogSink, capture_try
 from chalicelib.runtime.timeout import TryCancel
 from chalicelib.runtime.xcom import XComStore
@@ -93,16 +93,7 @@ class WorkerDeps:
     heartbeat_seconds: float = HEARTBEAT_SECONDS
     task_logs: TaskLogs | None = None  # None: the try's output goes to the worker's own
     meter: Callable[[], Meter] | None = None  # None: the try's AWS calls are not counted
-
-
-@dataclass(frozen=True)
-class WorkerOutcome:
-    """What happened, for logs, metrics and tests."""
-
-    claimed: bool
-    state: TaskState | None = None
-    recorded: bool = False
-    dispatched_next: int = 0
+    sleep: Callable[[float], None] = time.sleep  # between repeats of a step AWS refused
 
 
 _default_deps: WorkerDeps | None = None
@@ -123,11 +114,21 @@ def default_deps() -> WorkerDeps:
 def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None) -> WorkerOutcome:
     deps = deps or default_deps()
     store, scheduler = deps.store, deps.scheduler
-    spec = scheduler.specs.get(message.dag_id, message.version)
+    spec = persistently(
+        lambda: scheduler.specs.get(message.dag_id, message.version),
+        what="reading the DAG version",
+        label=message.label,
+        sleep=deps.sleep,
+    )
     if message.run is not None and message.task_id != DAG_CALLBACK_TASK:
         run = message.run.to_run(message.dag_id, message.run_id)  # no read on the hot path
     else:
-        run = store.get_run(message.dag_id, message.run_id)
+        run = persistently(
+            lambda: store.get_run(message.dag_id, message.run_id),
+            what="reading the run",
+            label=message.label,
+            sleep=deps.sleep,
+        )
     if run is None:
         log.warning("no run for %s", message.label)
         return WorkerOutcome(claimed=False)
@@ -143,15 +144,22 @@ def _claim_and_run(
 ) -> WorkerOutcome:
     store = deps.store
     now = deps.clock()
-    claim = store.claim(
-        run.dag_id,
-        run.run_id,
-        spec,
-        message.task_id,
-        message.map_index,
-        message.try_number,
-        now,
-        direct=message.direct,
+    token = uuid.uuid4().hex  # a repeat after an AWS error is the same claim
+    claim = persistently(
+        lambda: store.claim(
+            run.dag_id,
+            run.run_id,
+            spec,
+            message.task_id,
+            message.map_index,
+            message.try_number,
+            now,
+            direct=message.direct,
+            token=token,
+        ),
+        what="claiming the try",
+        label=message.label,
+        sleep=deps.sleep,
     )
     if not claim.won:
         log.info("%s: claim lost, another worker has it (or it was reaped)", message.label)
@@ -165,7 +173,7 @@ def _claim_and_run(
     started = time.monotonic()
     try:
         result = _run_try(deps, message, spec, run, sink, meter, retry_base, infra_failures)
-        return _record_and_hand_off(deps, message, spec, run, result, held)
+        return record_and_hand_off(deps, message, spec, run, result, held)
     finally:
         if sink is not None:
             _close_log(sink, meter, message, time.monotonic() - started)
@@ -206,86 +214,6 @@ def _close_log(
         }
         sink.emit_record(fields, logger=USAGE_LOGGER)
     sink.flush()
-
-
-def _record_and_hand_off(
-    deps: WorkerDeps,
-    message: WorkerMessage,
-    spec: Any,
-    run: Any,
-    result: TryResult,
-    held: tuple[str, ...],
-) -> WorkerOutcome:
-    store, scheduler = deps.store, deps.scheduler
-    finished = result.state is not TaskState.UP_FOR_RETRY
-    recorded = store.transition(
-        run.dag_id,
-        run.run_id,
-        spec,
-        message.task_id,
-        message.map_index,
-        expected=TaskState.RUNNING,
-        new=result.state,
-        try_number=message.try_number,
-        now=result.end_date,
-        defer_counters=True,  # one write on the hand-off path; counters just after
-        slots=(),
-        releases=held,  # the slots go back with the outcome, in one transaction
-        **result.recorded(),
-    )
-    if not recorded.won:
-        log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
-        return WorkerOutcome(claimed=True, state=result.state, recorded=False)
-    if not finished:
-        store.settle_counters(run.dag_id, run.run_id, recorded.pending)
-        scheduler.freed(held, known=run)
-        assert result.next_try_at is not None
-        scheduler.timer(
-            TimerFired(
-                dag_id=run.dag_id,
-                run_id=run.run_id,
-                task_id=message.task_id,
-                map_index=message.map_index,
-            ),
-            result.next_try_at,
-            result.end_date,
-        )
-        scheduler.refresh_pools()
-        return WorkerOutcome(claimed=True, state=result.state, recorded=True)
-    done = TaskInstance(
-        task_id=message.task_id,
-        map_index=message.map_index,
-        state=result.state,
-        try_number=message.try_number,
-        end_date=result.end_date,
-        result_length=result.result_length,
-        skip_downstream=result.skip_downstream,
-    )
-    # Downstream of a map decides from its tally, a wide join from its counts
-    # (core.fan_in): move them (with the run's counters) first; the settle
-    # answers with them. Otherwise the counters wait.
-    settled = None
-    if message.map_index >= 0 or recorded.pending.fan_in_moves:
-        settled = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
-    mapped = settled.mapped if settled is not None else None
-    fan_in = settled.fan_in if settled is not None else None
-    view = HandOffView(spec, store.run_view(run.dag_id, run.run_id, spec), done, mapped, fan_in)
-    effective = scheduler.advance(
-        run, spec, TaskFinished(message.task_id, message.map_index), view=view, direct=True
-    )
-    dispatched = sum(1 for c in effective if isinstance(c, ScheduleTask))
-    # After the hand-off (the next try is on its way); before the counters, so
-    # a try waiting for the slot this one gave back starts as soon as it can.
-    scheduler.freed(held, known=run)
-    if settled is None:
-        settled = store.settle_counters(run.dag_id, run.run_id, recorded.pending)
-    progress = settled.progress
-    if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
-        scheduler.finish_run(spec, run, progress.outcome, result.end_date)
-    scheduler.refresh_pools()  # off the hand-off path: the next hand-off reads none
-    return WorkerOutcome(
-        claimed=True, state=result.state, recorded=True, dispatched_next=dispatched
-    )
 
 
 def _dag_callbacks(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any) -> WorkerOutcome:

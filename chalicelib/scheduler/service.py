@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from chalicelib.core.backfill import is_backfill_run
 from chalicelib.core.engine import (
+    QUEUED_TIMEOUT,
     Command,
     Event,
     ExpandTask,
@@ -118,6 +119,7 @@ class Scheduler:
         specs: SpecCache | None = None,
         heartbeat_timeout: dt.timedelta = HEARTBEAT_TIMEOUT,
         stall_timeout: dt.timedelta = STALL_TIMEOUT,
+        queued_timeout: dt.timedelta = QUEUED_TIMEOUT,
     ):
         self.store = store
         self.queue = queue
@@ -126,6 +128,7 @@ class Scheduler:
         self.specs = specs or SpecCache(store)
         self.heartbeat_timeout = heartbeat_timeout
         self.stall_timeout = stall_timeout
+        self.queued_timeout = queued_timeout
         self._pools: dict[str, int] = {}
         self._pools_read_at: dt.datetime | None = None
         self._bounds: dict[str, int] = {}
@@ -192,7 +195,7 @@ class Scheduler:
         spec = self.specs.get(run.dag_id, run.version)
         # A worker that died between recording and counting left the counters short.
         progress = self.store.recount(run.dag_id, run.run_id, spec)
-        effective = self.advance(run, spec, Reconcile())
+        effective = self.advance(run, spec, Reconcile(self.queued_timeout))
         if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
             self.finish_run(spec, run, progress.outcome, now)
             effective.append(FinishRun(progress.outcome, "recounted"))
@@ -268,6 +271,24 @@ class Scheduler:
                 elif outcome == "redispatched":
                     redispatched.append(f"{run_id}/{ti.label}")
         return reaped, redispatched
+
+    def redispatch_queued(self, run: DagRun, spec: DagSpec, task_ids: Sequence[str]) -> list[str]:
+        """Dispatch again the QUEUED tries of these unmapped tasks. A hand-off AWS
+        interrupted may have queued them and never dispatched them; the worker's
+        claim keeps a try dispatched twice from running twice."""
+        again: list[str] = []
+        now = self.clock()
+        for task_id in task_ids:
+            task = spec.task(task_id)
+            if task.mapping is not None:
+                continue  # its instances wait for reconciliation
+            ti = self.store.get_instance(run.dag_id, run.run_id, task_id, -1)
+            if ti is None or ti.state is not TaskState.QUEUED:
+                continue
+            requeue = RequeueTask(task_id, -1, ti.try_number, task.executor)
+            if self._apply(spec, run, [requeue], now):
+                again.append(ti.label)
+        return again
 
     def _reap_one(self, dag_id: str, run_id: str, ti: TaskInstance, now: dt.datetime) -> str | None:
         """ "reaped", "redispatched" or None (nothing to do any more)."""

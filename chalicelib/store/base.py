@@ -237,6 +237,7 @@ class StateStore(abc.ABC):
         defer_counters: bool = False,
         releases: tuple[str, ...] = (),
         manual: bool = False,
+        token: str | None = None,
         **changes: Any,
     ) -> TransitionResult:
         """A worker-side change of one try (claim, heartbeat-free result, requeue).
@@ -254,6 +255,9 @@ class StateStore(abc.ABC):
         ``releases`` are slots ("key|amount") the try held: their counters move
         with the instance, atomically, never later. ``manual`` marks an operator's
         change (clear is NONE by the engine's rules; marks are checked apart).
+        ``token`` names the write across a caller's own repeats of it (a worker
+        that records its outcome again after an AWS error): a repeat that meets
+        its earlier attempt's landed write counts as won (store.writes).
         """
         write = instance_write(
             spec,
@@ -267,6 +271,8 @@ class StateStore(abc.ABC):
             releases,
             manual=manual,
         )
+        if token is not None:
+            write = replace(write, token=token)
         return self._transition(
             dag_id, run_id, spec, write, read_outcome=read_outcome, defer_counters=defer_counters
         )
@@ -295,12 +301,15 @@ class StateStore(abc.ABC):
         now: dt.datetime,
         *,
         direct: bool = False,
+        token: str | None = None,
     ) -> TransitionResult:
         """A worker starts try ``try_number``: QUEUED -> RUNNING, taking the heartbeat
         lease. ``direct`` claims a try the hand-off dispatched without queueing it:
         NONE (never tried at ``try_number - 1``) -> RUNNING. Lost (``won=False``)
         when anyone else started, queued or skipped the try first."""
         write = claim_write(spec, task_id, map_index, try_number, now, direct=direct)
+        if token is not None:  # as for transition: the caller's repeats are one write
+            write = replace(write, token=token)
         return self._claim(dag_id, run_id, spec, write)
 
     @abc.abstractmethod

@@ -274,6 +274,8 @@ def run_chaos(
             workers=workers,
             tick_seconds=2.0,
             heartbeat_timeout=dt.timedelta(seconds=20),
+            stall_timeout=dt.timedelta(seconds=30),
+            queued_timeout=dt.timedelta(seconds=30),
             endpoint_via=via,
         )
         with _env("SLIPSTREAM_HEARTBEAT_SECONDS", "3"), stack:

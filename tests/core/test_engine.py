@@ -394,6 +394,19 @@ def test_reconcile_dispatches_again_a_try_queued_past_the_queued_timeout() -> No
     assert decide(spec, state.run, Reconcile(), state, late + QUEUED_TIMEOUT) == []
 
 
+def test_the_queued_timeout_is_a_setting_of_the_reconcile() -> None:
+    """Airflow's task_queued_timeout is configurable; a stack whose workers
+    start in milliseconds (the local one) may shorten it."""
+    spec = make_spec({"a": ["b"]})
+    state = _run_state(spec)
+    state.apply(decide(spec, state.run, RunStarted(), state, T0), T0)
+    state.transition("a", -1, TaskState.SCHEDULED, TaskState.QUEUED, queued_at=T0)
+    short = Reconcile(queued_timeout=dt.timedelta(seconds=30))
+    assert decide(spec, state.run, short, state, T0 + dt.timedelta(seconds=29)) == []
+    commands = decide(spec, state.run, short, state, T0 + dt.timedelta(seconds=30))
+    assert commands == [RequeueTask("a", -1, 1, spec.task("a").executor)]
+
+
 def test_reconcile_schedules_a_mapped_instance_left_none_after_its_expansion() -> None:
     """A dispatcher that died between writing a map's expansion and scheduling
     one of its instances (or an operator's clear of that instance) leaves it
