@@ -12,6 +12,7 @@ told about any of this: the events arrive as they do in AWS.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -45,8 +46,6 @@ def event_bus_name() -> str:
 
 def wire_rules(events: Any, sqs: Any, queue_url: str, bus: str) -> None:
     """The Slipstream bus and both rules, targeting the queue (idempotent)."""
-    import json
-
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
@@ -99,3 +98,16 @@ def watch_bucket(s3: Any, bucket: str) -> None:
     config["EventBridgeConfiguration"] = {}
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=config)
     log.info("bucket %s sends its events to EventBridge", bucket)
+
+
+def trigger_hints(endpoint: str, buckets: Iterable[str], bus: str) -> list[str]:
+    """The commands that start event-triggered DAGs on this stack, for its banner."""
+    aws = f"aws --endpoint-url {endpoint}"
+    lines = [
+        "Event triggers (moto takes any credentials):",
+        "  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1",
+    ]
+    lines += [f"  {aws} s3 cp FILE s3://{bucket}/KEY" for bucket in sorted(buckets)]
+    entry = {"EventBusName": bus, "Source": "SOURCE", "DetailType": "TYPE", "Detail": "{}"}
+    lines.append(f"  {aws} events put-events --entries '{json.dumps([entry])}'")
+    return lines
