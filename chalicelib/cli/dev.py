@@ -119,6 +119,7 @@ def up_command(
     tick_seconds: Annotated[float, typer.Option(help="Seconds between scheduler ticks.")] = 5.0,
 ) -> None:
     """Start the stack, deploy the project's DAGs (unpaused) and run until Ctrl-C."""
+    from chalicelib.local.event_sources import event_bus_name, trigger_hints
     from chalicelib.local.stack import LocalStack
 
     console = Console()
@@ -134,6 +135,8 @@ def up_command(
             + ", ".join(d.dag_id for d in report.dags)
         )
         console.print(f"export SLIPSTREAM_ENDPOINT_URL={stack.endpoint}  # to use it from here")
+        for line in trigger_hints(stack.endpoint or "", stack.watch_buckets(), event_bus_name()):
+            console.print(line, soft_wrap=True, markup=False, highlight=False)
         stopped.wait()
     console.print("stopped")
 

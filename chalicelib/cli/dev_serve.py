@@ -49,6 +49,7 @@ def run_dev(project: Path, host: str, port: int, workers: int, tick_seconds: flo
     """Start everything, print where the API is and its key, serve until SIGINT/SIGTERM."""
     from chalicelib.api import deps
     from chalicelib.local.api_server import ApiServer
+    from chalicelib.local.event_sources import event_bus_name, trigger_hints
     from chalicelib.local.stack import LocalStack
 
     if not port_free(host, port):
@@ -90,6 +91,10 @@ def run_dev(project: Path, host: str, port: int, workers: int, tick_seconds: flo
             _say(f"  export SLIPSTREAM_API_URL={server.url} SLIPSTREAM_API_KEY={key}")
             _say("  slipstream dags list")
             _say(f"  curl -H 'Authorization: Bearer {key}' {api}/dags")
+            for line in trigger_hints(
+                stack.endpoint or "", stack.watch_buckets(), event_bus_name()
+            ):
+                _say(line)
             _say("Ctrl-C stops it.")
             while not stopped.wait(1.0):
                 pass

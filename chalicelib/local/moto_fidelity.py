@@ -18,6 +18,9 @@ items raises IdempotentParameterMismatchException, as DynamoDB documents. A
 cancelled or failed request is not remembered (its retry runs again).
 The local stack (``slipstream dev``) and the tests both run under it; entered
 twice, it wraps twice and unwinds in order.
+
+``faithful_s3_events`` makes S3's EventBridge notifications look as S3 sends
+them (a fresh event id each, the default bus only).
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ import contextlib
 import copy
 import hashlib
 import json
+import logging
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from moto.core.responses import ActionResult
+from moto.core.utils import unix_time
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.exceptions import DynamodbException
 from moto.dynamodb.models import DynamoDBBackend
@@ -42,6 +48,7 @@ _WRITES = ("put_item", "update_item", "delete_item")
 _LOCK = threading.RLock()
 TOKEN_WINDOW_SECONDS = 600.0
 _TOKENS = "_slipstream_request_tokens"  # on the backend: a reset forgets them too
+_log = logging.getLogger("slipstream.local")
 
 
 class IdempotentParameterMismatch(DynamodbException):
@@ -157,3 +164,59 @@ def faithful_transactions() -> Iterator[None]:
         for name, original in originals.items():
             setattr(DynamoDBBackend, name, original)
         DynamoHandler.transact_write_items = handler_original  # type: ignore[method-assign]
+
+
+def _s3_event_to_default_bus(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+    """moto's S3 -> EventBridge delivery as S3 does it: each event its own id
+    (moto gives every event the same one, so event runs, named after the id,
+    would start once ever) and only to the default bus's rules (moto offers it
+    to every bus)."""
+    from moto.events.models import events_backends
+    from moto.s3.notifications import _detail_type
+
+    try:
+        event: dict[str, Any] = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": _detail_type(event_name),
+            "source": "aws.s3",
+            "account": account_id,
+            "time": unix_time(),
+            "region": bucket.region_name,
+            "resources": [bucket.arn],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": bucket.name},
+                "object": {
+                    "key": key.name,
+                    "size": key.size,
+                    "eTag": key.etag.replace('"', ""),
+                    "version-id": key.version_id,
+                    "sequencer": f"{time.time_ns():016X}",
+                },
+                "request-id": uuid.uuid4().hex[:16].upper(),
+                "requester": account_id,
+                "source-ip-address": "127.0.0.1",
+                "reason": event_name.split(":")[1],
+            },
+        }
+        default_bus = events_backends[account_id][bucket.region_name].event_buses.get("default")
+        for rule in list(default_bus.rules.values()) if default_bus is not None else []:
+            rule.send_to_targets(copy.deepcopy(event), transform_input=False)  # type: ignore[arg-type]
+    except Exception:
+        # Asynchronous in S3: the upload itself succeeds whatever happens here.
+        _log.warning("S3 event %s for %s not delivered to EventBridge", event_name, bucket.name)
+
+
+@contextlib.contextmanager
+def faithful_s3_events() -> Iterator[None]:
+    """S3 event notifications to EventBridge with a fresh event id each and on
+    the default bus only, as S3 sends them; see ``_s3_event_to_default_bus``."""
+    from moto.s3 import notifications
+
+    original = notifications._send_event_bridge_message
+    notifications._send_event_bridge_message = _s3_event_to_default_bus
+    try:
+        yield
+    finally:
+        notifications._send_event_bridge_message = original

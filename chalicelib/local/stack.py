@@ -6,7 +6,10 @@ What runs is the production code: the same handlers read the same SQS queue
 and workers run the same ``handle_worker_message``. Only the plumbing that AWS
 provides is played here: polling the queue into the scheduler handler (as an
 SQS event source mapping with ReportBatchItemFailures would), firing the tick,
-and a pool of warm worker processes for the Lambda executor.
+and a pool of warm worker processes for the Lambda executor. EventBridge is
+wired as infra/stack.yaml wires it (``event_sources``): S3 uploads to the
+buckets DAGs watch and events on the Slipstream bus reach the queue by
+themselves.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ LOCAL_ENV = {
     "SLIPSTREAM_STAGE": "local",
     "SLIPSTREAM_BUCKET": "slipstream-local-state",
     "SLIPSTREAM_QUEUE_NAME": "slipstream-local-scheduler",
+    "SLIPSTREAM_EVENT_BUS": "slipstream-local",
     "SLIPSTREAM_PARTIAL_BATCH_RESPONSE": "true",
     "SLIPSTREAM_HEARTBEAT_SECONDS": "10",
     "POWERTOOLS_TRACE_DISABLED": "true",
@@ -90,6 +94,7 @@ class LocalStack:
         self._server: Any = None
         self._fidelity: Any = None
         self._threads: list[threading.Thread] = []
+        self._watched: set[str] = set()
         self._stop = threading.Event()
         self._saved_env: dict[str, str | None] = {}
         self.endpoint: str | None = None
@@ -104,7 +109,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
-        from chalicelib.local.moto_fidelity import faithful_transactions
+        from chalicelib.local.moto_fidelity import faithful_s3_events, faithful_transactions
         from chalicelib.local.moto_speed import fast_item_serialization
 
         # DynamoDB transactions as AWS runs them: moto's own copy whole tables
@@ -113,6 +118,7 @@ class LocalStack:
         self._fidelity = contextlib.ExitStack()
         self._fidelity.enter_context(faithful_transactions())
         self._fidelity.enter_context(fast_item_serialization())
+        self._fidelity.enter_context(faithful_s3_events())
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
@@ -139,6 +145,7 @@ class LocalStack:
             **self.timeouts,
         )
         wiring.install_scheduler(scheduler)
+        self.watch_buckets()  # DAGs deployed before the stack started
         for target, name in ((self._poll_queue, "sqs-poller"), (self._tick, "tick")):
             thread = threading.Thread(target=target, name=f"slipstream-{name}", daemon=True)
             thread.start()
@@ -202,8 +209,6 @@ class LocalStack:
                 _log_failure("polling the scheduler queue", exc)
 
     def _poll_once(self, sqs: Any, url: str) -> None:
-        from chalicelib import handlers
-
         batch = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=10,
@@ -212,6 +217,15 @@ class LocalStack:
         ).get("Messages", [])
         if not batch:
             return
+        try:
+            self._handle_batch(sqs, url, batch)
+        finally:
+            # After the deletes too: a waiter may be waiting for the queue to empty.
+            self._notify()
+
+    def _handle_batch(self, sqs: Any, url: str, batch: list[dict[str, Any]]) -> None:
+        from chalicelib import handlers
+
         event = {"Records": [_sqs_record(m, url) for m in batch]}
         try:
             response = handlers.scheduler_queue(event)
@@ -219,8 +233,6 @@ class LocalStack:
         except Exception as exc:
             _log_failure("the scheduler batch", exc)
             failed = {m["MessageId"] for m in batch}
-        finally:
-            self._notify()
         done = [m for m in batch if m["MessageId"] not in failed]
         if not done:
             return
@@ -249,6 +261,10 @@ class LocalStack:
                 _log_failure("the scheduler tick", exc)
             finally:
                 self._notify()
+            try:
+                self.watch_buckets()  # DAGs deployed through the API since
+            except Exception as exc:
+                _log_failure("turning on S3 event notifications", exc)
 
     def _notify(self) -> None:
         with self._changed:
@@ -269,7 +285,7 @@ class LocalStack:
         from chalicelib.deploy.deployer import deploy, detect_git_commit
 
         root = Path(project_root).resolve()
-        return deploy(
+        report = deploy(
             [str(root / "dags")],
             store=wiring.state_store(),
             bundles=wiring.bundle_store(),
@@ -279,6 +295,21 @@ class LocalStack:
             stage="local",
             paused_at_creation=not unpause,
         )
+        self.watch_buckets()
+        return report
+
+    def watch_buckets(self) -> list[str]:
+        """Make the buckets the deployed S3 triggers name exist and send their
+        events to EventBridge (once each); returns the buckets watched."""
+        from chalicelib import wiring
+        from chalicelib.deploy.deployer import event_routes_key
+        from chalicelib.local.event_sources import watch_bucket, watched_buckets
+
+        routes = wiring.bundle_store().get_json(event_routes_key(wiring.store_settings().stage))
+        for bucket in sorted(watched_buckets(routes or {}) - self._watched):
+            watch_bucket(wiring.client("s3"), bucket)
+            self._watched.add(bucket)
+        return sorted(self._watched)
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> DagRun:
         from chalicelib import wiring
@@ -295,6 +326,22 @@ class LocalStack:
             return run if run is not None and run.state.finished else None
 
         return self.wait_until(finished, timeout, f"run {run_id} of {dag_id} to finish")
+
+    def wait_for_queue_drained(self, timeout: float = 60.0) -> None:
+        """Block until the scheduler queue holds no message, visible or in flight
+        (delayed timers are not counted): everything sent to it so far, events
+        included, has been handled and deleted."""
+        from chalicelib import wiring
+
+        sqs = wiring.client("sqs")
+        url = os.environ["SLIPSTREAM_QUEUE_URL"]
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+        def drained() -> bool | None:
+            counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            return True if all(int(counts.get(n, 0)) == 0 for n in names) else None
+
+        self.wait_until(drained, timeout, "the scheduler queue to drain")
 
     def wait_until(self, check: Callable[[], T | None], timeout: float, what: str) -> T:
         """Block until ``check`` answers something, asking again whenever the
@@ -314,12 +361,13 @@ class LocalStack:
 
 
 def create_resources() -> str:
-    """Tables, bucket, task log group and scheduler queue named by the environment;
-    returns the queue URL.
+    """Tables, bucket, task log group, scheduler queue, and the Slipstream bus
+    and rules that feed the queue, named by the environment; returns the queue URL.
 
     What infra/stack.yaml creates in AWS, for moto (the local stack and tests).
     """
     from chalicelib import wiring
+    from chalicelib.local.event_sources import event_bus_name, wire_rules
     from chalicelib.store.models import build_models, create_tables
 
     settings = wiring.store_settings()
@@ -329,7 +377,10 @@ def create_resources() -> str:
         result_model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
     wiring.client("s3").create_bucket(Bucket=settings.bucket)
     wiring.task_log_store().create_group()
-    return create_scheduler_queue(wiring.client("sqs"), os.environ["SLIPSTREAM_QUEUE_NAME"])
+    sqs = wiring.client("sqs")
+    url = create_scheduler_queue(sqs, os.environ["SLIPSTREAM_QUEUE_NAME"])
+    wire_rules(wiring.client("events"), sqs, url, event_bus_name())
+    return url
 
 
 def create_scheduler_queue(sqs: Any, name: str, *, visibility_timeout: int = 30) -> str:

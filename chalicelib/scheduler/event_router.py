@@ -61,9 +61,11 @@ class EventRouter:
         if not event_id:
             raise ValueError("an EventBridge event without an id cannot start a run")
         created: list[str] = []
+        matched = False
         for dag_id, patterns in sorted(self.routes().items()):
             if not any(matches(p, event) for p in patterns):
                 continue
+            matched = True
             record = self.scheduler.store.get_dag(dag_id)
             if record is None or record.paused or not record.active:
                 continue
@@ -76,4 +78,13 @@ class EventRouter:
             if new:
                 created.append(run.run_id)
                 log.info("event %s started %s/%s", event_id, dag_id, run.run_id)
+        if not matched:
+            # Not an error: S3 sends every upload of a watched bucket, and the bus
+            # carries events no DAG is waiting for.
+            log.info(
+                "event %s (%s, %s) matches no DAG's trigger; ignored",
+                event_id,
+                event.get("source"),
+                event.get("detail-type"),
+            )
         return created

@@ -87,9 +87,13 @@ def test_dev_serves_the_api_and_stops_cleanly_on_sigterm() -> None:
     port = free_port()
     proc = start("--port", str(port), "--workers", "1")
     try:
-        lines = read_until(proc, "API key:", time.monotonic() + START_DEADLINE)
+        lines = read_until(proc, "Ctrl-C stops it.", time.monotonic() + START_DEADLINE)
         api = next(line for line in lines if line.startswith("API: ")).removeprefix("API: ")
-        key = lines[-1].split("API key:", 1)[1].strip()
+        key = next(line for line in lines if "API key:" in line).split("API key:", 1)[1].strip()
+        moto = lines[0].split(" at ", 1)[1].split(",", 1)[0]
+        # How to start the event-triggered example DAG (s3_ingest watches landing-zone).
+        assert f"  aws --endpoint-url {moto} s3 cp FILE s3://landing-zone/KEY" in lines
+        assert any('"EventBusName": "slipstream-local"' in line for line in lines)
         assert api == f"http://127.0.0.1:{port}/api/v2"
         response = requests.get(
             f"{api}/dags", headers={"Authorization": f"Bearer {key}"}, timeout=30

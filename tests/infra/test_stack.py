@@ -332,3 +332,18 @@ def test_task_log_group_is_where_the_worker_writes(
     (group,) = logs.describe_log_groups(logGroupNamePrefix=expected)["logGroups"]
     assert group["logGroupName"] == expected
     assert group.get("retentionInDays") in (None, properties["RetentionInDays"])
+
+
+def test_the_local_stack_routes_events_as_the_template_declares() -> None:
+    """The rules the local stack puts on moto (chalicelib/local/event_sources.py)
+    match what the template's rules match, on the same buses."""
+    from chalicelib.local.event_sources import OBJECT_CREATED_PATTERN, custom_events_pattern
+
+    resources = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)["Resources"]
+    created = resources["ObjectCreatedRule"]["Properties"]
+    assert "EventBusName" not in created  # the default bus, where S3 sends its events
+    assert created["EventPattern"] == OBJECT_CREATED_PATTERN
+    custom = resources["CustomEventsRule"]["Properties"]
+    assert custom["EventBusName"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    assert custom["EventPattern"] == custom_events_pattern({"Ref": "AWS::AccountId"})  # type: ignore[arg-type]
+    assert resources["EventBus"]["Properties"]["Name"] == {"Fn::Sub": "${TablePrefix}-${Stage}"}
