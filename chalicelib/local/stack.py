@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,15 @@ from typing import Any, TypeVar
 
 from chalicelib.core.runs import DagRun
 from chalicelib.executors.local_executor import LocalExecutor, WorkerStatus
+from chalicelib.local.resources import create_resources, create_scheduler_queue, sqs_record
+
+__all__ = [
+    "LOCAL_ENV",
+    "LocalStack",
+    "create_resources",
+    "create_scheduler_queue",
+    "sqs_record",
+]
 
 T = TypeVar("T")
 
@@ -212,7 +219,7 @@ class LocalStack:
         ).get("Messages", [])
         if not batch:
             return
-        event = {"Records": [_sqs_record(m, url) for m in batch]}
+        event = {"Records": [sqs_record(m, url) for m in batch]}
         try:
             response = handlers.scheduler_queue(event)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -313,52 +320,6 @@ class LocalStack:
                 self._changed.wait_for(lambda s=seen: self._generation != s, timeout=remaining)
 
 
-def create_resources() -> str:
-    """Tables, bucket, task log group and scheduler queue named by the environment;
-    returns the queue URL.
-
-    What infra/stack.yaml creates in AWS, for moto (the local stack and tests).
-    """
-    from chalicelib import wiring
-    from chalicelib.store.models import build_models, create_tables
-
-    settings = wiring.store_settings()
-    create_tables(build_models(settings))
-    result_model = wiring.result_model()
-    if not result_model.exists():
-        result_model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    wiring.client("s3").create_bucket(Bucket=settings.bucket)
-    wiring.task_log_store().create_group()
-    return create_scheduler_queue(wiring.client("sqs"), os.environ["SLIPSTREAM_QUEUE_NAME"])
-
-
-def create_scheduler_queue(sqs: Any, name: str, *, visibility_timeout: int = 30) -> str:
-    """The scheduler queue and its dead-letter queue, with the redrive policy
-    infra/stack.yaml declares (after MAX_RECEIVE_COUNT deliveries a message that
-    keeps failing moves to ``<name>-dlq``); returns the queue's URL.
-
-    The visibility timeout is shorter than the stack's 360 s: a message a
-    local handler failed comes back within half a minute.
-    """
-    from chalicelib.scheduler.queue import MAX_RECEIVE_COUNT
-
-    dlq_url = sqs.create_queue(
-        QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
-    )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
-    url: str = sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps(redrive),
-        },
-    )["QueueUrl"]
-    return url
-
-
 def _log_failure(what: str, exc: Exception) -> None:
     """One line for what AWS does now and then; a traceback only for a bug."""
     from chalicelib.aws.errors import describe, is_expected_aws_error
@@ -367,29 +328,3 @@ def _log_failure(what: str, exc: Exception) -> None:
         log.warning("%s failed, carrying on: %s", what, describe(exc))
     else:
         log.error("%s failed, carrying on", what, exc_info=exc)
-
-
-def _sqs_record(message: Mapping[str, Any], queue_url: str) -> dict[str, Any]:
-    """The record shape Lambda hands an SQS-triggered function."""
-    attributes = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attributes.get(
-                "SentTimestamp", str(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
-            ),
-            "SenderId": attributes.get("SenderId", "local"),
-            "ApproximateFirstReceiveTimestamp": attributes.get(
-                "ApproximateFirstReceiveTimestamp", "0"
-            ),
-        },
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[-1]}",
-        "awsRegion": "us-east-1",
-        "messageIdHint": str(uuid.uuid4()),
-    }
