@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,13 +75,21 @@ class LocalStack:
         endpoint_via: Callable[[str], str] | None = None,
         stall_timeout: dt.timedelta | None = None,
         queued_timeout: dt.timedelta | None = None,
+        state_dir: str | Path | None = None,
+        drain_seconds: float = 10.0,
     ):
         """``endpoint_via`` gets moto's URL and returns the one every AWS call of
         the stack and its workers should use (the chaos suite's fault proxy).
         The timeouts (None: the scheduler's defaults, as deployed) say how soon
         the safety nets act: a dead worker's try is reaped, a run that stopped
         moving is reconciled, a try queued and never started is dispatched
-        again; local workers start in milliseconds, so a test may shorten them."""
+        again; local workers start in milliseconds, so a test may shorten them.
+
+        With ``state_dir`` the stack starts from the snapshot saved there (none
+        yet: fresh) and saves its state there when it stops (``snapshot``);
+        a snapshot it cannot load raises SnapshotError before anything runs.
+        ``drain_seconds``: how long a stop lets running tries finish before
+        their workers are ended (their tries are then the reaper's)."""
         self.workers = workers
         self.tick_seconds = tick_seconds
         self.on_status = on_status
@@ -94,6 +103,11 @@ class LocalStack:
             if value is not None
         }
         self.endpoint_via = endpoint_via
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self.drain_seconds = drain_seconds
+        self.restored: dict[str, int] | None = None  # what the start loaded, counted
+        self._tables: list[str] = []
+        self._save_on_stop = False
         self._server: Any = None
         self._fidelity: Any = None
         self._threads: list[threading.Thread] = []
@@ -111,9 +125,12 @@ class LocalStack:
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
+        from chalicelib.local import snapshot
         from chalicelib.local.moto_fidelity import faithful_transactions
         from chalicelib.local.moto_speed import fast_item_serialization
 
+        # A state dir that cannot be loaded is refused before anything starts.
+        saved = None if self.state_dir is None else snapshot.find(self.state_dir)
         # DynamoDB transactions as AWS runs them: moto's own copy whole tables
         # per transaction, so run creation and hand-offs slowed as tables grew.
         # Items are serialized without moto's shape walk (most of a page's time).
@@ -125,6 +142,11 @@ class LocalStack:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto's backends belong to the process, not the server: a stack started
+        # after another in one process would see its tables and secrets.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30
+        ).close()
         if self.endpoint_via is not None:
             self.endpoint = self.endpoint_via(self.endpoint)
         self._set_env({**LOCAL_ENV, "SLIPSTREAM_ENDPOINT_URL": self.endpoint})
@@ -132,6 +154,12 @@ class LocalStack:
 
         wiring.reset()
         self._create_resources()
+        if self.state_dir is not None:
+            try:
+                self._restore(saved)
+            except BaseException:
+                self.stop()
+                raise
         # Workers inherit this environment; their own hand-off is relayed back here.
         worker_env = {**os.environ, "SLIPSTREAM_EXECUTORS": "relay"}
         self.executor = LocalExecutor(workers=self.workers, env=worker_env, on_status=self._status)
@@ -153,11 +181,18 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        """Stop the threads and workers, save the state (with a state dir), end moto."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
         if self.executor is not None:
-            self.executor.stop()
+            self.executor.stop(timeout=self.drain_seconds)
+        try:
+            self._save()
+        finally:
+            self._end_moto()
+
+    def _end_moto(self) -> None:
         if self._server is not None:
             self._server.stop()
         if self._fidelity is not None:
@@ -171,6 +206,33 @@ class LocalStack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+    def _restore(self, saved: Path | None) -> None:
+        """Before the workers and the scheduler start: load the snapshot, if any."""
+        from chalicelib import wiring
+        from chalicelib.local import snapshot
+
+        self._tables = sorted(wiring.client("dynamodb").list_tables()["TableNames"])
+        if saved is not None:
+            self.restored = snapshot.restore(saved, wiring.client, self._tables)
+            log.info("restored %s from %s", self.restored, saved)
+        self._save_on_stop = True  # not before: a refused snapshot is never overwritten
+
+    def _save(self) -> None:
+        if not self._save_on_stop or self.state_dir is None:
+            return
+        self._save_on_stop = False
+        from chalicelib import wiring
+        from chalicelib.aws.errors import describe
+        from chalicelib.local import snapshot
+
+        try:
+            snapshot.save(self.state_dir, wiring.client, self._tables)
+        except Exception as exc:
+            raise snapshot.SnapshotError(
+                f"the state was not saved to {self.state_dir} ({describe(exc)}); "
+                "its previous snapshot is kept"
+            ) from exc
 
     def __enter__(self) -> LocalStack:
         return self.start()
