@@ -13,11 +13,13 @@ run. What is saved, through each service's API (``snapshot_services``):
 - CloudWatch Logs groups, streams and events (task logs); CloudWatch, as AWS
   does, refuses events older than 14 days, so those are not restored.
 
-Not saved: SQS messages. A message lost at stop is what a crashed Lambda
-leaves behind too, and the tick's safety nets recover from it: a try left
-RUNNING (its worker was stopped) is reaped once its heartbeat is stale, a try
-QUEUED and never started is dispatched again, a run that stopped moving is
-reconciled.
+Not saved: SQS messages (and the retry and timeout timers they carry). The
+tick alone would not make up for all of them: it reconciles RUNNING runs
+that stopped moving, but a QUEUED run whose RunCreated was lost would wait
+forever. So after a restore every QUEUED or RUNNING run gets a RunChanged
+(``wake_active_runs``), which starts a queued run and re-evaluates a running
+one whole; a try left RUNNING (its worker was stopped with the stack) is
+reaped by the tick once its heartbeat is stale, and retried or failed.
 
 Layout: ``DIR/CURRENT`` names the complete snapshot folder ``DIR/snapshot-*``.
 A save writes a hidden ``.partial`` folder, fsyncs it, renames it, and only
@@ -150,6 +152,21 @@ def restore(snapshot: Path, client: Client, tables: Sequence[str]) -> dict[str, 
     return counts
 
 
+def wake_active_runs(store: Any, queue: Any) -> int:
+    """Send RunChanged for every QUEUED and RUNNING run (the messages SQS held at
+    the stop are gone); handling it twice is harmless. How many were sent."""
+    from chalicelib.core.messages import RunChanged
+    from chalicelib.core.states import DagRunState
+
+    model = store.models.dag_run
+    sent = 0
+    for state in (DagRunState.QUEUED, DagRunState.RUNNING):
+        for item in model.by_state.query(state.value):
+            queue.send(RunChanged(dag_id=item.dag_id, run_id=item.run_id))
+            sent += 1
+    return sent
+
+
 def _dump(work: Path, client: Client, tables: Sequence[str]) -> dict[str, Any]:
     dynamodb = client("dynamodb")
     table_info = {
@@ -167,7 +184,7 @@ def _dump(work: Path, client: Client, tables: Sequence[str]) -> dict[str, Any]:
         "secrets": services.dump_secrets(client("secretsmanager"), work),
         "parameters": services.dump_parameters(client("ssm"), work),
         "log_events": services.dump_logs(client("logs"), work),
-        "not_kept": "SQS messages (the tick's reaper and reconciliation recover their runs)",
+        "not_kept": "SQS messages (a restore sends RunChanged to every active run)",
     }
 
 

@@ -174,6 +174,10 @@ class LocalStack:
             **self.timeouts,
         )
         wiring.install_scheduler(scheduler)
+        if self.restored is not None:
+            from chalicelib.local.snapshot import wake_active_runs
+
+            self.restored["runs_woken"] = wake_active_runs(scheduler.store, scheduler.queue)
         for target, name in ((self._poll_queue, "sqs-poller"), (self._tick, "tick")):
             thread = threading.Thread(target=target, name=f"slipstream-{name}", daemon=True)
             thread.start()

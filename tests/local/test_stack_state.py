@@ -193,3 +193,22 @@ def test_a_table_this_version_does_not_have_is_refused_and_nothing_is_saved(tmp_
     with pytest.raises(snapshot.SnapshotError, match="slipstream-local-retired"):
         LocalStack(workers=1, tick_seconds=3600, state_dir=state).start()
     assert {p: p.read_bytes() for p in state.rglob("*") if p.is_file()} == before
+
+
+def test_a_queued_run_whose_message_was_not_kept_starts_after_the_restart(
+    tmp_path, monkeypatch
+) -> None:
+    state = tmp_path / "state"
+    root = project(tmp_path / "project")
+    # The first stack never reads its queue: the run's RunCreated message is
+    # still in SQS at the stop, and SQS messages are not saved.
+    monkeypatch.setattr(LocalStack, "_poll_queue", lambda self: None)
+    with LocalStack(workers=1, tick_seconds=3600, state_dir=state) as first:
+        assert first.deploy(root).ok
+        run = first.trigger("kept")
+    monkeypatch.undo()
+    # Deployed timeouts: no stall reconciliation within the test, the wake-up does it.
+    with LocalStack(workers=1, tick_seconds=3600, state_dir=state) as second:
+        assert second.restored is not None and second.restored["runs_woken"] == 1
+        final = second.wait_for_run("kept", run.run_id, 120)
+        assert final.state is DagRunState.SUCCESS
