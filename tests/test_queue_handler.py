@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from chalicelib import handlers, wiring
 from chalicelib.core.messages import RunCreated, SchedulerMessage
-from chalicelib.local.stack import _sqs_record, create_scheduler_queue
+from chalicelib.local.resources import create_scheduler_queue, sqs_record
 from chalicelib.scheduler.queue import MAX_RECEIVE_COUNT
 
 QUEUE = "slipstream-qtest-scheduler"
@@ -75,7 +75,7 @@ def _event(url: str, *bodies: str) -> dict[str, Any]:
         {"MessageId": f"m{i}", "ReceiptHandle": f"h{i}", "Body": body}
         for i, body in enumerate(bodies)
     ]
-    return {"Records": [_sqs_record(m, url) for m in messages]}
+    return {"Records": [sqs_record(m, url) for m in messages]}
 
 
 def _created(run_id: str, dag_id: str = "d") -> str:

@@ -15,6 +15,12 @@ from chalicelib.cli.main import app
 from chalicelib.cli.remote import EXIT_FAILED, bad_input, fail
 from chalicelib.core.errors import SlipstreamError
 
+STATE_DIR_OPTION = typer.Option(
+    help="Keep the state between restarts: restore it from this folder at start, "
+    "save it there at stop (default: a fresh stack every time).",
+    file_okay=False,
+)
+
 dev_app = typer.Typer(
     help="Run the serverless stack locally on moto: with no command, the whole system "
     "(scheduler, workers, API) until Ctrl-C.",
@@ -31,17 +37,18 @@ def dev_callback(
     port: Annotated[int, typer.Option(help="Port the API listens on (0: any free).")] = 8080,
     workers: Annotated[int, typer.Option(help="Warm worker processes.")] = 2,
     tick_seconds: Annotated[float, typer.Option(help="Seconds between scheduler ticks.")] = 5.0,
+    state_dir: Annotated[Path | None, STATE_DIR_OPTION] = None,
 ) -> None:
     """Without a command: serve the API and run the scheduler and workers on moto.
 
     Prints the API's URL and an admin key for tenant 'default'; exit 0 on
-    Ctrl-C or SIGTERM, 2 when the port is in use.
+    Ctrl-C or SIGTERM, 2 when the port is in use or the state dir cannot be loaded.
     """
     if ctx.invoked_subcommand is not None:
         return
     from chalicelib.cli.dev_serve import run_dev
 
-    run_dev(project, host, port, workers, tick_seconds)
+    run_dev(project, host, port, workers, tick_seconds, state_dir)
 
 
 @dev_app.command("demo")
@@ -117,27 +124,37 @@ def up_command(
     project: Annotated[Path, typer.Option(help="Project folder holding dags/.")] = Path("."),
     workers: Annotated[int, typer.Option(help="Warm worker processes.")] = 2,
     tick_seconds: Annotated[float, typer.Option(help="Seconds between scheduler ticks.")] = 5.0,
+    state_dir: Annotated[Path | None, STATE_DIR_OPTION] = None,
 ) -> None:
     """Start the stack, deploy the project's DAGs (unpaused) and run until Ctrl-C."""
+    from chalicelib.cli.dev_serve import state_dir_failed
     from chalicelib.local.event_sources import event_bus_name, trigger_hints
+    from chalicelib.local.snapshot import SnapshotError
     from chalicelib.local.stack import LocalStack
 
     console = Console()
     stopped = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with LocalStack(workers=workers, tick_seconds=tick_seconds) as stack:
-        report = stack.deploy(project)
-        for problem in report.problems:
-            console.print(f"[red]{problem}[/red]", soft_wrap=True)
-        console.print(
-            f"Local stack on moto at {stack.endpoint}; DAGs: "
-            + ", ".join(d.dag_id for d in report.dags)
-        )
-        console.print(f"export SLIPSTREAM_ENDPOINT_URL={stack.endpoint}  # to use it from here")
-        for line in trigger_hints(stack.endpoint or "", stack.watch_buckets(), event_bus_name()):
-            console.print(line, soft_wrap=True, markup=False, highlight=False)
-        stopped.wait()
+    started = False
+    try:
+        with LocalStack(workers=workers, tick_seconds=tick_seconds, state_dir=state_dir) as stack:
+            started = True
+            report = stack.deploy(project)
+            for problem in report.problems:
+                console.print(f"[red]{problem}[/red]", soft_wrap=True)
+            console.print(
+                f"Local stack on moto at {stack.endpoint}; DAGs: "
+                + ", ".join(d.dag_id for d in report.dags)
+            )
+            console.print(f"export SLIPSTREAM_ENDPOINT_URL={stack.endpoint}  # to use it from here")
+            for line in trigger_hints(
+                stack.endpoint or "", stack.watch_buckets(), event_bus_name()
+            ):
+                console.print(line, soft_wrap=True, markup=False, highlight=False)
+            stopped.wait()
+    except SnapshotError as exc:
+        state_dir_failed(exc, started=started)
     console.print("stopped")
 
 

@@ -4,7 +4,8 @@ Everything a deployment has, in one process tree: moto in place of AWS, the
 scheduler's queue poller and tick, warm worker processes, and the API Lambda's
 Chalice app on a local port. An admin key for tenant ``default`` is made at
 start so the remote commands (``slipstream dags list``...) and Airflow clients
-work against it at once; it lives only as long as the embedded moto does.
+work against it at once; it lives only as long as the embedded moto does, or
+with ``--state-dir`` as long as that folder (as does everything else).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import socket
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 
-EXIT_BAD_INPUT = 2  # a port in use, no dags/ folder
+EXIT_FAILED = 1  # the state could not be saved
+EXIT_BAD_INPUT = 2  # a port in use, no dags/ folder, a state dir that cannot be loaded
 LOCAL_TENANT = "default"
 
 
@@ -39,17 +41,44 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def _state_line(stack: Any) -> str:
+    restored = stack.restored
+    if restored is None:
+        return "fresh"
+    return (
+        f"restored {restored['items']} items, {restored['objects']} objects, "
+        f"{restored['secrets'] + restored['parameters']} connections and variables, "
+        f"{restored['log_events']} log lines"
+    )
+
+
 def _say(line: str) -> None:
     # Flushed at once: scripts and tests wait for these lines on a pipe.
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
 
 
-def run_dev(project: Path, host: str, port: int, workers: int, tick_seconds: float) -> None:
-    """Start everything, print where the API is and its key, serve until SIGINT/SIGTERM."""
+def state_dir_failed(exc: Exception, *, started: bool) -> NoReturn:
+    """One line: a state dir refused at start is bad input (2), a failed save is 1."""
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(EXIT_FAILED if started else EXIT_BAD_INPUT)
+
+
+def run_dev(
+    project: Path,
+    host: str,
+    port: int,
+    workers: int,
+    tick_seconds: float,
+    state_dir: Path | None = None,
+) -> None:
+    """Start everything, print where the API is and its key, serve until SIGINT/SIGTERM.
+
+    With ``state_dir`` the stack restores what it saved there and saves on stop."""
     from chalicelib.api import deps
     from chalicelib.local.api_server import ApiServer
     from chalicelib.local.event_sources import event_bus_name, trigger_hints
+    from chalicelib.local.snapshot import SnapshotError
     from chalicelib.local.stack import LocalStack
 
     if not port_free(host, port):
@@ -64,8 +93,10 @@ def run_dev(project: Path, host: str, port: int, workers: int, tick_seconds: flo
         sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     server: Any = None
+    started = False
     try:
-        with LocalStack(workers=workers, tick_seconds=tick_seconds) as stack:
+        with LocalStack(workers=workers, tick_seconds=tick_seconds, state_dir=state_dir) as stack:
+            started = True
             report = stack.deploy(project)
             for problem in report.problems:
                 typer.echo(f"problem: {problem}", err=True)
@@ -84,6 +115,8 @@ def run_dev(project: Path, host: str, port: int, workers: int, tick_seconds: flo
             api = f"{server.url}/api/v2"
             dags = ", ".join(d.dag_id for d in report.dags) or "none"
             _say(f"Local stack on moto at {stack.endpoint}, {workers} warm workers")
+            if state_dir is not None:
+                _say(f"State: {_state_line(stack)}; saved to {state_dir} at stop")
             _say(f"DAGs (unpaused): {dags}")
             _say(f"API: {api}")
             _say(f"API key: {key}")
@@ -99,6 +132,8 @@ def run_dev(project: Path, host: str, port: int, workers: int, tick_seconds: flo
             while not stopped.wait(1.0):
                 pass
             _say("stopping")
+    except SnapshotError as exc:
+        state_dir_failed(exc, started=started)
     finally:
         if server is not None:
             server.stop()

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import threading
 import time
-import uuid
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,15 @@ from typing import Any, TypeVar
 
 from chalicelib.core.runs import DagRun
 from chalicelib.executors.local_executor import LocalExecutor, WorkerStatus
+from chalicelib.local.resources import create_resources, create_scheduler_queue, sqs_record
+
+__all__ = [
+    "LOCAL_ENV",
+    "LocalStack",
+    "create_resources",
+    "create_scheduler_queue",
+    "sqs_record",
+]
 
 T = TypeVar("T")
 
@@ -71,13 +79,21 @@ class LocalStack:
         endpoint_via: Callable[[str], str] | None = None,
         stall_timeout: dt.timedelta | None = None,
         queued_timeout: dt.timedelta | None = None,
+        state_dir: str | Path | None = None,
+        drain_seconds: float = 10.0,
     ):
         """``endpoint_via`` gets moto's URL and returns the one every AWS call of
         the stack and its workers should use (the chaos suite's fault proxy).
         The timeouts (None: the scheduler's defaults, as deployed) say how soon
         the safety nets act: a dead worker's try is reaped, a run that stopped
         moving is reconciled, a try queued and never started is dispatched
-        again; local workers start in milliseconds, so a test may shorten them."""
+        again; local workers start in milliseconds, so a test may shorten them.
+
+        With ``state_dir`` the stack starts from the snapshot saved there (none
+        yet: fresh) and saves its state there when it stops (``snapshot``);
+        a snapshot it cannot load raises SnapshotError before anything runs.
+        ``drain_seconds``: how long a stop lets running tries finish before
+        their workers are ended (their tries are then the reaper's)."""
         self.workers = workers
         self.tick_seconds = tick_seconds
         self.on_status = on_status
@@ -91,6 +107,11 @@ class LocalStack:
             if value is not None
         }
         self.endpoint_via = endpoint_via
+        self.state_dir = None if state_dir is None else Path(state_dir)
+        self.drain_seconds = drain_seconds
+        self.restored: dict[str, int] | None = None  # what the start loaded, counted
+        self._tables: list[str] = []
+        self._save_on_stop = False
         self._server: Any = None
         self._fidelity: Any = None
         self._threads: list[threading.Thread] = []
@@ -109,9 +130,12 @@ class LocalStack:
     def start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
+        from chalicelib.local import snapshot
         from chalicelib.local.moto_fidelity import faithful_s3_events, faithful_transactions
         from chalicelib.local.moto_speed import fast_item_serialization
 
+        # A state dir that cannot be loaded is refused before anything starts.
+        saved = None if self.state_dir is None else snapshot.find(self.state_dir)
         # DynamoDB transactions as AWS runs them: moto's own copy whole tables
         # per transaction, so run creation and hand-offs slowed as tables grew.
         # Items are serialized without moto's shape walk (most of a page's time).
@@ -124,6 +148,11 @@ class LocalStack:
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
+        # moto's backends belong to the process, not the server: a stack started
+        # after another in one process would see its tables and secrets.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30
+        ).close()
         if self.endpoint_via is not None:
             self.endpoint = self.endpoint_via(self.endpoint)
         self._set_env({**LOCAL_ENV, "SLIPSTREAM_ENDPOINT_URL": self.endpoint})
@@ -131,6 +160,12 @@ class LocalStack:
 
         wiring.reset()
         self._create_resources()
+        if self.state_dir is not None:
+            try:
+                self._restore(saved)
+            except BaseException:
+                self.stop()
+                raise
         # Workers inherit this environment; their own hand-off is relayed back here.
         worker_env = {**os.environ, "SLIPSTREAM_EXECUTORS": "relay"}
         self.executor = LocalExecutor(workers=self.workers, env=worker_env, on_status=self._status)
@@ -145,6 +180,10 @@ class LocalStack:
             **self.timeouts,
         )
         wiring.install_scheduler(scheduler)
+        if self.restored is not None:
+            from chalicelib.local.snapshot import wake_active_runs
+
+            self.restored["runs_woken"] = wake_active_runs(scheduler.store, scheduler.queue)
         self.watch_buckets()  # DAGs deployed before the stack started
         for target, name in ((self._poll_queue, "sqs-poller"), (self._tick, "tick")):
             thread = threading.Thread(target=target, name=f"slipstream-{name}", daemon=True)
@@ -153,11 +192,18 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        """Stop the threads and workers, save the state (with a state dir), end moto."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=10)
         if self.executor is not None:
-            self.executor.stop()
+            self.executor.stop(timeout=self.drain_seconds)
+        try:
+            self._save()
+        finally:
+            self._end_moto()
+
+    def _end_moto(self) -> None:
         if self._server is not None:
             self._server.stop()
         if self._fidelity is not None:
@@ -171,6 +217,33 @@ class LocalStack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+    def _restore(self, saved: Path | None) -> None:
+        """Before the workers and the scheduler start: load the snapshot, if any."""
+        from chalicelib import wiring
+        from chalicelib.local import snapshot
+
+        self._tables = sorted(wiring.client("dynamodb").list_tables()["TableNames"])
+        if saved is not None:
+            self.restored = snapshot.restore(saved, wiring.client, self._tables)
+            log.info("restored %s from %s", self.restored, saved)
+        self._save_on_stop = True  # not before: a refused snapshot is never overwritten
+
+    def _save(self) -> None:
+        if not self._save_on_stop or self.state_dir is None:
+            return
+        self._save_on_stop = False
+        from chalicelib import wiring
+        from chalicelib.aws.errors import describe
+        from chalicelib.local import snapshot
+
+        try:
+            snapshot.save(self.state_dir, wiring.client, self._tables)
+        except Exception as exc:
+            raise snapshot.SnapshotError(
+                f"the state was not saved to {self.state_dir} ({describe(exc)}); "
+                "its previous snapshot is kept"
+            ) from exc
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -226,7 +299,7 @@ class LocalStack:
     def _handle_batch(self, sqs: Any, url: str, batch: list[dict[str, Any]]) -> None:
         from chalicelib import handlers
 
-        event = {"Records": [_sqs_record(m, url) for m in batch]}
+        event = {"Records": [sqs_record(m, url) for m in batch]}
         try:
             response = handlers.scheduler_queue(event)
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -360,56 +433,6 @@ class LocalStack:
                 self._changed.wait_for(lambda s=seen: self._generation != s, timeout=remaining)
 
 
-def create_resources() -> str:
-    """Tables, bucket, task log group, scheduler queue, and the Slipstream bus
-    and rules that feed the queue, named by the environment; returns the queue URL.
-
-    What infra/stack.yaml creates in AWS, for moto (the local stack and tests).
-    """
-    from chalicelib import wiring
-    from chalicelib.local.event_sources import event_bus_name, wire_rules
-    from chalicelib.store.models import build_models, create_tables
-
-    settings = wiring.store_settings()
-    create_tables(build_models(settings))
-    result_model = wiring.result_model()
-    if not result_model.exists():
-        result_model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    wiring.client("s3").create_bucket(Bucket=settings.bucket)
-    wiring.task_log_store().create_group()
-    sqs = wiring.client("sqs")
-    url = create_scheduler_queue(sqs, os.environ["SLIPSTREAM_QUEUE_NAME"])
-    wire_rules(wiring.client("events"), sqs, url, event_bus_name())
-    return url
-
-
-def create_scheduler_queue(sqs: Any, name: str, *, visibility_timeout: int = 30) -> str:
-    """The scheduler queue and its dead-letter queue, with the redrive policy
-    infra/stack.yaml declares (after MAX_RECEIVE_COUNT deliveries a message that
-    keeps failing moves to ``<name>-dlq``); returns the queue's URL.
-
-    The visibility timeout is shorter than the stack's 360 s: a message a
-    local handler failed comes back within half a minute.
-    """
-    from chalicelib.scheduler.queue import MAX_RECEIVE_COUNT
-
-    dlq_url = sqs.create_queue(
-        QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
-    )["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
-    url: str = sqs.create_queue(
-        QueueName=name,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps(redrive),
-        },
-    )["QueueUrl"]
-    return url
-
-
 def _log_failure(what: str, exc: Exception) -> None:
     """One line for what AWS does now and then; a traceback only for a bug."""
     from chalicelib.aws.errors import describe, is_expected_aws_error
@@ -418,29 +441,3 @@ def _log_failure(what: str, exc: Exception) -> None:
         log.warning("%s failed, carrying on: %s", what, describe(exc))
     else:
         log.error("%s failed, carrying on", what, exc_info=exc)
-
-
-def _sqs_record(message: Mapping[str, Any], queue_url: str) -> dict[str, Any]:
-    """The record shape Lambda hands an SQS-triggered function."""
-    attributes = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attributes.get(
-                "SentTimestamp", str(int(dt.datetime.now(dt.UTC).timestamp() * 1000))
-            ),
-            "SenderId": attributes.get("SenderId", "local"),
-            "ApproximateFirstReceiveTimestamp": attributes.get(
-                "ApproximateFirstReceiveTimestamp", "0"
-            ),
-        },
-        "messageAttributes": {},
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[-1]}",
-        "awsRegion": "us-east-1",
-        "messageIdHint": str(uuid.uuid4()),
-    }

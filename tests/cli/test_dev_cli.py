@@ -126,3 +126,68 @@ def test_a_port_in_use_is_one_line_and_exit_2() -> None:
         f"error: 127.0.0.1:{port} is in use; pick another with --port"
     ]
     assert stdout == ""
+
+
+def serve_until_ready(*args: str) -> tuple[subprocess.Popen[str], list[str], str, str]:
+    """A started ``slipstream dev``, its first lines, its API URL and its key."""
+    proc = start(*args)
+    lines = read_until(proc, "API key:", time.monotonic() + START_DEADLINE)
+    api = next(line for line in lines if line.startswith("API: ")).removeprefix("API: ")
+    return proc, lines, api, lines[-1].split("API key:", 1)[1].strip()
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=STOP_DEADLINE)
+    assert proc.stderr is not None
+    assert proc.returncode == 0, proc.stderr.read()
+
+
+def test_state_dir_keeps_keys_and_variables_across_a_restart(tmp_path) -> None:
+    state = tmp_path / "state"
+    flags = ("--port", str(free_port()), "--workers", "1", "--state-dir", str(state))
+    proc, lines, api, key = serve_until_ready(*flags)
+    try:
+        assert "State: fresh; saved to" in "\n".join(lines)
+        made = requests.post(
+            f"{api}/variables",
+            json={"key": "greeting", "value": "hi"},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert made.status_code == 201, made.text
+        stop(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert (state / "CURRENT").is_file()
+
+    proc, lines, api, _ = serve_until_ready(*flags)
+    try:
+        assert any(line.startswith("State: restored ") for line in lines), lines
+        # The first start's key still works, and its variable is there.
+        got = requests.get(
+            f"{api}/variables/greeting", headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
+        assert got.status_code == 200, got.text
+        assert got.json()["value"] == "hi"
+        stop(proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_a_state_dir_of_another_format_is_one_line_and_exit_2(tmp_path) -> None:
+    state = tmp_path / "state"
+    (state / "snapshot-old").mkdir(parents=True)
+    (state / "snapshot-old" / "manifest.json").write_text('{"format": 999}')
+    (state / "CURRENT").write_text("snapshot-old\n")
+    proc = start("--port", str(free_port()), "--state-dir", str(state))
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    [line] = stderr.strip().splitlines()
+    assert line.startswith("error: ") and "format 999" in line and "format 1 " in line
+    assert stdout == ""
+    assert sorted(p.name for p in state.iterdir()) == ["CURRENT", "snapshot-old"]
