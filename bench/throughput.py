@@ -434,7 +434,9 @@ def report(r: Result, chains: int, workers: int, wall: float) -> None:
     print(
         f"CPU while measured: stack process {r.stack_cpu:.1f} s "
         f"({r.stack_cpu / span:.0%} of a core), workers {r.worker_cpu:.1f} s "
-        f"({r.worker_cpu / span:.0%} of a core)"
+        f"({r.worker_cpu / span:.0%} of a core); per task started: stack "
+        f"{r.stack_cpu / n * 1000:.1f} ms, workers {r.worker_cpu / n * 1000:.1f} ms "
+        "(CPU, unlike wall time, hardly moves with other load on the machine)"
     )
     if r.meter is not None:
         _print_meter(r.meter, n)
@@ -444,7 +446,11 @@ def report(r: Result, chains: int, workers: int, wall: float) -> None:
 
 def _print_meter(meter: MotoMeter, tasks: int) -> None:
     total = sum(meter.seconds.values())
-    print(f"\nAWS calls moto served: {sum(meter.calls.values())}, {total:.1f} s inside moto")
+    dynamo = sum(count for op, count in meter.calls.items() if op.startswith("dynamodb."))
+    print(
+        f"\nAWS calls moto served: {sum(meter.calls.values())} ({dynamo / tasks:.2f} DynamoDB "
+        f"calls per task), {total:.1f} s inside moto"
+    )
     print(f"  {'operation':<34}{'calls':>8}{'/task':>7}{'mean ms':>9}{'total s':>9}{'share':>7}")
     for op, secs in sorted(meter.seconds.items(), key=lambda kv: -kv[1]):
         count = meter.calls[op]
