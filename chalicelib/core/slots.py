@@ -120,7 +120,10 @@ def _width(spec: DagSpec, task_ids: Iterable[str], mapped_counts: Mapping[str, i
     Along a chain on which every task waits for all of its upstream, at most
     one task has active tries at a time, so at most ``total weight - chain
     weight + heaviest task on the chain`` can be active. The chain used is the
-    heaviest one (any chain gives a sound bound).
+    heaviest one (any chain gives a sound bound). Cutting the tasks into
+    disjoint such chains bounds it too, by the heaviest task of each chain
+    (``_chain_cover``): that one counts parallel chains as their number, where
+    the heaviest chain alone counts every task off it. The smaller bound wins.
     """
     members = set(task_ids)
     weight: dict[str, int] = {}
@@ -146,7 +149,30 @@ def _width(spec: DagSpec, task_ids: Iterable[str], mapped_counts: Mapping[str, i
     if not best:
         return 0
     chain_total, chain_heaviest = max(best.values())
-    return sum(weight.values()) - chain_total + chain_heaviest
+    heaviest_chain = sum(weight.values()) - chain_total + chain_heaviest
+    return min(heaviest_chain, _chain_cover(spec, weight))
+
+
+def _chain_cover(spec: DagSpec, weight: Mapping[str, int]) -> int:
+    """Sum of the heaviest task of each chain of a cover of ``weight``'s tasks
+    by disjoint chains, made greedily in topological order: a task that waits
+    for all of its upstream extends the chain of one of them that no other task
+    extended yet (the one whose heaviest task is heaviest), or starts a chain.
+    Any such cover is a sound bound: at most one task of a chain is active."""
+    tail_of: dict[str, int] = {}  # task -> its chain, while the task is the chain's tail
+    heaviest: list[int] = []  # per chain
+    for tid in spec.topological_order:
+        if tid not in weight:
+            continue
+        ups = [up for up in spec.tasks[tid].upstream if up in tail_of]
+        if ups and spec.tasks[tid].trigger_rule not in _EARLY_FIRING:
+            chain = tail_of.pop(max(ups, key=lambda up: heaviest[tail_of[up]]))
+            heaviest[chain] = max(heaviest[chain], weight[tid])
+        else:
+            chain = len(heaviest)
+            heaviest.append(weight[tid])
+        tail_of[tid] = chain
+    return sum(heaviest)
 
 
 def claims_for(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import random
+
 from chalicelib.core.slots import (
     UNBOUNDED,
     claims_for,
@@ -10,6 +13,7 @@ from chalicelib.core.slots import (
     task_width_bound,
     wait_rank,
 )
+from chalicelib.core.spec import DagSpec
 from chalicelib.core.trigger_rules import TriggerRule
 from tests.core.simulation import literal_mapping, make_spec, xcom_mapping
 
@@ -111,3 +115,65 @@ def test_a_task_is_bounded_by_what_can_run_beside_it() -> None:
     )
     assert task_width_bound(early, "done", {}) == UNBOUNDED
     assert task_width_bound(early, "done", {"work": 40}) == 42
+
+
+def _parallel_chains(chains: int, length: int) -> dict[str, list[str]]:
+    edges: dict[str, list[str]] = {}
+    for c in range(chains):
+        for i in range(length):
+            edges[f"c{c}_{i}"] = [f"c{c}_{i + 1}"] if i + 1 < length else []
+    return edges
+
+
+def test_parallel_chains_are_as_wide_as_their_number() -> None:
+    # 10 chains of 10 can run 10 tries at once, not 100 - 10 + 1: with
+    # max_active_runs 100 and max_active_tasks 1,000 no try claims a slot
+    # (each claim is a transaction on one counter every run shares, and its
+    # release a query of the waiting index: bench/throughput.py).
+    spec = make_spec(_parallel_chains(10, 10))
+    assert max_parallelism_bound(spec) == 10
+    limits = spec.model_copy(update={"max_active_runs": 100, "max_active_tasks": 1000})
+    assert claims_for(limits, "c0_5", {}) == ()
+    assert claims_for(limits.model_copy(update={"max_active_tasks": 999}), "c0_5", {}) != ()
+    # chains that share a head and a join: start, 3 x 4 tasks, join
+    edges = {"start": ["c0_0", "c1_0", "c2_0"], **_parallel_chains(3, 4)}
+    edges.update({f"c{c}_3": ["join"] for c in range(3)})
+    assert max_parallelism_bound(make_spec(edges)) == 3
+    # an early-firing task does not extend a chain
+    early = make_spec(_parallel_chains(2, 3), c0_1={"trigger_rule": TriggerRule.ONE_SUCCESS})
+    assert max_parallelism_bound(early) == 3
+
+
+def _exact_width(spec: DagSpec) -> int:
+    """The most tasks that can be active at once, by brute force: a set no two
+    of which are ordered by a path on which every task waits for all upstream."""
+    early = {TriggerRule.ONE_SUCCESS, TriggerRule.ONE_FAILED, TriggerRule.ONE_DONE}
+    early.add(TriggerRule.ALWAYS)
+    after: dict[str, set[str]] = {}
+    for tid in reversed(spec.topological_order):
+        found: set[str] = set()
+        for down in spec.tasks[tid].downstream:
+            if spec.tasks[down].trigger_rule not in early:
+                found |= {down} | after[down]
+        after[tid] = found
+    ids = list(spec.tasks)
+    best = 0
+    for size in range(1, len(ids) + 1):
+        for group in itertools.combinations(ids, size):
+            if all(
+                b not in after[a] and a not in after[b] for a, b in itertools.combinations(group, 2)
+            ):
+                best = size
+                break
+    return best
+
+
+def test_the_bound_is_never_below_the_true_width() -> None:
+    rng = random.Random(3)
+    for _ in range(300):
+        n = rng.randint(1, 8)
+        ids = [f"t{i}" for i in range(n)]
+        edges = {t: [d for d in ids[i + 1 :] if rng.random() < 0.3] for i, t in enumerate(ids)}
+        rules = {t: {"trigger_rule": TriggerRule.ONE_SUCCESS} for t in ids if rng.random() < 0.15}
+        spec = make_spec(edges, **rules)
+        assert max_parallelism_bound(spec) >= _exact_width(spec), edges
