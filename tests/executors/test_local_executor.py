@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from chalicelib.executors.local_executor import LocalExecutor, WorkerStartError,
 from chalicelib.runtime import process_groups
 from tests.executors.fake_handlers import GATE_ENV, RECORD_ENV
 from tests.executors.messages import message
+from tests.processes import group_gone
 
 HANDLER = "tests.executors.fake_handlers:handle"
 WAIT = 60.0  # generous upper bound on a shared 2-core machine; the signal ends it early
@@ -221,16 +221,6 @@ def test_stop_kills_the_task_processes_of_a_straggler(
     finally:
         if process_groups.alive(pgid):
             os.killpg(pgid, signal.SIGKILL)
-
-
-def group_gone(pgid: int) -> bool:
-    """True once no process of the group runs; a bounded wait (SIGKILL is not instant)."""
-    deadline = time.monotonic() + 10
-    while process_groups.alive(pgid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_stop_lets_queued_work_finish(record: Path) -> None:

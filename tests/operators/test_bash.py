@@ -7,7 +7,6 @@ import os
 import select
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ import pytest
 from chalicelib.core.runs import DagRun
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
-from chalicelib.runtime import InMemoryXComStore, TryRequest, TryResult, execute_try, process_groups
+from chalicelib.runtime import InMemoryXComStore, TryRequest, TryResult, execute_try
 from chalicelib.sdk.dag import DAG
 from operators.bash import BashOperator
+from tests.processes import group_gone
 from tests.runtime.runtime_doubles import Clock, scheduled_run
 
 UTC = dt.timezone.utc
@@ -214,13 +214,3 @@ def test_a_command_ignoring_sigterm_is_killed_after_the_grace(
     assert outcome[0].state is TaskState.FAILED
     assert outcome[0].error is not None and outcome[0].error.startswith("TaskTimeout: ")
     assert group_gone(pgid)
-
-
-def group_gone(pgid: int) -> bool:
-    """True once no process of the group runs; a bounded wait (SIGKILL is not instant)."""
-    deadline = time.monotonic() + 10
-    while process_groups.alive(pgid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

@@ -7,26 +7,15 @@ import datetime as dt
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
-from chalicelib.runtime import process_groups
 from chalicelib.sdk import DAG
 from chalicelib.store.memory import InMemoryStateStore
 from operators.bash import BashOperator
+from tests.processes import group_gone
 from tests.scheduler.harness import FakeClock, Stack
-
-
-def group_gone(pgid: int) -> bool:
-    """True once no process of the group runs; a bounded wait (SIGKILL is not instant)."""
-    deadline = time.monotonic() + 10
-    while process_groups.alive(pgid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_a_try_that_is_no_longer_running_is_stopped_with_its_processes(
