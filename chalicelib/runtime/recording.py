@@ -59,6 +59,30 @@ class WorkerOutcome:
     dispatched_next: int = 0
 
 
+@dataclass(frozen=True)
+class _Recorded:
+    """A try whose outcome is recorded, and what the steps after need of it."""
+
+    deps: WorkerDeps
+    message: WorkerMessage
+    spec: Any
+    run: Any
+    result: TryResult
+    held: tuple[str, ...]
+    pending: Any  # the recording write, whose counters are still owed
+
+    def parts(self) -> tuple[Any, ...]:
+        return (
+            self.deps,
+            self.message,
+            self.spec,
+            self.run,
+            self.result,
+            self.held,
+            self.pending,
+        )
+
+
 def persistently(
     step: Callable[[], T], *, what: str, label: str, sleep: Callable[[float], None]
 ) -> T:
@@ -109,16 +133,17 @@ def record_and_hand_off(
     if not recorded.won:
         log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
         return WorkerOutcome(claimed=True, state=result.state, recorded=False)
+    done_try = _Recorded(deps, message, spec, run, result, held, recorded.pending)
     if result.state is TaskState.UP_FOR_RETRY:
         persistently(
-            lambda: _retry_later(deps, message, run, result, held, recorded.pending),
+            lambda: _retry_later(done_try),
             what="scheduling the retry",
             label=message.label,
             sleep=deps.sleep,
         )
         return WorkerOutcome(claimed=True, state=result.state, recorded=True)
     try:
-        dispatched = _hand_off(deps, message, spec, run, result, held, recorded.pending)
+        dispatched = _hand_off(done_try)
     except Exception as exc:
         if not is_infrastructure_error(exc):
             raise
@@ -128,7 +153,7 @@ def record_and_hand_off(
             describe(exc),
         )
         dispatched = persistently(
-            lambda: _hand_off_again(deps, message, spec, run, result, held, recorded.pending),
+            lambda: _hand_off_again(done_try),
             what="handing off",
             label=message.label,
             sleep=deps.sleep,
@@ -139,16 +164,10 @@ def record_and_hand_off(
     )
 
 
-def _retry_later(
-    deps: WorkerDeps,
-    message: WorkerMessage,
-    run: Any,
-    result: TryResult,
-    held: tuple[str, ...],
-    pending: Any,
-) -> None:
+def _retry_later(done_try: _Recorded) -> None:
     """Counters, freed slots and the retry's timer; each safe to repeat (a
     second timer finds the retry already queued and changes nothing)."""
+    deps, message, _, run, result, held, pending = done_try.parts()
     deps.store.settle_counters(run.dag_id, run.run_id, pending)
     deps.scheduler.freed(held, known=run)
     assert result.next_try_at is not None
@@ -165,16 +184,9 @@ def _retry_later(
     _refresh_pools(deps, message)
 
 
-def _hand_off(
-    deps: WorkerDeps,
-    message: WorkerMessage,
-    spec: Any,
-    run: Any,
-    result: TryResult,
-    held: tuple[str, ...],
-    pending: Any,
-) -> int:
+def _hand_off(done_try: _Recorded) -> int:
     """The fast path: decide the downstream from what this worker knows."""
+    deps, message, spec, run, result, held, pending = done_try.parts()
     store, scheduler = deps.store, deps.scheduler
     done = TaskInstance(
         task_id=message.task_id,
@@ -206,16 +218,9 @@ def _hand_off(
     return sum(1 for c in effective if isinstance(c, ScheduleTask))
 
 
-def _hand_off_again(
-    deps: WorkerDeps,
-    message: WorkerMessage,
-    spec: Any,
-    run: Any,
-    result: TryResult,
-    held: tuple[str, ...],
-    pending: Any,
-) -> int:
+def _hand_off_again(done_try: _Recorded) -> int:
     """The slow path, after an interrupted hand-off: everything read back."""
+    deps, message, spec, run, result, held, pending = done_try.parts()
     store, scheduler = deps.store, deps.scheduler
     settled = store.settle_counters(run.dag_id, run.run_id, pending)
     effective = scheduler.advance(run, spec, TaskFinished(message.task_id, message.map_index))
