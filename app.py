@@ -2,6 +2,12 @@
 
 Decorator arguments are read at import time, so the queue name comes from the
 environment (``.chalice/config.json`` per stage) before this module loads.
+
+Every function imports this module. Lambda names the entry point it will call
+in ``_HANDLER`` (``app.app`` for the API, ``app.worker``, ...), so the
+scheduler and worker functions skip the API's routes and models on their cold
+start. Unset (``chalice package``, the local server, tests) everything is
+registered.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import chalicelib
 from chalicelib import api, handlers
 
 app = Chalice(app_name="slipstream")
-api.register(app)
+if os.environ.get("_HANDLER", "app.app") == "app.app":
+    api.register(app)
 SCHEDULER_QUEUE = os.environ.get("SLIPSTREAM_QUEUE_NAME", "slipstream-dev-scheduler")
 
 

@@ -9,28 +9,67 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import wiring
 from chalicelib.aws.errors import describe, is_expected_aws_error
-from chalicelib.core.messages import SchedulerMessage, WorkerMessage
-from chalicelib.scheduler.queue import PoisonMessage, message_ids, parse_body
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from chalicelib.core.messages import SchedulerMessage
+    from chalicelib.scheduler.queue import PoisonMessage
+
+# What only one handler uses (the batch utilities, the queue's message parser,
+# the worker's runtime) is imported inside that handler: all four Lambda
+# functions import this module, and each cold start pays only for its own
+# (bench/cold_start.py).
 
 logger = Logger(service="slipstream")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Slipstream"))
-tracer = Tracer(service="slipstream")
+
+
+def tracing_enabled() -> bool:
+    """X-Ray subsegments from the SDK are opt-in per stage.
+
+    Lambda's own active tracing (``xray`` in ``.chalice/config.json``) traces
+    every invocation without any SDK. powertools' Tracer adds a subsegment per
+    handler and per AWS call, but importing ``aws_xray_sdk`` costs 0.2-0.5 s
+    of every cold start on this machine (bench/cold_start.py), so a stage
+    turns it on with ``SLIPSTREAM_XRAY_SDK=true``; ``POWERTOOLS_TRACE_DISABLED``
+    still turns it off.
+    """
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true":
+        return False
+    return os.environ.get("SLIPSTREAM_XRAY_SDK", "false").lower() == "true"
+
+
+@functools.cache
+def tracer() -> Any:
+    from aws_lambda_powertools import Tracer
+
+    return Tracer(service="slipstream")
+
+
+def _traced(func: Any) -> Any:
+    """powertools' ``capture_method`` when tracing is on, built on first call."""
+    traced: list[Any] = []
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not tracing_enabled():
+            return func(*args, **kwargs)
+        if not traced:
+            traced.append(tracer().capture_method(func))
+        return traced[0](*args, **kwargs)
+
+    return wrapper
 
 
 def partial_batch_enabled() -> bool:
@@ -48,7 +87,6 @@ class BatchFailed(Exception):
 def _flushing(func: Any) -> Any:
     """Emit the handler's EMF metrics when it returns or raises (log_metrics
     expects the raw (event, context) signature, which Chalice handlers lack)."""
-    import functools
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -86,7 +124,7 @@ def _log_failure(what: str, exc: BaseException) -> None:
 
 
 @_flushing
-@tracer.capture_method
+@_traced
 def schedule_tick() -> dict[str, Any]:
     with _logging_keys():
         report = wiring.scheduler().tick()
@@ -110,6 +148,8 @@ def schedule_tick() -> dict[str, Any]:
 
 def _scheduler_record(record: SQSRecord) -> None:
     """One record; raising marks only this record failed (it comes back later)."""
+    from chalicelib.scheduler.queue import PoisonMessage, message_ids, parse_body
+
     try:
         parsed = parse_body(record.body)
     except PoisonMessage as poison:
@@ -165,10 +205,17 @@ def _reject(record: SQSRecord, poison: PoisonMessage) -> None:
 
 
 @_flushing
-@tracer.capture_method
+@_traced
 def scheduler_queue(raw_event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Each record on its own (powertools' BatchProcessor): a failed one is
     reported alone in ``batchItemFailures`` and never holds up the others."""
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
     partial = partial_batch_enabled()
     # With partial responses on, a batch whose records all failed is answered
     # as such too (SQS retries exactly those), not raised with a traceback.
@@ -190,8 +237,9 @@ def scheduler_queue(raw_event: dict[str, Any], context: Any = None) -> dict[str,
 
 
 @_flushing
-@tracer.capture_method
+@_traced
 def run_worker(event: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.core.messages import WorkerMessage
     from chalicelib.runtime.worker import handle_worker_message
 
     message = WorkerMessage.model_validate(event)

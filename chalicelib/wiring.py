@@ -7,26 +7,25 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from chalicelib.aws.retries import boto3_client
-from chalicelib.executors import build_executors
-from chalicelib.executors.base import Executor
-from chalicelib.executors.settings import ExecutorSettings
-from chalicelib.scheduler.queue import SqsDeadLetters, SqsSchedulerQueue
-from chalicelib.scheduler.service import Scheduler
-from chalicelib.secrets import lookup
-from chalicelib.secrets.cached import CachedStoreBackend
-from chalicelib.secrets.connection_store import ConnectionStore
-from chalicelib.secrets.settings import SecretsSettings
-from chalicelib.secrets.variable_store import VariableStore
-from chalicelib.store.dynamodb import DynamoStateStore
-from chalicelib.store.models import build_models
-from chalicelib.store.results import DynamoXComStore, build_result_model
-from chalicelib.store.settings import StoreSettings
+if TYPE_CHECKING:
+    from chalicelib.executors.base import Executor
+    from chalicelib.scheduler.queue import SqsDeadLetters, SqsSchedulerQueue
+    from chalicelib.scheduler.service import Scheduler
+    from chalicelib.secrets.cached import CachedStoreBackend
+    from chalicelib.secrets.connection_store import ConnectionStore
+    from chalicelib.secrets.variable_store import VariableStore
+    from chalicelib.store.dynamodb import DynamoStateStore
+    from chalicelib.store.results import DynamoXComStore
+    from chalicelib.store.settings import StoreSettings
+
+# Every adapter module is imported where it is first built, not here: each
+# Lambda handler imports this module, and a cold start should pay only for the
+# adapters that handler uses (bench/cold_start.py).
 
 
 class RuntimeSettings(BaseSettings):
@@ -45,22 +44,31 @@ def utc_now() -> dt.datetime:
 
 @functools.cache
 def store_settings() -> StoreSettings:
+    from chalicelib.store.settings import StoreSettings
+
     return StoreSettings()
 
 
 def client(service: str) -> Any:
     """A boto3 client with the project's one retry policy (chalicelib.aws.retries)."""
+    from chalicelib.aws.retries import boto3_client
+
     settings = store_settings()
     return boto3_client(service, region=settings.region, endpoint_url=settings.endpoint_url)
 
 
 @functools.cache
 def state_store() -> DynamoStateStore:
+    from chalicelib.store.dynamodb import DynamoStateStore
+    from chalicelib.store.models import build_models
+
     settings = store_settings()
     return DynamoStateStore(settings, models=build_models(settings), s3_client=client("s3"))
 
 
 def scheduler_queue() -> SqsSchedulerQueue:
+    from chalicelib.scheduler.queue import SqsSchedulerQueue
+
     runtime = RuntimeSettings()
     sqs = client("sqs")
     url = runtime.queue_url or sqs.get_queue_url(QueueName=runtime.queue_name)["QueueUrl"]
@@ -72,6 +80,8 @@ _dead_letters: SqsDeadLetters | None = None
 
 def dead_letters() -> SqsDeadLetters:
     """Where poison messages of the scheduler queue go (its redrive policy's target)."""
+    from chalicelib.scheduler.queue import SqsDeadLetters
+
     global _dead_letters
     if _dead_letters is None:
         queue = scheduler_queue()
@@ -80,6 +90,9 @@ def dead_letters() -> SqsDeadLetters:
 
 
 def executors() -> dict[str, Executor]:
+    from chalicelib.executors import build_executors
+    from chalicelib.executors.settings import ExecutorSettings
+
     kinds = [k.strip() for k in RuntimeSettings().executors.split(",") if k.strip()]
     if "relay" in kinds:
         # A local stack's worker process: its hand-off goes back to the stack.
@@ -94,6 +107,8 @@ _scheduler: Scheduler | None = None
 
 def scheduler() -> Scheduler:
     """The process's scheduler, built on first use (the local stack installs its own)."""
+    from chalicelib.scheduler.service import Scheduler
+
     global _scheduler
     if _scheduler is None:
         _scheduler = Scheduler(state_store(), scheduler_queue(), executors(), clock=utc_now)
@@ -107,6 +122,8 @@ def install_scheduler(instance: Scheduler | None) -> None:
 
 def reset() -> None:
     """Forget every adapter built from the environment (tests, a restarted stack)."""
+    from chalicelib.secrets import lookup
+
     global _dead_letters
     install_scheduler(None)
     _dead_letters = None
@@ -117,11 +134,17 @@ def reset() -> None:
 
 def connection_store() -> ConnectionStore:
     """Connections of every tenant in Secrets Manager (the API's connections routes)."""
+    from chalicelib.secrets.connection_store import ConnectionStore
+    from chalicelib.secrets.settings import SecretsSettings
+
     return ConnectionStore(client("secretsmanager"), SecretsSettings().prefix)
 
 
 def variable_store() -> VariableStore:
     """Variables of every tenant in SSM Parameter Store (the API's variables routes)."""
+    from chalicelib.secrets.settings import SecretsSettings
+    from chalicelib.secrets.variable_store import VariableStore
+
     return VariableStore(client("ssm"), SecretsSettings().prefix)
 
 
@@ -131,6 +154,9 @@ def secrets_backend() -> CachedStoreBackend:
     ``chalicelib.secrets.lookup`` builds an equivalent one by itself on first
     use; a process that wants the local stack's endpoint installs this one.
     """
+    from chalicelib.secrets.cached import CachedStoreBackend
+    from chalicelib.secrets.settings import SecretsSettings
+
     settings = SecretsSettings()
     return CachedStoreBackend(
         client("secretsmanager"),
@@ -149,10 +175,14 @@ def bundle_store() -> Any:
 
 @functools.cache
 def result_model() -> type[Any]:
+    from chalicelib.store.results import build_result_model
+
     return build_result_model(store_settings())
 
 
 def xcom_store(dag_id: str, run_id: str) -> DynamoXComStore:
+    from chalicelib.store.results import DynamoXComStore
+
     return DynamoXComStore(
         dag_id,
         run_id,

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from chalicelib.api.datamodels.common import BodyModel, Instant, Paging
+from chalicelib.api.datamodels.common import ApiModel, BodyModel, Instant, Paging
 
 PoolSlots = Annotated[int, Field(ge=-1, le=2**31 - 1)]
 """-1 is unlimited; the bound is Airflow's column type, and keeps a slot count
@@ -16,12 +16,12 @@ a number DynamoDB can store."""
 PoolName = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[\w.\-]+$")]
 
 
-class VersionInfo(BaseModel):
+class VersionInfo(ApiModel):
     version: str
     git_version: str | None
 
 
-class StatusInfo(BaseModel):
+class StatusInfo(ApiModel):
     status: str | None
 
 
@@ -33,14 +33,14 @@ class TriggererInfo(StatusInfo):
     latest_triggerer_heartbeat: str | None
 
 
-class HealthInfo(BaseModel):
+class HealthInfo(ApiModel):
     metadatabase: StatusInfo
     scheduler: SchedulerInfo
     triggerer: TriggererInfo
     dag_processor: StatusInfo | None = None
 
 
-class PoolResponse(BaseModel):
+class PoolResponse(ApiModel):
     name: str
     slots: int
     description: str | None
@@ -54,7 +54,7 @@ class PoolResponse(BaseModel):
     team_name: str | None = None
 
 
-class PoolCollection(BaseModel):
+class PoolCollection(ApiModel):
     pools: list[PoolResponse]
     total_entries: int
 
@@ -79,7 +79,7 @@ class PoolPatchQuery(Paging):
     update_mask: list[str] = Field(default_factory=list)
 
 
-class EventLogResponse(BaseModel):
+class EventLogResponse(ApiModel):
     event_log_id: int
     when: dt.datetime
     dag_id: str | None
@@ -95,7 +95,7 @@ class EventLogResponse(BaseModel):
     task_display_name: str | None = None
 
 
-class EventLogCollection(BaseModel):
+class EventLogCollection(ApiModel):
     event_logs: list[EventLogResponse]
     total_entries: int
 
@@ -106,7 +106,7 @@ class EventLogQuery(Paging):
     event: str | None = None
 
 
-class ApiKeyResponse(BaseModel):
+class ApiKeyResponse(ApiModel):
     key_id: str
     name: str | None
     tenant: str
@@ -120,7 +120,7 @@ class CreatedApiKey(ApiKeyResponse):
     api_key: str = Field(description="The key itself: shown only in this answer, never again.")
 
 
-class ApiKeyCollection(BaseModel):
+class ApiKeyCollection(ApiModel):
     api_keys: list[ApiKeyResponse]
     total_entries: int
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from chalicelib.api.datamodels.common import BodyModel, Instant, Paging
+from chalicelib.api.datamodels.common import ApiModel, BodyModel, Instant, Paging
 
 ReprocessName = Literal["failed", "completed", "none"]
 
@@ -24,7 +24,7 @@ class BackfillPostBody(BodyModel):
     run_on_latest_version: bool | None = None
 
 
-class BackfillResponse(BaseModel):
+class BackfillResponse(ApiModel):
     id: int
     dag_id: str
     from_date: dt.datetime
@@ -39,25 +39,25 @@ class BackfillResponse(BaseModel):
     dag_display_name: str
 
 
-class BackfillCollectionResponse(BaseModel):
+class BackfillCollectionResponse(ApiModel):
     backfills: list[BackfillResponse]
     total_entries: int
 
 
-class DryRunBackfillResponse(BaseModel):
+class DryRunBackfillResponse(ApiModel):
     logical_date: dt.datetime | None
     partition_key: str | None = None
     partition_date: dt.datetime | None = None
 
 
-class SkippedDate(BaseModel):
+class SkippedDate(ApiModel):
     """Slipstream only: a date in range that gets no run, and why."""
 
     logical_date: dt.datetime
     reason: str
 
 
-class DryRunBackfillCollectionResponse(BaseModel):
+class DryRunBackfillCollectionResponse(ApiModel):
     backfills: list[DryRunBackfillResponse]
     total_entries: int
     skipped: list[SkippedDate] = Field(default_factory=list)

@@ -41,14 +41,25 @@ Instant = Annotated[AwareDatetime, AfterValidator(_storable)]
 """An aware date-time the API accepts: one it can store and schedule from."""
 
 
-class QueryModel(BaseModel):
+class ApiModel(BaseModel):
+    """Every API model: validators are built on first use, not at import.
+
+    The API Lambda imports every route's models on a cold start, but a request
+    uses two or three of them; building all schemas up front was most of the
+    API function's import time (bench/cold_start.py).
+    """
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class QueryModel(ApiModel):
     """Unknown query parameters are ignored, as FastAPI ignores them."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
 
-class BodyModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class BodyModel(ApiModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 class Paging(QueryModel):
@@ -56,8 +67,8 @@ class Paging(QueryModel):
     offset: Annotated[int, Field(ge=0)] = 0
 
 
-class TimeDelta(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class TimeDelta(ApiModel):
+    model_config = ConfigDict(populate_by_name=True, defer_build=True)
 
     type_: Literal["TimeDelta"] = Field(default="TimeDelta", alias="__type")
     days: int
@@ -72,7 +83,7 @@ class TimeDelta(BaseModel):
         return cls(days=delta.days, seconds=delta.seconds, microseconds=delta.microseconds)
 
 
-class DagVersionResponse(BaseModel):
+class DagVersionResponse(ApiModel):
     id: uuid.UUID
     version_number: int
     dag_id: str
@@ -83,6 +94,6 @@ class DagVersionResponse(BaseModel):
     bundle_url: str | None = None
 
 
-class DagVersionCollection(BaseModel):
+class DagVersionCollection(ApiModel):
     dag_versions: list[DagVersionResponse]
     total_entries: int

@@ -5,9 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
-from chalicelib.api.datamodels.common import BodyModel, DagVersionResponse, Instant, Paging
+from chalicelib.api.datamodels.common import (
+    ApiModel,
+    BodyModel,
+    DagVersionResponse,
+    Instant,
+    Paging,
+)
 
 RunTypeName = Literal[
     "backfill",
@@ -34,7 +40,7 @@ RUN_ORDER_FIELDS = (
 )
 
 
-class DagRunResponse(BaseModel):
+class DagRunResponse(ApiModel):
     dag_run_id: str
     dag_id: str
     logical_date: dt.datetime | None
@@ -58,7 +64,7 @@ class DagRunResponse(BaseModel):
     partition_key: str | None = None
 
 
-class DagRunCollection(BaseModel):
+class DagRunCollection(ApiModel):
     dag_runs: list[DagRunResponse]
     total_entries: int
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from chalicelib.api.datamodels.common import (
+    ApiModel,
     BodyModel,
     DagVersionResponse,
     Paging,
@@ -18,13 +19,13 @@ from chalicelib.api.datamodels.common import (
 DAG_ORDER_FIELDS = ("dag_id", "-dag_id", "dag_display_name", "-dag_display_name")
 
 
-class DagTag(BaseModel):
+class DagTag(ApiModel):
     name: str
     dag_id: str
     dag_display_name: str
 
 
-class DagResponse(BaseModel):
+class DagResponse(ApiModel):
     dag_id: str
     dag_display_name: str
     is_paused: bool
@@ -57,7 +58,7 @@ class DagResponse(BaseModel):
     is_backfillable: bool
 
 
-class DagCollection(BaseModel):
+class DagCollection(ApiModel):
     dags: list[DagResponse]
     total_entries: int
 
@@ -113,7 +114,7 @@ class DagBulkPatchQuery(DagPatchQuery):
     paused: bool | None = None
 
 
-class TaskResponse(BaseModel):
+class TaskResponse(ApiModel):
     task_id: str
     task_display_name: str
     owner: str | None
@@ -143,7 +144,7 @@ class TaskResponse(BaseModel):
     extra_links: list[str] = Field(default_factory=list)
 
 
-class TaskCollection(BaseModel):
+class TaskCollection(ApiModel):
     tasks: list[TaskResponse]
     total_entries: int
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from chalicelib.api.datamodels.common import BodyModel
+from chalicelib.api.datamodels.common import ApiModel, BodyModel
 
 MAX_DEPLOY_BYTES = 5 * 1024 * 1024
 """A request's limit: a synchronous Lambda invocation takes at most 6 MB."""
@@ -35,7 +35,7 @@ class DeployBody(BodyModel):
     unpause: bool = Field(default=False, description="Create new DAGs unpaused.")
 
 
-class DeployedDag(BaseModel):
+class DeployedDag(ApiModel):
     dag_id: str
     status: str
     version: str
@@ -46,7 +46,7 @@ class DeployedDag(BaseModel):
     next_due_at: dt.datetime | None
 
 
-class DeployResponse(BaseModel):
+class DeployResponse(ApiModel):
     stage: str
     bundle_key: str | None
     bundle_files: int

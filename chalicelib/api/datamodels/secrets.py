@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from chalicelib.api.datamodels.common import BodyModel, Paging
+from chalicelib.api.datamodels.common import ApiModel, BodyModel, Paging
 
 SecretKey = Annotated[str, StringConstraints(min_length=1, max_length=250, pattern=r"^[\w.\-]+$")]
 
 
-class ConnectionResponse(BaseModel):
+class ConnectionResponse(ApiModel):
     connection_id: str
     conn_type: str
     description: str | None
@@ -28,7 +28,7 @@ class ConnectionResponse(BaseModel):
     model_config = {"populate_by_name": True}
 
 
-class ConnectionCollection(BaseModel):
+class ConnectionCollection(ApiModel):
     connections: list[ConnectionResponse]
     total_entries: int
 
@@ -46,7 +46,7 @@ class ConnectionBody(BodyModel):
     team_name: str | None = None
 
 
-class VariableResponse(BaseModel):
+class VariableResponse(ApiModel):
     key: str
     value: str | None
     description: str | None
@@ -54,7 +54,7 @@ class VariableResponse(BaseModel):
     team_name: str | None = None
 
 
-class VariableCollection(BaseModel):
+class VariableCollection(ApiModel):
     variables: list[VariableResponse]
     total_entries: int
 

@@ -6,9 +6,9 @@ import datetime as dt
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from chalicelib.api.datamodels.common import DagVersionResponse, Paging
+from chalicelib.api.datamodels.common import ApiModel, DagVersionResponse, Paging
 
 TaskStateName = Literal[
     "removed",
@@ -28,7 +28,7 @@ NO_STATUS = "no_status"
 """How Airflow's API names the null state in a ``state`` filter."""
 
 
-class TryResponse(BaseModel):
+class TryResponse(ApiModel):
     """One try of a task instance (Airflow's TaskInstanceHistoryResponse); a task
     instance is its latest try plus what only the instance has."""
 
@@ -71,12 +71,12 @@ class TaskInstanceResponse(TryResponse):
     triggerer_job: None = None
 
 
-class TryCollection(BaseModel):
+class TryCollection(ApiModel):
     task_instances: list[TryResponse]
     total_entries: int
 
 
-class TaskInstanceCollection(BaseModel):
+class TaskInstanceCollection(ApiModel):
     task_instances: list[TaskInstanceResponse]
     total_entries: int | None  # null where counting would read every run ("~" lists)
 
