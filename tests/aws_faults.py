@@ -50,7 +50,9 @@ class Rule:
     times: int | None
     rate: float | None
     when: Callable[[Any], bool] | None
+    spare_retries: bool = False
     hits: int = 0
+    failed_bodies: set[bytes] = field(default_factory=set)
 
     def matches(self, service: str, operation: str, request: Any) -> bool:
         if self.service is not None and self.service != service:
@@ -94,10 +96,14 @@ class AwsFaults:
         times: int | None = None,
         rate: float | None = None,
         when: Callable[[Any], bool] | None = None,
+        spare_retries: bool = False,
     ) -> Rule:
         """Answer matching calls with ``code`` (throttling by default) unapplied.
-        ``times`` bounds how many; ``rate`` draws each call with that chance."""
-        return self._add(service, operation, REFUSE, code, status, times, rate, when)
+        ``times`` bounds how many; ``rate`` draws each call with that chance.
+        ``when`` sees the botocore request (``request_params`` reads its JSON).
+        With ``spare_retries`` a rate never fails the retry of a request it has
+        just failed, so botocore's retries are not exhausted by chance alone."""
+        return self._add(service, operation, REFUSE, code, status, times, rate, when, spare_retries)
 
     def server_error(
         self,
@@ -118,10 +124,20 @@ class AwsFaults:
         times: int | None = None,
         rate: float | None = None,
         when: Callable[[Any], bool] | None = None,
+        spare_retries: bool = False,
     ) -> Rule:
-        """Let the service apply matching calls, then answer 500 (the reply was lost)."""
+        """Let the service apply matching calls, then answer 500 (the reply was
+        lost). ``when`` and ``spare_retries`` as for ``refuse``."""
         return self._add(
-            service, operation, AMBIGUOUS, "InternalServerError", 500, times, rate, when
+            service,
+            operation,
+            AMBIGUOUS,
+            "InternalServerError",
+            500,
+            times,
+            rate,
+            when,
+            spare_retries,
         )
 
     def disconnect(
@@ -142,6 +158,12 @@ class AwsFaults:
         """Attempts (each retry counts) of matching calls seen so far."""
         return sum(1 for s, o in self.calls if s == service and operation in (None, o))
 
+    def fired(self, kind: str | None = None, operation: str | None = None) -> int:
+        """Faults injected so far, of one kind and operation if given."""
+        return sum(
+            1 for i in self.injected if kind in (None, i.kind) and operation in (None, i.operation)
+        )
+
     def _add(
         self,
         service: str | None,
@@ -152,12 +174,13 @@ class AwsFaults:
         times: int | None,
         rate: float | None,
         when: Callable[[Any], bool] | None,
+        spare_retries: bool = False,
     ) -> Rule:
         if code is None and kind != CONNECT:
             code = THROTTLED.get(service or "", "ThrottlingException")
         if status is None:
             status = 503 if code == "SlowDown" else 400
-        rule = Rule(service, operation, kind, code, status, times, rate, when)
+        rule = Rule(service, operation, kind, code, status, times, rate, when, spare_retries)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -170,8 +193,14 @@ class AwsFaults:
                     continue
                 if rule.times is not None and rule.hits >= rule.times:
                     continue
+                body = _body_bytes(request) if rule.spare_retries else b""
+                if rule.spare_retries and body in rule.failed_bodies:
+                    rule.failed_bodies.discard(body)  # the retry of one it failed: let it by
+                    return None
                 if rule.rate is not None and self._random.random() >= rule.rate:
                     continue
+                if rule.spare_retries:
+                    rule.failed_bodies.add(body)
                 rule.hits += 1
                 self.injected.append(Injected(service, operation, rule.kind, rule.code or ""))
                 return rule
@@ -209,6 +238,22 @@ class AwsFaults:
         for patch in reversed(self._patches):
             patch.stop()
         self._patches = []
+
+
+def _body_bytes(request: Any) -> bytes:
+    body = getattr(request, "body", None) or b""
+    if isinstance(body, str):
+        return body.encode()
+    return body if isinstance(body, bytes) else b""
+
+
+def request_params(request: Any) -> dict[str, Any]:
+    """A JSON-protocol request's parameters (DynamoDB, SQS, Lambda); {} otherwise."""
+    try:
+        parsed = json.loads(_body_bytes(request) or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 class _Clock:

@@ -1,7 +1,7 @@
 """Scheduler and worker under AWS answers that are lost or refused.
 
-Lost answers need DynamoDB on moto (chalicelib/local/faults.py sits where
-the network would be); a refused dispatch runs on both stores.
+Lost answers need DynamoDB on moto (tests/aws_faults.py sits where the
+network would be); a refused dispatch runs on both stores.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from chalicelib.core.spec import ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.executors.base import DispatchHandle
 from chalicelib.executors.lambda_executor import DispatchThrottled
-from chalicelib.local.faults import Fault, FaultInjector, Params
 from chalicelib.sdk import DAG, task
 from operators.empty import EmptyOperator
+from tests.aws_faults import AwsFaults, request_params
 from tests.scheduler.harness import FakeClock, Stack
 from tests.store.conftest import make_dynamo_store, store_settings
 
@@ -46,7 +46,8 @@ def dynamo() -> Iterator[Stack]:
 def _sets_state(state: TaskState) -> Any:
     """A predicate: the update writes ``st = state`` on a task instance."""
 
-    def check(params: Params) -> bool:
+    def check(request: Any) -> bool:
+        params = request_params(request)
         values = params.get("ExpressionAttributeValues", {})
         table = str(params.get("TableName", ""))
         return table.endswith("task-instances") and {"S": state.value} in values.values()
@@ -72,9 +73,10 @@ def test_a_claim_whose_answer_is_lost_still_runs_the_try(dynamo: Stack) -> None:
     run_id = _start(dynamo, dag)
     dynamo.scheduler.handle(dynamo.queue.pending.pop(0)[0])
     message = dynamo.executor.invocations.pop(0)
-    with FaultInjector(Fault("UpdateItem", when=_sets_state(TaskState.RUNNING))) as faults:
+    with AwsFaults() as faults:
+        faults.ambiguous("dynamodb", "UpdateItem", times=1, when=_sets_state(TaskState.RUNNING))
         outcome = dynamo.run_worker(message)
-    assert faults.count() == 1
+    assert faults.fired() == 1
     assert outcome.claimed and outcome.recorded
     dynamo.settle()
     assert ran == ["work"]
@@ -87,9 +89,10 @@ def test_a_queueing_write_whose_answer_is_lost_still_dispatches(dynamo: Stack) -
     with DAG("queued") as dag:
         EmptyOperator(task_id="only")
     run_id = _start(dynamo, dag)
-    with FaultInjector(Fault("UpdateItem", when=_sets_state(TaskState.QUEUED))) as faults:
+    with AwsFaults() as faults:
+        faults.ambiguous("dynamodb", "UpdateItem", times=1, when=_sets_state(TaskState.QUEUED))
         dynamo.scheduler.handle(dynamo.queue.pending.pop(0)[0])
-    assert faults.count() == 1
+    assert faults.fired() == 1
     assert [m.task_id for m in dynamo.executor.invocations] == ["only"]
     dynamo.settle()
     assert dynamo.store.get_run("queued", run_id).state is DagRunState.SUCCESS
@@ -197,17 +200,16 @@ def _run_to_end(stack: Stack, starts: Counter[str]) -> dict[str, Any]:
 def test_a_run_under_lost_and_refused_answers_ends_as_a_clean_one() -> None:
     with mock_aws():
         clean = _run_to_end(dynamo_stack(), Counter())
-    faults = [
-        Fault("UpdateItem", rate=0.25),  # claims, queueing and recording writes
-        Fault("TransactWriteItems", rate=0.3),  # counters, slots, run creation
-        Fault("UpdateItem", kind="refuse", rate=0.1),
-    ]
     with mock_aws():
         stack = dynamo_stack()
-        with FaultInjector(faults, seed=7) as injector:
+        with AwsFaults(seed=7) as injector:
+            # claims, queueing and recording writes; counters, slots, run creation
+            injector.ambiguous("dynamodb", "UpdateItem", rate=0.25, spare_retries=True)
+            injector.ambiguous("dynamodb", "TransactWriteItems", rate=0.3, spare_retries=True)
+            injector.refuse("dynamodb", "UpdateItem", rate=0.1, spare_retries=True)
             faulted = _run_to_end(stack, Counter())
-    assert injector.count("ambiguous", "UpdateItem") >= 3
-    assert injector.count("ambiguous", "TransactWriteItems") >= 1
+    assert injector.fired("ambiguous", "UpdateItem") >= 3
+    assert injector.fired("ambiguous", "TransactWriteItems") >= 1
     assert clean["run"] is DagRunState.SUCCESS and clean["total"] == sum(x * x for x in range(6))
     assert all(n == 1 for n in clean["starts"].values())
     assert faulted == clean

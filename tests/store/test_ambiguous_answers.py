@@ -2,7 +2,7 @@
 
 Each case runs the same setup and the same step on two stores in one moto:
 a clean one, and one where the step's first write is applied by moto and then
-answered with HTTP 500, so botocore retries it (chalicelib/local/faults.py).
+answered with HTTP 500, so botocore retries it (tests/aws_faults.py).
 The step must report the same result and leave the same items behind.
 """
 
@@ -23,11 +23,11 @@ from chalicelib.core.runs import DagRun
 from chalicelib.core.slots import SlotClaim
 from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
-from chalicelib.local.faults import Fault, FaultInjector, FaultKind
 from chalicelib.store.base import StoreError
 from chalicelib.store.catalog import Catalog
 from chalicelib.store.dynamodb import DynamoStateStore, _instance_from_item
 from chalicelib.store.models import instance_pk
+from tests.aws_faults import AMBIGUOUS, REFUSE, AwsFaults
 from tests.core.simulation import literal_mapping, make_spec
 from tests.store.conftest import make_dynamo_store, store_settings
 from tests.store.runs import T0, new_run
@@ -102,6 +102,26 @@ def stores() -> Iterator[tuple[DynamoStateStore, DynamoStateStore]]:
         yield clean, faulty
 
 
+@dataclass(frozen=True)
+class Fault:
+    """Which call of a case's step fails, and how: its first attempt(s) only."""
+
+    operation: str
+    kind: str = AMBIGUOUS
+    times: int = 1
+
+    def install(self, faults: AwsFaults) -> None:
+        add = faults.ambiguous if self.kind == AMBIGUOUS else faults.refuse
+        add("dynamodb", self.operation, times=self.times)
+
+
+def faulted(fault: Fault) -> AwsFaults:
+    """An injector with ``fault`` installed, to be entered with ``with``."""
+    faults = AwsFaults(seed=11)
+    fault.install(faults)
+    return faults
+
+
 def outcome(
     store: DynamoStateStore, case: Case, run_day: int, fault: Fault | None = None
 ) -> tuple[Any, dict[str, Any]]:
@@ -111,9 +131,9 @@ def outcome(
     if fault is None:
         result = case.step(store, run, context)
     else:
-        with FaultInjector(fault, seed=11) as faults:
+        with faulted(fault) as faults:
             result = case.step(store, run, context)
-        assert faults.count() == 1, "the fault never fired: the case tests nothing"
+        assert faults.fired() == 1, "the fault never fired: the case tests nothing"
     after = snapshot(store, run)
     after["runs"] -= runs_before
     return _comparable(result), after
@@ -337,9 +357,8 @@ def test_a_refused_call_retried_ends_as_one_clean_call(
 ) -> None:
     clean, faulty = stores
     case = CASES[name]
-    kind: FaultKind = "refuse"
     day = next(_RUNS)
-    assert outcome(faulty, case, day, Fault(case.operation, kind=kind)) == outcome(clean, case, day)
+    assert outcome(faulty, case, day, Fault(case.operation, REFUSE)) == outcome(clean, case, day)
 
 
 def test_another_writer_still_wins_against_a_retry(
@@ -351,9 +370,9 @@ def test_another_writer_still_wins_against_a_retry(
     _queued(store, run)
     ids = (run.dag_id, run.run_id, SPEC)
     assert store.claim(*ids, "a", -1, 1, T0).won
-    with FaultInjector(Fault("UpdateItem")) as faults:
+    with faulted(Fault("UpdateItem")) as faults:
         assert not store.claim(*ids, "a", -1, 1, T0).won
-    assert faults.count() == 1
+    assert faults.fired() == 1
 
 
 def test_a_write_whose_every_answer_is_lost_is_read_back_by_its_token(
@@ -364,9 +383,9 @@ def test_a_write_whose_every_answer_is_lost_is_read_back_by_its_token(
     run = new_run(SPEC, T0 - dt.timedelta(days=2))
     _queued(store, run)
     ids = (run.dag_id, run.run_id, SPEC)
-    with FaultInjector(Fault("UpdateItem", times=20)) as faults:
+    with faulted(Fault("UpdateItem", times=20)) as faults:
         claimed = store.claim(*ids, "a", -1, 1, T0)
-    assert faults.count() > 1 and claimed.won
+    assert faults.fired() > 1 and claimed.won
     assert claimed.instance is not None and claimed.instance.state is TaskState.RUNNING
 
 
@@ -377,7 +396,7 @@ def test_a_write_refused_to_the_end_is_an_error_and_changes_nothing(
     run = new_run(SPEC, T0 - dt.timedelta(days=3))
     _queued(store, run)
     ids = (run.dag_id, run.run_id, SPEC)
-    with FaultInjector(Fault("UpdateItem", kind="refuse", times=20)), pytest.raises(StoreError):
+    with faulted(Fault("UpdateItem", REFUSE, times=20)), pytest.raises(StoreError):
         store.claim(*ids, "a", -1, 1, T0)
     ti = store.get_instance(run.dag_id, run.run_id, "a", -1)
     assert ti is not None and ti.state is TaskState.QUEUED
@@ -392,9 +411,9 @@ def test_a_wide_joins_count_moves_once_under_a_lost_answer_and_a_repeat(
     run = new_run(WIDE, T0 - dt.timedelta(days=4))
     _wide_running(store, run)
     pending = _finish_w0(store, run, defer=True).pending
-    with FaultInjector(Fault("TransactWriteItems")) as faults:
+    with faulted(Fault("TransactWriteItems")) as faults:
         settled = store.settle_counters(run.dag_id, run.run_id, pending)
-    assert faults.count() == 1
+    assert faults.fired() == 1
     assert settled.fan_in == {"join": {TaskState.SUCCESS: 1}}
     again = store.settle_counters(run.dag_id, run.run_id, pending)
     assert again.fan_in == {"join": {TaskState.SUCCESS: 1}}
