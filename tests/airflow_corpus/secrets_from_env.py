@@ -21,7 +21,8 @@ with DAG(
     templated = BashOperator(
         task_id="templated",
         bash_command=(
-            'test "{{ var.value.corpus_limit }}" = 10 && test "{{ conn.corpus_db.host }}" = db.example.com'
+            'test "{{ var.value.corpus_limit }}" = 10 && '
+            'test "{{ conn.corpus_db.host }}" = db.example.com'
         ),
     )
     read >> templated
