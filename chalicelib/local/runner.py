@@ -48,7 +48,7 @@ from chalicelib.runtime.dag_callbacks import run_dag_callbacks
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
 from chalicelib.runtime.timeout import TryCancel
 from chalicelib.runtime.xcom import InMemoryXComStore
-from chalicelib.secrets.local_files import local_secrets
+from chalicelib.secrets.local_files import aws_configured, local_secrets
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ def run_dag_test(
     ``show`` prints the live table, task logs and the summary (a reporter
     object can replace the default one); invalid DAGs raise before anything runs.
     ``variables_file`` / ``connections_file`` (Airflow's JSON, YAML or .env
-    formats) are read before the environment and the store, as in Airflow.
+    formats) are read before the environment and the store, as in Airflow; the
+    store is skipped when this machine has no AWS settings at all.
     """
     problems = dag.problems()
     if problems:
@@ -118,7 +119,7 @@ def run_dag_test(
         from chalicelib.local.display import TableReporter
 
         reporter = TableReporter()
-    with local_secrets(variables_file, connections_file):
+    with local_secrets(variables_file, connections_file, use_store=aws_configured()):
         return LocalDagRun(
             dag,
             spec,

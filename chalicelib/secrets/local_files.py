@@ -48,6 +48,7 @@ class LocalSecrets:
     connections: Mapping[str, Connection] = field(default_factory=dict)
     variables_file: str | None = None
     connections_file: str | None = None
+    use_store: bool = True
 
 
 _lock = threading.Lock()
@@ -56,14 +57,24 @@ _active: list[LocalSecrets] = []
 
 @contextlib.contextmanager
 def local_secrets(
-    variables_file: str | None = None, connections_file: str | None = None
+    variables_file: str | None = None,
+    connections_file: str | None = None,
+    *,
+    use_store: bool = True,
 ) -> Iterator[LocalSecrets]:
-    """Within the block, lookups read these files first; raises LocalFileError if one is bad."""
+    """Within the block, lookups read these files first; raises LocalFileError if one is bad.
+
+    ``use_store=False``: nothing is read from the tenant's store (a laptop with
+    no AWS credentials), so a missing name is simply missing and
+    ``Variable.get(key, default_var=...)`` gives its default, as with Airflow's
+    empty local metastore.
+    """
     layer = LocalSecrets(
         variables=load_variables(variables_file) if variables_file else {},
         connections=load_connections(connections_file) if connections_file else {},
         variables_file=variables_file,
         connections_file=connections_file,
+        use_store=use_store,
     )
     with _lock:
         _active.append(layer)
@@ -78,6 +89,34 @@ def active_layers() -> list[LocalSecrets]:
     """The layers in force, innermost first."""
     with _lock:
         return list(reversed(_active))
+
+
+# Where boto3 would find credentials or an endpoint without a network call (no IMDS probe).
+_AWS_SETTINGS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "SLIPSTREAM_ENDPOINT_URL",
+)
+
+
+def aws_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this machine is set up to reach a store: AWS settings or ~/.aws files.
+
+    Decided without any network call, so ``dags test`` on a laptop with no AWS
+    at all never waits on a credentials probe; a Lambda or ECS task always has
+    its credentials in the environment.
+    """
+    env = os.environ if environ is None else environ
+    if any(env.get(name) for name in _AWS_SETTINGS):
+        return True
+    files = (
+        env.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.expanduser("~/.aws/credentials"),
+        env.get("AWS_CONFIG_FILE") or os.path.expanduser("~/.aws/config"),
+    )
+    return any(os.path.isfile(path) for path in files)
 
 
 # ------------------------------------------------------------------ variables
@@ -178,7 +217,7 @@ def _parse_json(path: str, text: str) -> Any:
 
 
 def _parse_yaml(path: str, text: str) -> Any:
-    import yaml  # only YAML files need it (pyyaml, a development dependency)
+    import yaml  # type: ignore[import-untyped]  # only YAML files need it (pyyaml, dev)
 
     try:
         return yaml.safe_load(text)

@@ -19,12 +19,14 @@ import contextvars
 import json
 import os
 import threading
-from collections.abc import Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from chalicelib.secrets import local_files, secret_masker
 from chalicelib.secrets.connection import Connection
 from chalicelib.secrets.errors import ConnectionNotFound, InvalidKey, VariableNotFound
+
+T = TypeVar("T")
 
 DEFAULT_TENANT = "default"
 
@@ -90,6 +92,22 @@ def variable_env_var(key: str) -> str:
     return f"AIRFLOW_VAR_{key.upper()}"
 
 
+NO_STORE = "no store (no AWS credentials here, so a local test reads only files and environment)"
+
+
+def _from_store(
+    layers: list[local_files.LocalSecrets],
+    read: Callable[[SecretsBackend, str], tuple[T | None, str]],
+) -> tuple[T | None, str]:
+    """``read`` on the tenant's store, unless a local test said there is none to read."""
+    if any(not layer.use_store for layer in layers):
+        return None, NO_STORE
+    try:
+        return read(get_backend(), current_tenant.get())
+    except InvalidKey as exc:
+        return None, f"no store ({exc})"
+
+
 def get_connection(conn_id: str) -> Connection:
     """The connection DAG code asked for, its secrets registered with the masker."""
     env_name = connection_env_var(conn_id)
@@ -103,13 +121,13 @@ def get_connection(conn_id: str) -> Connection:
     elif raw:
         conn = Connection.from_env_value(conn_id, raw)
     else:
-        tenant = current_tenant.get()
-        backend = get_backend()
-        try:
-            found = backend.read_connection(tenant, conn_id)
-            where = backend.connection_location(tenant, conn_id)
-        except InvalidKey as exc:
-            found, where = None, f"no store ({exc})"
+        found, where = _from_store(
+            layers,
+            lambda backend, tenant: (
+                backend.read_connection(tenant, conn_id),
+                backend.connection_location(tenant, conn_id),
+            ),
+        )
         if found is None:
             files = "".join(
                 f"file {lay.connections_file}, " for lay in layers if lay.connections_file
@@ -131,13 +149,13 @@ def get_variable(key: str) -> str:
     if value is None:
         value = os.environ.get(env_name)
     if value is None:
-        tenant = current_tenant.get()
-        backend = get_backend()
-        try:
-            value = backend.read_variable(tenant, key)
-            where = backend.variable_location(tenant, key)
-        except InvalidKey as exc:
-            value, where = None, f"no store ({exc})"
+        value, where = _from_store(
+            layers,
+            lambda backend, tenant: (
+                backend.read_variable(tenant, key),
+                backend.variable_location(tenant, key),
+            ),
+        )
         if value is None:
             files = "".join(f"file {lay.variables_file}, " for lay in layers if lay.variables_file)
             raise VariableNotFound(

@@ -126,3 +126,19 @@ def test_validate_reports_a_missing_airflow_name(tmp_path: Path) -> None:
     assert "legacy.py:1: airflow.operators.python.PythonVirtualenvOperator is not available" in (
         result.output
     )
+
+
+def test_no_aws_at_all_defaults_apply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A laptop with no AWS: the store is not read, so Variable.get's default_var applies."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+
+    result = runner.invoke(
+        app, ["dags", "test", str(CORPUS / "classic_dag_kwarg.py"), "corpus_classic", "--json"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["state"] == "success"

@@ -13,6 +13,7 @@ from chalicelib.secrets.connection import Connection
 from chalicelib.secrets.errors import ConnectionNotFound, VariableNotFound
 from chalicelib.secrets.local_files import (
     LocalFileError,
+    aws_configured,
     load_connections,
     load_variables,
     local_secrets,
@@ -224,3 +225,31 @@ def test_dag_test_takes_airflows_file_arguments(tmp_path: Path) -> None:
     assert result.task_states == {"read": "success"}, result.errors
     with pytest.raises(VariableNotFound):
         Variable.get("greeting")
+
+
+def test_without_aws_a_local_test_reads_no_store(tmp_path: Path) -> None:
+    class _Unreachable(_EmptyStore):
+        def read_variable(self, tenant: str, key: str) -> str | None:
+            raise AssertionError("the store must not be read")
+
+        read_connection = read_variable  # type: ignore[assignment]
+
+    lookup.install_backend(_Unreachable())
+
+    with local_secrets(use_store=False):
+        assert Variable.get("absent", default_var="fallback") == "fallback"
+        with pytest.raises(ConnectionNotFound, match="no store \\(no AWS credentials here"):
+            BaseHook.get_connection("absent")
+
+
+def test_aws_configured_needs_a_setting_or_a_file(tmp_path: Path) -> None:
+    no_files = {
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+    }
+    assert not aws_configured(no_files)
+    assert aws_configured({**no_files, "AWS_PROFILE": "dev"})
+    assert aws_configured({**no_files, "SLIPSTREAM_ENDPOINT_URL": "http://127.0.0.1:5000"})
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = eu-west-1\n")
+    assert aws_configured({**no_files, "AWS_CONFIG_FILE": str(config)})
