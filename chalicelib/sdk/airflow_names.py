@@ -25,7 +25,7 @@ PYTHON_OPS = "operators.python"
 
 _NO_VENV = Missing(
     "Slipstream runs tasks in the worker's own environment; install the packages in the "
-    "bundle's requirements, or run a container image with executor_config (ECS)"
+    "bundle's requirements, or run a container image with executor=ExecutorConfig('ecs', image=...)"
 )
 _NO_SENSORS = Missing(
     "sensors are not available yet; a @task that raises until the condition holds, "
@@ -213,7 +213,7 @@ MISSING_MODULES: dict[str, str] = {
         "(the worker's role gives it its permissions)"
     ),
     "airflow.providers.cncf.kubernetes": (
-        "Slipstream runs containers on ECS: give the task executor_config with an image"
+        "Slipstream runs containers on ECS: give the task executor=ExecutorConfig('ecs', image=...)"
     ),
     "airflow.configuration": _SETTINGS,
     "airflow.settings": _SETTINGS,

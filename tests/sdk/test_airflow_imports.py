@@ -80,7 +80,7 @@ def test_missing_name_fails_validation_with_file_line_and_advice(tmp_path: Path)
         f"{problem.file}:{problem.line}: airflow.operators.python.ExternalPythonOperator "
         "is not available in Slipstream: Slipstream runs tasks in the worker's own environment; "
         "install the packages in the bundle's requirements, or run a container image with "
-        "executor_config (ECS)"
+        "executor=ExecutorConfig('ecs', image=...)"
     )
     assert "\n" not in str(problem)
     _no_airflow_left()
