@@ -146,9 +146,18 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
         "get_current_context": f"{SDK}:get_current_context",
         **_CHAIN,
         "chain_linear": Missing("use chain() or >> between lists"),
+        "TriggerRule": f"{SDK}:TriggerRule",
+        "DagRunState": "chalicelib.core.states:DagRunState",
+        "TaskInstanceState": "chalicelib.core.states:TaskState",
         "Asset": _NO_ASSETS,
         "AssetAlias": _NO_ASSETS,
+        "AssetAll": _NO_ASSETS,
+        "AssetAny": _NO_ASSETS,
         "Metadata": _NO_ASSETS,
+        "ObjectStoragePath": Missing("read and write S3 with boto3 from a @task"),
+        "get_parsing_context": Missing(
+            "every DAG file is imported whole; there is no per-DAG parsing context"
+        ),
         "Label": _NO_LABEL,
         "setup": _NO_SETUP,
         "teardown": _NO_SETUP,
@@ -179,6 +188,10 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
     "airflow.utils.trigger_rule": {"TriggerRule": f"{SDK}:TriggerRule"},
     "airflow.utils.task_group": {"TaskGroup": f"{SDK}:TaskGroup"},
     "airflow.utils.dates": {"days_ago": "chalicelib.sdk.dates:days_ago"},
+    "airflow.utils.timezone": {
+        "datetime": "chalicelib.sdk.dates:utc_datetime",
+        "utcnow": "chalicelib.sdk.dates:utcnow",
+    },
     "airflow.utils.helpers": {**_CHAIN},
     "airflow.utils.edgemodifier": {"Label": _NO_LABEL},
     "airflow.utils.state": {

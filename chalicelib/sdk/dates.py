@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 
 def _utc_now() -> dt.datetime:
@@ -31,3 +32,18 @@ def days_ago(
         .replace(hour=hour, minute=minute, second=second, microsecond=microsecond)
     )
     return today - dt.timedelta(days=n)
+
+
+def utc_datetime(*args: Any, **kwargs: Any) -> dt.datetime:
+    """Airflow's ``timezone.datetime``: a ``datetime`` that is UTC unless given a tzinfo.
+
+    Old DAG files write ``start_date=timezone.datetime(2024, 1, 1)`` to get an
+    aware date without importing pendulum.
+    """
+    kwargs.setdefault("tzinfo", dt.UTC)
+    return dt.datetime(*args, **kwargs)
+
+
+def utcnow() -> dt.datetime:
+    """Airflow's ``timezone.utcnow``: now, aware, in UTC."""
+    return _utc_now()

@@ -268,3 +268,13 @@ def test_days_ago_is_midnight_utc_n_days_back() -> None:
 
     assert days_ago(2, now=lambda: now) == dt.datetime(2024, 3, 8, tzinfo=dt.UTC)
     assert days_ago(0, hour=6, now=lambda: now) == dt.datetime(2024, 3, 10, 6, tzinfo=dt.UTC)
+
+
+def test_timezone_datetime_is_utc_unless_told() -> None:
+    with airflow_imports():
+        from airflow.utils import timezone
+
+    assert timezone.datetime(2024, 1, 1) == dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    paris = dt.timezone(dt.timedelta(hours=1))
+    assert timezone.datetime(2024, 1, 1, tzinfo=paris).utcoffset() == dt.timedelta(hours=1)
+    assert timezone.utcnow().tzinfo is dt.UTC
