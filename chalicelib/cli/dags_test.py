@@ -58,10 +58,22 @@ def test_command(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     import_timeout: ImportTimeout = None,
+    variables: Annotated[
+        str | None,
+        typer.Option("--variables", help="Variables file (Airflow's JSON, YAML or .env format)."),
+    ] = None,
+    connections: Annotated[
+        str | None,
+        typer.Option(
+            "--connections", help="Connections file (Airflow's JSON, YAML or .env format)."
+        ),
+    ] = None,
 ) -> None:
     """Run DAG_ID from PATH once, in this process, with the real engine.
 
     Exit code 0 when the run succeeded, 1 when it failed, 2 for bad input.
+    Variables and connections come from --variables / --connections, then
+    AIRFLOW_VAR_* / AIRFLOW_CONN_* environment variables, then the store.
     """
     err = Console(stderr=True, soft_wrap=True)
     run_conf = _parse_conf(conf, err)
@@ -70,6 +82,8 @@ def test_command(
     from chalicelib.local.streams import stdout_to_stderr, task_logs_to_stderr
     from chalicelib.sdk.loader import load_dag
 
+    with _exit_on_error(err, invalid_dag_exit=EXIT_USAGE):
+        _check_files(variables, connections)  # a bad file is bad input: before anything runs
     with _exit_on_error(err, invalid_dag_exit=EXIT_USAGE), stdout_to_stderr():
         dag = load_dag(
             path, dag_id, import_timeout=import_timeout
@@ -88,6 +102,8 @@ def test_command(
             real_time=real_time,
             show=reporter is not None,
             reporter=reporter,
+            variables_file=variables,
+            connections_file=connections,
         )
     if as_json:  # stdout is ours again: the one JSON document goes there
         typer.echo(json.dumps(_json_result(result), indent=2))
@@ -112,6 +128,16 @@ def _json_result(result: Any) -> dict[str, Any]:
         "tries": result.tries,
         "errors": result.errors,
     }
+
+
+def _check_files(variables: str | None, connections: str | None) -> None:
+    """Read the --variables / --connections files once so a bad one stops us early."""
+    from chalicelib.secrets.local_files import load_connections, load_variables
+
+    if variables is not None:
+        load_variables(variables)
+    if connections is not None:
+        load_connections(connections)
 
 
 def _parse_conf(conf: str | None, err: Console) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from chalicelib.runtime.dag_callbacks import run_dag_callbacks
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
 from chalicelib.runtime.timeout import TryCancel
 from chalicelib.runtime.xcom import InMemoryXComStore
+from chalicelib.secrets.local_files import aws_configured, local_secrets
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,16 @@ def run_dag_test(
     clock: Clock | None = None,
     show: bool = True,
     reporter: Any = None,
+    variables_file: str | None = None,
+    connections_file: str | None = None,
 ) -> DagTestResult:
     """Run one manual DAG run to the end and report how it went.
 
     ``show`` prints the live table, task logs and the summary (a reporter
     object can replace the default one); invalid DAGs raise before anything runs.
+    ``variables_file`` / ``connections_file`` (Airflow's JSON, YAML or .env
+    formats) are read before the environment and the store, as in Airflow; the
+    store is skipped when this machine has no AWS settings at all.
     """
     problems = dag.problems()
     if problems:
@@ -113,15 +119,16 @@ def run_dag_test(
         from chalicelib.local.display import TableReporter
 
         reporter = TableReporter()
-    return LocalDagRun(
-        dag,
-        spec,
-        logical_date=logical_date,
-        conf=conf,
-        real_time=real_time,
-        clock=clock,
-        reporter=reporter,
-    ).run()
+    with local_secrets(variables_file, connections_file, use_store=aws_configured()):
+        return LocalDagRun(
+            dag,
+            spec,
+            logical_date=logical_date,
+            conf=conf,
+            real_time=real_time,
+            clock=clock,
+            reporter=reporter,
+        ).run()
 
 
 class LocalDagRun:

@@ -352,11 +352,27 @@ class DAG:
         logical_date: dt.datetime | None = None,
         conf: Mapping[str, Any] | None = None,
         real_time: bool = False,
+        *,
+        run_conf: Mapping[str, Any] | None = None,
+        conn_file_path: str | None = None,
+        variable_file_path: str | None = None,
     ) -> Any:
-        """Run one DAG run to the end in this process (Airflow's dag.test())."""
+        """Run one DAG run to the end in this process (Airflow's dag.test()).
+
+        ``run_conf`` is Airflow's name for ``conf``; the two files (Airflow's
+        JSON, YAML or .env formats) supply connections and variables ahead of
+        the environment, so a test needs no AWS.
+        """
         from chalicelib.local.runner import run_dag_test
 
-        return run_dag_test(self, logical_date=logical_date, conf=conf, real_time=real_time)
+        return run_dag_test(
+            self,
+            logical_date=logical_date,
+            conf=conf if conf is not None else run_conf,
+            real_time=real_time,
+            variables_file=variable_file_path,
+            connections_file=conn_file_path,
+        )
 
     # -- context manager ----------------------------------------------------
     def __enter__(self) -> DAG:

@@ -23,6 +23,7 @@ from types import ModuleType
 from chalicelib.core.errors import DagValidationError, Problem, SlipstreamError
 from chalicelib.core.spec import DagSpec
 from chalicelib.sdk import contexts
+from chalicelib.sdk.airflow_imports import AirflowNameMissing, airflow_imports, dag_file_builtins
 from chalicelib.sdk.dag import DAG
 from chalicelib.sdk.import_timeout import ImportTimedOut, call_with_timeout, import_timeout_seconds
 from chalicelib.sdk.serialize import DAG_FILE_ATTRIBUTE
@@ -140,7 +141,8 @@ def module_name_for(path: str) -> str:
 def _import_file(path: str, timeout: float | None) -> tuple[list[DAG], list[Problem]]:
     name = module_name_for(path)
     try:
-        return call_with_timeout(lambda: _exec_file(path, name), timeout, name=name)
+        with airflow_imports():  # Airflow DAG files' import lines, for this file only
+            return call_with_timeout(lambda: _exec_file(path, name), timeout, name=name)
     except ImportTimedOut as exc:
         sys.modules.pop(name, None)  # half-imported; its thread may never unwind
         return [], [Problem(str(exc), file=display_path(path))]
@@ -153,6 +155,8 @@ def _exec_file(path: str, name: str) -> tuple[list[DAG], list[Problem]]:
         return [], [Problem("cannot be imported as a Python module", file=display_path(path))]
     module = importlib.util.module_from_spec(spec)
     setattr(module, DAG_FILE_ATTRIBUTE, path)
+    # Its functions' own ``import airflow...`` at run time resolve like the file's.
+    module.__builtins__ = dag_file_builtins()  # type: ignore[attr-defined]
     sys.modules[name] = module
     sys.path.insert(0, folder)
     depths = contexts.snapshot()
@@ -194,6 +198,8 @@ def _import_problem(path: str, exc: BaseException) -> Problem:
     frames = traceback.extract_tb(exc.__traceback__)
     in_file = [f for f in frames if os.path.abspath(f.filename) == path]
     line = in_file[-1].lineno if in_file else None
+    if isinstance(exc, AirflowNameMissing):  # the message already says what and what instead
+        return Problem(str(exc), file=display_path(path), line=line)
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if frames and in_file and frames[-1] is not in_file[-1]:
         deepest = frames[-1]

@@ -1,7 +1,9 @@
-"""How DAG code finds a connection or variable: environment first, then the store.
+"""How DAG code finds a connection or variable: local files, environment, then the store.
 
-Airflow's order: an ``AIRFLOW_CONN_<ID>`` / ``AIRFLOW_VAR_<KEY>`` environment
-variable wins, so a laptop or a test needs no AWS at all; otherwise the
+Airflow's order: a configured secrets backend first (here: the variables and
+connections files given to ``dags test`` / ``dag.test()``, see
+``local_files``), then an ``AIRFLOW_CONN_<ID>`` / ``AIRFLOW_VAR_<KEY>``
+environment variable, so a laptop or a test needs no AWS at all; otherwise the
 tenant's secret or parameter is read through the installed backend. The
 backend is built only when first needed, so importing the SDK (or a DAG file)
 never loads boto3.
@@ -17,12 +19,14 @@ import contextvars
 import json
 import os
 import threading
-from collections.abc import Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TypeVar
 
-from chalicelib.secrets import secret_masker
+from chalicelib.secrets import local_files, secret_masker
 from chalicelib.secrets.connection import Connection
 from chalicelib.secrets.errors import ConnectionNotFound, InvalidKey, VariableNotFound
+
+T = TypeVar("T")
 
 DEFAULT_TENANT = "default"
 
@@ -88,23 +92,48 @@ def variable_env_var(key: str) -> str:
     return f"AIRFLOW_VAR_{key.upper()}"
 
 
+NO_STORE = "no store (no AWS credentials here, so a local test reads only files and environment)"
+
+
+def _from_store(
+    layers: list[local_files.LocalSecrets],
+    read: Callable[[SecretsBackend, str], tuple[T | None, str]],
+) -> tuple[T | None, str]:
+    """``read`` on the tenant's store, unless a local test said there is none to read."""
+    if any(not layer.use_store for layer in layers):
+        return None, NO_STORE
+    try:
+        return read(get_backend(), current_tenant.get())
+    except InvalidKey as exc:
+        return None, f"no store ({exc})"
+
+
 def get_connection(conn_id: str) -> Connection:
     """The connection DAG code asked for, its secrets registered with the masker."""
     env_name = connection_env_var(conn_id)
     raw = os.environ.get(env_name)
-    if raw:
+    layers = local_files.active_layers()
+    from_file = next(
+        (lay.connections[conn_id] for lay in layers if conn_id in lay.connections), None
+    )
+    if from_file is not None:
+        conn = from_file
+    elif raw:
         conn = Connection.from_env_value(conn_id, raw)
     else:
-        tenant = current_tenant.get()
-        backend = get_backend()
-        try:
-            found = backend.read_connection(tenant, conn_id)
-            where = backend.connection_location(tenant, conn_id)
-        except InvalidKey as exc:
-            found, where = None, f"no store ({exc})"
+        found, where = _from_store(
+            layers,
+            lambda backend, tenant: (
+                backend.read_connection(tenant, conn_id),
+                backend.connection_location(tenant, conn_id),
+            ),
+        )
         if found is None:
+            files = "".join(
+                f"file {lay.connections_file}, " for lay in layers if lay.connections_file
+            )
             raise ConnectionNotFound(
-                f"connection {conn_id!r} not found: looked in environment variable "
+                f"connection {conn_id!r} not found: looked in {files}environment variable "
                 f"{env_name} and {where}"
             )
         conn = found
@@ -115,18 +144,23 @@ def get_connection(conn_id: str) -> Connection:
 def get_variable(key: str) -> str:
     """The variable's text value, registered with the masker if its key is sensitive."""
     env_name = variable_env_var(key)
-    value = os.environ.get(env_name)
+    layers = local_files.active_layers()
+    value = next((lay.variables[key] for lay in layers if key in lay.variables), None)
     if value is None:
-        tenant = current_tenant.get()
-        backend = get_backend()
-        try:
-            value = backend.read_variable(tenant, key)
-            where = backend.variable_location(tenant, key)
-        except InvalidKey as exc:
-            value, where = None, f"no store ({exc})"
+        value = os.environ.get(env_name)
+    if value is None:
+        value, where = _from_store(
+            layers,
+            lambda backend, tenant: (
+                backend.read_variable(tenant, key),
+                backend.variable_location(tenant, key),
+            ),
+        )
         if value is None:
+            files = "".join(f"file {lay.variables_file}, " for lay in layers if lay.variables_file)
             raise VariableNotFound(
-                f"variable {key!r} not found: looked in environment variable {env_name} and {where}"
+                f"variable {key!r} not found: looked in {files}environment variable {env_name} "
+                f"and {where}"
             )
     secret_masker.register_variable(key, value)
     return value

@@ -190,3 +190,33 @@ def test_s3_store_reads_and_writes_json_documents(s3: CountingS3, tmp_path: Path
     assert bundles.get_json("deployments/dev/dags.json") is None
     bundles.put_json("deployments/dev/dags.json", {"dags": {"a": "dags/a.py"}})
     assert bundles.get_json("deployments/dev/dags.json") == {"dags": {"a": "dags/a.py"}}
+
+
+def test_a_worker_loads_an_airflow_dag_file_from_its_bundle(
+    project: Project, tmp_path: Path
+) -> None:
+    """The worker's path: an unchanged Airflow file in a bundle, its airflow imports resolved."""
+    project.write(
+        "dags/legacy.py",
+        """
+        from airflow import DAG
+        from airflow.operators.python import PythonOperator
+
+        def which():
+            from airflow.models import Variable  # at run time, as Airflow files do
+            return Variable.__module__
+
+        with DAG("legacy", schedule=None):
+            PythonOperator(task_id="which", python_callable=which)
+        """,
+    )
+    bundles = LocalBundleStore(tmp_path / "bucket", cache_dir=tmp_path / "cache")
+    bundle = build_bundle(project.root)
+    bundles.put(bundle)
+
+    dag = bundles.load_dag(bundle.key, "dags/legacy.py", "legacy")
+
+    assert type(dag).__module__ == "chalicelib.sdk.dag"
+    assert dag.task_dict["which"].python_callable() == "chalicelib.sdk.variables"
+    with pytest.raises(ModuleNotFoundError):
+        import airflow  # noqa: F401

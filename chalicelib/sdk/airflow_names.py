@@ -1,0 +1,249 @@
+"""Which Airflow module and name is which Slipstream object: one table, data only.
+
+The import hook (``airflow_imports``) reads this table while a DAG file loads,
+so ``from airflow.operators.python import PythonOperator`` runs unchanged. An
+entry is either ``"module.path:Name"`` (the Slipstream object) or
+``Missing(advice)``: a name Airflow has and Slipstream does not, whose advice
+is shown in the validation error. Other work adds its names here as one line
+each (sensors, assets, operators); docs/porting.md is the same table for people.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Missing:
+    """An Airflow name with no Slipstream equivalent, and what to use instead."""
+
+    advice: str
+
+
+SDK = "chalicelib.sdk"
+PYTHON_OPS = "operators.python"
+
+_NO_VENV = Missing(
+    "Slipstream runs tasks in the worker's own environment; install the packages in the "
+    "bundle's requirements, or run a container image with executor=ExecutorConfig('ecs', image=...)"
+)
+_NO_SENSORS = Missing(
+    "sensors are not available yet; a @task that raises until the condition holds, "
+    "with retries and retry_delay, waits without holding a worker between tries"
+)
+_NO_ASSETS = Missing(
+    "assets (datasets) are not available yet; trigger the consumer with an S3 event "
+    "schedule (S3Event) or through the REST API"
+)
+_NO_LABEL = Missing("edge labels are not kept; write the dependency without a Label")
+_NO_SETUP = Missing(
+    "setup and teardown tasks are not available yet; use trigger_rule='all_done' "
+    "on the clean-up task"
+)
+_NO_ORM = Missing(
+    "Slipstream has no metadata database models; read the run from the task "
+    "context (context['dag_run'], context['ti']) or use the REST API"
+)
+_TRIGGER_DAGRUN = Missing(
+    "TriggerDagRunOperator is not available yet; call POST /api/v2/dags/{dag_id}/dagRuns "
+    "from a @task"
+)
+_LATEST_ONLY = Missing(
+    "LatestOnlyOperator is not available yet; use a ShortCircuitOperator that compares "
+    "the data interval with now"
+)
+_EMAIL = Missing("Slipstream sends no e-mail; publish to SNS or SES from a @task or a callback")
+
+_DAG_TOOLS: dict[str, str | Missing] = {
+    "DAG": f"{SDK}:DAG",
+    "dag": f"{SDK}:dag",
+}
+_PYTHON_OPERATORS: dict[str, str | Missing] = {
+    "PythonOperator": f"{PYTHON_OPS}:PythonOperator",
+    "BranchPythonOperator": f"{PYTHON_OPS}:BranchPythonOperator",
+    "ShortCircuitOperator": f"{PYTHON_OPS}:ShortCircuitOperator",
+    "get_current_context": f"{SDK}:get_current_context",
+    "ExternalPythonOperator": _NO_VENV,
+    "PythonVirtualenvOperator": _NO_VENV,
+    "BranchExternalPythonOperator": _NO_VENV,
+    "BranchPythonVirtualenvOperator": _NO_VENV,
+}
+_BASH: dict[str, str | Missing] = {"BashOperator": "operators.bash:BashOperator"}
+_EMPTY: dict[str, str | Missing] = {"EmptyOperator": "operators.empty:EmptyOperator"}
+_CHAIN: dict[str, str | Missing] = {
+    "chain": f"{SDK}:chain",
+    "cross_downstream": f"{SDK}:cross_downstream",
+}
+_EXCEPTIONS: dict[str, str | Missing] = {
+    "AirflowException": "chalicelib.core.errors:SlipstreamError",
+    "AirflowSkipException": f"{SDK}:TaskSkipped",
+    "AirflowFailException": f"{SDK}:TaskFailed",
+    "AirflowTaskTimeout": f"{SDK}:TaskTimeout",
+    "AirflowNotFoundException": f"{SDK}:AirflowNotFoundException",
+    "AirflowSensorTimeout": _NO_SENSORS,
+    "AirflowRescheduleException": _NO_SENSORS,
+    "AirflowBadRequest": Missing("raise AirflowException (any exception fails the try)"),
+}
+
+AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
+    "airflow": {
+        **_DAG_TOOLS,
+        "XComArg": f"{SDK}:XComArg",
+        "Dataset": _NO_ASSETS,
+        "Asset": _NO_ASSETS,
+    },
+    # -- airflow.models: the names DAG files import; the ORM models are not here
+    "airflow.models": {
+        "DAG": f"{SDK}:DAG",
+        "BaseOperator": f"{SDK}:BaseOperator",
+        "Variable": f"{SDK}:Variable",
+        "Param": f"{SDK}:Param",
+        "Connection": f"{SDK}:Connection",
+        "XComArg": f"{SDK}:XComArg",
+        "MappedOperator": f"{SDK}:MappedOperator",
+        "DagRun": _NO_ORM,
+        "TaskInstance": _NO_ORM,
+        "DagBag": _NO_ORM,
+        "DagModel": _NO_ORM,
+        "XCom": _NO_ORM,
+        "Pool": Missing("pools are managed with `slipstream pools` or the REST API"),
+    },
+    "airflow.models.dag": {**_DAG_TOOLS},
+    "airflow.models.baseoperator": {
+        "BaseOperator": f"{SDK}:BaseOperator",
+        **_CHAIN,
+        "chain_linear": Missing("use chain() or >> between lists"),
+        "BaseOperatorLink": Missing("operator extra links are not shown; log the URL instead"),
+    },
+    "airflow.models.param": {"Param": f"{SDK}:Param"},
+    "airflow.models.variable": {"Variable": f"{SDK}:Variable"},
+    "airflow.models.connection": {"Connection": f"{SDK}:Connection"},
+    "airflow.models.xcom_arg": {"XComArg": f"{SDK}:XComArg"},
+    "airflow.models.mappedoperator": {"MappedOperator": f"{SDK}:MappedOperator"},
+    "airflow.models.dagrun": {"DagRun": _NO_ORM},
+    "airflow.models.taskinstance": {"TaskInstance": _NO_ORM},
+    # -- TaskFlow
+    "airflow.decorators": {
+        "dag": f"{SDK}:dag",
+        "task": f"{SDK}:task",
+        "task_group": f"{SDK}:task_group",
+        "setup": _NO_SETUP,
+        "teardown": _NO_SETUP,
+    },
+    # -- Airflow 3's task SDK
+    "airflow.sdk": {
+        **_DAG_TOOLS,
+        "task": f"{SDK}:task",
+        "task_group": f"{SDK}:task_group",
+        "TaskGroup": f"{SDK}:TaskGroup",
+        "BaseOperator": f"{SDK}:BaseOperator",
+        "BaseHook": f"{SDK}:BaseHook",
+        "Param": f"{SDK}:Param",
+        "Variable": f"{SDK}:Variable",
+        "Connection": f"{SDK}:Connection",
+        "XComArg": f"{SDK}:XComArg",
+        "Context": "chalicelib.sdk.context:Context",
+        "get_current_context": f"{SDK}:get_current_context",
+        **_CHAIN,
+        "chain_linear": Missing("use chain() or >> between lists"),
+        "TriggerRule": f"{SDK}:TriggerRule",
+        "DagRunState": "chalicelib.core.states:DagRunState",
+        "TaskInstanceState": "chalicelib.core.states:TaskState",
+        "Asset": _NO_ASSETS,
+        "AssetAlias": _NO_ASSETS,
+        "AssetAll": _NO_ASSETS,
+        "AssetAny": _NO_ASSETS,
+        "Metadata": _NO_ASSETS,
+        "ObjectStoragePath": Missing("read and write S3 with boto3 from a @task"),
+        "get_parsing_context": Missing(
+            "every DAG file is imported whole; there is no per-DAG parsing context"
+        ),
+        "Label": _NO_LABEL,
+        "setup": _NO_SETUP,
+        "teardown": _NO_SETUP,
+        "BaseSensorOperator": _NO_SENSORS,
+        "PokeReturnValue": _NO_SENSORS,
+    },
+    "airflow.sdk.definitions.param": {"Param": f"{SDK}:Param"},
+    # -- classic operators, Airflow 2 paths (and the 1.10 names still in old files)
+    "airflow.operators.python": {**_PYTHON_OPERATORS},
+    "airflow.operators.python_operator": {**_PYTHON_OPERATORS},
+    "airflow.operators.bash": {**_BASH},
+    "airflow.operators.bash_operator": {**_BASH},
+    "airflow.operators.empty": {**_EMPTY},
+    "airflow.operators.dummy": {"DummyOperator": "operators.empty:EmptyOperator"},
+    "airflow.operators.dummy_operator": {"DummyOperator": "operators.empty:EmptyOperator"},
+    "airflow.operators.trigger_dagrun": {"TriggerDagRunOperator": _TRIGGER_DAGRUN},
+    "airflow.operators.latest_only": {"LatestOnlyOperator": _LATEST_ONLY},
+    "airflow.operators.email": {"EmailOperator": _EMAIL},
+    # -- Airflow 3 paths: the standard provider
+    "airflow.providers.standard.operators.python": {**_PYTHON_OPERATORS},
+    "airflow.providers.standard.operators.bash": {**_BASH},
+    "airflow.providers.standard.operators.empty": {**_EMPTY},
+    "airflow.providers.standard.operators.trigger_dagrun": {
+        "TriggerDagRunOperator": _TRIGGER_DAGRUN
+    },
+    "airflow.providers.standard.operators.latest_only": {"LatestOnlyOperator": _LATEST_ONLY},
+    # -- utils
+    "airflow.utils.trigger_rule": {"TriggerRule": f"{SDK}:TriggerRule"},
+    "airflow.utils.task_group": {"TaskGroup": f"{SDK}:TaskGroup"},
+    "airflow.utils.dates": {"days_ago": "chalicelib.sdk.dates:days_ago"},
+    "airflow.utils.timezone": {
+        "datetime": "chalicelib.sdk.dates:utc_datetime",
+        "utcnow": "chalicelib.sdk.dates:utcnow",
+    },
+    "airflow.utils.helpers": {**_CHAIN},
+    "airflow.utils.edgemodifier": {"Label": _NO_LABEL},
+    "airflow.utils.state": {
+        "DagRunState": "chalicelib.core.states:DagRunState",
+        "TaskInstanceState": "chalicelib.core.states:TaskState",
+        "State": Missing("use DagRunState or TaskInstanceState"),
+    },
+    "airflow.utils.context": {"Context": "chalicelib.sdk.context:Context"},
+    "airflow.exceptions": {**_EXCEPTIONS},
+    "airflow.sdk.exceptions": {**_EXCEPTIONS},
+    # -- hooks
+    "airflow.hooks.base": {"BaseHook": f"{SDK}:BaseHook"},
+    "airflow.hooks.base_hook": {"BaseHook": f"{SDK}:BaseHook"},
+    # -- timetables that exist here (Airflow 3's default for cron strings is another branch's)
+    "airflow.timetables.interval": {
+        "CronDataIntervalTimetable": f"{SDK}:CronDataIntervalTimetable",
+        "DeltaDataIntervalTimetable": f"{SDK}:DeltaDataIntervalTimetable",
+    },
+    "airflow.timetables.trigger": {"CronTriggerTimetable": f"{SDK}:CronTriggerTimetable"},
+    # -- other work will fill these (sensors, assets)
+    "airflow.datasets": {"Dataset": _NO_ASSETS, "DatasetAlias": _NO_ASSETS},
+}
+
+_SETTINGS = "Slipstream reads its settings from SLIPSTREAM_* environment variables"
+
+# Whole module trees Slipstream has nothing from, with advice for any name in them.
+MISSING_MODULES: dict[str, str] = {
+    "airflow.sensors": _NO_SENSORS.advice,
+    "airflow.providers.standard.sensors": _NO_SENSORS.advice,
+    "airflow.providers.amazon": (
+        "Slipstream has no Amazon provider operators yet; call boto3 from a @task "
+        "(the worker's role gives it its permissions)"
+    ),
+    "airflow.providers.cncf.kubernetes": (
+        "Slipstream runs containers on ECS: give the task executor=ExecutorConfig('ecs', image=...)"
+    ),
+    "airflow.configuration": _SETTINGS,
+    "airflow.settings": _SETTINGS,
+}
+
+# Provider namespaces whose distribution name has two parts (apache-airflow-providers-apache-spark).
+_TWO_PART_PROVIDERS = frozenset({"apache", "cncf", "microsoft", "common", "atlassian", "dbt"})
+
+
+def provider_advice(module: str) -> str | None:
+    """Generic advice for a module of a provider package Slipstream does not have."""
+    parts = module.split(".")
+    if parts[:2] != ["airflow", "providers"] or len(parts) < 3:
+        return None
+    name_parts = parts[2:4] if parts[2] in _TWO_PART_PROVIDERS and len(parts) > 3 else parts[2:3]
+    package = "apache-airflow-providers-" + "-".join(name_parts).replace("_", "-")
+    return (
+        f"Slipstream has no operators from {package}; call the service from a @task or a "
+        "BashOperator, or write an operator on BaseOperator"
+    )
