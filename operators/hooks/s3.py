@@ -8,6 +8,7 @@ reports as not deleted fails the call, naming the keys.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import gzip
 from typing import Any
@@ -90,9 +91,14 @@ class S3Hook(AwsBaseHook):
         page_size: int | None = None,
         max_items: int | None = None,
         start_after_key: str = "",
+        from_datetime: dt.datetime | None = None,
+        to_datetime: dt.datetime | None = None,
         apply_wildcard: bool = False,
     ) -> list[str]:
-        """Keys under ``prefix``; with ``apply_wildcard`` the prefix is an fnmatch pattern."""
+        """Keys under ``prefix``; with ``apply_wildcard`` the prefix is an fnmatch pattern.
+
+        ``from_datetime < LastModified <= to_datetime`` when given (Airflow's bounds).
+        """
         if not bucket_name:
             raise S3HookError("list_keys needs bucket_name")
         pattern = prefix if apply_wildcard else None
@@ -108,10 +114,16 @@ class S3Hook(AwsBaseHook):
         keys: list[str] = []
         for page in paginator.paginate(PaginationConfig=config, **kwargs):
             for item in page.get("Contents", []):
-                if pattern is None or fnmatch.fnmatchcase(item["Key"], pattern):
-                    keys.append(item["Key"])
-                    if max_items is not None and len(keys) >= max_items:
-                        return keys
+                if pattern is not None and not fnmatch.fnmatchcase(item["Key"], pattern):
+                    continue
+                modified = item.get("LastModified")
+                if from_datetime is not None and modified <= from_datetime:
+                    continue
+                if to_datetime is not None and modified > to_datetime:
+                    continue
+                keys.append(item["Key"])
+                if max_items is not None and len(keys) >= max_items:
+                    return keys
         return keys
 
     def read_key(self, key: str, bucket_name: str | None = None) -> str:
