@@ -5,12 +5,14 @@ bytes: JSON text usually), the decoded response payload is the task's result,
 a status outside 200/202/204 or a ``FunctionError`` (the function raised, ran
 out of time or memory) fails the try with the function's error payload, and
 ``log_type="Tail"`` writes the last 4 KB of the function's log to the task log.
-``invocation_type="Event"`` returns at once with an empty result.
+``invocation_type="Event"`` returns at once. ``deserialize_payload=True``
+makes the result the decoded JSON instead of its text.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +53,7 @@ class LambdaInvokeFunctionOperator(AwsBaseOperator):
         invocation_type: str | None = None,
         client_context: str | None = None,
         payload: bytes | str | None = None,
+        deserialize_payload: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -61,8 +64,9 @@ class LambdaInvokeFunctionOperator(AwsBaseOperator):
         self.invocation_type = invocation_type
         self.client_context = client_context
         self.payload = payload
+        self.deserialize_payload = deserialize_payload
 
-    def execute(self, context: Mapping[str, Any]) -> str:
+    def execute(self, context: Mapping[str, Any]) -> Any:
         hook: Any = self.hook
         _task_log.info("Invoking AWS Lambda function %s", self.function_name)
         response = hook.invoke_lambda(
@@ -87,6 +91,8 @@ class LambdaInvokeFunctionOperator(AwsBaseOperator):
                 f"{payload[:1000]}"
             )
         _task_log.info("Lambda function %s returned status %s", self.function_name, status)
+        if self.deserialize_payload:
+            return json.loads(payload) if payload else None
         return payload
 
     def _log_tail(self, log_result: str | None) -> None:

@@ -59,6 +59,19 @@ def test_the_response_payload_is_the_result_and_the_payload_is_templated(echoing
     assert json.loads(returned(store, "invoke")) == {"day": "2024-01-01"}
 
 
+def test_deserialize_payload_gives_the_json_value(echoing: None) -> None:
+    result, store = run_operator(
+        lambda: LambdaInvokeFunctionOperator(
+            task_id="invoke",
+            function_name="echo",
+            payload='{"n": [1, 2]}',
+            deserialize_payload=True,
+        )
+    )
+    assert result.state is TaskState.SUCCESS, result.error
+    assert returned(store, "invoke") == {"n": [1, 2]}
+
+
 def test_qualifier_and_invocation_type_reach_the_invoke_call(
     echoing: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
