@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Container, Mapping
+from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from typing import Any
 
 from chalicelib.runtime import process_groups, templating
@@ -35,7 +35,7 @@ _PROCESS_LOCK = threading.Lock()
 
 
 class BashOperator(BaseOperator):
-    template_fields = ("bash_command", "env", "cwd")
+    template_fields: Sequence[str] = ("bash_command", "env", "cwd")
     template_ext = (".sh", ".bash")
 
     def __init__(

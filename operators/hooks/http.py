@@ -130,7 +130,7 @@ class HttpHook(BaseHook):
         """Send and, unless ``check_response=False``, fail on a 4xx/5xx status."""
         options = {**self._session_options, **extra_options}
         settings = session.merge_environment_settings(
-            prepared.url,
+            prepared.url or "",
             options.get("proxies", {}),
             options.get("stream", False),
             options.get("verify"),
