@@ -9,8 +9,9 @@ a non-zero exit code, naming the container, its exit code and reason.
 
 Re-delivery: every try tags its task ``startedBy`` with a stable id of the try
 (dag, task, run, map index, try number). With ``reattach=True`` a try that
-finds a task it started still running (a worker that died and was replaced)
-waits for that one instead of starting a second container.
+finds a task it started (a worker that died and was replaced) waits for that
+one, or reads its exit codes if it has stopped, instead of starting a second
+container.
 
 Differences from Airflow, documented in docs/operators.md: the wait polls in
 the worker (no deferrable mode yet), and CloudWatch log fetching
@@ -155,12 +156,16 @@ class EcsRunTaskOperator(AwsBaseOperator):
         return arn
 
     def _running_task(self, started_by: str) -> str | None:
-        """A task this try started earlier that has not stopped (reattach)."""
-        listed = self._client.list_tasks(
-            cluster=self.cluster, startedBy=started_by, desiredStatus="RUNNING"
-        )
-        arns = listed.get("taskArns") or []
-        return str(arns[0]) if arns else None
+        """A task this try started earlier (reattach): still running, or already stopped,
+        in which case its exit codes decide the try without running it again."""
+        for status in ("RUNNING", "STOPPED"):
+            listed = self._client.list_tasks(
+                cluster=self.cluster, startedBy=started_by, desiredStatus=status
+            )
+            arns = listed.get("taskArns") or []
+            if arns:
+                return str(arns[0])
+        return None
 
     def _wait(self, arn: str) -> dict[str, Any]:
         for attempt in range(self.waiter_max_attempts):

@@ -121,6 +121,46 @@ def test_reattach_waits_for_the_task_this_try_already_started(ecs: dict[str, Any
     assert store.pull("container", -1, "ecs_task_arn") == (True, task.task_arn)
 
 
+class _StoppedOnly:
+    """An ECS client whose only task of this try has already stopped with exit code 0."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def list_tasks(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(f"list_tasks {kwargs['desiredStatus']}")
+        return {"taskArns": ["arn:stopped"] if kwargs["desiredStatus"] == "STOPPED" else []}
+
+    def describe_tasks(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append("describe_tasks")
+        container = {"name": "main", "lastStatus": "STOPPED", "exitCode": 0}
+        return {
+            "tasks": [
+                {"taskArn": "arn:stopped", "lastStatus": "STOPPED", "containers": [container]}
+            ]
+        }
+
+    def run_task(self, **kwargs: Any) -> dict[str, Any]:
+        raise AssertionError("a stopped task of this try must not be started again")
+
+
+def test_reattach_to_a_stopped_task_reads_its_outcome(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _StoppedOnly()
+    monkeypatch.setattr(
+        "operators.hooks.aws_base.AwsBaseHook.get_client_type", lambda self, *a, **k: client
+    )
+    result, store = run_operator(
+        lambda: EcsRunTaskOperator(
+            task_id="container", cluster=CLUSTER, task_definition="transform", reattach=True
+        )
+    )
+    assert result.state is TaskState.SUCCESS, result.error
+    assert client.calls == ["list_tasks RUNNING", "list_tasks STOPPED", "describe_tasks"]
+    assert store.pull("container", -1, "ecs_task_arn") == (True, "arn:stopped")
+
+
 def test_an_unknown_task_definition_fails(ecs: dict[str, Any]) -> None:
     result, _ = run_operator(
         lambda: EcsRunTaskOperator(
