@@ -70,7 +70,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
         return
     table = Table(title="Operators", title_justify="left")
     for column in ("name", "module", "package", "version"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # module paths are long; never cut them
     for row in rows:
         package = (
             escape(row["package"]) if row["builtin"] else f"[cyan]{escape(row['package'])}[/cyan]"
