@@ -20,12 +20,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Collection, Container, Mapping, Sequence
 from typing import Any
 
-from chalicelib.runtime import process_groups
+from chalicelib.runtime import process_groups, templating
 from chalicelib.sdk.baseoperator import BaseOperator
 from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped
+from operators.python import determine_kwargs
 
 _fallback_log = logging.getLogger("slipstream.task")
 # Module-level rather than per operator: operators are copied (shallow and deep)
@@ -34,7 +35,7 @@ _PROCESS_LOCK = threading.Lock()
 
 
 class BashOperator(BaseOperator):
-    template_fields = ("bash_command", "env", "cwd")
+    template_fields: Sequence[str] = ("bash_command", "env", "cwd")
     template_ext = (".sh", ".bash")
 
     def __init__(
@@ -164,3 +165,46 @@ def _context_variables(context: Mapping[str, Any]) -> dict[str, str]:
         "AIRFLOW_CTX_DAG_RUN_ID": getattr(dag_run, "run_id", None) or context.get("run_id"),
     }
     return {name: str(value) for name, value in values.items() if value is not None}
+
+
+class DecoratedBashOperator(BashOperator):
+    """What ``@task.bash`` builds: the function returns the command, which runs as BashOperator.
+
+    As in Airflow, the function is called with its ``op_args``/``op_kwargs`` and the
+    context entries it names; it must return a non-empty string, which is then
+    rendered as a template (``{{ ds }}`` in it works, a name ending ``.sh`` is
+    read as a script file from the template search path) and run.
+    """
+
+    template_fields = ("op_args", "op_kwargs", "bash_command", "env", "cwd")
+    custom_operator_name = "@task.bash"
+    mapped_kwargs_field = "op_kwargs"
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("bash_command", "")  # filled in by the function when the task runs
+        super().__init__(**kwargs)
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+
+    def execute(self, context: Mapping[str, Any]) -> Any:
+        merged = {**context, **self.op_kwargs}
+        kwargs = determine_kwargs(self.python_callable, self.op_args, merged)
+        command = self.python_callable(*self.op_args, **kwargs)
+        if not isinstance(command, str) or not command.strip():
+            raise TypeError(
+                "The returned value from the TaskFlow callable must be a non-empty string."
+            )
+        env = templating.template_env(self.get_dag())
+        if self.template_ext and command.endswith(tuple(self.template_ext)):
+            self.bash_command = env.render_file(command, context)
+        else:
+            self.bash_command = templating.render_value(command, context, env)
+        return super().execute(context)

@@ -48,6 +48,7 @@ def _register_commands() -> None:
         deploy,
         dev,
         keys,
+        operators_cli,
         pools,
         runs,
         schedules,

@@ -16,7 +16,7 @@ import hashlib
 import io
 import os
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from chalicelib.core.errors import SlipstreamError
 
 DEFAULT_ROOTS: tuple[str, ...] = ("dags", "operators")
 BUNDLE_PREFIX = "bundles/"
+PLUGINS_FOLDER = "_plugins"  # operator plugins' code inside a bundle (plugin_files.py)
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644  # a regular file, rw-r--r--: executable bits never change the hash
 MADE_ON_UNIX = 3
@@ -63,21 +64,34 @@ def sha256_of_key(key: str) -> str:
     return digest
 
 
-def build_bundle(root: str | os.PathLike[str], roots: Sequence[str] = DEFAULT_ROOTS) -> Bundle:
+def build_bundle(
+    root: str | os.PathLike[str],
+    roots: Sequence[str] = DEFAULT_ROOTS,
+    extra_files: Iterable[tuple[str, Path]] = (),
+) -> Bundle:
     """Zip the folders ``roots`` (relative to ``root``) that exist, deterministically.
 
     Skipped: ``__pycache__``, ``*.pyc`` and anything whose name starts with a
-    dot (``.git``, editor swap files, ``.DS_Store``).
+    dot (``.git``, editor swap files, ``.DS_Store``). ``extra_files`` are
+    (entry name, file) pairs from outside the project: installed operator
+    plugins (``chalicelib.deploy.plugin_files``).
     """
     base = Path(root).resolve()
-    files = sorted(set(_bundle_files(base, roots)))
+    sources = {relative: base / relative for relative in _bundle_files(base, roots)}
+    for entry, path in extra_files:
+        if entry in sources:
+            raise BundleError(
+                f"bundle entry {entry} would come from both {sources[entry]} and {path}"
+            )
+        sources[entry] = path
+    files = sorted(sources)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         for relative in files:
             try:
-                content = (base / relative).read_bytes()
+                content = sources[relative].read_bytes()
             except OSError as exc:
-                raise BundleError(f"{base / relative}: cannot read: {exc}") from exc
+                raise BundleError(f"{sources[relative]}: cannot read: {exc}") from exc
             archive.writestr(_entry(relative), content)
     data = buffer.getvalue()
     return Bundle(data=data, sha256=hashlib.sha256(data).hexdigest(), files=tuple(files))

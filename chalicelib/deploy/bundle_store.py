@@ -34,7 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.core.errors import DagValidationError, SlipstreamError
-from chalicelib.deploy.bundle import Bundle, BundleError, safe_members, sha256_of_key
+from chalicelib.deploy.bundle import (
+    PLUGINS_FOLDER,
+    Bundle,
+    BundleError,
+    safe_members,
+    sha256_of_key,
+)
 from chalicelib.sdk.loader import LoadResult, load_dags
 
 PARTIAL_PREFIX = ".partial-"
@@ -225,12 +231,21 @@ def _import_from_bundle(root: Path, path: Path) -> LoadResult:
     The root stays on the path: a task may import ``operators`` or a sibling
     helper lazily, when it runs, and must get this bundle's copy.
     """
-    provided = {p.name.removesuffix(".py") for p in root.iterdir() if not p.name.startswith(".")}
+    provided = _top_level_names(root)
+    plugins = root / PLUGINS_FOLDER  # operator plugins the deploy included
+    if plugins.is_dir():
+        provided |= _top_level_names(plugins)
     _forget_foreign_modules(root, provided)
     cache_root = str(root.parent)
     sys.path[:] = [p for p in sys.path if not _inside(p, cache_root)]
     sys.path.insert(0, str(root))
+    if plugins.is_dir():
+        sys.path.insert(1, str(plugins))
     return load_dags([str(path)], check=False)
+
+
+def _top_level_names(folder: Path) -> set[str]:
+    return {p.name.removesuffix(".py") for p in folder.iterdir() if not p.name.startswith(".")}
 
 
 def _forget_foreign_modules(root: Path, provided: set[str]) -> None:

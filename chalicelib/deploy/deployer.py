@@ -32,6 +32,7 @@ from chalicelib.deploy.apply import (
 )
 from chalicelib.deploy.bundle import DEFAULT_ROOTS, BundleError, build_bundle
 from chalicelib.deploy.bundle_store import BundleStore
+from chalicelib.deploy.plugin_files import plugin_bundle_files
 from chalicelib.sdk.loader import load_dags
 from chalicelib.sdk.source import display_path
 from chalicelib.store.base import StateStore
@@ -72,7 +73,7 @@ def plan_deploy(
         if plan.problems:
             return plan
         try:
-            plan.bundle = build_bundle(root, bundle_roots)
+            plan.bundle = build_bundle(root, bundle_roots, plugin_bundle_files())
         except BundleError as exc:
             plan.problems.append(Problem(str(exc)))
             return plan

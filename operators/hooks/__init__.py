@@ -1,0 +1,1 @@
+"""Hooks: connection-aware clients operators (and task code) use to reach outside systems."""
