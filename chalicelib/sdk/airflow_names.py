@@ -48,10 +48,11 @@ _TRIGGER_DAGRUN = Missing(
     "TriggerDagRunOperator is not available yet; call POST /api/v2/dags/{dag_id}/dagRuns "
     "from a @task"
 )
-_LATEST_ONLY = Missing(
-    "LatestOnlyOperator is not available yet; use a ShortCircuitOperator that compares "
-    "the data interval with now"
-)
+_LATEST_ONLY = "operators.latest_only:LatestOnlyOperator"
+_HTTP_OPERATORS: dict[str, str | Missing] = {
+    "HttpOperator": "operators.http:HttpOperator",
+    "SimpleHttpOperator": "operators.http:SimpleHttpOperator",
+}
 _EMAIL = Missing("Slipstream sends no e-mail; publish to SNS or SES from a @task or a callback")
 
 _DAG_TOOLS: dict[str, str | Missing] = {
@@ -184,6 +185,36 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
         "TriggerDagRunOperator": _TRIGGER_DAGRUN
     },
     "airflow.providers.standard.operators.latest_only": {"LatestOnlyOperator": _LATEST_ONLY},
+    # -- providers Slipstream has (operators/, docs/operators.md)
+    "airflow.providers.http.operators.http": {**_HTTP_OPERATORS},
+    "airflow.operators.http_operator": {**_HTTP_OPERATORS},
+    "airflow.providers.http.hooks.http": {"HttpHook": "operators.hooks.http:HttpHook"},
+    "airflow.providers.amazon.aws.hooks.base_aws": {
+        "AwsBaseHook": "operators.hooks.aws_base:AwsBaseHook",
+        "AwsGenericHook": "operators.hooks.aws_base:AwsGenericHook",
+    },
+    "airflow.providers.amazon.aws.hooks.s3": {"S3Hook": "operators.hooks.s3:S3Hook"},
+    "airflow.providers.amazon.aws.hooks.lambda_function": {
+        "LambdaHook": "operators.hooks.lambda_function:LambdaHook"
+    },
+    "airflow.providers.amazon.aws.hooks.sqs": {"SqsHook": "operators.hooks.sqs:SqsHook"},
+    "airflow.providers.amazon.aws.operators.base_aws": {
+        "AwsBaseOperator": "operators.aws_base:AwsBaseOperator"
+    },
+    "airflow.providers.amazon.aws.operators.lambda_function": {
+        "LambdaInvokeFunctionOperator": "operators.aws_lambda:LambdaInvokeFunctionOperator"
+    },
+    "airflow.providers.amazon.aws.operators.ecs": {
+        "EcsRunTaskOperator": "operators.ecs:EcsRunTaskOperator"
+    },
+    "airflow.providers.amazon.aws.operators.s3": {
+        "S3CopyObjectOperator": "operators.s3:S3CopyObjectOperator",
+        "S3CreateObjectOperator": "operators.s3:S3CreateObjectOperator",
+        "S3DeleteObjectsOperator": "operators.s3:S3DeleteObjectsOperator",
+    },
+    "airflow.providers.amazon.aws.operators.sqs": {
+        "SqsPublishOperator": "operators.sqs:SqsPublishOperator"
+    },
     # -- utils
     "airflow.utils.trigger_rule": {"TriggerRule": f"{SDK}:TriggerRule"},
     "airflow.utils.task_group": {"TaskGroup": f"{SDK}:TaskGroup"},
@@ -222,8 +253,8 @@ MISSING_MODULES: dict[str, str] = {
     "airflow.sensors": _NO_SENSORS.advice,
     "airflow.providers.standard.sensors": _NO_SENSORS.advice,
     "airflow.providers.amazon": (
-        "Slipstream has no Amazon provider operators yet; call boto3 from a @task "
-        "(the worker's role gives it its permissions)"
+        "Slipstream has the Amazon provider's S3, Lambda, ECS and SQS operators and "
+        "hooks (docs/operators.md); for anything else call boto3 from a @task"
     ),
     "airflow.providers.cncf.kubernetes": (
         "Slipstream runs containers on ECS: give the task executor=ExecutorConfig('ecs', image=...)"
