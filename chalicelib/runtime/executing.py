@@ -118,7 +118,14 @@ def _execute_try(
         task = request.dag.get_task(request.task_id)
         ti.task = task
         params = resolve_params(request.dag, task, request.run.conf)
-        context = build_context(request.dag, task, request.run, ti, params)
+        context = build_context(
+            request.dag,
+            task,
+            request.run,
+            ti,
+            params,
+            triggering_asset_events=request.triggering_asset_events,
+        )
         operator = _instance_operator(request, task, context, xcoms)
         ti.task = operator
         context["task"] = operator

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,8 @@ class TryRequest:
     infra_failures: int = 0  # tries ended by AWS so far (TaskInstance.infra_failures)
     # Lets the caller stop the try from another thread (its run ended, it was marked).
     cancel: TryCancel | None = None
+    # An asset-triggered run's events, read when the task first asks (runtime.outlets).
+    triggering_asset_events: Mapping[Any, list[Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from chalicelib.core.runs import TaskInstance
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.handoff import HandOffView
 from chalicelib.runtime.outcome import TryResult
+from chalicelib.runtime.outlets import emit_outlets
 
 if TYPE_CHECKING:
     from chalicelib.runtime.worker import WorkerDeps
@@ -133,6 +134,23 @@ def record_and_hand_off(
     if not recorded.won:
         log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
         return WorkerOutcome(claimed=True, state=result.state, recorded=False)
+    outlets = spec.tasks[message.task_id].outlets
+    if result.state is TaskState.SUCCESS and outlets and deps.assets is not None:
+        persistently(
+            lambda: emit_outlets(
+                deps.assets,
+                outlets,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=message.task_id,
+                map_index=message.map_index,
+                try_number=message.try_number,
+                when=result.end_date,
+            ),
+            what="recording asset events",
+            label=message.label,
+            sleep=deps.sleep,
+        )
     done_try = _Recorded(deps, message, spec, run, result, held, recorded.pending)
     if result.state is TaskState.UP_FOR_RETRY:
         persistently(

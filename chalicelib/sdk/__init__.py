@@ -11,6 +11,17 @@ from chalicelib.core.timetables import (
     DeltaDataIntervalTimetable,
 )
 from chalicelib.core.trigger_rules import TriggerRule
+from chalicelib.sdk.assets import (
+    Asset,
+    AssetAlias,
+    AssetAll,
+    AssetAny,
+    Dataset,
+    DatasetAlias,
+    DatasetAll,
+    DatasetAny,
+    Model,
+)
 from chalicelib.sdk.baseoperator import BaseOperator
 from chalicelib.sdk.context import get_current_context
 from chalicelib.sdk.dag import DAG, dag
@@ -34,6 +45,15 @@ from chalicelib.secrets.connection import Connection
 __all__ = [
     "DAG",
     "AirflowNotFoundException",
+    "Asset",
+    "AssetAlias",
+    "AssetAll",
+    "AssetAny",
+    "Dataset",
+    "DatasetAlias",
+    "DatasetAll",
+    "DatasetAny",
+    "Model",
     "BaseHook",
     "BaseOperator",
     "Connection",
