@@ -29,7 +29,10 @@ from chalicelib.core.assets import (
         ("S3://bucket/key/", "s3://bucket/key"),
         ("s3://bucket", "s3://bucket/"),
         ("s3://bucket/a?b=2&a=1#frag", "s3://bucket/a?a=1&b=2"),
-        ("postgres://user:secret@host:5432/db/schema/table", "postgres://host:5432/db/schema/table"),
+        (
+            "postgres://user:secret@host:5432/db/schema/table",
+            "postgres://host:5432/db/schema/table",
+        ),
         ("postgres://user@host/db", "postgres://user@host/db"),
         ("x-custom://Whatever/?b=1#keep", "x-custom://Whatever/?b=1#keep"),
         ("orders", "orders"),
