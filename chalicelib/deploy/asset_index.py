@@ -35,6 +35,12 @@ def index_assets(
     specs = list(specs)
     assets.register([ref for spec in specs for ref in named_assets(spec)], now)
     for spec in specs:
-        assets.set_consumer(spec.dag_id, consumed_uris(spec.asset_condition))
+        produces = [
+            (ref.uri, task.task_id)
+            for task in spec.tasks.values()
+            for ref in task.outlets
+            if isinstance(ref, AssetRef)
+        ]
+        assets.set_dag_assets(spec.dag_id, consumed_uris(spec.asset_condition), produces, now)
     for dag_id in gone:
-        assets.set_consumer(dag_id, [])
+        assets.set_dag_assets(dag_id, [], [], now)

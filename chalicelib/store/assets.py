@@ -4,7 +4,8 @@ One table (``<prefix>-<stage>-assets``), items told apart by key prefix:
 
     pk a#<asset id>   sk #              the asset (uri, name, group, extra); GSI ``listed``
     pk a#<asset id>   sk c#<dag id>     DAG consumes the asset (written at deploy)
-    pk d#<dag id>     sk #              which URIs the DAG's deployed version consumes
+    pk a#<asset id>   sk p#<dag>#<task> the task produces the asset (written at deploy)
+    pk d#<dag id>     sk #              the (uri, sk) rows the DAG's deployed version has
     pk e#<event id>   sk #              one asset event; GSIs ``events`` and ``by_asset``
     pk q#<dag id>     sk <uri>          event ids queued for the DAG (Airflow's
                                         AssetDagRunQueue), a number set
@@ -33,7 +34,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -113,6 +114,8 @@ class AssetRow:
     extra: dict[str, Any]
     created_at: dt.datetime
     updated_at: dt.datetime
+    last_event_id: int | None = None
+    last_event_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -170,19 +173,39 @@ class AssetStore:
                 extra=json.dumps(ref.extra, sort_keys=True), created=created, updated=now,
             ).save()  # fmt: skip
 
-    def set_consumer(self, dag_id: str, uris: Sequence[str]) -> None:
-        """Point the consumer index at the URIs the DAG's new version waits for.
+    def set_dag_assets(
+        self,
+        dag_id: str,
+        consumes: Sequence[str],
+        produces: Sequence[tuple[str, str]] = (),
+        now: dt.datetime | None = None,
+    ) -> None:
+        """Point the index at what the DAG's new version waits for (``c#<dag>``
+        rows) and which of its tasks produce what (``p#<dag>#<task>`` rows).
 
-        Rows for URIs it no longer consumes are deleted; re-running is harmless."""
+        Rows the new version no longer has are deleted; re-running is harmless."""
         row = self._get(f"d#{dag_id}", "#")
-        before = set(json.loads(row.body)) if row is not None and row.body else set()
-        after = set(uris)
-        for uri in sorted(after - before):
-            self.model(f"a#{asset_id(uri)}", f"c#{dag_id}", uri=uri).save()
+        before = {tuple(p) for p in json.loads(row.body)} if row is not None and row.body else set()
+        after = {(uri, f"c#{dag_id}") for uri in consumes}
+        after |= {(uri, f"p#{dag_id}#{task_id}") for uri, task_id in produces}
+        for uri, sk in sorted(after - before):
+            self.model(f"a#{asset_id(uri)}", sk, uri=uri, created=now).save()
         if after != before or row is None:
             self.model(f"d#{dag_id}", "#", body=json.dumps(sorted(after))).save()
-        for uri in sorted(before - after):
-            self.model(f"a#{asset_id(uri)}", f"c#{dag_id}").delete()
+        for uri, sk in sorted(before - after):
+            self.model(f"a#{asset_id(uri)}", sk).delete()
+
+    def references(self, aid: int) -> tuple[list[str], list[tuple[str, str]]]:
+        """(DAGs scheduled on the asset, (dag, task) producing it): one Query."""
+        consumers: list[str] = []
+        producers: list[tuple[str, str]] = []
+        for item in self.model.query(f"a#{aid}", self.model.sk.between("c#", "p#~")):
+            if item.sk.startswith("c#"):
+                consumers.append(item.sk[2:])
+            elif item.sk.startswith("p#"):
+                dag_id, _, task_id = item.sk[2:].rpartition("#")
+                producers.append((dag_id, task_id))
+        return consumers, producers
 
     def consumers(self, uri: str) -> list[str]:
         """The DAG ids whose deployed version waits for ``uri``: one Query."""
@@ -191,7 +214,8 @@ class AssetStore:
 
     def consumed_by(self, dag_id: str) -> list[str]:
         row = self._get(f"d#{dag_id}", "#")
-        return list(json.loads(row.body)) if row is not None and row.body else []
+        pairs = json.loads(row.body) if row is not None and row.body else []
+        return sorted(uri for uri, sk in pairs if sk == f"c#{dag_id}")
 
     # ------------------------------------------------------------ events
     def record_event(self, event: AssetEvent) -> bool:
@@ -208,7 +232,22 @@ class AssetStore:
             if exc.cause_response_code == CONDITION_FAILED:
                 return False
             raise
+        self._note_latest(event)
         return True
+
+    def _note_latest(self, event: AssetEvent) -> None:
+        """Keep the asset row's latest event (Airflow's ``last_asset_event``); a
+        row that does not exist is not created, an older event changes nothing."""
+        item = self.model(f"a#{event.asset_id}", "#")
+        try:
+            item.update(
+                actions=[self.model.eid.set(event.id), self.model.ts.set(event.timestamp)],
+                condition=self.model.pk.exists()
+                & (self.model.eid.does_not_exist() | (self.model.eid < event.id)),
+            )
+        except UpdateError as exc:
+            if exc.cause_response_code != CONDITION_FAILED:
+                raise
 
     def events(self, ids: Iterable[int]) -> dict[int, AssetEvent]:
         keys = [(f"e#{i}", "#") for i in sorted(set(ids))]
@@ -293,6 +332,8 @@ def _asset(item: Any) -> AssetRow:
         extra=json.loads(item.extra or "{}"),
         created_at=item.created,
         updated_at=item.updated,
+        last_event_id=None if item.eid is None else int(item.eid),
+        last_event_at=item.ts,
     )
 
 

@@ -61,15 +61,17 @@ def test_queues_are_sets_and_consuming_keeps_what_arrived_meanwhile(assets: Asse
 
 
 def test_the_consumer_index_follows_each_deploy(assets: AssetStore) -> None:
-    assets.set_consumer("c1", [URI, "s3://lake/users"])
-    assets.set_consumer("c2", [URI])
+    assets.set_dag_assets("c1", [URI, "s3://lake/users"], [(URI, "write")])
+    assets.set_dag_assets("c2", [URI])
     assert sorted(assets.consumers(URI)) == ["c1", "c2"]
-    assets.set_consumer("c1", ["s3://lake/users"])  # a new version no longer waits for URI
+    assets.set_dag_assets("c1", ["s3://lake/users"], [(URI, "write")])  # no longer waits for URI
     assert assets.consumers(URI) == ["c2"]
     assert assets.consumers("s3://lake/users") == ["c1"]
     assert assets.consumed_by("c1") == ["s3://lake/users"]
-    assets.set_consumer("c1", [])
+    assert assets.references(asset_id(URI)) == (["c2"], [("c1", "write")])
+    assets.set_dag_assets("c1", [])
     assert assets.consumers("s3://lake/users") == []
+    assert assets.references(asset_id(URI)) == (["c2"], [])
 
 
 def test_assets_are_registered_once_and_listed_by_id(assets: AssetStore) -> None:
@@ -85,6 +87,17 @@ def test_assets_are_registered_once_and_listed_by_id(assets: AssetStore) -> None
     assert row is not None and row.extra == {"v": 2}
     assert row.created_at == T0 and row.updated_at == T0 + dt.timedelta(hours=1)
     assert assets.get_asset(1) is None
+    assert row.last_event_id is None
+    later, earlier = (
+        _event("b", T0 + dt.timedelta(hours=2), "s3://lake/a"),
+        _event("a", T0, "s3://lake/a"),
+    )
+    assets.record_event(later)
+    assets.record_event(earlier)  # arrives late: the latest stays the latest
+    assets.record_event(_event("c", T0, "s3://lake/unknown"))  # no row is made for it
+    row = assets.get_asset(asset_id("s3://lake/a"))
+    assert row is not None and row.last_event_id == later.id
+    assert assets.get_asset(asset_id("s3://lake/unknown")) is None
 
 
 def test_a_runs_events_are_read_back_by_uri(assets: AssetStore) -> None:
