@@ -94,6 +94,8 @@ class AssetEventQuery(Paging):
     source_task_id: str | None = None
     source_run_id: str | None = None
     source_map_index: int | None = None
+    timestamp_gte: dt.datetime | None = None
+    timestamp_lte: dt.datetime | None = None
     order_by: Literal["id", "-id", "timestamp", "-timestamp"] = "timestamp"
 
 

@@ -178,7 +178,14 @@ def get_asset_events(call: Call) -> AssetEventCollectionResponse:
         "source_map_index": query.source_map_index,
     }
     wanted = {k: v for k, v in filters.items() if v is not None}
-    if not wanted:
+    low, high = query.timestamp_gte, query.timestamp_lte
+
+    def keep(event: AssetEvent) -> bool:
+        if any(getattr(event, k) != v for k, v in wanted.items()):
+            return False
+        return (low is None or event.timestamp >= low) and (high is None or event.timestamp <= high)
+
+    if not wanted and low is None and high is None:
         page = store.list_events(
             asset=query.asset_id, limit=query.limit, offset=query.offset, descending=descending
         )
@@ -187,7 +194,7 @@ def get_asset_events(call: Call) -> AssetEventCollectionResponse:
         every = store.list_events(
             asset=query.asset_id, limit=EVERYTHING, offset=0, descending=descending
         ).items
-        kept = [e for e in every if all(getattr(e, k) == v for k, v in wanted.items())]
+        kept = [e for e in every if keep(e)]
         events, total = kept[query.offset : query.offset + query.limit], len(kept)
     rows: dict[int, AssetRow | None] = {}
     for event in events:
