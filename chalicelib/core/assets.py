@@ -174,10 +174,10 @@ def leaves(condition: Condition) -> Iterator[AssetRef | AliasRef]:
 
 
 def consumed_uris(condition: Condition | None) -> list[str]:
-    """The asset URIs whose events a DAG waits for: the keys of the consumer index."""
+    """What a DAG waits for, as consumer index keys: asset URIs and ``alias:<name>``."""
     if condition is None:
         return []
-    return sorted({leaf.uri for leaf in leaves(condition) if isinstance(leaf, AssetRef)})
+    return sorted({leaf_key(leaf) for leaf in leaves(condition)})
 
 
 def waiting_for(condition: Condition, queued: Set[str]) -> tuple[list[str], list[str]]:

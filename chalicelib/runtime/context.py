@@ -29,7 +29,7 @@ import pendulum
 
 from chalicelib.core.runs import DagRun, RunType
 from chalicelib.runtime import macros
-from chalicelib.runtime.outlets import TriggeringAssetEvents
+from chalicelib.runtime.outlets import OutletEventAccessors, TriggeringAssetEvents
 from chalicelib.runtime.secrets_context import ConnectionAccessor, VariableAccessor
 
 
@@ -206,6 +206,7 @@ def build_context(
         "expanded_ti_count": expanded_ti_count,
         "inlets": list(getattr(task, "inlets", []) or []),
         "outlets": list(getattr(task, "outlets", []) or []),
+        "outlet_events": OutletEventAccessors(),
         "logical_date": dates.logical_date,
         "macros": macros,
         "map_index_template": None,

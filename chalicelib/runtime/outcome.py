@@ -13,6 +13,7 @@ from chalicelib.core.retries import decide_after_infrastructure_failure
 from chalicelib.core.runs import DagRun
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import TaskState
+from chalicelib.runtime.outlets import OutletEvent
 from chalicelib.runtime.timeout import TryCancel, timeout_message
 from chalicelib.sdk.exceptions import TaskTimeout
 from chalicelib.secrets import secret_masker
@@ -60,6 +61,8 @@ class TryResult:
     infrastructure: bool = False
     retry_base: int | None = None
     infra_failures: int | None = None
+    # Asset events a successful try emits (its outlets, with outlet_events' extras).
+    asset_events: tuple[OutletEvent, ...] = ()
 
     def recorded(self) -> dict[str, Any]:
         """The instance fields that record this outcome, for any state store."""

@@ -134,12 +134,11 @@ def record_and_hand_off(
     if not recorded.won:
         log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
         return WorkerOutcome(claimed=True, state=result.state, recorded=False)
-    outlets = spec.tasks[message.task_id].outlets
-    if result.state is TaskState.SUCCESS and outlets and deps.assets is not None:
+    if result.state is TaskState.SUCCESS and result.asset_events and deps.assets is not None:
         persistently(
             lambda: emit_outlets(
                 deps.assets,
-                outlets,
+                result.asset_events,
                 dag_id=run.dag_id,
                 run_id=run.run_id,
                 task_id=message.task_id,

@@ -294,7 +294,14 @@ def _triggering_events(deps: WorkerDeps, run: Any) -> TriggeringAssetEvents | No
 
     def load() -> dict[str, list[Any]]:
         stored = deps.assets.store.run_events(run.dag_id, run.run_id)
-        return {uri: [EventView(e) for e in events] for uri, events in stored.items()}
+        found: dict[str, list[Any]] = {}
+        for key, events in stored.items():
+            views = [EventView(e) for e in events]
+            found.setdefault(key, []).extend(views)
+            if key.startswith("alias:"):  # an alias's events also show under their assets
+                for view in views:
+                    found.setdefault(view.asset.uri, []).append(view)
+        return found
 
     return TriggeringAssetEvents(load)
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core.assets import asset_id, is_met, leaf_key, leaves
+from chalicelib.core.assets import AssetRef, alias_key, asset_id, is_met, leaf_key, leaves
 from chalicelib.core.runs import RunType
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.store.assets import AssetEvent, AssetStore, event_id
@@ -56,11 +56,15 @@ class AssetService:
         source_run_id: str | None = None,
         source_task_id: str | None = None,
         source_map_index: int = -1,
+        alias: str | None = None,
+        asset: AssetRef | None = None,
     ) -> Emitted:
         """Record one event of ``uri`` (normalized) and start the runs it completes.
 
         ``source_key`` names the event's origin (a try, an S3 event id, an API
         request): the same key at the same ``timestamp`` is the same event.
+        An event through an ``alias`` is queued for the DAGs scheduled on the
+        alias too, and ``asset`` (known only at run time) gets its row.
         """
         when = (timestamp or self.clock()).astimezone(dt.UTC)
         event = AssetEvent(
@@ -74,18 +78,22 @@ class AssetService:
             source_task_id=source_task_id,
             source_map_index=source_map_index,
         )
+        if asset is not None:
+            self.store.register([asset], when)
         new = self.store.record_event(event)
         runs: list[tuple[str, str]] = []
         # Queued again on a redelivery too: the first delivery may have stopped
         # between the event and the queues; queue sets make this a no-op otherwise.
-        for dag_id in sorted(self.store.consumers(uri)):
-            record = self.scheduler.store.get_dag(dag_id)
-            if record is None or record.paused or not record.active:
-                continue  # Airflow queues events only for unpaused DAGs
-            self.store.enqueue(dag_id, uri, event.id)
-            run_id = self.check(dag_id)
-            if run_id is not None:
-                runs.append((dag_id, run_id))
+        keys = [uri] if alias is None else [uri, alias_key(alias)]
+        for key in keys:
+            for dag_id in sorted(self.store.consumers(key)):
+                record = self.scheduler.store.get_dag(dag_id)
+                if record is None or record.paused or not record.active:
+                    continue  # Airflow queues events only for unpaused DAGs
+                self.store.enqueue(dag_id, key, event.id)
+                run_id = self.check(dag_id)
+                if run_id is not None:
+                    runs.append((dag_id, run_id))
         return Emitted(event, new, runs)
 
     def check(self, dag_id: str) -> str | None:

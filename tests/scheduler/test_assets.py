@@ -10,12 +10,13 @@ import pendulum
 import pytest
 from moto import mock_aws
 
+from chalicelib.core.assets import asset_id
 from chalicelib.core.runs import RunType
 from chalicelib.core.states import DagRunState
 from chalicelib.deploy.asset_index import index_assets
 from chalicelib.scheduler.assets import AssetService
 from chalicelib.scheduler.event_router import EventRouter
-from chalicelib.sdk import DAG, Asset, task
+from chalicelib.sdk import DAG, Asset, AssetAlias, task
 from chalicelib.store.assets import AssetStore
 from operators.empty import EmptyOperator
 from tests.scheduler.harness import FakeClock, Stack
@@ -142,3 +143,53 @@ def _s3_event(event_id: str, bucket: str, key: str) -> dict[str, Any]:
         "time": "2024-05-01T12:00:00Z",
         "detail": {"bucket": {"name": bucket}, "object": {"key": key}},
     }
+
+
+def test_outlet_events_set_extras_and_resolve_an_alias(stack: Stack) -> None:
+    alias, day = AssetAlias("daily"), Asset("s3://lake/2024-05-01")
+    with DAG("emitter", schedule=None, start_date=START) as emitter:
+
+        @task(outlets=[ORDERS, alias])
+        def emit(outlet_events=None):
+            outlet_events[ORDERS].extra = {"rows": 7}
+            outlet_events[alias].add(day, extra={"day": 1})
+
+        emit()
+    with DAG("on_alias", schedule=[alias], start_date=START) as on_alias:
+
+        @task
+        def seen(triggering_asset_events=None):
+            SEEN["alias"] = {
+                key: [e.extra for e in events] for key, events in triggering_asset_events.items()
+            }
+            SEEN["via_alias_key"] = len(triggering_asset_events[alias])
+
+        seen()
+    with DAG("on_day", schedule=[day], start_date=START) as on_day:
+        EmptyOperator(task_id="go")
+    _deploy(stack, emitter, on_alias, on_day, _consumer([ORDERS]))
+    stack.scheduler.trigger("emitter")
+    stack.settle()
+    assert SEEN["events"] == {ORDERS.uri: [("emitter", "emit", {"rows": 7})]}
+    assert SEEN["alias"] == {"alias:daily": [{"day": 1}], day.uri: [{"day": 1}]}
+    assert SEEN["via_alias_key"] == 1
+    (run,) = _runs(stack, "on_day")
+    assert run.state is DagRunState.SUCCESS
+    row = stack.deps.assets.store.get_asset(asset_id(day.uri))
+    assert row is not None and row.uri == day.uri  # known only at run time, registered then
+
+
+def test_a_failed_producer_emits_nothing(stack: Stack) -> None:
+    with DAG("producer", schedule=None, start_date=START) as producer:
+
+        @task(outlets=[ORDERS])
+        def write():
+            raise ValueError("no data")
+
+        write()
+    _deploy(stack, producer, _consumer([ORDERS]))
+    stack.scheduler.trigger("producer")
+    stack.settle()
+    assert _runs(stack, "consumer") == []
+    page = stack.deps.assets.store.list_events(asset=None, limit=10, offset=0, descending=False)
+    assert page.total == 0
