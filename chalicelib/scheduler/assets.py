@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core.assets import AssetRef, alias_key, asset_id, is_met, leaf_key, leaves
+from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.runs import RunType
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.store.assets import AssetEvent, AssetStore, event_id
@@ -91,7 +92,13 @@ class AssetService:
                 if record is None or record.paused or not record.active:
                     continue  # Airflow queues events only for unpaused DAGs
                 self.store.enqueue(dag_id, key, event.id)
-                run_id = self.check(dag_id)
+                try:
+                    run_id = self.check(dag_id)
+                except SlipstreamError as exc:
+                    # One consumer's bad DAG (params without defaults) must not stop
+                    # the others, nor fail the producer's try that emitted the event.
+                    log.warning("asset event %s: %s not started: %s", event.id, dag_id, exc)
+                    continue
                 if run_id is not None:
                     runs.append((dag_id, run_id))
         return Emitted(event, new, runs)

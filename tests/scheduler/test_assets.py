@@ -16,7 +16,7 @@ from chalicelib.core.states import DagRunState
 from chalicelib.deploy.asset_index import index_assets
 from chalicelib.scheduler.assets import AssetService
 from chalicelib.scheduler.event_router import EventRouter
-from chalicelib.sdk import DAG, Asset, AssetAlias, task
+from chalicelib.sdk import DAG, Asset, AssetAlias, Param, task
 from chalicelib.store.assets import AssetStore
 from operators.empty import EmptyOperator
 from tests.scheduler.harness import FakeClock, Stack
@@ -193,3 +193,14 @@ def test_a_failed_producer_emits_nothing(stack: Stack) -> None:
     assert _runs(stack, "consumer") == []
     page = stack.deps.assets.store.list_events(asset=None, limit=10, offset=0, descending=False)
     assert page.total == 0
+
+
+def test_a_consumer_that_cannot_start_does_not_stop_the_others(stack: Stack) -> None:
+    with DAG(
+        "needs_conf", schedule=[ORDERS], start_date=START, params={"n": Param(type="integer")}
+    ) as needs_conf:
+        EmptyOperator(task_id="go")
+    _deploy(stack, needs_conf, _consumer([ORDERS]))
+    emitted = stack.deps.assets.emit(ORDERS.uri, source_key="api:1")
+    assert [dag for dag, _ in emitted.runs] == ["consumer"]
+    assert _runs(stack, "needs_conf") == []
