@@ -189,7 +189,9 @@ def asset_service(sched: Scheduler | None = None) -> Any:
     from chalicelib.store.assets import AssetStore
 
     sched = sched or scheduler()
-    return AssetService(AssetStore(sched.store.models.asset), sched, clock=utc_now)
+    # the scheduler's own store's tables (the local stack installs its scheduler)
+    models = getattr(sched.store, "models", None) or state_store().models
+    return AssetService(AssetStore(models.asset), sched, clock=utc_now)
 
 
 @functools.cache

@@ -259,10 +259,8 @@ class AssetStore:
 
     def list_events(self, *, asset: int | None, limit: int, offset: int, descending: bool) -> Page:
         """Events of every asset (``events`` index) or of one (``by_asset``), by id."""
-        if asset is None:
-            index, key = self.model.events, EVENTS
-        else:
-            index, key = self.model.by_asset, asset
+        key: str | int = EVENTS if asset is None else asset
+        index = self.model.events if asset is None else self.model.by_asset
         items = index.query(key, scan_index_forward=not descending, limit=offset + limit)
         page = [_event(item) for n, item in enumerate(items) if n >= offset][:limit]
         return Page(page, index.count(key))

@@ -74,6 +74,8 @@ def test_assets_are_listed_with_their_dags(client) -> None:
 
 def test_dag_details_show_the_asset_expression(client) -> None:
     details = DAGApi(client).get_dag_details("both")
+    assert details.timetable_summary == "Asset"
+    assert details.timetable_description == "Triggered by assets"
     assert details.asset_expression == {
         "all": [
             {"asset": {"uri": "s3://lake/a", "name": "s3://lake/a", "group": "asset", "id": A}},
