@@ -204,9 +204,24 @@ def event_router() -> Any:
     sched = scheduler()
     if _router is None or _router.scheduler is not sched:
         _router = EventRouter(
-            sched, bundle_store(), event_routes_key(store_settings().stage), clock=utc_now
+            sched,
+            bundle_store(),
+            event_routes_key(store_settings().stage),
+            clock=utc_now,
+            assets=asset_service(sched),
         )
     return _router
+
+
+def asset_service(sched: Scheduler | None = None) -> Any:
+    """Records asset events and starts the runs they complete (scheduler/assets.py)."""
+    from chalicelib.scheduler.assets import AssetService
+    from chalicelib.store.assets import AssetStore
+
+    sched = sched or scheduler()
+    # the scheduler's own store's tables (the local stack installs its scheduler)
+    models = getattr(sched.store, "models", None) or state_store().models
+    return AssetService(AssetStore(models.asset), sched, clock=utc_now)
 
 
 @functools.cache
@@ -249,4 +264,5 @@ def build_worker_deps(sched: Scheduler | None = None) -> Any:
         clock=utc_now,
         task_logs=task_log_store(),
         meter=CallMeter,  # each try's AWS calls, reported in its log
+        assets=asset_service(sched),
     )

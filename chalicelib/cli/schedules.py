@@ -15,6 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
+from chalicelib.cli.asset_schedules import (
+    asset_wait,
+    asset_wait_text,
+    is_asset_scheduled,
+    normalized,
+)
 from chalicelib.cli.main import dags_app
 from chalicelib.core.errors import DagValidationError, ScheduleError, SlipstreamError
 from chalicelib.core.spec import DagSpec
@@ -246,6 +252,25 @@ def _load_or_exit(path: str, dag_id: str) -> DagSpec:
 PathArg = Annotated[str, typer.Argument(help="DAG file (or folder of DAG files).")]
 DagIdArg = Annotated[str, typer.Argument(help="Id of the DAG in that file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")]
+QueuedOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--queued",
+        help="For a DAG scheduled on assets: an asset URI with an event queued (repeatable).",
+    ),
+]
+
+
+def _show_asset_wait(spec: DagSpec, queued: list[str], *, as_json: bool) -> None:
+    """What an asset-scheduled DAG waits for, instead of time-based runs."""
+    try:
+        keys = normalized(queued)
+    except ValueError as exc:
+        raise _fail(str(exc), EXIT_USER_ERROR) from None
+    if as_json:
+        typer.echo(json.dumps([asset_wait(spec, keys)], indent=2))
+    else:
+        typer.echo(asset_wait_text(spec, keys))
 
 
 @dags_app.command("next-runs")
@@ -262,9 +287,13 @@ def next_runs_command(
     ] = None,
     count: Annotated[int, typer.Option("--count", min=1, help="How many runs.")] = DEFAULT_COUNT,
     as_json: JsonOpt = False,
+    queued: QueuedOpt = None,
 ) -> None:
     """Show the next scheduled runs of a DAG (catchup ignored)."""
     spec = _load_or_exit(path, dag_id)
+    if is_asset_scheduled(spec):
+        _show_asset_wait(spec, queued or [], as_json=as_json)
+        return
     try:
         after_at = (
             parse_when(after, option="--after", timezone=spec.timezone)
@@ -312,9 +341,13 @@ def due_command(
         ),
     ] = None,
     as_json: JsonOpt = False,
+    queued: QueuedOpt = None,
 ) -> None:
     """Show the runs the scheduler would create at --now (catchup honoured)."""
     spec = _load_or_exit(path, dag_id)
+    if is_asset_scheduled(spec):
+        _show_asset_wait(spec, queued or [], as_json=as_json)
+        return
     try:
         now_at = parse_when(now, option="--now", timezone=spec.timezone)
         last_at = (

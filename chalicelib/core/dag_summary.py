@@ -20,6 +20,9 @@ DEFAULT_OWNER = "airflow"
 def summarize(spec: DagSpec, *, git_commit: str | None, deployed_at: dt.datetime) -> dict[str, Any]:
     """The JSON-ready facts of one deployed version that lists and filters need."""
     timetable = spec.timetable
+    summary, description = timetable.summary, timetable.description
+    if spec.asset_condition is not None:  # Airflow's AssetTriggeredTimetable
+        summary, description = "Asset", "Triggered by assets"
     limited = any(
         task.pool_slots != 1 or task.executor.kind == "ecs" for task in spec.tasks.values()
     )
@@ -29,10 +32,12 @@ def summarize(spec: DagSpec, *, git_commit: str | None, deployed_at: dt.datetime
         "tags": sorted(set(spec.tags)),
         "owners": [DEFAULT_OWNER],
         "fileloc": spec.fileloc or "",
-        "timetable_summary": timetable.summary,
-        "timetable_description": timetable.description,
+        "timetable_summary": summary,
+        "timetable_description": description,
         "timetable_periodic": bool(timetable.periodic),
-        "schedulable": bool(timetable.can_be_scheduled) or bool(spec.events),
+        "schedulable": bool(timetable.can_be_scheduled)
+        or bool(spec.events)
+        or spec.asset_condition is not None,
         "max_active_runs": spec.max_active_runs,
         "max_active_tasks": spec.max_active_tasks,
         "has_task_concurrency_limits": limited,

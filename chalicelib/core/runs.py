@@ -19,6 +19,7 @@ class RunType(StrEnum):
     MANUAL = "manual"
     BACKFILL = "backfill"
     EVENT = "event"
+    ASSET_TRIGGERED = "asset_triggered"  # a DAG's asset condition was met
 
 
 def make_run_id(run_type: RunType, when: dt.datetime, event_id: str | None = None) -> str:

@@ -39,6 +39,7 @@ from chalicelib.core.dag_summary import summarize
 from chalicelib.core.errors import Problem, ScheduleError, SlipstreamError
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.timetables import DataInterval, TimeRestriction
+from chalicelib.deploy.asset_index import asset_store_of, index_assets
 from chalicelib.deploy.bundle import DEFAULT_ROOTS, Bundle
 from chalicelib.deploy.bundle_store import BundleStore
 from chalicelib.store.base import DagRecord, DagVersionRecord, StateStore
@@ -199,6 +200,9 @@ def apply_plan(
         else:
             routes.pop(item.spec.dag_id, None)
     bundles.put_json(event_routes_key(stage), routes)
+    assets = asset_store_of(store)
+    if assets is not None:
+        index_assets(assets, [item.spec for item in planned], gone, now)
     return report
 
 

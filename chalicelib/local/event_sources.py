@@ -78,6 +78,19 @@ def watched_buckets(routes: Mapping[str, Iterable[Mapping[str, Any]]]) -> set[st
     return buckets
 
 
+def asset_buckets(asset_model: Any) -> set[str]:
+    """The buckets of deployed ``s3://`` assets that some DAG is scheduled on:
+    an upload there is an asset event (scheduler.event_router)."""
+    from chalicelib.store.assets import AssetStore
+
+    store = AssetStore(asset_model)
+    buckets: set[str] = set()
+    for row in store.list_assets(limit=10**9, offset=0).items:
+        if row.uri.startswith("s3://") and store.references(row.id)[0]:
+            buckets.add(row.uri[len("s3://") :].split("/", 1)[0])
+    return buckets
+
+
 def watch_bucket(s3: Any, bucket: str) -> None:
     """Create the bucket if missing and turn its EventBridge notifications on,
     keeping any other notification it has."""

@@ -372,14 +372,15 @@ class LocalStack:
         return report
 
     def watch_buckets(self) -> list[str]:
-        """Make the buckets the deployed S3 triggers name exist and send their
-        events to EventBridge (once each); returns the buckets watched."""
+        """Make the buckets the deployed S3 triggers and s3:// assets name exist
+        and send their events to EventBridge (once each); returns the buckets watched."""
         from chalicelib import wiring
         from chalicelib.deploy.deployer import event_routes_key
-        from chalicelib.local.event_sources import watch_bucket, watched_buckets
+        from chalicelib.local.event_sources import asset_buckets, watch_bucket, watched_buckets
 
         routes = wiring.bundle_store().get_json(event_routes_key(wiring.store_settings().stage))
-        for bucket in sorted(watched_buckets(routes or {}) - self._watched):
+        buckets = watched_buckets(routes or {}) | asset_buckets(wiring.state_store().models.asset)
+        for bucket in sorted(buckets - self._watched):
             watch_bucket(wiring.client("s3"), bucket)
             self._watched.add(bucket)
         return sorted(self._watched)

@@ -13,8 +13,9 @@ or variable, and what is read is registered with the secret masker.
 
 Not provided (no store behind them yet): ``prev_data_interval_*_success``,
 ``prev_start_date_success`` and ``prev_end_date_success`` are None;
-``inlets``, ``outlets``, ``triggering_dataset_events`` and the deprecated
-``execution_date`` / ``next_ds`` / ``prev_ds`` family are absent.
+the deprecated ``triggering_dataset_events`` and ``execution_date`` /
+``next_ds`` / ``prev_ds`` family are absent. ``triggering_asset_events`` is
+empty except in asset-triggered runs (runtime/outlets.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pendulum
 
 from chalicelib.core.runs import DagRun, RunType
 from chalicelib.runtime import macros
+from chalicelib.runtime.outlets import OutletEventAccessors, TriggeringAssetEvents
 from chalicelib.runtime.secrets_context import ConnectionAccessor, VariableAccessor
 
 
@@ -188,6 +190,7 @@ def build_context(
     params: Mapping[str, Any],
     *,
     expanded_ti_count: int | None = None,
+    triggering_asset_events: Mapping[Any, list[Any]] | None = None,
 ) -> dict[str, Any]:
     """The context dict passed to ``execute``, templates and callbacks."""
     dates = run_dates(effective_logical_date(run), run.data_interval_start, run.data_interval_end)
@@ -201,6 +204,9 @@ def build_context(
         "ds": dates.ds,
         "ds_nodash": dates.ds_nodash,
         "expanded_ti_count": expanded_ti_count,
+        "inlets": list(getattr(task, "inlets", []) or []),
+        "outlets": list(getattr(task, "outlets", []) or []),
+        "outlet_events": OutletEventAccessors(),
         "logical_date": dates.logical_date,
         "macros": macros,
         "map_index_template": None,
@@ -219,5 +225,6 @@ def build_context(
         "ts": dates.ts,
         "ts_nodash": dates.ts_nodash,
         "ts_nodash_with_tz": dates.ts_nodash_with_tz,
+        "triggering_asset_events": triggering_asset_events or TriggeringAssetEvents(),
         "var": VariableAccessor(),
     }

@@ -23,6 +23,7 @@ from chalicelib.core.states import TaskState
 from chalicelib.runtime.context import build_context, effective_logical_date, resolve_params
 from chalicelib.runtime.mapping import arguments_for_index
 from chalicelib.runtime.outcome import TryRequest, TryResult, infrastructure_failure, one_line_error
+from chalicelib.runtime.outlets import OutletEvent, OutletEventAccessors
 from chalicelib.runtime.task_instance import RuntimeTaskInstance
 from chalicelib.runtime.templating import render_template_fields
 from chalicelib.runtime.timeout import execution_timeout
@@ -118,7 +119,14 @@ def _execute_try(
         task = request.dag.get_task(request.task_id)
         ti.task = task
         params = resolve_params(request.dag, task, request.run.conf)
-        context = build_context(request.dag, task, request.run, ti, params)
+        context = build_context(
+            request.dag,
+            task,
+            request.run,
+            ti,
+            params,
+            triggering_asset_events=request.triggering_asset_events,
+        )
         operator = _instance_operator(request, task, context, xcoms)
         ti.task = operator
         context["task"] = operator
@@ -141,6 +149,17 @@ def _execute_try(
     return _finish(
         request, ti, context, log, start, clock, TaskState.SUCCESS, result_length=result_length
     )
+
+
+def _asset_events(request: TryRequest, context: dict[str, Any]) -> tuple[OutletEvent, ...]:
+    """The events the task's outlets emit, with what it set in ``outlet_events``."""
+    outlets = request.spec.task(request.task_id).outlets
+    accessors = context.get("outlet_events")
+    if not outlets:
+        return ()
+    if not isinstance(accessors, OutletEventAccessors):
+        accessors = OutletEventAccessors()
+    return accessors.events(list(outlets))
 
 
 def _task_failure(
@@ -337,6 +356,7 @@ def _finish(
         traceback=trace,
         result_length=result_length,
         skip_downstream=ti.skipped_downstream,
+        asset_events=_asset_events(request, context) if state is TaskState.SUCCESS else (),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from chalicelib.core.retries import decide_after_infrastructure_failure
 from chalicelib.core.runs import DagRun
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import TaskState
+from chalicelib.runtime.outlets import OutletEvent
 from chalicelib.runtime.timeout import TryCancel, timeout_message
 from chalicelib.sdk.exceptions import TaskTimeout
 from chalicelib.secrets import secret_masker
@@ -36,6 +38,8 @@ class TryRequest:
     infra_failures: int = 0  # tries ended by AWS so far (TaskInstance.infra_failures)
     # Lets the caller stop the try from another thread (its run ended, it was marked).
     cancel: TryCancel | None = None
+    # An asset-triggered run's events, read when the task first asks (runtime.outlets).
+    triggering_asset_events: Mapping[Any, list[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class TryResult:
     infrastructure: bool = False
     retry_base: int | None = None
     infra_failures: int | None = None
+    # Asset events a successful try emits (its outlets, with outlet_events' extras).
+    asset_events: tuple[OutletEvent, ...] = ()
 
     def recorded(self) -> dict[str, Any]:
         """The instance fields that record this outcome, for any state store."""

@@ -36,6 +36,7 @@ from chalicelib.core.runs import TaskInstance
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.handoff import HandOffView
 from chalicelib.runtime.outcome import TryResult
+from chalicelib.runtime.outlets import emit_outlets
 
 if TYPE_CHECKING:
     from chalicelib.runtime.worker import WorkerDeps
@@ -98,6 +99,33 @@ def persistently(
     raise AssertionError("unreachable")  # the last round returns or raises
 
 
+def _emit_asset_events(
+    deps: WorkerDeps, message: WorkerMessage, run: Any, result: TryResult
+) -> None:
+    """The try's asset events (runtime.outlets), after its success is recorded.
+
+    A bug here must not keep the run from moving on: the error is logged and
+    the hand-off goes ahead (AWS errors are retried by ``persistently`` first)."""
+    try:
+        persistently(
+            lambda: emit_outlets(
+                deps.assets,
+                result.asset_events,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=message.task_id,
+                map_index=message.map_index,
+                try_number=message.try_number,
+                when=result.end_date,
+            ),
+            what="recording asset events",
+            label=message.label,
+            sleep=deps.sleep,
+        )
+    except Exception:
+        log.exception("%s: asset events not recorded", message.label)
+
+
 def record_and_hand_off(
     deps: WorkerDeps,
     message: WorkerMessage,
@@ -133,6 +161,8 @@ def record_and_hand_off(
     if not recorded.won:
         log.warning("%s: outcome %s not recorded: the try was reaped", message.label, result.state)
         return WorkerOutcome(claimed=True, state=result.state, recorded=False)
+    if result.state is TaskState.SUCCESS and result.asset_events and deps.assets is not None:
+        _emit_asset_events(deps, message, run, result)
     done_try = _Recorded(deps, message, spec, run, result, held, recorded.pending)
     if result.state is TaskState.UP_FOR_RETRY:
         persistently(

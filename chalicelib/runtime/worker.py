@@ -38,6 +38,7 @@ from typing import Any, Protocol
 from chalicelib.aws.errors import describe, is_infrastructure_error
 from chalicelib.core.engine import Reconcile, TaskFinished
 from chalicelib.core.messages import WorkerMessage
+from chalicelib.core.runs import RunType
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
 from chalicelib.runtime.executing import (
@@ -46,6 +47,7 @@ from chalicelib.runtime.executing import (
     execute_try,
     infrastructure_failure,
 )
+from chalicelib.runtime.outlets import EventView, TriggeringAssetEvents
 from chalicelib.runtime.recording import WorkerOutcome, persistently, record_and_hand_off
 from chalicelib.runtime.task_log import TaskLogSink, capture_try
 from chalicelib.runtime.timeout import TryCancel
@@ -94,6 +96,7 @@ class WorkerDeps:
     task_logs: TaskLogs | None = None  # None: the try's output goes to the worker's own
     meter: Callable[[], Meter] | None = None  # None: the try's AWS calls are not counted
     sleep: Callable[[float], None] = time.sleep  # between repeats of a step AWS refused
+    assets: Any = None  # scheduler.assets.AssetService; None: outlets record nothing
 
 
 _default_deps: WorkerDeps | None = None
@@ -260,6 +263,7 @@ def _run_try(
             retry_base=retry_base,
             infra_failures=infra_failures,
             cancel=cancel,
+            triggering_asset_events=_triggering_events(deps, run),
         )
 
     try:
@@ -281,6 +285,25 @@ def _run_try(
             return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()
+
+
+def _triggering_events(deps: WorkerDeps, run: Any) -> TriggeringAssetEvents | None:
+    """An asset-triggered run's events, loaded only if the task reads them."""
+    if deps.assets is None or run.run_type is not RunType.ASSET_TRIGGERED:
+        return None
+
+    def load() -> dict[str, list[Any]]:
+        stored = deps.assets.store.run_events(run.dag_id, run.run_id)
+        found: dict[str, list[Any]] = {}
+        for key, events in stored.items():
+            views = [EventView(e) for e in events]
+            found.setdefault(key, []).extend(views)
+            if key.startswith("alias:"):  # an alias's events also show under their assets
+                for view in views:
+                    found.setdefault(view.asset.uri, []).append(view)
+        return found
+
+    return TriggeringAssetEvents(load)
 
 
 def _try_log_sink(deps: WorkerDeps, message: WorkerMessage) -> TaskLogSink | None:

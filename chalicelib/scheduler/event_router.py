@@ -12,15 +12,41 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from chalicelib.core.assets import AssetError, normalize_uri
 from chalicelib.core.event_matching import matches
 from chalicelib.core.runs import RunType
 from chalicelib.scheduler.service import Scheduler
 
+if TYPE_CHECKING:
+    from chalicelib.scheduler.assets import AssetService
+
 log = logging.getLogger("slipstream.scheduler")
 
 ROUTES_TTL = dt.timedelta(seconds=60)
+
+
+def s3_asset_uri(event: Mapping[str, Any]) -> str | None:
+    """``s3://bucket/key`` of an S3 "Object Created" event (normalized), else None."""
+    if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
+        return None
+    detail = event.get("detail") or {}
+    bucket = (detail.get("bucket") or {}).get("name")
+    key = (detail.get("object") or {}).get("key")
+    if not bucket or not key:
+        return None
+    try:
+        return normalize_uri(f"s3://{bucket}/{key}")
+    except AssetError:
+        return None
+
+
+def _event_time(event: Mapping[str, Any]) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
 
 
 class JsonDocuments(Protocol):
@@ -35,7 +61,9 @@ class EventRouter:
         routes_key: str,
         *,
         clock: Callable[[], dt.datetime],
+        assets: AssetService | None = None,
     ):
+        self.assets = assets
         self.scheduler = scheduler
         self.documents = documents
         self.routes_key = routes_key
@@ -78,6 +106,17 @@ class EventRouter:
             if new:
                 created.append(run.run_id)
                 log.info("event %s started %s/%s", event_id, dag_id, run.run_id)
+        if self.assets is not None:
+            uri = s3_asset_uri(event)
+            if uri is not None and self.assets.store.consumers(uri):
+                matched = True
+                emitted = self.assets.emit(
+                    uri,
+                    source_key=f"eventbridge:{event_id}",
+                    timestamp=_event_time(event),
+                    extra={"from": "s3", "event_id": event_id},
+                )
+                created.extend(run_id for _, run_id in emitted.runs)
         if not matched:
             # Not an error: S3 sends every upload of a watched bucket, and the bus
             # carries events no DAG is waiting for.

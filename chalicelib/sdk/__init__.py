@@ -11,6 +11,17 @@ from chalicelib.core.timetables import (
     DeltaDataIntervalTimetable,
 )
 from chalicelib.core.trigger_rules import TriggerRule
+from chalicelib.sdk.assets import (
+    Asset,
+    AssetAlias,
+    AssetAll,
+    AssetAny,
+    Dataset,
+    DatasetAlias,
+    DatasetAll,
+    DatasetAny,
+    Model,
+)
 from chalicelib.sdk.baseoperator import BaseOperator
 from chalicelib.sdk.context import get_current_context
 from chalicelib.sdk.dag import DAG, dag
@@ -34,15 +45,24 @@ from chalicelib.secrets.connection import Connection
 __all__ = [
     "DAG",
     "AirflowNotFoundException",
+    "Asset",
+    "AssetAlias",
+    "AssetAll",
+    "AssetAny",
     "BaseHook",
     "BaseOperator",
     "Connection",
     "CronDataIntervalTimetable",
     "CronTriggerTimetable",
+    "Dataset",
+    "DatasetAlias",
+    "DatasetAll",
+    "DatasetAny",
     "DeltaDataIntervalTimetable",
     "EventPattern",
     "ExecutorConfig",
     "MappedOperator",
+    "Model",
     "Param",
     "S3Event",
     "TaskFailed",

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from chalicelib.core.spec import DEFAULT_POOL
 from chalicelib.core.trigger_rules import TriggerRule
 from chalicelib.sdk import contexts
+from chalicelib.sdk.assets import outlet_refs
 from chalicelib.sdk.dependencies import TaskNode, link
 from chalicelib.sdk.executor import DEFAULT_EXECUTOR, as_executor_config
 from chalicelib.sdk.params import as_param
@@ -63,6 +64,8 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
     "params": None,
     "doc_md": None,
     "multiple_outputs": False,
+    "inlets": None,
+    "outlets": None,
 }
 PLACEMENT_ARGS = frozenset({"task_id", "dag", "task_group", "default_args"})
 BASE_OPERATOR_ARGS = frozenset(TASK_ARG_DEFAULTS) | PLACEMENT_ARGS
@@ -191,6 +194,13 @@ def _with_default_args(init: Callable[..., None]) -> Callable[..., None]:
 
 
 # --------------------------------------------------------------- common attributes
+def _as_list(value: Any) -> list[Any]:
+    """Airflow accepts one inlet/outlet or a list of them."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
     """Set the scheduling attributes every task has, recording bad values as problems.
 
@@ -204,6 +214,13 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
         return TASK_ARG_DEFAULTS[name] if value is None else value
 
     n.display_name = get("display_name")
+    n.inlets = _as_list(get("inlets"))
+    n.outlets = _as_list(get("outlets"))
+    try:
+        n.outlet_refs = outlet_refs(n.outlets)
+    except TypeError as exc:
+        node.record_problem(str(exc))
+        n.outlet_refs = []
     n.owner = get("owner")
     n.email = get("email")
     n.email_on_failure = bool(get("email_on_failure"))
@@ -334,6 +351,8 @@ class BaseOperator(TaskNode):
         params: Mapping[str, Any] | None = None,
         doc_md: str | None = None,
         multiple_outputs: bool = False,
+        inlets: Any = None,
+        outlets: Any = None,
         dag: DAG | None = None,
         task_group: TaskGroup | None = None,
         default_args: Mapping[str, Any] | None = None,

@@ -28,12 +28,14 @@ from chalicelib.core.events import EventPattern, S3Event
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.timetables import NullTimetable, timetable_from_schedule
 from chalicelib.sdk import contexts
+from chalicelib.sdk.assets import BaseAsset, schedule_condition
 from chalicelib.sdk.dependencies import TaskNode
 from chalicelib.sdk.params import DagParam, Param, as_param
 from chalicelib.sdk.source import Site, caller_site, display_path
 from chalicelib.sdk.taskgroup import TaskGroup
 
 if TYPE_CHECKING:
+    from chalicelib.core.assets import Condition
     from chalicelib.core.events import EventTrigger
     from chalicelib.core.timetables import Timetable
 
@@ -104,6 +106,7 @@ class DAG:
         self.on_success_callback = self._callback("on_success_callback", on_success_callback)
         self.on_failure_callback = self._callback("on_failure_callback", on_failure_callback)
         self._schedule_parts: tuple[Timetable, list[EventTrigger]] | None = None
+        self._asset_condition: Condition | None = None
         self.task_group = TaskGroup(None, dag=self)
 
     # -- construction helpers ---------------------------------------------
@@ -188,6 +191,12 @@ class DAG:
     def timetable(self) -> Timetable:
         return self.schedule_parts()[0]
 
+    @property
+    def asset_condition(self) -> Condition | None:
+        """The assets ``schedule`` waits for (all of a list; an ``&``/``|`` expression)."""
+        self.schedule_parts()
+        return self._asset_condition
+
     def schedule_parts(self) -> tuple[Timetable, list[EventTrigger]]:
         """The time-based timetable and the event triggers the ``schedule`` argument declares."""
         if self._schedule_parts is None:
@@ -197,7 +206,18 @@ class DAG:
     def _split_schedule(self) -> tuple[Timetable, list[EventTrigger]]:
         items = list(self.schedule) if isinstance(self.schedule, (list, tuple)) else [self.schedule]
         events: list[EventTrigger] = [i for i in items if isinstance(i, (S3Event, EventPattern))]
-        times = [i for i in items if i is not None and not isinstance(i, (S3Event, EventPattern))]
+        self._asset_condition = schedule_condition(items)
+        times = [
+            i
+            for i in items
+            if i is not None and not isinstance(i, (S3Event, EventPattern, BaseAsset))
+        ]
+        if times and self._asset_condition is not None:
+            self.record_problem(
+                "schedule cannot mix assets with a time-based schedule "
+                "(Airflow's AssetOrTimeSchedule is not supported)"
+            )
+            return NullTimetable(), events
         if len(times) > 1:
             self.record_problem(
                 "schedule may combine event triggers with at most one time-based schedule; "

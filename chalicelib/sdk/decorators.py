@@ -41,6 +41,7 @@ CONTEXT_KEYS = frozenset(
         "map_index_template",
         "next_ds",
         "next_ds_nodash",
+        "outlet_events",
         "outlets",
         "params",
         "prev_ds",

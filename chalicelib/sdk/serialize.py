@@ -57,6 +57,7 @@ def dag_to_spec(dag: DAG, bundle_root: str | None = None) -> DagSpec:
         line=dag.line,
         timetable=timetable,
         events=events,
+        asset_condition=dag.asset_condition,
         timezone=dag.timezone,
         start_date=_utc(dag.start_date),
         end_date=_utc(dag.end_date),
@@ -128,6 +129,7 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
         on_failure_callback=refs.callbacks(t.on_failure_callback),
         on_retry_callback=refs.callbacks(t.on_retry_callback),
         line=site_line if site_file == dag.fileloc_raw else None,
+        outlets=list(getattr(t, "outlet_refs", [])),
     )
 
 

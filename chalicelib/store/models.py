@@ -24,6 +24,9 @@ Key design (one table per entity, short attribute names):
                   active backfill; GSI ``by_dag`` (``dag_id``, ``id``) lists a DAG's
                   backfills; GSI ``active`` (``act``, ``id``) is sparse: only backfills
                   not completed carry ``act``, for the tick's safety net.
+- assets          pk/sk by item kind (chalicelib/store/assets.py): assets, events,
+                  the consumer index, per-DAG queues; GSIs ``listed``, ``events``,
+                  ``by_asset``.
 - event-log       pk ``tn`` (tenant), sk ``eid`` (microseconds since the epoch times
                   1,000 plus a random part: an integer id that sorts by time).
 
@@ -59,6 +62,7 @@ from pynamodb.models import Model
 
 from chalicelib.aws.retries import pynamodb_retry_attempts
 from chalicelib.core.engine import MAX_MAP_LENGTH
+from chalicelib.store.assets import build_asset_model
 from chalicelib.store.settings import StoreSettings
 
 PLACEHOLDER_INDEX = -1
@@ -121,6 +125,7 @@ class StoreModels:
     api_key: type[Any]
     event_log: type[Any]
     backfill: type[Any]
+    asset: type[Any]
 
     def all(self) -> list[type[Model]]:
         return [
@@ -132,6 +137,7 @@ class StoreModels:
             self.api_key,
             self.event_log,
             self.backfill,
+            self.asset,
         ]
 
 
@@ -410,6 +416,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         ApiKeyModel,
         EventLogModel,
         BackfillModel,
+        build_asset_model(settings.table_name("assets")),
     )
     for model in models.all():
         model.Meta.region = region

@@ -32,6 +32,7 @@ MISSING = {
     "task_try_number": "1",
     "xcom_key": "return_value",
     "backfill_id": "999999",
+    "asset_id": "1",
 }
 API = "/api/v2"
 
@@ -129,8 +130,11 @@ def default_ids(served: Served) -> dict[str, str]:
 TENANT_SCOPED = [
     op
     for op in GUARDED
-    # pools are deployment-wide; the batch run list names no DAG in its path ("~")
-    if "{" in op.path and "{pool_name}" not in op.path and not op.path.endswith("/dagRuns/list")
+    # pools and assets are deployment-wide; the batch run list names no DAG in its path ("~")
+    if "{" in op.path
+    and "{pool_name}" not in op.path
+    and "{asset_id}" not in op.path
+    and not op.path.endswith("/dagRuns/list")
 ]
 
 

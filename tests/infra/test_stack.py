@@ -39,6 +39,7 @@ TABLE_RESOURCES = {
     "api-keys": "ApiKeysTable",
     "event-log": "EventLogTable",
     "backfills": "BackfillsTable",
+    "assets": "AssetsTable",
 }
 
 

@@ -151,9 +151,16 @@ class TestParams:
         assert render(ctx, "{{ params.x }}-{{ params['n'] + 1 }}") == "ex-4"
 
 
-@pytest.mark.parametrize("key", ["inlets", "outlets", "execution_date", "next_ds"])
+@pytest.mark.parametrize("key", ["execution_date", "next_ds"])
 def test_keys_not_provided_yet(key: str) -> None:
     assert key not in context_for(scheduled_run())
+
+
+def test_asset_keys_are_there_and_empty_outside_asset_runs() -> None:
+    ctx = context_for(scheduled_run())
+    assert ctx["inlets"] == [] and ctx["outlets"] == []
+    assert dict(ctx["triggering_asset_events"]) == {}
+    assert len(ctx["outlet_events"]) == 0
 
 
 @pytest.mark.parametrize("key", ["var", "conn"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.api.routes import (
+    assets,
     backfills,
     connections,
     dag_runs,
@@ -40,4 +41,5 @@ ALL_BLUEPRINTS = [
     slipstream.bp,
     xcom.bp,
     deploys.bp,
+    assets.bp,
 ]

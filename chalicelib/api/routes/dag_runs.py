@@ -45,12 +45,16 @@ RUN_TYPE_NAMES = {
     RunType.BACKFILL: "backfill",
     # S3 and EventBridge events play the part of Airflow's asset events.
     RunType.EVENT: "asset_triggered",
+    RunType.ASSET_TRIGGERED: "asset_triggered",
 }
-RUN_TYPES_BY_NAME = {name: kind for kind, name in RUN_TYPE_NAMES.items()}
+RUN_TYPES_BY_NAME: dict[str, set[RunType]] = {}
+for _kind, _name in RUN_TYPE_NAMES.items():
+    RUN_TYPES_BY_NAME.setdefault(_name, set()).add(_kind)
 TRIGGERED_BY = {
     RunType.SCHEDULED: "timetable",
     RunType.BACKFILL: "backfill",
     RunType.EVENT: "asset",
+    RunType.ASSET_TRIGGERED: "asset",
 }
 
 
@@ -154,7 +158,7 @@ def _run_filter(query: DagRunListQuery) -> Any:
     if query.state:
         checks.append(lambda r: r.state.value in query.state)
     if query.run_type:
-        kinds = {RUN_TYPES_BY_NAME.get(n) for n in query.run_type}
+        kinds = {k for n in query.run_type for k in RUN_TYPES_BY_NAME.get(n, ())}
         checks.append(lambda r: r.run_type in kinds)
     if query.run_id_pattern:
         pattern = query.run_id_pattern

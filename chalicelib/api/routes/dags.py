@@ -39,6 +39,7 @@ from chalicelib.api.routes.common import (
     visible_dag,
 )
 from chalicelib.api.routing import Call, route
+from chalicelib.core.assets import airflow_expression
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.store.base import DagRecord
 
@@ -159,6 +160,7 @@ def get_dag_details(call: Call) -> DagDetailsResponse:
         else version_response(latest, fields["dag_display_name"]),
         active_runs_count=len(active),
         concurrency=spec.max_active_tasks,
+        asset_expression=airflow_expression(spec.asset_condition),
     )
 
 
