@@ -31,9 +31,15 @@ _NO_SENSORS = Missing(
     "sensors are not available yet; a @task that raises until the condition holds, "
     "with retries and retry_delay, waits without holding a worker between tries"
 )
-_NO_ASSETS = Missing(
-    "assets (datasets) are not available yet; trigger the consumer with an S3 event "
-    "schedule (S3Event) or through the REST API"
+_ASSETS: dict[str, str | Missing] = {
+    name: f"{SDK}:{name}" for name in ("Asset", "AssetAlias", "AssetAll", "AssetAny", "Model")
+}
+_DATASETS: dict[str, str | Missing] = {
+    name: f"{SDK}:{name}" for name in ("Dataset", "DatasetAlias", "DatasetAll", "DatasetAny")
+}
+_NO_METADATA = Missing(
+    "asset event extras are set with outlet_events[asset].extra = {...} in the task; "
+    "yielding Metadata is not supported"
 )
 _NO_LABEL = Missing("edge labels are not kept; write the dependency without a Label")
 _NO_SETUP = Missing(
@@ -90,8 +96,8 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
     "airflow": {
         **_DAG_TOOLS,
         "XComArg": f"{SDK}:XComArg",
-        "Dataset": _NO_ASSETS,
-        "Asset": _NO_ASSETS,
+        "Dataset": f"{SDK}:Dataset",
+        "Asset": f"{SDK}:Asset",
     },
     # -- airflow.models: the names DAG files import; the ORM models are not here
     "airflow.models": {
@@ -150,11 +156,8 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
         "TriggerRule": f"{SDK}:TriggerRule",
         "DagRunState": "chalicelib.core.states:DagRunState",
         "TaskInstanceState": "chalicelib.core.states:TaskState",
-        "Asset": _NO_ASSETS,
-        "AssetAlias": _NO_ASSETS,
-        "AssetAll": _NO_ASSETS,
-        "AssetAny": _NO_ASSETS,
-        "Metadata": _NO_ASSETS,
+        **_ASSETS,
+        "Metadata": _NO_METADATA,
         "ObjectStoragePath": Missing("read and write S3 with boto3 from a @task"),
         "get_parsing_context": Missing(
             "every DAG file is imported whole; there is no per-DAG parsing context"
@@ -243,7 +246,9 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
     },
     "airflow.timetables.trigger": {"CronTriggerTimetable": f"{SDK}:CronTriggerTimetable"},
     # -- other work will fill these (sensors, assets)
-    "airflow.datasets": {"Dataset": _NO_ASSETS, "DatasetAlias": _NO_ASSETS},
+    "airflow.datasets": {**_DATASETS},
+    "airflow.assets": {**_ASSETS},
+    "airflow.sdk.definitions.asset": {**_ASSETS},
 }
 
 _SETTINGS = "Slipstream reads its settings from SLIPSTREAM_* environment variables"

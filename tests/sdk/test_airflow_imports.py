@@ -278,3 +278,32 @@ def test_timezone_datetime_is_utc_unless_told() -> None:
     paris = dt.timezone(dt.timedelta(hours=1))
     assert timezone.datetime(2024, 1, 1, tzinfo=paris).utcoffset() == dt.timedelta(hours=1)
     assert timezone.utcnow().tzinfo is dt.UTC
+
+
+def test_airflow_2_datasets_and_airflow_3_assets_schedule_a_dag(tmp_path: Path) -> None:
+    path = write_dag(
+        tmp_path,
+        "consumers.py",
+        """
+import datetime as dt
+from airflow import DAG
+from airflow.datasets import Dataset
+from airflow.sdk import Asset
+from airflow.operators.empty import EmptyOperator
+
+with DAG("old_style", start_date=dt.datetime(2024, 1, 1), schedule=[Dataset("s3://b/raw.csv")]):
+    EmptyOperator(task_id="t")
+
+with DAG("new_style", start_date=dt.datetime(2024, 1, 1),
+         schedule=Asset("s3://b/a") & Asset("s3://b/b")):
+    EmptyOperator(task_id="t", outlets=[Asset("s3://b/out")])
+""",
+    )
+    result = load_dags([str(path)])
+
+    assert not result.problems
+    specs = {dag_id: dag.to_spec() for dag_id, dag in result.dags.items()}
+    assert specs["old_style"].asset_condition is not None
+    assert specs["new_style"].asset_condition is not None
+    assert specs["new_style"].tasks["t"].outlets
+    _no_airflow_left()
