@@ -87,9 +87,18 @@ async function start() {
     session.clear();
     signInForm("Your session ended; sign in again.");
   });
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", arrive);
+  arrive();
+}
+
+// A sign-in link can also arrive in a tab that already shows the UI (only the
+// fragment changes, so the page does not reload): handle it on every change.
+async function arrive() {
   const code = new URLSearchParams(location.hash.slice(1)).get("signin");
-  if (code && !(await signInWithCode(code))) return;
+  if (code) {
+    session.clear();
+    if (!(await signInWithCode(code))) return;
+  }
   route();
 }
 

@@ -25,7 +25,7 @@ function pausedSwitch(dag, onChange) {
     return h("span", {}, dag.is_paused ? "paused" : "active");
   }
   const box = h("input", {
-    type: "checkbox", id, role: "switch", checked: !dag.is_paused,
+    type: "checkbox", id, checked: !dag.is_paused,
     "aria-label": `${dag.dag_id} active (unpaused)`,
     onchange: async () => {
       box.disabled = true;
@@ -84,7 +84,10 @@ export async function dagsView() {
 
   let dags = [];
   function render() {
+    // A poll that changed something redraws the rows; keep the keyboard focus.
+    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : null;
     body.replaceChildren(...dags.map(row));
+    if (focused) document.getElementById(focused)?.focus();
   }
 
   async function refresh(force) {

@@ -37,10 +37,9 @@ export async function runView(dagId, runId) {
         h("td", {}, h("button", { type: "button", class: "linkish", "aria-pressed": isSel ? "true" : "false",
           onclick: () => select(ti) }, tiKey(ti))),
         h("td", {}, stateCell(ti.state)),
-        h("td", {}, `${ti.try_number}`, h("span", { class: "muted" }, ` of ${ti.max_tries + 1}`)),
-        h("td", {}, seconds(ti.duration)),
-        h("td", {}, when(ti.start_date)),
-        h("td", {}, ti.operator_name || ""));
+        h("td", { class: "nowrap" }, `${ti.try_number}`, h("span", { class: "muted" }, ` of ${ti.max_tries + 1}`)),
+        h("td", { class: "nowrap" }, seconds(ti.duration)),
+        h("td", { class: "nowrap" }, when(ti.start_date).slice(5)));
     }));
   }
 
@@ -116,18 +115,21 @@ export async function runView(dagId, runId) {
       const text = data.content.map((l) => `${(l.timestamp || "").slice(11, 23)} ${(l.level || "").toUpperCase().padEnd(7)} ${l.event ?? ""}`).join("\n");
       if (text) pre.append((lines ? "\n" : "") + text);
       lines += data.content.length;
-      const moving = data.continuation_token && data.continuation_token !== token;
       token = data.continuation_token || token;
-      return { open: !!data.continuation_token, moving };
+      return { open: !!data.continuation_token };
     };
     const box = h("div", {}, pre, more, state);
-    more.addEventListener("click", async () => { const r = await page(); more.hidden = !r.moving; });
+    more.addEventListener("click", async () => {
+      const r = await page();
+      more.hidden = !r.open;
+      state.textContent = `${lines} lines`;
+    });
     (async () => {
       try {
-        let r = await page();
-        // Keep reading pages while the try is finished and more is stored.
-        while (r.open && r.moving && FINISHED.has(ti.state)) r = await page();
+        const r = await page();
         state.textContent = `${lines} lines`;
+        // A finished try's further pages load on request (a log can be many MB).
+        more.hidden = !(r.open && FINISHED.has(ti.state));
         if (r.open && !FINISHED.has(ti.state)) {
           state.textContent = `${lines} lines · following the running try`;
           stopLog = poll(async () => {
@@ -195,7 +197,7 @@ export async function runView(dagId, runId) {
       h("section", { "aria-labelledby": "tis-title" },
         h("h2", { id: "tis-title" }, "Task instances"),
         h("table", { class: "table", id: "ti-table" },
-          h("thead", {}, h("tr", {}, ["Task", "State", "Try", "Duration", "Started", "Operator"].map((c) => h("th", { scope: "col" }, c)))),
+          h("thead", {}, h("tr", {}, ["Task", "State", "Try", "Duration", "Started (UTC)"].map((c) => h("th", { scope: "col" }, c)))),
           body)),
       side)));
   const stop = poll(() => refresh(false), 2500);
