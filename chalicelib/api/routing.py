@@ -163,7 +163,9 @@ def conditional(answer: Response, headers: dict[str, str]) -> Response:
     answer.headers["Cache-Control"] = "no-cache"
     sent = {k.lower(): v for k, v in headers.items()}.get("if-none-match")
     if etag_matches(sent, etag):
-        return Response(body="", status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"})
+        return Response(
+            body="", status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"}
+        )
     return answer
 
 

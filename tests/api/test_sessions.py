@@ -46,7 +46,10 @@ def test_an_expired_or_forged_code_is_refused(served: Served) -> None:
     answer = served.call("POST", "/slipstream/session", role=None, json={"code": expired})
     assert answer.status_code == 401
     forged = _code()[:-4] + "AAAA"
-    assert served.call("POST", "/slipstream/session", role=None, json={"code": forged}).status_code == 401
+    assert (
+        served.call("POST", "/slipstream/session", role=None, json={"code": forged}).status_code
+        == 401
+    )
     garbage = served.call("POST", "/slipstream/session", role=None, json={"code": "ssk_x_y"})
     assert garbage.status_code == 401
 

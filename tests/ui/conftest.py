@@ -30,7 +30,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("needs Debian's chromium and chromium-driver (apt-get install, as .ci/run does)")
+        pytest.skip(
+            "needs Debian's chromium and chromium-driver (apt-get install, as .ci/run does)"
+        )
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

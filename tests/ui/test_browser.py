@@ -20,9 +20,9 @@ from tests.api.served import Served
 from tests.ui.conftest import screenshot
 
 pytest.importorskip("selenium")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
 
 WAIT = 60.0
 AXE = os.path.join(
@@ -42,8 +42,12 @@ def css(driver: Any, selector: str) -> Any:
 
 
 def text_of(driver: Any, selector: str) -> str:
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].text if found else ""
+    # One script call: a view that redraws meanwhile cannot leave a stale element.
+    return str(
+        driver.execute_script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector
+        )
+    )
 
 
 def sign_in(driver: Any, served: Served, role: str = "user", tenant: str = "default") -> None:
@@ -73,12 +77,15 @@ def keyboard_reaches_every_control(driver: Any) -> list[str]:
         " (e.getAttribute('aria-label') || e.textContent || e.name || '').trim().slice(0, 40);"
     )
     controls = driver.execute_script(
-        "return [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]"
+        "return [...document.querySelectorAll("
+        "'a[href], button, input, select, textarea, [tabindex]')]"
         ".filter(e => !e.disabled && e.tabIndex >= 0 && e.offsetParent !== null"
         " && !e.closest('details:not([open])'));"
     )
     wanted = {driver.execute_script(describe, c) for c in controls}
-    driver.execute_script("document.activeElement && document.activeElement.blur(); window.focus();")
+    driver.execute_script(
+        "document.activeElement && document.activeElement.blur(); window.focus();"
+    )
     body = driver.find_element(By.TAG_NAME, "body")
     body.send_keys("")  # focus the document itself
     reached = set()
@@ -111,7 +118,10 @@ def test_the_signin_link_signs_in_and_leaves_no_code_behind(browser: Any, served
 def test_the_dag_list_shows_this_tenants_dags_only(browser: Any, served: Served) -> None:
     sign_in(browser, served)
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")) == 4)
-    ids = [r.get_attribute("data-dag") for r in browser.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")]
+    ids = [
+        r.get_attribute("data-dag")
+        for r in browser.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")
+    ]
     assert ids == ["branching", "etl_hourly", "mapped_fanout", "s3_ingest"]
     assert "acme_only" not in browser.page_source
     search = browser.find_element(By.ID, "dag-search")
@@ -133,22 +143,40 @@ def test_unpause_a_dag_from_the_list(browser: Any, served: Served) -> None:
     wait(browser, lambda d: "active" in text_of(d, "tr[data-dag=branching]"))
 
 
-def test_trigger_from_the_params_form_and_watch_the_grid_succeed(browser: Any, served: Served) -> None:
+def test_trigger_from_the_params_form_and_watch_the_grid_succeed(
+    browser: Any, served: Served
+) -> None:
     sign_in(browser, served)
     browser.get(f"{served.url}/ui/#/dags/mapped_fanout/trigger")
     field = css(browser, "#param-partitions")
     assert field.get_attribute("value") == "8"  # the param's default
     field.clear()
     field.send_keys("3", Keys.TAB)
-    wait(browser, lambda d: json.loads(d.find_element(By.ID, "conf-json").get_attribute("value")) == {"partitions": 3})
+    wait(
+        browser,
+        lambda d: (
+            json.loads(d.find_element(By.ID, "conf-json").get_attribute("value"))
+            == {"partitions": 3}
+        ),
+    )
     check_view(browser, "trigger")
     browser.find_element(By.ID, "trigger-submit").click()
     wait(browser, lambda d: "/grid" in d.current_url)
-    runs = served.call("GET", "/dags/mapped_fanout/dagRuns", params={"order_by": "-run_after", "limit": 1}).json()
+    runs = served.call(
+        "GET", "/dags/mapped_fanout/dagRuns", params={"order_by": "-run_after", "limit": 1}
+    ).json()
     run = runs["dag_runs"][0]
     assert run["conf"] == {"partitions": 3} and run["run_type"] == "manual"
     css(browser, "#grid[data-loaded=true]")
-    wait(browser, lambda d: served.call("GET", f"/dags/mapped_fanout/dagRuns/{quote(run['dag_run_id'], safe='')}").json()["state"] == "success")
+    wait(
+        browser,
+        lambda d: (
+            served.call(
+                "GET", f"/dags/mapped_fanout/dagRuns/{quote(run['dag_run_id'], safe='')}"
+            ).json()["state"]
+            == "success"
+        ),
+    )
     browser.execute_script("document.querySelector('details').open = true")
     wait(browser, lambda d: f"{run['dag_run_id']} success" in text_of(d, ".run-links"))
     canvas = browser.find_element(By.CSS_SELECTOR, "canvas")
@@ -159,14 +187,18 @@ def test_trigger_from_the_params_form_and_watch_the_grid_succeed(browser: Any, s
 
 
 def _latest_run(served: Served) -> str:
-    runs = served.call("GET", "/dags/mapped_fanout/dagRuns", params={"order_by": "-run_after", "limit": 1})
+    runs = served.call(
+        "GET", "/dags/mapped_fanout/dagRuns", params={"order_by": "-run_after", "limit": 1}
+    )
     return runs.json()["dag_runs"][0]["dag_run_id"]
 
 
 def test_open_a_tasks_log(browser: Any, served: Served) -> None:
     sign_in(browser, served)
     run_id = _latest_run(served)
-    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/runs/{quote(run_id, safe='')}?task=list_partitions")
+    browser.get(
+        f"{served.url}/ui/#/dags/mapped_fanout/runs/{quote(run_id, safe='')}?task=list_partitions"
+    )
     wait(browser, lambda d: "Marking task as SUCCESS" in text_of(d, "#log"))
     assert "success" in text_of(browser, "#ti-state")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ti-table tbody tr")) == 5
@@ -176,7 +208,9 @@ def test_open_a_tasks_log(browser: Any, served: Served) -> None:
 def test_clear_a_task_with_a_dry_run_and_see_it_run_again(browser: Any, served: Served) -> None:
     sign_in(browser, served)
     run_id = _latest_run(served)
-    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/runs/{quote(run_id, safe='')}?task=summarise")
+    browser.get(
+        f"{served.url}/ui/#/dags/mapped_fanout/runs/{quote(run_id, safe='')}?task=summarise"
+    )
     wait(browser, lambda d: "success" in text_of(d, "#ti-state"))
     css(browser, "#clear-ti").click()
     listed = wait(browser, lambda d: text_of(d, "#confirm-list"))
