@@ -269,3 +269,54 @@ def test_a_conf_that_is_not_json_is_refused_before_submit(browser: Any, served: 
     wait(browser, lambda d: "Conf:" in text_of(d, "#conf-error"))
     assert conf.get_attribute("aria-invalid") == "true"
     assert served.call("GET", "/dags/branching/dagRuns").json()["total_entries"] == before
+
+
+def test_grid_rows_fold_groups_and_count_mapped_instances(browser: Any, served: Served) -> None:
+    """The grid's row model as the browser runs it, on a DAG with nested groups and
+    a mapped task (the example DAGs have no groups)."""
+    from chalicelib.ui.assets import bundle
+
+    module = next(name for name in bundle() if name.startswith("grid_model."))
+    browser.get(f"{served.url}/ui/")
+    result = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        import(arguments[0]).then((m) => {
+          const tasks = [{task_id: "extract"}, {task_id: "load.a"},
+            {task_id: "load.b", is_mapped: true}, {task_id: "load.inner.c"}];
+          const tis = [
+            {task_id: "extract", map_index: -1, state: "success", try_number: 1},
+            {task_id: "load.a", map_index: -1, state: "success", try_number: 1},
+            {task_id: "load.b", map_index: 0, state: "success", try_number: 1},
+            {task_id: "load.b", map_index: 1, state: "failed", try_number: 2},
+            {task_id: "load.inner.c", map_index: -1, state: "upstream_failed", try_number: 0}];
+          const runs = new Map([["r1", tis]]);
+          const open = m.buildRows(tasks, new Set(), new Set(["load.b"]), runs);
+          const folded = m.buildRows(tasks, new Set(["load"]), new Set(), runs);
+          const cell = (rows, id) => m.cellOf(rows.find((r) => r.id === id), tis);
+          done({
+            open: open.map((r) => `${r.kind}:${r.id}:${r.depth}`),
+            folded: folded.map((r) => r.id),
+            group: cell(folded, "load"),
+            mapped: cell(open, "load.b"),
+            instance: cell(open, "load.b[1]"),
+          });
+        });
+        """,
+        f"/ui/{module}",
+    )
+    assert result["open"] == [
+        "task:extract:0",
+        "group:load:0",
+        "task:load.a:1",
+        "mapped:load.b:1",
+        "instance:load.b[0]:2",
+        "instance:load.b[1]:2",
+        "group:load.inner:1",
+        "task:load.inner.c:2",
+    ]
+    assert result["folded"] == ["extract", "load"]
+    assert result["group"]["state"] == "failed"
+    assert result["group"]["counts"] == {"success": 2, "failed": 1, "upstream_failed": 1}
+    assert result["mapped"] == {"state": "failed", "counts": {"success": 1, "failed": 1}}
+    assert result["instance"] == {"state": "failed", "try": 2}
