@@ -14,12 +14,15 @@ const LABEL = 300;
 const HEAD = 64;
 const RUNS = 25;
 
+// A run's instances, page by page; `changed` is false when every page was a 304.
 async function allInstances(dagId, runId) {
   const out = [];
+  let changed = false;
   for (let offset = 0; ; offset += 1000) {
-    const { data } = await api.get(`/dags/${enc(dagId)}/dagRuns/${enc(runId)}/taskInstances`, { limit: 1000, offset });
-    out.push(...data.task_instances);
-    if (data.task_instances.length < 1000 || out.length >= data.total_entries) return out;
+    const page = await api.get(`/dags/${enc(dagId)}/dagRuns/${enc(runId)}/taskInstances`, { limit: 1000, offset });
+    changed = changed || page.changed;
+    for (const ti of page.data.task_instances) out.push(ti);
+    if (page.data.task_instances.length < 1000 || out.length >= page.data.total_entries) return { out, changed };
   }
 }
 
@@ -184,22 +187,33 @@ export async function gridView(dagId) {
 
   const runList = h("ul", { class: "run-links", "aria-label": "Runs" });
 
+  let pending = false;
+  function redrawSoon() {
+    // Many runs' pages arrive close together: one rebuild per frame.
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; rebuild(); });
+  }
+
   async function refresh() {
     const answer = await api.get(`/dags/${enc(dagId)}/dagRuns`, { limit: RUNS, order_by: "-run_after" });
-    let changed = answer.changed;
     runs = answer.data.dag_runs.slice().reverse();
     const stale = runs.filter((r) => !instances.has(r.dag_run_id) || !FINISHED.has(r.state) || answer.changed);
-    await Promise.all(stale.map(async (run) => {
-      instances.set(run.dag_run_id, await allInstances(dagId, run.dag_run_id));
-      changed = true;
-    }));
-    if (changed) {
+    if (answer.changed) {
       runList.replaceChildren(...runs.slice().reverse().map((r) => h("li", {},
         h("a", { href: `#/dags/${enc(dagId)}/runs/${enc(r.dag_run_id)}` }, r.dag_run_id),
         ` ${r.state} · ${r.run_type} · ${when(r.run_after)}`)));
-      rebuild();
-      scroller.dataset.loaded = "true";
+      rebuild(); // the rows and column heads at once; cells fill in as runs arrive
+      scroller.dataset.drawn = "true";
     }
+    await Promise.all(stale.map(async (run) => {
+      const { out, changed } = await allInstances(dagId, run.dag_run_id);
+      if (changed || !instances.has(run.dag_run_id)) {
+        instances.set(run.dag_run_id, out);
+        redrawSoon();
+      }
+    }));
+    scroller.dataset.loaded = "true";
   }
 
   mount(h("section", { "aria-labelledby": "grid-title" },
