@@ -201,6 +201,7 @@ def test_open_a_tasks_log(browser: Any, served: Served) -> None:
     )
     wait(browser, lambda d: "Marking task as SUCCESS" in text_of(d, "#log"))
     assert "success" in text_of(browser, "#ti-state")
+    wait(browser, lambda d: "part-0002.parquet" in text_of(d, "#xcom"))  # its return value
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ti-table tbody tr")) == 5
     check_view(browser, "run")
 
@@ -246,6 +247,12 @@ def test_a_viewer_sees_no_trigger_and_its_api_call_is_refused(browser: Any, serv
     css(browser, "#grid[data-loaded=true]")
     assert browser.find_elements(By.ID, "trigger-link") == []
     screenshot(browser, "viewer")
+    run_id = quote(_latest_run(served), safe="")
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/runs/{run_id}?task=summarise")
+    wait(browser, lambda d: "success" in text_of(d, "#ti-state"))
+    assert browser.find_elements(By.ID, "clear-ti") == []
+    assert browser.find_elements(By.ID, "mark-success") == []
+    assert "null" not in text_of(browser, ".side")
 
 
 def test_another_tenants_dag_is_not_found(browser: Any, served: Served) -> None:

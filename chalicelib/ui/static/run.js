@@ -145,6 +145,25 @@ export async function runView(dagId, runId) {
     return box;
   }
 
+  // The instance's XComs: the list, then each value (at most 10 shown).
+  function xcomBox(ti) {
+    const box = h("dl", { class: "facts", id: "xcom" }, h("dd", { class: "muted" }, "Loading…"));
+    const path = `${base}/taskInstances/${enc(ti.task_id)}/xcomEntries`;
+    const query = ti.map_index >= 0 ? { map_index: ti.map_index } : undefined;
+    (async () => {
+      try {
+        const { data } = await api.get(path, query);
+        const entries = data.xcom_entries.slice(0, 10);
+        if (!entries.length) { box.replaceChildren(h("dd", { class: "muted" }, "none")); return; }
+        const values = await Promise.all(entries.map((e) => api.get(`${path}/${enc(e.key)}`, query).then((a) => a.data.value, () => "(unreadable)")));
+        box.replaceChildren(...entries.flatMap((e, i) => [h("dt", {}, e.key), h("dd", {}, h("code", {}, JSON.stringify(values[i])))]));
+      } catch (e) {
+        box.replaceChildren(h("dd", { class: "error" }, e.message));
+      }
+    })();
+    return box;
+  }
+
   function renderSide() {
     if (!selected) return;
     const ti = instances.find((t) => tiKey(t) === tiKey(selected)) || selected;
@@ -152,7 +171,8 @@ export async function runView(dagId, runId) {
       Array.from({ length: Math.max(ti.try_number, 1) }, (_, i) => h("option", { value: String(i + 1), selected: i + 1 === ti.try_number }, `try ${i + 1}`)));
     const logBox = h("div");
     tries.addEventListener("change", () => logBox.replaceChildren(showLog(ti, Number(tries.value))));
-    side.replaceChildren(
+    // DOM's replaceChildren writes null as text: drop the parts a role does not get.
+    side.replaceChildren(...[
       h("h2", { id: "ti-title" }, tiKey(ti)),
       h("dl", { class: "facts" },
         h("dt", {}, "State"), h("dd", { id: "ti-state" }, stateCell(ti.state)),
@@ -161,7 +181,12 @@ export async function runView(dagId, runId) {
         h("dt", {}, "Started"), h("dd", {}, when(ti.start_date)),
         h("dt", {}, "Ended"), h("dd", {}, when(ti.end_date))),
       actions(ti),
-      h("h3", {}, "Log"), h("label", { for: "try-select" }, "Try "), tries, logBox);
+      Object.keys(ti.rendered_fields || {}).length
+        ? [h("h3", {}, "Rendered fields"), h("pre", { class: "values" }, JSON.stringify(ti.rendered_fields, null, 1))]
+        : null,
+      h("h3", {}, "XCom"), xcomBox(ti),
+      h("h3", {}, "Log"), h("label", { for: "try-select" }, "Try "), tries, logBox,
+    ].flat().filter(Boolean));
     logBox.replaceChildren(showLog(ti, Math.max(ti.try_number, 1)));
   }
 
