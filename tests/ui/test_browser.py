@@ -89,7 +89,7 @@ def keyboard_reaches_every_control(driver: Any) -> list[str]:
     body = driver.find_element(By.TAG_NAME, "body")
     body.send_keys("")  # focus the document itself
     reached = set()
-    for _ in range(len(wanted) + 5):
+    for _ in range(len(wanted) * 8 + 10):  # a date input has a tab stop per part
         driver.switch_to.active_element.send_keys(Keys.TAB)
         reached.add(driver.execute_script(describe, driver.switch_to.active_element))
         if wanted <= reached:
@@ -327,3 +327,28 @@ def test_grid_rows_fold_groups_and_count_mapped_instances(browser: Any, served: 
     assert result["group"]["counts"] == {"success": 2, "failed": 1, "upstream_failed": 1}
     assert result["mapped"] == {"state": "failed", "counts": {"success": 1, "failed": 1}}
     assert result["instance"] == {"state": "failed", "try": 2}
+
+
+def test_start_a_backfill_and_watch_its_progress(browser: Any, served: Served) -> None:
+    sign_in(browser, served, role="op")
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/backfill")
+    css(browser, "#bf-from")
+    # Typing into datetime-local depends on the browser's locale; set the values.
+    browser.execute_script(
+        "document.getElementById('bf-from').value = '2024-01-01T00:00';"
+        "document.getElementById('bf-to').value = '2024-01-02T00:00';"
+    )
+    browser.find_element(By.ID, "bf-dry-run").click()
+    preview = wait(browser, lambda d: text_of(d, "#backfill-preview") or text_of(d, ".error"))
+    assert "2 run(s) would be created" in preview
+    browser.find_element(By.ID, "bf-start").click()
+    wait(browser, lambda d: "2 success" in text_of(d, "#backfill-table"))
+    wait(browser, lambda d: "completed" in text_of(d, "#backfill-table"))
+    check_view(browser, "backfill")
+
+
+def test_a_user_may_not_start_a_backfill(browser: Any, served: Served) -> None:
+    sign_in(browser, served, role="user")
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/backfill")
+    css(browser, "#backfill-title")
+    assert browser.find_elements(By.ID, "bf-start") == []

@@ -68,6 +68,7 @@ async function send(method, path, { body, query, key } = {}) {
 export const api = {
   get: (path, query) => send("GET", path, { query }),
   post: (path, body) => send("POST", path, { body }),
+  put: (path, body) => send("PUT", path, { body }),
   patch: (path, body, query) => send("PATCH", path, { body, query }),
   whoami: (key) => send("GET", "/slipstream/session", { key }),
   exchange: (code) => send("POST", "/slipstream/session", { body: { code } }),

@@ -7,6 +7,7 @@ import { dagsView } from "./dags.js";
 import { gridView } from "./grid.js";
 import { runView } from "./run.js";
 import { triggerView } from "./trigger.js";
+import { backfillView } from "./backfill.js";
 
 let stopView = null;
 
@@ -14,6 +15,7 @@ const ROUTES = [
   [/^#\/dags(?:\?.*)?$/, () => dagsView()],
   [/^#\/dags\/([^/]+)\/grid(?:\?.*)?$/, (m) => gridView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/trigger(?:\?.*)?$/, (m) => triggerView(decodeURIComponent(m[1]))],
+  [/^#\/dags\/([^/]+)\/backfill(?:\?.*)?$/, (m) => backfillView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/runs\/([^/?]+)(?:\?.*)?$/, (m) => runView(decodeURIComponent(m[1]), decodeURIComponent(m[2]))],
 ];
 

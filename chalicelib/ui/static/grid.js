@@ -220,7 +220,8 @@ export async function gridView(dagId) {
     h("h1", { id: "grid-title" }, `${dag.dag_display_name}`),
     h("p", {}, dag.description || "", " ",
       h("a", { class: "button", href: "#/dags" }, "All DAGs"), " ",
-      may("user") ? h("a", { class: "button", href: `#/dags/${enc(dagId)}/trigger`, id: "trigger-link" }, "Trigger") : null),
+      may("user") ? h("a", { class: "button", href: `#/dags/${enc(dagId)}/trigger`, id: "trigger-link" }, "Trigger") : null, " ",
+      h("a", { class: "button", href: `#/dags/${enc(dagId)}/backfill`, id: "backfill-link" }, "Backfills")),
     h("p", { class: "muted" }, "Column heads: the run's state; its type (sch scheduled, man manual, bf backfill, evt event); its DAG version."),
     legend, scroller, status,
     h("details", {}, h("summary", {}, "Runs as a list"), runList)));
