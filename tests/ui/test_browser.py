@@ -124,6 +124,7 @@ def test_the_dag_list_shows_this_tenants_dags_only(browser: Any, served: Served)
     ]
     assert ids == ["branching", "etl_hourly", "mapped_fanout", "s3_ingest"]
     assert "acme_only" not in browser.page_source
+    wait(browser, lambda d: "S3 landing-zone/orders/*.csv" in text_of(d, "tr[data-dag=s3_ingest]"))
     search = browser.find_element(By.ID, "dag-search")
     search.send_keys("fan", Keys.ENTER)
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")) == 1)
@@ -203,6 +204,7 @@ def test_open_a_tasks_log(browser: Any, served: Served) -> None:
     assert "success" in text_of(browser, "#ti-state")
     wait(browser, lambda d: "part-0002.parquet" in text_of(d, "#xcom"))  # its return value
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ti-table tbody tr")) == 5
+    wait(browser, lambda d: "calls by 5 tries" in text_of(d, "#cost"))  # the usage endpoint
     check_view(browser, "run")
 
 

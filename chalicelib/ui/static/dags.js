@@ -19,6 +19,14 @@ function recentRuns(runs) {
     runs.slice().reverse().map((r) => stateChip(r.state, `${r.dag_run_id}: ${r.state}`)));
 }
 
+// An event trigger in a few words: "S3 landing-zone/orders/*.csv", "EventBridge ...".
+function describeTrigger(t) {
+  const d = t.description || {};
+  if (t.type === "s3") return `⚡ S3 ${d.bucket}/${d.prefix || ""}*${d.suffix || ""}`;
+  const parts = Object.entries(d).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join("|") : typeof v === "object" ? JSON.stringify(v) : v}`);
+  return `⚡ ${t.type === "eventbridge" ? "EventBridge" : t.type} ${parts.join(" ")}`.trim();
+}
+
 function pausedSwitch(dag, onChange) {
   const id = `paused-${dag.dag_id}`;
   if (!may("user")) {
@@ -57,6 +65,7 @@ export async function dagsView() {
   const next = h("button", { type: "button", onclick: () => { offset += PAGE; refresh(true); } }, "Next page");
   const problem = h("div");
   const runsByDag = new Map();
+  const triggersByDag = new Map(); // read once per DAG: they change only with a deploy
 
   const filters = h("form", { class: "filters", role: "search", onsubmit: (e) => { e.preventDefault(); offset = 0; refresh(true); } },
     h("label", { for: "dag-search" }, "Search"), search,
@@ -75,7 +84,8 @@ export async function dagsView() {
         dag.has_import_errors ? h("div", { class: "error" }, "⚠ import error") : null),
       h("td", {}, tags),
       h("td", {}, dag.timetable_description || dag.timetable_summary || "none",
-        h("div", { class: "muted" }, dag.timetable_summary || "")),
+        dag.timetable_summary && dag.timetable_summary !== "None" ? h("div", { class: "muted" }, dag.timetable_summary) : null,
+        (triggersByDag.get(dag.dag_id) || []).map((t) => h("div", { class: "trigger-desc" }, describeTrigger(t)))),
       h("td", {}, dag.is_paused ? h("span", { class: "muted" }, "paused") : when(dag.next_dagrun_run_after)),
       h("td", {}, recentRuns(runsByDag.get(dag.dag_id))),
       h("td", {}, pausedSwitch(dag, () => refresh(true))),
@@ -114,6 +124,10 @@ export async function dagsView() {
     const results = await Promise.all(dags.map((d) =>
       api.get(`/dags/${enc(d.dag_id)}/dagRuns`, { limit: 5, order_by: "-run_after" })
         .then((a) => [d.dag_id, a]).catch(() => [d.dag_id, null])));
+    await Promise.all(dags.filter((d) => !triggersByDag.has(d.dag_id)).map((d) =>
+      api.get(`/slipstream/dags/${enc(d.dag_id)}/eventTriggers`)
+        .then((a) => { triggersByDag.set(d.dag_id, a.data.triggers); changed = true; })
+        .catch(() => triggersByDag.set(d.dag_id, []))));
     for (const [dagId, a] of results) {
       if (a && (a.changed || !runsByDag.has(dagId))) {
         runsByDag.set(dagId, a.data.dag_runs);

@@ -28,7 +28,31 @@ export async function runView(dagId, runId) {
   const side = h("section", { class: "card side", "aria-labelledby": "ti-title" },
     h("h2", { id: "ti-title" }, "Task instance"), h("p", { class: "muted" }, "Choose a task instance."));
   const problem = h("div");
+  const cost = h("section", { class: "card", id: "cost", "aria-labelledby": "cost-title" },
+    h("h2", { id: "cost-title" }, "AWS calls and cost"), h("p", { class: "muted" }, "Loading…"));
   let stopLog = null;
+  let costState = null;
+
+  // What the run's workers called and what that cost (Slipstream's usage endpoint);
+  // read again only when the run's state changes.
+  async function loadCost() {
+    try {
+      const { data } = await api.get(`/slipstream${base}/usage`);
+      const rows = Object.entries(data.calls).flatMap(([service, ops]) =>
+        Object.entries(ops).map(([op, n]) => h("tr", {}, h("td", {}, service), h("td", {}, op), h("td", { class: "num" }, String(n)))));
+      const usd = (v) => `$${Number(v).toFixed(6)}`;
+      cost.replaceChildren(
+        h("h2", { id: "cost-title" }, "AWS calls and cost"),
+        h("p", {}, `${data.total_calls} calls by ${data.tries_metered} tries, ${data.worker_seconds.toFixed(1)} s of worker time: `,
+          h("strong", {}, usd(data.estimated_total_usd)),
+          " (", Object.entries(data.estimated_cost_usd).map(([k, v]) => `${k} ${usd(v)}`).join(", "), ")"),
+        h("details", {}, h("summary", {}, "Calls by operation"),
+          h("table", { class: "table" }, h("thead", {}, h("tr", {}, ["Service", "Operation", "Calls"].map((c) => h("th", { scope: "col" }, c)))), h("tbody", {}, rows))),
+        h("p", { class: "muted" }, data.counted));
+    } catch (e) {
+      cost.replaceChildren(h("h2", { id: "cost-title" }, "AWS calls and cost"), errorBox(e));
+    }
+  }
 
   function renderTable() {
     body.replaceChildren(...instances.map((ti) => {
@@ -204,6 +228,7 @@ export async function runView(dagId, runId) {
       problem.replaceChildren();
       run = r.data;
       if (r.changed || force) renderHead();
+      if (run.state !== costState) { costState = run.state; loadCost(); }
       if (tis.changed || force) {
         instances = tis.data.task_instances;
         renderTable();
@@ -223,7 +248,8 @@ export async function runView(dagId, runId) {
         h("h2", { id: "tis-title" }, "Task instances"),
         h("table", { class: "table", id: "ti-table" },
           h("thead", {}, h("tr", {}, ["Task", "State", "Try", "Duration", "Started (UTC)"].map((c) => h("th", { scope: "col" }, c)))),
-          body)),
+          body),
+        cost),
       side)));
   const stop = poll(() => refresh(false), 2500);
   return () => { stop(); if (stopLog) stopLog(); };
