@@ -354,3 +354,44 @@ def test_a_user_may_not_start_a_backfill(browser: Any, served: Served) -> None:
     browser.get(f"{served.url}/ui/#/dags/mapped_fanout/backfill")
     css(browser, "#backfill-title")
     assert browser.find_elements(By.ID, "bf-start") == []
+
+
+ACME_V2 = """
+import datetime as dt
+
+from chalicelib.sdk import DAG
+from operators.empty import EmptyOperator
+
+with DAG("acme_only", schedule="@daily", start_date=dt.datetime(2024, 1, 1), tags=["acme"]):
+    EmptyOperator(task_id="noop", retries=3) >> EmptyOperator(task_id="extra")
+"""
+
+
+def test_versions_list_and_what_changed_between_two(
+    browser: Any, served: Served, tmp_path: Any
+) -> None:
+    from chalicelib import wiring
+    from chalicelib.deploy.deployer import deploy
+    from tests.api.served import ROOT
+
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "acme_only.py").write_text(ACME_V2)
+    (tmp_path / "operators").symlink_to(ROOT / "operators")
+    report = deploy(
+        [str(tmp_path / "dags")],
+        store=wiring.state_store(),
+        bundles=wiring.bundle_store(),
+        bundle_root=str(tmp_path),
+        now=wiring.utc_now(),
+        stage="local",
+        tenant="acme",
+    )
+    assert report.ok, report.problems
+    sign_in(browser, served, tenant="acme", role="viewer")
+    browser.get(f"{served.url}/ui/#/dags/acme_only/versions")
+    wait(browser, lambda d: "Tasks added (1)" in text_of(d, "#version-diff"))
+    diff = text_of(browser, "#version-diff")
+    assert "+ extra" in diff and "Tasks removed (0)" in diff
+    assert "~ noop: downstream, retries" in diff
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#versions-table tbody tr")) == 2
+    check_view(browser, "versions")

@@ -8,6 +8,7 @@ import { gridView } from "./grid.js";
 import { runView } from "./run.js";
 import { triggerView } from "./trigger.js";
 import { backfillView } from "./backfill.js";
+import { versionsView } from "./versions.js";
 
 let stopView = null;
 
@@ -16,6 +17,7 @@ const ROUTES = [
   [/^#\/dags\/([^/]+)\/grid(?:\?.*)?$/, (m) => gridView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/trigger(?:\?.*)?$/, (m) => triggerView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/backfill(?:\?.*)?$/, (m) => backfillView(decodeURIComponent(m[1]))],
+  [/^#\/dags\/([^/]+)\/versions(?:\?.*)?$/, (m) => versionsView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/runs\/([^/?]+)(?:\?.*)?$/, (m) => runView(decodeURIComponent(m[1]), decodeURIComponent(m[2]))],
 ];
 

@@ -221,7 +221,8 @@ export async function gridView(dagId) {
     h("p", {}, dag.description || "", " ",
       h("a", { class: "button", href: "#/dags" }, "All DAGs"), " ",
       may("user") ? h("a", { class: "button", href: `#/dags/${enc(dagId)}/trigger`, id: "trigger-link" }, "Trigger") : null, " ",
-      h("a", { class: "button", href: `#/dags/${enc(dagId)}/backfill`, id: "backfill-link" }, "Backfills")),
+      h("a", { class: "button", href: `#/dags/${enc(dagId)}/backfill`, id: "backfill-link" }, "Backfills"), " ",
+      h("a", { class: "button", href: `#/dags/${enc(dagId)}/versions`, id: "versions-link" }, "Versions")),
     h("p", { class: "muted" }, "Column heads: the run's state; its type (sch scheduled, man manual, bf backfill, evt event); its DAG version."),
     legend, scroller, status,
     h("details", {}, h("summary", {}, "Runs as a list"), runList)));
