@@ -395,3 +395,33 @@ def test_versions_list_and_what_changed_between_two(
     assert "~ noop: downstream, retries" in diff
     assert len(browser.find_elements(By.CSS_SELECTOR, "#versions-table tbody tr")) == 2
     check_view(browser, "versions")
+
+
+def test_admin_shows_what_the_role_may_read_and_never_a_secret(
+    browser: Any, served: Served
+) -> None:
+    created = served.call(
+        "POST",
+        "/connections",
+        json={
+            "connection_id": "warehouse",
+            "conn_type": "postgres",
+            "host": "db.internal",
+            "login": "etl",
+            "password": "hunter2-secret",
+        },
+    )
+    assert created.status_code in (200, 201), created.text
+    sign_in(browser, served, role="admin")
+    browser.get(f"{served.url}/ui/#/admin")
+    wait(browser, lambda d: "warehouse" in text_of(d, "#admin-connections"))
+    assert "hunter2-secret" not in browser.page_source
+    assert "default-viewer" in text_of(browser, "#admin-keys")
+    assert "default_pool" in text_of(browser, "#admin-pools")
+    assert "ui_sign_in" in text_of(browser, "#admin-events")
+    check_view(browser, "admin")
+    sign_in(browser, served, role="viewer")
+    browser.get(f"{served.url}/ui/#/admin")
+    css(browser, "#admin-pools")
+    assert browser.find_elements(By.ID, "admin-connections") == []
+    assert browser.find_elements(By.ID, "admin-keys") == []

@@ -9,11 +9,13 @@ import { runView } from "./run.js";
 import { triggerView } from "./trigger.js";
 import { backfillView } from "./backfill.js";
 import { versionsView } from "./versions.js";
+import { adminView } from "./admin.js";
 
 let stopView = null;
 
 const ROUTES = [
   [/^#\/dags(?:\?.*)?$/, () => dagsView()],
+  [/^#\/admin$/, () => adminView()],
   [/^#\/dags\/([^/]+)\/grid(?:\?.*)?$/, (m) => gridView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/trigger(?:\?.*)?$/, (m) => triggerView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/backfill(?:\?.*)?$/, (m) => backfillView(decodeURIComponent(m[1]))],
