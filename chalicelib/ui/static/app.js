@@ -34,7 +34,8 @@ function signInForm(message) {
   const status = h("p", { id: "signin-status", role: "alert" }, message || "");
   const form = h("form", { class: "card signin", "aria-labelledby": "signin-title" },
     h("h1", { id: "signin-title" }, "Sign in"),
-    h("p", {}, "Paste an API key (`slipstream keys create`, or the key `slipstream dev` prints). It is kept in this tab's session storage only."),
+    h("p", {}, "Paste an API key (from ", h("code", {}, "slipstream keys create"), ", or the key ",
+      h("code", {}, "slipstream dev"), " prints). It is kept in this tab's session storage only."),
     h("label", { for: "api-key" }, "API key"), input,
     h("button", { type: "submit" }, "Sign in"), status);
   form.addEventListener("submit", async (event) => {
