@@ -18,11 +18,12 @@ from typing import Any
 from chalice import Chalice, Rate
 
 import chalicelib
-from chalicelib import api, handlers
+from chalicelib import api, handlers, ui
 
 app = Chalice(app_name="slipstream")
 if os.environ.get("_HANDLER", "app.app") == "app.app":
     api.register(app)
+    ui.register(app)
 SCHEDULER_QUEUE = os.environ.get("SLIPSTREAM_QUEUE_NAME", "slipstream-dev-scheduler")
 
 

@@ -50,3 +50,10 @@ def specs() -> SpecCache:
 
 def scheduler() -> Any:
     return wiring.scheduler()
+
+
+def signin_codes() -> Any:
+    """One-time UI sign-in codes, kept in the API key table."""
+    from chalicelib.store.signin_codes import SigninCodes
+
+    return SigninCodes(wiring.state_store().models.api_key, api_keys())

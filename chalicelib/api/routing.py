@@ -10,6 +10,7 @@ the OpenAPI document: the models that validate are the models documented.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import types
@@ -109,7 +110,10 @@ def route(
             request = blueprint.current_request
             try:
                 call = _call(request, params, role, query, body)
-                return _respond(handler(call), status)
+                answer = _respond(handler(call), status)
+                if method.upper() == "GET":
+                    return conditional(answer, call.headers)
+                return answer
             except ApiError as exc:
                 return error_response(exc.status, exc.detail)
             except SlipstreamError as exc:  # a domain error the handler did not map: bad input
@@ -129,6 +133,40 @@ def route(
         return view
 
     return decorator
+
+
+def etag_of(body: str | bytes) -> str:
+    """A strong validator from the body's bytes: the same answer always has the
+    same tag, whichever Lambda container computed it, so no state is kept."""
+    data = body.encode() if isinstance(body, str) else body
+    return '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (a list, ``*``, or weak ``W/`` tags)."""
+    if not header:
+        return False
+    tags = [part.strip().removeprefix("W/") for part in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+def conditional(answer: Response, headers: dict[str, str]) -> Response:
+    """A 200 GET answer with its ETag, or 304 with no body when the caller has it.
+
+    Pollers (the UI refreshes open views every few seconds) then cost the
+    caller no transfer and no parsing when nothing changed. The handler still
+    runs: the tag is the answer's content, not a version kept somewhere."""
+    if answer.status_code != 200 or answer.body is None:
+        return answer
+    etag = etag_of(answer.body)
+    answer.headers["ETag"] = etag
+    answer.headers["Cache-Control"] = "no-cache"
+    sent = {k.lower(): v for k, v in headers.items()}.get("if-none-match")
+    if etag_matches(sent, etag):
+        return Response(
+            body="", status_code=304, headers={"ETag": etag, "Cache-Control": "no-cache"}
+        )
+    return answer
 
 
 def error_response(status: int, detail: Any) -> Response:

@@ -112,6 +112,9 @@ def run_dev(
                 name="slipstream-dev",
                 now=dt.datetime.now(dt.UTC),
             )
+            code = deps.signin_codes().create(
+                tenant=LOCAL_TENANT, role="admin", now=dt.datetime.now(dt.UTC)
+            )
             api = f"{server.url}/api/v2"
             dags = ", ".join(d.dag_id for d in report.dags) or "none"
             _say(f"Local stack on moto at {stack.endpoint}, {workers} warm workers")
@@ -120,6 +123,8 @@ def run_dev(
             _say(f"DAGs (unpaused): {dags}")
             _say(f"API: {api}")
             _say(f"API key: {key}")
+            # The code rides in the fragment: browsers never send it to a server.
+            _say(f"UI: {server.url}/ui/#signin={code}  (one-time link, valid 10 minutes)")
             _say("Use it from another shell:")
             _say(f"  export SLIPSTREAM_API_URL={server.url} SLIPSTREAM_API_KEY={key}")
             _say("  slipstream dags list")

@@ -21,6 +21,9 @@ from chalicelib.store.base import StoreError
 from chalicelib.store.dynamodb import CONDITION_FAILED
 
 PREFIX = "ssk"
+CODE_ITEM_PREFIX = "signin-"
+"""Ids of one-time sign-in codes kept in the same table (store.signin_codes):
+they are never keys, so verify, get and list skip them."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ def split_key(token: str) -> tuple[str, str] | None:
     """(key_id, secret) of a well-formed key, else None."""
     parts = token.split("_", 2)
     if len(parts) != 3 or parts[0] != PREFIX or not parts[1] or not parts[2]:
+        return None
+    if parts[1].startswith(CODE_ITEM_PREFIX):
         return None
     return parts[1], parts[2]
 
@@ -95,13 +100,16 @@ class ApiKeyStore:
         return key if key.usable(now) else None
 
     def get(self, key_id: str) -> ApiKey | None:
+        if key_id.startswith(CODE_ITEM_PREFIX):
+            return None
         try:
             return _key(self.model.get(key_id, consistent_read=True))
         except DoesNotExist:
             return None
 
     def list(self, tenant: str) -> list[ApiKey]:
-        return [_key(item) for item in self.model.by_tenant.query(tenant)]
+        items = self.model.by_tenant.query(tenant)
+        return [_key(item) for item in items if not item.key_id.startswith(CODE_ITEM_PREFIX)]
 
     def revoke(self, key_id: str, now: dt.datetime) -> bool:
         """True when this call revoked the key; False when unknown or revoked already."""

@@ -1,0 +1,148 @@
+// The DAG list: one page of DAGs (search and tag filter are the API's own query
+// parameters), each with its schedule in words, next run, last runs and paused switch.
+
+import { api, enc, may, poll } from "./api.js";
+import { h, mount, when, errorBox, announce } from "./dom.js";
+import { stateOf } from "./states.js";
+
+const PAGE = 25;
+
+function stateChip(state, label) {
+  const s = stateOf(state);
+  return h("span", { class: "chip", style: `background:${s.color};color:${s.ink}`, title: label, "aria-label": label }, s.letter);
+}
+
+function recentRuns(runs) {
+  if (!runs) return h("span", { class: "muted" }, "…");
+  if (!runs.length) return h("span", { class: "muted" }, "no runs");
+  return h("span", { class: "chips" },
+    runs.slice().reverse().map((r) => stateChip(r.state, `${r.dag_run_id}: ${r.state}`)));
+}
+
+// An event trigger in a few words: "S3 landing-zone/orders/*.csv", "EventBridge ...".
+function describeTrigger(t) {
+  const d = t.description || {};
+  if (t.type === "s3") return `⚡ S3 ${d.bucket}/${d.prefix || ""}*${d.suffix || ""}`;
+  const parts = Object.entries(d).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join("|") : typeof v === "object" ? JSON.stringify(v) : v}`);
+  return `⚡ ${t.type === "eventbridge" ? "EventBridge" : t.type} ${parts.join(" ")}`.trim();
+}
+
+function pausedSwitch(dag, onChange) {
+  const id = `paused-${dag.dag_id}`;
+  if (!may("user")) {
+    return h("span", {}, dag.is_paused ? "paused" : "active");
+  }
+  const box = h("input", {
+    type: "checkbox", id, checked: !dag.is_paused,
+    "aria-label": `${dag.dag_id} active (unpaused)`,
+    onchange: async () => {
+      box.disabled = true;
+      try {
+        await api.patch(`/dags/${enc(dag.dag_id)}`, { is_paused: !box.checked });
+        announce(`${dag.dag_id} ${box.checked ? "unpaused" : "paused"}`);
+        onChange();
+      } catch (e) {
+        box.checked = !box.checked;
+        announce(e.message);
+      } finally {
+        box.disabled = false;
+      }
+    },
+  });
+  return h("label", { class: "switch", for: id }, box, h("span", {}, dag.is_paused ? "paused" : "active"));
+}
+
+export async function dagsView() {
+  const params = new URLSearchParams((location.hash.split("?")[1]) || "");
+  let offset = 0;
+  const search = h("input", { id: "dag-search", type: "search", value: params.get("q") || "", placeholder: "part of a DAG id" });
+  const tag = h("input", { id: "dag-tag", type: "text", value: params.get("tag") || "", placeholder: "a tag" });
+  const paused = h("select", { id: "dag-paused" },
+    h("option", { value: "" }, "all"), h("option", { value: "false" }, "active"), h("option", { value: "true" }, "paused"));
+  const body = h("tbody");
+  const count = h("p", { class: "muted", "aria-live": "polite" });
+  const prev = h("button", { type: "button", onclick: () => { offset = Math.max(0, offset - PAGE); refresh(true); } }, "Previous page");
+  const next = h("button", { type: "button", onclick: () => { offset += PAGE; refresh(true); } }, "Next page");
+  const problem = h("div");
+  const runsByDag = new Map();
+  const triggersByDag = new Map(); // read once per DAG: they change only with a deploy
+
+  const filters = h("form", { class: "filters", role: "search", onsubmit: (e) => { e.preventDefault(); offset = 0; refresh(true); } },
+    h("label", { for: "dag-search" }, "Search"), search,
+    h("label", { for: "dag-tag" }, "Tag"), tag,
+    h("label", { for: "dag-paused" }, "Show"), paused,
+    h("button", { type: "submit" }, "Filter"));
+
+  function row(dag) {
+    const link = h("a", { href: `#/dags/${enc(dag.dag_id)}/grid` }, dag.dag_display_name);
+    const tags = dag.tags.map((t) => h("button", {
+      type: "button", class: "tag", "aria-label": `filter by tag ${t.name}`,
+      onclick: () => { tag.value = t.name; offset = 0; refresh(true); },
+    }, t.name));
+    return h("tr", { "data-dag": dag.dag_id },
+      h("td", {}, link, dag.dag_display_name !== dag.dag_id ? h("div", { class: "muted" }, dag.dag_id) : null,
+        dag.has_import_errors ? h("div", { class: "error" }, "⚠ import error") : null),
+      h("td", {}, tags),
+      h("td", {}, dag.timetable_description || dag.timetable_summary || "none",
+        dag.timetable_summary && dag.timetable_summary !== "None" ? h("div", { class: "muted" }, dag.timetable_summary) : null,
+        (triggersByDag.get(dag.dag_id) || []).map((t) => h("div", { class: "trigger-desc" }, describeTrigger(t)))),
+      h("td", {}, dag.is_paused ? h("span", { class: "muted" }, "paused") : when(dag.next_dagrun_run_after)),
+      h("td", {}, recentRuns(runsByDag.get(dag.dag_id))),
+      h("td", {}, pausedSwitch(dag, () => refresh(true))),
+      h("td", {}, may("user") ? h("a", { class: "button", href: `#/dags/${enc(dag.dag_id)}/trigger`, "aria-label": `Trigger ${dag.dag_id}` }, "Trigger") : null));
+  }
+
+  let dags = [];
+  function render() {
+    // A poll that changed something redraws the rows; keep the keyboard focus.
+    const focused = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : null;
+    body.replaceChildren(...dags.map(row));
+    if (focused) document.getElementById(focused)?.focus();
+  }
+
+  async function refresh(force) {
+    const query = new URLSearchParams({ limit: PAGE, offset, order_by: "dag_id" });
+    if (search.value.trim()) query.set("dag_id_pattern", search.value.trim());
+    if (tag.value.trim()) query.set("tags", tag.value.trim());
+    if (paused.value) query.set("paused", paused.value);
+    let changed = false;
+    try {
+      const answer = await api.get("/dags", query);
+      problem.replaceChildren();
+      if (answer.changed || force) {
+        dags = answer.data.dags;
+        count.textContent = `${answer.data.total_entries} DAGs, showing ${dags.length ? offset + 1 : 0}–${offset + dags.length}`;
+        prev.disabled = offset === 0;
+        next.disabled = offset + PAGE >= answer.data.total_entries;
+        changed = true;
+      }
+    } catch (e) {
+      problem.replaceChildren(errorBox(e));
+      return;
+    }
+    // Last five runs per shown DAG: one small paged call each, in parallel.
+    const results = await Promise.all(dags.map((d) =>
+      api.get(`/dags/${enc(d.dag_id)}/dagRuns`, { limit: 5, order_by: "-run_after" })
+        .then((a) => [d.dag_id, a]).catch(() => [d.dag_id, null])));
+    await Promise.all(dags.filter((d) => !triggersByDag.has(d.dag_id)).map((d) =>
+      api.get(`/slipstream/dags/${enc(d.dag_id)}/eventTriggers`)
+        .then((a) => { triggersByDag.set(d.dag_id, a.data.triggers); changed = true; })
+        .catch(() => triggersByDag.set(d.dag_id, []))));
+    for (const [dagId, a] of results) {
+      if (a && (a.changed || !runsByDag.has(dagId))) {
+        runsByDag.set(dagId, a.data.dag_runs);
+        changed = true;
+      }
+    }
+    if (changed) render();
+  }
+
+  mount(h("section", { "aria-labelledby": "dags-title" },
+    h("h1", { id: "dags-title" }, "DAGs"), filters, problem, count,
+    h("table", { class: "table", id: "dag-table" },
+      h("caption", { class: "sr-only" }, "DAGs of this tenant"),
+      h("thead", {}, h("tr", {}, ["DAG", "Tags", "Schedule", "Next run", "Last runs", "Active", "Actions"].map((c) => h("th", { scope: "col" }, c)))),
+      body),
+    h("nav", { class: "pager", "aria-label": "DAG pages" }, prev, next)));
+  return poll(() => refresh(false), 5000);
+}

@@ -1,0 +1,427 @@
+"""The web UI in a real browser against the served API: sign in with the link's
+one-time code, the DAG list, unpause, trigger from the params form, the grid
+reaching success, a task's log, clearing a task and seeing it run again, what
+a viewer may not do, and that another tenant's DAG never shows. Every view is
+checked with axe-core and walked with the keyboard, and screenshotted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from chalicelib.api import deps
+from tests.api.served import Served
+from tests.ui.conftest import screenshot
+
+pytest.importorskip("selenium")
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+WAIT = 60.0
+AXE = os.path.join(
+    os.path.dirname(__import__("axe_selenium_python").__file__),
+    "node_modules",
+    "axe-core",
+    "axe.min.js",
+)
+
+
+def wait(driver: Any, condition: Callable[[Any], Any], timeout: float = WAIT) -> Any:
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+
+
+def css(driver: Any, selector: str) -> Any:
+    return wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, selector))
+
+
+def text_of(driver: Any, selector: str) -> str:
+    # One script call: a view that redraws meanwhile cannot leave a stale element.
+    return str(
+        driver.execute_script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';", selector
+        )
+    )
+
+
+def sign_in(driver: Any, served: Served, role: str = "user", tenant: str = "default") -> None:
+    code = deps.signin_codes().create(tenant=tenant, role=role, now=dt.datetime.now(dt.UTC))
+    driver.get("about:blank")  # a fresh page load: no table of the page before
+    driver.get(f"{served.url}/ui/#signin={code}")
+    css(driver, "#dag-table tbody tr")
+
+
+def accessibility_problems(driver: Any) -> list[str]:
+    """axe-core's WCAG A/AA violations on the page as shown now."""
+    with open(AXE, encoding="utf8") as script:
+        driver.execute_script(script.read())
+    results = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})"
+        ".then(r => done(r.violations.map(v => v.id + ': ' + v.help + ' ' +"
+        " v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))));"
+    )
+    return list(results)
+
+
+def keyboard_reaches_every_control(driver: Any) -> list[str]:
+    """Tab through the page; the controls never focused (by a stable description)."""
+    describe = (
+        "const e = arguments[0]; return e.tagName + '#' + (e.id || '') + ':' +"
+        " (e.getAttribute('aria-label') || e.textContent || e.name || '').trim().slice(0, 40);"
+    )
+    controls = driver.execute_script(
+        "return [...document.querySelectorAll("
+        "'a[href], button, input, select, textarea, [tabindex]')]"
+        ".filter(e => !e.disabled && e.tabIndex >= 0 && e.offsetParent !== null"
+        " && !e.closest('details:not([open])'));"
+    )
+    wanted = {driver.execute_script(describe, c) for c in controls}
+    driver.execute_script(
+        "document.activeElement && document.activeElement.blur(); window.focus();"
+    )
+    body = driver.find_element(By.TAG_NAME, "body")
+    body.send_keys("")  # focus the document itself
+    reached = set()
+    for _ in range(len(wanted) * 8 + 10):  # a date input has a tab stop per part
+        driver.switch_to.active_element.send_keys(Keys.TAB)
+        reached.add(driver.execute_script(describe, driver.switch_to.active_element))
+        if wanted <= reached:
+            break
+    return sorted(wanted - reached)
+
+
+def check_view(driver: Any, name: str) -> None:
+    screenshot(driver, name)
+    assert accessibility_problems(driver) == []
+    assert keyboard_reaches_every_control(driver) == []
+
+
+def test_the_signin_link_signs_in_and_leaves_no_code_behind(browser: Any, served: Served) -> None:
+    sign_in(browser, served, role="admin")
+    assert "signin" not in browser.current_url
+    stored = browser.execute_script("return sessionStorage.getItem('slipstream.key')")
+    assert stored.startswith("ssk_")
+    assert stored not in browser.current_url
+    assert "default · admin" in text_of(browser, "#who")
+    # The code's entry was replaced, not pushed: going back leaves the UI.
+    browser.back()
+    assert "signin" not in browser.current_url
+
+
+def test_the_dag_list_shows_this_tenants_dags_only(browser: Any, served: Served) -> None:
+    sign_in(browser, served)
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")) == 4)
+    ids = [
+        r.get_attribute("data-dag")
+        for r in browser.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")
+    ]
+    assert ids == ["branching", "etl_hourly", "mapped_fanout", "s3_ingest"]
+    assert "acme_only" not in browser.page_source
+    wait(browser, lambda d: "S3 landing-zone/orders/*.csv" in text_of(d, "tr[data-dag=s3_ingest]"))
+    search = browser.find_element(By.ID, "dag-search")
+    search.send_keys("fan", Keys.ENTER)
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")) == 1)
+    search.clear()
+    search.send_keys(Keys.ENTER)
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")) == 4)
+    check_view(browser, "dags")
+
+
+def test_unpause_a_dag_from_the_list(browser: Any, served: Served) -> None:
+    served.call("PATCH", "/dags/branching", json={"is_paused": True})
+    sign_in(browser, served)
+    switch = css(browser, "#paused-branching")
+    wait(browser, lambda d: not d.find_element(By.ID, "paused-branching").is_selected())
+    switch.click()
+    wait(browser, lambda d: served.call("GET", "/dags/branching").json()["is_paused"] is False)
+    wait(browser, lambda d: "active" in text_of(d, "tr[data-dag=branching]"))
+
+
+def test_trigger_from_the_params_form_and_watch_the_grid_succeed(
+    browser: Any, served: Served
+) -> None:
+    sign_in(browser, served)
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/trigger")
+    field = css(browser, "#param-partitions")
+    assert field.get_attribute("value") == "8"  # the param's default
+    field.clear()
+    field.send_keys("3", Keys.TAB)
+    wait(
+        browser,
+        lambda d: (
+            json.loads(d.find_element(By.ID, "conf-json").get_attribute("value"))
+            == {"partitions": 3}
+        ),
+    )
+    check_view(browser, "trigger")
+    browser.find_element(By.ID, "trigger-submit").click()
+    wait(browser, lambda d: "/grid" in d.current_url)
+    runs = served.call(
+        "GET", "/dags/mapped_fanout/dagRuns", params={"order_by": "-run_after", "limit": 1}
+    ).json()
+    run = runs["dag_runs"][0]
+    assert run["conf"] == {"partitions": 3} and run["run_type"] == "manual"
+    css(browser, "#grid[data-loaded=true]")
+    wait(
+        browser,
+        lambda d: (
+            served.call(
+                "GET", f"/dags/mapped_fanout/dagRuns/{quote(run['dag_run_id'], safe='')}"
+            ).json()["state"]
+            == "success"
+        ),
+    )
+    browser.execute_script("document.querySelector('details').open = true")
+    wait(browser, lambda d: f"{run['dag_run_id']} success" in text_of(d, ".run-links"))
+    canvas = browser.find_element(By.CSS_SELECTOR, "canvas")
+    canvas.send_keys(Keys.ARROW_DOWN, Keys.ARROW_RIGHT)  # row "process", the only run
+    wait(browser, lambda d: "process in manual__" in text_of(d, "#grid-cell"))
+    assert "success (3 success)" in text_of(browser, "#grid-cell")
+    check_view(browser, "grid")
+
+
+def _latest_run(served: Served) -> str:
+    runs = served.call(
+        "GET", "/dags/mapped_fanout/dagRuns", params={"order_by": "-run_after", "limit": 1}
+    )
+    return runs.json()["dag_runs"][0]["dag_run_id"]
+
+
+def test_open_a_tasks_log(browser: Any, served: Served) -> None:
+    sign_in(browser, served)
+    run_id = _latest_run(served)
+    browser.get(
+        f"{served.url}/ui/#/dags/mapped_fanout/runs/{quote(run_id, safe='')}?task=list_partitions"
+    )
+    wait(browser, lambda d: "Marking task as SUCCESS" in text_of(d, "#log"))
+    assert "success" in text_of(browser, "#ti-state")
+    wait(browser, lambda d: "part-0002.parquet" in text_of(d, "#xcom"))  # its return value
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#ti-table tbody tr")) == 5
+    wait(browser, lambda d: "calls by 5 tries" in text_of(d, "#cost"))  # the usage endpoint
+    check_view(browser, "run")
+
+
+def test_clear_a_task_with_a_dry_run_and_see_it_run_again(browser: Any, served: Served) -> None:
+    sign_in(browser, served)
+    run_id = _latest_run(served)
+    browser.get(
+        f"{served.url}/ui/#/dags/mapped_fanout/runs/{quote(run_id, safe='')}?task=summarise"
+    )
+    wait(browser, lambda d: "success" in text_of(d, "#ti-state"))
+    css(browser, "#clear-ti").click()
+    listed = wait(browser, lambda d: text_of(d, "#confirm-list"))
+    assert "summarise" in listed and "list_partitions" not in listed
+    screenshot(browser, "clear-dry-run")
+    browser.find_element(By.ID, "confirm-yes").click()
+    path = f"/dags/mapped_fanout/dagRuns/{quote(run_id, safe='')}/taskInstances/summarise"
+    wait(browser, lambda d: served.call("GET", path).json()["try_number"] == 2)
+    wait(browser, lambda d: served.call("GET", path).json()["state"] == "success")
+    wait(browser, lambda d: "success" in text_of(d, "#ti-state") and "2 of" in text_of(d, ".facts"))
+
+
+def test_a_viewer_sees_no_trigger_and_its_api_call_is_refused(browser: Any, served: Served) -> None:
+    browser.get(f"{served.url}/ui/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    key_field = css(browser, "#api-key")
+    screenshot(browser, "signin")
+    key_field.send_keys(served.keys[("default", "viewer")], Keys.ENTER)
+    css(browser, "#dag-table tbody tr")
+    assert "default · viewer" in text_of(browser, "#who")
+    assert browser.find_elements(By.XPATH, "//a[contains(., 'Trigger')]") == []
+    assert browser.find_elements(By.CSS_SELECTOR, "input[id^=paused-]") == []
+    status = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch('/api/v2/dags/mapped_fanout/dagRuns', {method: 'POST', headers: {"
+        "'Authorization': 'Bearer ' + sessionStorage.getItem('slipstream.key'),"
+        "'Content-Type': 'application/json'}, body: JSON.stringify({logical_date: null})})"
+        ".then(r => done(r.status));"
+    )
+    assert status == 403
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/grid")
+    css(browser, "#grid[data-loaded=true]")
+    assert browser.find_elements(By.ID, "trigger-link") == []
+    screenshot(browser, "viewer")
+    run_id = quote(_latest_run(served), safe="")
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/runs/{run_id}?task=summarise")
+    wait(browser, lambda d: "success" in text_of(d, "#ti-state"))
+    assert browser.find_elements(By.ID, "clear-ti") == []
+    assert browser.find_elements(By.ID, "mark-success") == []
+    assert "null" not in text_of(browser, ".side")
+
+
+def test_another_tenants_dag_is_not_found(browser: Any, served: Served) -> None:
+    sign_in(browser, served, tenant="default")
+    browser.get(f"{served.url}/ui/#/dags/acme_only/grid")
+    error = css(browser, "p.error")
+    assert "acme_only" in error.text and "acme" not in text_of(browser, "#dag-table")
+    sign_in(browser, served, tenant="acme")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#dag-table tbody tr")
+    assert [r.get_attribute("data-dag") for r in rows] == ["acme_only"]
+
+
+def test_a_conf_that_is_not_json_is_refused_before_submit(browser: Any, served: Served) -> None:
+    sign_in(browser, served)
+    before = served.call("GET", "/dags/branching/dagRuns").json()["total_entries"]
+    browser.get(f"{served.url}/ui/#/dags/branching/trigger")
+    conf = css(browser, "#conf-json")
+    conf.clear()
+    conf.send_keys("{not json")
+    browser.find_element(By.ID, "trigger-submit").click()
+    wait(browser, lambda d: "Conf:" in text_of(d, "#conf-error"))
+    assert conf.get_attribute("aria-invalid") == "true"
+    assert served.call("GET", "/dags/branching/dagRuns").json()["total_entries"] == before
+
+
+def test_grid_rows_fold_groups_and_count_mapped_instances(browser: Any, served: Served) -> None:
+    """The grid's row model as the browser runs it, on a DAG with nested groups and
+    a mapped task (the example DAGs have no groups)."""
+    from chalicelib.ui.assets import bundle
+
+    module = next(name for name in bundle() if name.startswith("grid_model."))
+    browser.get(f"{served.url}/ui/")
+    result = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        import(arguments[0]).then((m) => {
+          const tasks = [{task_id: "extract"}, {task_id: "load.a"},
+            {task_id: "load.b", is_mapped: true}, {task_id: "load.inner.c"}];
+          const tis = [
+            {task_id: "extract", map_index: -1, state: "success", try_number: 1},
+            {task_id: "load.a", map_index: -1, state: "success", try_number: 1},
+            {task_id: "load.b", map_index: 0, state: "success", try_number: 1},
+            {task_id: "load.b", map_index: 1, state: "failed", try_number: 2},
+            {task_id: "load.inner.c", map_index: -1, state: "upstream_failed", try_number: 0}];
+          const runs = new Map([["r1", tis]]);
+          const open = m.buildRows(tasks, new Set(), new Set(["load.b"]), runs);
+          const folded = m.buildRows(tasks, new Set(["load"]), new Set(), runs);
+          const cell = (rows, id) => m.cellOf(rows.find((r) => r.id === id), tis);
+          done({
+            open: open.map((r) => `${r.kind}:${r.id}:${r.depth}`),
+            folded: folded.map((r) => r.id),
+            group: cell(folded, "load"),
+            mapped: cell(open, "load.b"),
+            instance: cell(open, "load.b[1]"),
+          });
+        });
+        """,
+        f"/ui/{module}",
+    )
+    assert result["open"] == [
+        "task:extract:0",
+        "group:load:0",
+        "task:load.a:1",
+        "mapped:load.b:1",
+        "instance:load.b[0]:2",
+        "instance:load.b[1]:2",
+        "group:load.inner:1",
+        "task:load.inner.c:2",
+    ]
+    assert result["folded"] == ["extract", "load"]
+    assert result["group"]["state"] == "failed"
+    assert result["group"]["counts"] == {"success": 2, "failed": 1, "upstream_failed": 1}
+    assert result["mapped"] == {"state": "failed", "counts": {"success": 1, "failed": 1}}
+    assert result["instance"] == {"state": "failed", "try": 2}
+
+
+def test_start_a_backfill_and_watch_its_progress(browser: Any, served: Served) -> None:
+    sign_in(browser, served, role="op")
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/backfill")
+    css(browser, "#bf-from")
+    # Typing into datetime-local depends on the browser's locale; set the values.
+    browser.execute_script(
+        "document.getElementById('bf-from').value = '2024-01-01T00:00';"
+        "document.getElementById('bf-to').value = '2024-01-02T00:00';"
+    )
+    browser.find_element(By.ID, "bf-dry-run").click()
+    preview = wait(browser, lambda d: text_of(d, "#backfill-preview") or text_of(d, ".error"))
+    assert "2 run(s) would be created" in preview
+    browser.find_element(By.ID, "bf-start").click()
+    wait(browser, lambda d: "2 success" in text_of(d, "#backfill-table"))
+    wait(browser, lambda d: "completed" in text_of(d, "#backfill-table"))
+    check_view(browser, "backfill")
+
+
+def test_a_user_may_not_start_a_backfill(browser: Any, served: Served) -> None:
+    sign_in(browser, served, role="user")
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/backfill")
+    css(browser, "#backfill-title")
+    assert browser.find_elements(By.ID, "bf-start") == []
+
+
+ACME_V2 = """
+import datetime as dt
+
+from chalicelib.sdk import DAG
+from operators.empty import EmptyOperator
+
+with DAG("acme_only", schedule="@daily", start_date=dt.datetime(2024, 1, 1), tags=["acme"]):
+    EmptyOperator(task_id="noop", retries=3) >> EmptyOperator(task_id="extra")
+"""
+
+
+def test_versions_list_and_what_changed_between_two(
+    browser: Any, served: Served, tmp_path: Any
+) -> None:
+    from chalicelib import wiring
+    from chalicelib.deploy.deployer import deploy
+    from tests.api.served import ROOT
+
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "acme_only.py").write_text(ACME_V2)
+    (tmp_path / "operators").symlink_to(ROOT / "operators")
+    report = deploy(
+        [str(tmp_path / "dags")],
+        store=wiring.state_store(),
+        bundles=wiring.bundle_store(),
+        bundle_root=str(tmp_path),
+        now=wiring.utc_now(),
+        stage="local",
+        tenant="acme",
+    )
+    assert report.ok, report.problems
+    sign_in(browser, served, tenant="acme", role="viewer")
+    browser.get(f"{served.url}/ui/#/dags/acme_only/versions")
+    wait(browser, lambda d: "Tasks added (1)" in text_of(d, "#version-diff"))
+    diff = text_of(browser, "#version-diff")
+    assert "+ extra" in diff and "Tasks removed (0)" in diff
+    assert "~ noop: downstream, retries" in diff
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#versions-table tbody tr")) == 2
+    check_view(browser, "versions")
+
+
+def test_admin_shows_what_the_role_may_read_and_never_a_secret(
+    browser: Any, served: Served
+) -> None:
+    created = served.call(
+        "POST",
+        "/connections",
+        json={
+            "connection_id": "warehouse",
+            "conn_type": "postgres",
+            "host": "db.internal",
+            "login": "etl",
+            "password": "hunter2-secret",
+        },
+    )
+    assert created.status_code in (200, 201), created.text
+    sign_in(browser, served, role="admin")
+    browser.get(f"{served.url}/ui/#/admin")
+    wait(browser, lambda d: "warehouse" in text_of(d, "#admin-connections"))
+    assert "hunter2-secret" not in browser.page_source
+    assert "default-viewer" in text_of(browser, "#admin-keys")
+    assert "default_pool" in text_of(browser, "#admin-pools")
+    assert "ui_sign_in" in text_of(browser, "#admin-events")
+    check_view(browser, "admin")
+    sign_in(browser, served, role="viewer")
+    browser.get(f"{served.url}/ui/#/admin")
+    css(browser, "#admin-pools")
+    assert browser.find_elements(By.ID, "admin-connections") == []
+    assert browser.find_elements(By.ID, "admin-keys") == []
