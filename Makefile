@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 
 DEMO_DAG_ID ?= etl_hourly
 
-.PHONY: help install demo test lint typecheck pytest bench chaos schemathesis clean distclean
+.PHONY: help install demo test lint typecheck pytest bench chaos schemathesis screenshots clean distclean
 
 help:
 	@echo "make demo       run $(DEMO_DAG_ID) on the local serverless stack (moto), print its tasks"
@@ -32,6 +32,7 @@ help:
 	@echo "make bench      bench/local_test.py and bench/scheduler_cost.py"
 	@echo "make chaos      200 seeded runs on the local stack under injected AWS faults and killed workers"
 	@echo "make schemathesis  fuzz the served API against its OpenAPI document (no 5xx, answers match)"
+	@echo "make screenshots  run the browser tests and save each UI view into docs/images/"
 	@echo "make clean      remove caches and build leftovers (keeps $(VENV))"
 	@echo "make distclean  clean, and remove $(VENV)"
 
@@ -66,6 +67,10 @@ bench: $(STAMP)
 # The full chaos suite (tests/chaos/harness.py); a 30-run variant is part of `make pytest`.
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.harness --runs 200
+
+# Needs Debian's chromium and chromium-driver (.ci/run installs them).
+screenshots: $(STAMP)
+	SLIPSTREAM_SCREENSHOTS=docs $(BIN)/pytest -q -n 0 tests/ui/test_browser.py
 
 # The fuzzing module alone, with its summary line (-s); it is also part of `make pytest`.
 schemathesis: $(STAMP)

@@ -2,12 +2,16 @@
 against the API served as ``slipstream dev`` serves it (tests.api.served).
 
 One stack and one browser per module. Waits are WebDriverWait on conditions,
-never sleeps. Screenshots of each view go to docs/images/ (the docs show them).
+never sleeps. Every view is screenshotted; the pictures replace docs/images/
+(which the docs show) only with ``SLIPSTREAM_SCREENSHOTS=docs`` (``make
+screenshots``), so a test run never changes tracked files.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +20,11 @@ import pytest
 from tests.api.served import Served, serve
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGES = ROOT / "docs" / "images"
+IMAGES = (
+    ROOT / "docs" / "images"
+    if os.environ.get("SLIPSTREAM_SCREENSHOTS") == "docs"
+    else Path(tempfile.gettempdir()) / "slipstream-ui-screenshots"
+)
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 
