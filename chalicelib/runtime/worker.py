@@ -169,10 +169,13 @@ def _claim_and_run(
     held = claim.instance.slots if claim.instance is not None else ()
     retry_base = claim.instance.retry_base if claim.instance is not None else 0
     infra_failures = claim.instance.infra_failures if claim.instance is not None else 0
+    first_poke_at = claim.instance.first_poke_at if claim.instance is not None else None
     sink = _try_log_sink(deps, message)
     started = time.monotonic()
     try:
-        result = _run_try(deps, message, spec, run, sink, meter, retry_base, infra_failures)
+        result = _run_try(
+            deps, message, spec, run, sink, meter, retry_base, infra_failures, first_poke_at
+        )
         return record_and_hand_off(deps, message, spec, run, result, held)
     finally:
         if sink is not None:
@@ -236,6 +239,7 @@ def _run_try(
     meter: Meter | None,
     retry_base: int = 0,
     infra_failures: int = 0,
+    first_poke_at: dt.datetime | None = None,
 ) -> TryResult:
     bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
     stop = threading.Event()
@@ -259,6 +263,7 @@ def _run_try(
             tenant=run.tenant,
             retry_base=retry_base,
             infra_failures=infra_failures,
+            first_poke_at=first_poke_at,
             cancel=cancel,
         )
 

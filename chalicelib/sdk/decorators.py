@@ -1,4 +1,4 @@
-"""TaskFlow: ``@task``, ``@task.branch``, ``@task.short_circuit``.
+"""TaskFlow: ``@task``, ``@task.branch``, ``@task.short_circuit``, ``@task.sensor``.
 
 Calling a decorated function inside a DAG creates a task and returns an
 XComArg for its result; passing XComArgs as arguments adds the edges. The
@@ -64,10 +64,14 @@ CONTEXT_KEYS = frozenset(
     }
 )
 
-_KINDS = ("python", "branch", "short_circuit")
+_KINDS = ("python", "branch", "short_circuit", "sensor")
 
 
 def _operator_class(kind: str) -> type[BaseOperator]:
+    if kind == "sensor":
+        from operators.sensors.python import DecoratedSensorOperator
+
+        return DecoratedSensorOperator
     from operators.python import (
         DecoratedBranchPythonOperator,
         DecoratedPythonOperator,
@@ -239,11 +243,13 @@ def _decorator(kind: str) -> Callable[..., Any]:
 
 
 class TaskDecoratorCollection:
-    """``@task``, ``@task(...)``, ``@task.python``, ``@task.branch``, ``@task.short_circuit``."""
+    """``@task``, ``@task(...)``, ``@task.python``, ``@task.branch``, ``@task.short_circuit``,
+    ``@task.sensor`` (the function is the poke: a bool or a PokeReturnValue)."""
 
     python = staticmethod(_decorator("python"))
     branch = staticmethod(_decorator("branch"))
     short_circuit = staticmethod(_decorator("short_circuit"))
+    sensor = staticmethod(_decorator("sensor"))
 
     def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return self.python(python_callable, **kwargs)
