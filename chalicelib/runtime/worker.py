@@ -40,6 +40,7 @@ from chalicelib.core.engine import Reconcile, TaskFinished
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
+from chalicelib.runtime.dag_states import StoreDagStateReader, reading_dag_states
 from chalicelib.runtime.executing import (
     TryRequest,
     TryResult,
@@ -283,7 +284,10 @@ def _run_try(
                     return infrastructure_failure(request_for(None), now, now, exc)
                 return _load_failure(deps, message, spec, run, exc, retry_base)
             request = request_for(dag)
-            return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
+            # ExternalTaskSensor reads other runs through the store, as this tenant
+            reader = StoreDagStateReader(deps.store, deps.scheduler.specs, run.tenant)
+            with reading_dag_states(reader):
+                return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()
 
