@@ -92,7 +92,7 @@ class StoreDagStateReader:
         for run_type in _DATED_RUN_TYPES:
             run = self.store.get_run(dag_id, make_run_id(run_type, logical_date))
             if run is not None:
-                return run  # type: ignore[no-any-return]
+                return run
         return None
 
     def run_state(self, dag_id: str, logical_date: dt.datetime) -> str | None:
