@@ -41,6 +41,7 @@ from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
 from chalicelib.runtime.dag_states import StoreDagStateReader, reading_dag_states
+from chalicelib.runtime.dag_triggers import SchedulerDagTrigger, triggering_dags
 from chalicelib.runtime.executing import (
     TryRequest,
     TryResult,
@@ -284,9 +285,11 @@ def _run_try(
                     return infrastructure_failure(request_for(None), now, now, exc)
                 return _load_failure(deps, message, spec, run, exc, retry_base)
             request = request_for(dag)
-            # ExternalTaskSensor reads other runs through the store, as this tenant
+            # ExternalTaskSensor reads other runs through the store, and
+            # TriggerDagRunOperator starts them through the scheduler, as this tenant
             reader = StoreDagStateReader(deps.store, deps.scheduler.specs, run.tenant)
-            with reading_dag_states(reader):
+            trigger = SchedulerDagTrigger(deps.scheduler, run.tenant)
+            with reading_dag_states(reader), triggering_dags(trigger):
                 return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()

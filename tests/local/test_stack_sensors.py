@@ -25,6 +25,7 @@ from pathlib import Path
 
 from chalicelib.sdk import DAG
 from operators.sensors.python import PythonSensor
+from operators.trigger_dagrun import TriggerDagRunOperator
 
 
 def third_poke(path):
@@ -39,6 +40,23 @@ with DAG("sensing", schedule=None) as sensing:
         python_callable=third_poke,
         op_kwargs={"path": "{{ dag_run.conf['path'] }}"},
         poke_interval=2,
+    )
+
+def second_poke(ti):
+    return ti.get_first_reschedule_date() is not None
+
+
+with DAG("child", schedule=None) as child:
+    # done at its second poke: the child takes one reschedule (1 s) at least
+    PythonSensor(task_id="ready", python_callable=second_poke, poke_interval=1)
+
+with DAG("parent", schedule=None) as parent:
+    TriggerDagRunOperator(
+        task_id="run_child",
+        trigger_dag_id="child",
+        conf={"from": "parent"},
+        wait_for_completion=True,
+        poke_interval=1,
     )
 
 with DAG("sensing_timeout", schedule=None) as sensing_timeout:
@@ -149,3 +167,23 @@ def test_sensor_timeout_fails_or_skips_with_soft_fail(
         assert len(answers) >= 2  # rescheduled at least once before the timeout
         assert answers[0][1] is TaskState.UP_FOR_RESCHEDULE
         assert {t for t, _, _ in answers} == {1}
+
+
+def test_trigger_dag_run_waits_for_the_child_holding_no_worker(
+    stack: LocalStack, observed: Observed
+) -> None:
+    run = stack.trigger("parent")
+    final = stack.wait_for_run("parent", run.run_id, timeout=120)
+    assert final.state is DagRunState.SUCCESS
+    _all_answered(stack)
+    found, child_run_id = wiring.xcom_store("parent", run.run_id).pull(
+        "run_child", -1, "trigger_run_id"
+    )
+    assert found
+    child = wiring.state_store().get_run("child", child_run_id)
+    assert child is not None and child.state is DagRunState.SUCCESS
+    assert child.conf == {"from": "parent"}
+    answers = observed.of("parent", "run_child")
+    assert answers[0][1] is TaskState.UP_FOR_RESCHEDULE
+    assert answers[-1][1] is TaskState.SUCCESS
+    assert {t for t, _, _ in answers} == {1}
