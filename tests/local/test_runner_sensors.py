@@ -161,3 +161,26 @@ def test_dags_test_json_shows_the_rescheduled_pokes(tmp_path: Path) -> None:
         "success",
     ]
     assert {h["try_number"] for h in data["history"]} == {1}
+
+
+def test_mapped_sensors_reschedule_each_instance() -> None:
+    def second_poke(n: int, ti=None) -> bool:
+        return ti.get_first_reschedule_date() is not None
+
+    with DAG("mapped", start_date=T0, schedule=None) as dag:
+        waits = PythonSensor.partial(
+            task_id="wait", python_callable=second_poke, poke_interval=60
+        ).expand(op_args=[[1], [2], [3]])
+
+        @task
+        def after() -> str:
+            return "ok"
+
+        waits >> after()
+    result = dag.test(logical_date=T0)
+    assert result.state == "success"
+    for index in range(3):
+        assert _pokes(result, f"wait[{index}]") == [
+            (1, TaskState.UP_FOR_RESCHEDULE),
+            (1, TaskState.SUCCESS),
+        ]
