@@ -127,6 +127,11 @@ def _json_result(result: Any) -> dict[str, Any]:
         "task_states": result.task_states,
         "tries": result.tries,
         "errors": result.errors,
+        # every try and poke in order: a rescheduled sensor shows up_for_reschedule pokes
+        "history": [
+            {"task": r.label, "try_number": r.try_number, "state": r.state.value}
+            for r in result.history
+        ],
     }
 
 

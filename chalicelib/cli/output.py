@@ -20,6 +20,7 @@ STATE_STYLE = {
     "queued": "yellow",
     "scheduled": "yellow",
     "up_for_retry": "yellow",
+    "up_for_reschedule": "blue",
     "skipped": "magenta",
 }
 

@@ -35,7 +35,7 @@ class TaskFinished:
 
 @dataclass(frozen=True)
 class RetryDue:
-    """The timer of an up-for-retry instance fired."""
+    """The timer of an up-for-retry or up-for-reschedule instance fired."""
 
     task_id: str
     map_index: int = -1
@@ -97,6 +97,14 @@ class ScheduleTask:
     pool_slots: int
     executor: ExecutorSpec
     claims: tuple[SlotClaim, ...] = ()  # filled by the dispatcher: limits this try must pass
+    # A rescheduled sensor pokes again in the same try (Airflow keeps try_number):
+    # the instance is expected at ``try_number`` itself, not ``try_number - 1``.
+    same_try: bool = False
+
+    @property
+    def expected_try(self) -> int:
+        """The try number the instance has before this command's write."""
+        return self.try_number if self.same_try else self.try_number - 1
 
 
 @dataclass(frozen=True)

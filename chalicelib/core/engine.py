@@ -38,7 +38,12 @@ from chalicelib.core.evaluation import MAX_MAP_LENGTH, WAITING_FOR_BRANCH, Evalu
 from chalicelib.core.retries import decide_after_failure
 from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec, TaskSpec
-from chalicelib.core.states import FINISHED_TASK_STATES, DagRunState, TaskState
+from chalicelib.core.states import (
+    FINISHED_TASK_STATES,
+    WAITING_ON_TIMER,
+    DagRunState,
+    TaskState,
+)
 from chalicelib.core.trigger_rules import TriggerRule
 
 __all__ = [  # the engine's vocabulary, importable from here as before
@@ -101,7 +106,7 @@ def _on_reconcile(
         ):
             task = spec.task(ti.task_id)
             commands.append(RequeueTask(ti.task_id, ti.map_index, ti.try_number, task.executor))
-        if ti.state is TaskState.UP_FOR_RETRY:
+        if ti.state in WAITING_ON_TIMER:
             if ti.next_try_at is None or ti.next_try_at <= now:
                 commands.append(schedule(spec, spec.task(ti.task_id), ti))
             else:
@@ -137,8 +142,8 @@ def _on_retry_due(
     spec: DagSpec, event: RetryDue, view: RunStateView, now: dt.datetime
 ) -> list[Command]:
     ti = view.instance(event.task_id, event.map_index)
-    if ti is None or ti.state is not TaskState.UP_FOR_RETRY:
-        return []  # already retried, cleared or finished: a duplicate timer
+    if ti is None or ti.state not in WAITING_ON_TIMER:
+        return []  # already retried or poked again, cleared or finished: a duplicate timer
     if ti.next_try_at is not None and ti.next_try_at > now:
         return [StartTimer(event, ti.next_try_at)]  # fired early; wait again
     return [schedule(spec, spec.task(ti.task_id), ti)]

@@ -30,11 +30,14 @@ MAX_MAP_LENGTH = 100_000
 
 
 def schedule(spec: DagSpec, task: TaskSpec, ti: TaskInstance) -> ScheduleTask:
+    """Start the next try, or poke again in the same one after a reschedule."""
+    same_try = ti.state is TaskState.UP_FOR_RESCHEDULE
     return ScheduleTask(
         task_id=ti.task_id,
         map_index=ti.map_index,
         expected=ti.state,
-        try_number=ti.try_number + 1,
+        try_number=ti.try_number if same_try else ti.try_number + 1,
+        same_try=same_try,
         priority=spec.priorities[task.task_id],
         pool=task.pool,
         pool_slots=task.pool_slots,

@@ -83,6 +83,9 @@ class TaskInstance:
     # try resolved its inputs): retried without counting against ``retries``,
     # at most MAX_INFRASTRUCTURE_RETRIES times (core.retries).
     infra_failures: int = 0
+    # When a sensor's try first poked (Airflow's first reschedule date): its
+    # ``timeout`` counts from here across reschedules of the same try.
+    first_poke_at: dt.datetime | None = None
 
     @property
     def key(self) -> tuple[str, int]:

@@ -20,6 +20,8 @@ class TaskState(StrEnum):
     SUCCESS = "success"  # worker
     FAILED = "failed"  # worker, or engine on timeout with no retries left
     UP_FOR_RETRY = "up_for_retry"  # worker or engine: failed, will try again
+    # worker: a sensor's poke was not satisfied; the same try pokes again on a timer
+    UP_FOR_RESCHEDULE = "up_for_reschedule"
     UPSTREAM_FAILED = "upstream_failed"  # engine: trigger rule can never pass
     SKIPPED = "skipped"  # engine (rules, branching) or worker (TaskSkipped)
     REMOVED = "removed"  # engine: the task left the DAG or a map shrank
@@ -39,6 +41,9 @@ class DagRunState(StrEnum):
     def finished(self) -> bool:
         return self in (DagRunState.SUCCESS, DagRunState.FAILED)
 
+
+WAITING_ON_TIMER = frozenset({TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE})
+"""States whose instance waits for a timer (``next_try_at``) before its next dispatch."""
 
 FINISHED_TASK_STATES = frozenset(
     {
@@ -63,8 +68,10 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     T.SCHEDULED: frozenset({T.QUEUED, T.SKIPPED, T.UPSTREAM_FAILED, T.REMOVED, T.NONE}),
     # QUEUED -> QUEUED: dispatched again after task_queued_timeout (RequeueTask).
     T.QUEUED: frozenset({T.QUEUED, T.RUNNING, T.FAILED, T.UP_FOR_RETRY, T.SCHEDULED, T.SKIPPED}),
-    T.RUNNING: frozenset({T.SUCCESS, T.FAILED, T.UP_FOR_RETRY, T.SKIPPED}),
+    T.RUNNING: frozenset({T.SUCCESS, T.FAILED, T.UP_FOR_RETRY, T.UP_FOR_RESCHEDULE, T.SKIPPED}),
     T.UP_FOR_RETRY: frozenset({T.SCHEDULED, T.QUEUED, T.FAILED, T.SKIPPED, T.NONE}),
+    # A rescheduled sensor holds no slot and no worker; its timer queues the same try.
+    T.UP_FOR_RESCHEDULE: frozenset({T.SCHEDULED, T.QUEUED, T.FAILED, T.SKIPPED, T.NONE}),
     T.SUCCESS: frozenset({T.NONE}),
     T.FAILED: frozenset({T.NONE}),
     T.UPSTREAM_FAILED: frozenset({T.NONE}),

@@ -30,6 +30,7 @@ STYLES = {
     "success": "green",
     "failed": "bold red",
     "up_for_retry": "yellow",
+    "up_for_reschedule": "blue",
     "upstream_failed": "red",
     "skipped": "magenta",
     "removed": "dim",
@@ -73,6 +74,9 @@ class TableReporter:
             note = f"try {record.try_number} failed, retry in {record.retry_delay:g}s"
             if not run.clock.real_time:
                 note += " (not waited: pass real_time to wait)"
+            self._notes[record.label.split("[")[0]] = note
+        elif record.state is TaskState.UP_FOR_RESCHEDULE and record.retry_delay is not None:
+            note = f"poke not satisfied, next poke in {record.retry_delay:g}s (no worker held)"
             self._notes[record.label.split("[")[0]] = note
         elif record.error:
             self._notes[record.label.split("[")[0]] = record.error
@@ -151,7 +155,8 @@ def _row(label: str, instances: list[Any], note: str) -> list[Any]:
 
 
 def _dominant(counts: Counter[str]) -> str:
-    for state in ("failed", "running", "up_for_retry", "queued", "scheduled", "upstream_failed"):
+    waiting = ("up_for_retry", "up_for_reschedule")
+    for state in ("failed", "running", *waiting, "queued", "scheduled", "upstream_failed"):
         if counts.get(state):
             return state
     return counts.most_common(1)[0][0]

@@ -149,6 +149,8 @@ class InMemoryRunState:
                     TaskState.SCHEDULED,
                     try_number=cmd.try_number,
                     next_try_at=None,
+                    # a new try's sensor timeout starts afresh; a reschedule keeps it
+                    **({} if cmd.same_try else {"first_poke_at": None}),
                 )
                 follow_up.append(cmd)
             elif isinstance(cmd, (StartTimer, FinishRun)):

@@ -41,7 +41,7 @@ from chalicelib.core.engine import (
 from chalicelib.core.errors import DagValidationError, SlipstreamError
 from chalicelib.core.runs import DagRun, RunType, make_run_id
 from chalicelib.core.spec import DagSpec
-from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.core.states import WAITING_ON_TIMER, DagRunState, TaskState
 from chalicelib.local.clock import Clock, VirtualClock, utc_now
 from chalicelib.local.run_state import InMemoryRunState, StaleState
 from chalicelib.runtime.dag_callbacks import run_dag_callbacks
@@ -309,7 +309,7 @@ class LocalDagRun:
                 self.state.transition(
                     cmd.task_id, cmd.map_index, TaskState.SCHEDULED, TaskState.QUEUED, queued_at=now
                 )
-                self.state.transition(
+                ti = self.state.transition(
                     cmd.task_id, cmd.map_index, TaskState.QUEUED, TaskState.RUNNING, start_date=now
                 )
             except StaleState:
@@ -322,6 +322,7 @@ class LocalDagRun:
             map_index=cmd.map_index,
             try_number=cmd.try_number,
             tenant=self.state.run.tenant,
+            first_poke_at=ti.first_poke_at,
             cancel=cancel,
         )
         return pool.submit(execute_try, request, self.xcoms, clock=self.clock)
@@ -353,7 +354,7 @@ class LocalDagRun:
                 return  # the run timed out meanwhile; this result no longer counts
         if self.reporter is not None:
             self.reporter.try_finished(self, self.history[-1])
-        if result.state is TaskState.UP_FOR_RETRY:
+        if result.state in WAITING_ON_TIMER:  # a retry or a sensor's next poke
             assert result.next_try_at is not None
             event = RetryDue(cmd.task_id, cmd.map_index)
             heapq.heappush(self.timers, (result.next_try_at, next(self.sequence), event))

@@ -22,15 +22,22 @@ from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.context import build_context, effective_logical_date, resolve_params
 from chalicelib.runtime.mapping import arguments_for_index
-from chalicelib.runtime.outcome import TryRequest, TryResult, infrastructure_failure, one_line_error
+from chalicelib.runtime.outcome import (
+    TryRequest,
+    TryResult,
+    infrastructure_failure,
+    one_line_error,
+    rescheduled,
+)
 from chalicelib.runtime.outlets import OutletEvent, OutletEventAccessors
 from chalicelib.runtime.task_instance import RuntimeTaskInstance
 from chalicelib.runtime.templating import render_template_fields
 from chalicelib.runtime.timeout import execution_timeout
 from chalicelib.runtime.xcom import RETURN_VALUE_KEY, XComStore, encode_for_xcom
 from chalicelib.runtime.xcom_args import resolve_nested
+from chalicelib.sdk.clock import task_clock
 from chalicelib.sdk.context import current_context
-from chalicelib.sdk.exceptions import TaskFailed, TaskSkipped
+from chalicelib.sdk.exceptions import TaskFailed, TaskRescheduled, TaskSkipped
 from chalicelib.secrets import secret_masker
 from chalicelib.secrets.lookup import tenant_scope
 
@@ -105,6 +112,7 @@ def _execute_try(
         logical_date=effective_logical_date(request.run),
         start_date=start,
         log=log,
+        first_reschedule_date=request.first_poke_at,
     )
     context: dict[str, Any] = {}
     result_length: int | None = None
@@ -134,12 +142,14 @@ def _execute_try(
         timeout = _timeout_seconds(operator, task_spec)
         phase = "execute"
         stop = execution_timeout(timeout, on_timeout=operator.on_kill, cancel=request.cancel)
-        with current_context(context), stop:
+        with current_context(context), task_clock(clock), stop:
             result = operator.execute(context)
         phase = "push"
         result_length = _push_result(request, task_spec, operator, result, xcoms)
     except TaskSkipped as exc:
         return _finish(request, ti, context, log, start, clock, TaskState.SKIPPED, exc=exc)
+    except TaskRescheduled as exc:
+        return rescheduled(request, log, start, clock(), exc)
     except Exception as exc:
         if phase == "execute" or not is_infrastructure_error(exc):
             return _task_failure(request, ti, context, log, start, clock, exc)

@@ -36,6 +36,7 @@ class TryRequest:
     tenant: str | None = None  # whose connections and variables the try reads
     retry_base: int = 0  # tries before the last clear (TaskInstance.retry_base)
     infra_failures: int = 0  # tries ended by AWS so far (TaskInstance.infra_failures)
+    first_poke_at: dt.datetime | None = None  # a rescheduled sensor's first poke in this try
     # Lets the caller stop the try from another thread (its run ended, it was marked).
     cancel: TryCancel | None = None
     # An asset-triggered run's events, read when the task first asks (runtime.outlets).
@@ -44,7 +45,7 @@ class TryRequest:
 
 @dataclass(frozen=True)
 class TryResult:
-    state: TaskState  # SUCCESS, FAILED, UP_FOR_RETRY or SKIPPED
+    state: TaskState  # SUCCESS, FAILED, UP_FOR_RETRY, UP_FOR_RESCHEDULE or SKIPPED
     start_date: dt.datetime
     end_date: dt.datetime
     next_try_at: dt.datetime | None = None
@@ -63,6 +64,7 @@ class TryResult:
     infra_failures: int | None = None
     # Asset events a successful try emits (its outlets, with outlet_events' extras).
     asset_events: tuple[OutletEvent, ...] = ()
+    first_poke_at: dt.datetime | None = None  # set by a reschedule: the sensor's timeout start
 
     def recorded(self) -> dict[str, Any]:
         """The instance fields that record this outcome, for any state store."""
@@ -77,6 +79,8 @@ class TryResult:
             fields["retry_base"] = self.retry_base
         if self.infra_failures is not None:
             fields["infra_failures"] = self.infra_failures
+        if self.first_poke_at is not None:
+            fields["first_poke_at"] = self.first_poke_at
         return fields
 
 
@@ -129,3 +133,30 @@ def one_line_error(exc: BaseException, timeout: float | None = None) -> str:
     if len(text) > _MAX_ERROR_CHARS:
         text = text[: _MAX_ERROR_CHARS - 3] + "..."
     return text
+
+
+def rescheduled(
+    request: TryRequest,
+    log: logging.LoggerAdapter[logging.Logger],
+    start: dt.datetime,
+    end: dt.datetime,
+    exc: BaseException,
+) -> TryResult:
+    """A sensor's poke was not satisfied: the try waits UP_FOR_RESCHEDULE, holding
+    no worker, until ``reschedule_date``, then pokes again as the same try. The
+    first poke's start is kept so the sensor's timeout spans every reschedule.
+    No callback runs: the task neither failed nor finished (Airflow)."""
+    when = getattr(exc, "reschedule_date", None)
+    if not isinstance(when, dt.datetime):
+        raise TypeError(f"{type(exc).__name__} needs a reschedule_date, got {when!r}")
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    log.info("Rescheduling %s: poking again at %s", request.task_id, when.isoformat())
+    return TryResult(
+        state=TaskState.UP_FOR_RESCHEDULE,
+        start_date=start,
+        end_date=end,
+        next_try_at=max(when, end),
+        retry_delay_seconds=round(max(0.0, (when - end).total_seconds()), 3),
+        first_poke_at=request.first_poke_at or start,
+    )

@@ -33,7 +33,7 @@ from chalicelib.aws.errors import describe, is_infrastructure_error
 from chalicelib.core.engine import FinishRun, ScheduleTask, TaskFinished
 from chalicelib.core.messages import TimerFired, WorkerMessage
 from chalicelib.core.runs import TaskInstance
-from chalicelib.core.states import TaskState
+from chalicelib.core.states import WAITING_ON_TIMER, TaskState
 from chalicelib.runtime.handoff import HandOffView
 from chalicelib.runtime.outcome import TryResult
 from chalicelib.runtime.outlets import emit_outlets
@@ -164,10 +164,12 @@ def record_and_hand_off(
     if result.state is TaskState.SUCCESS and result.asset_events and deps.assets is not None:
         _emit_asset_events(deps, message, run, result)
     done_try = _Recorded(deps, message, spec, run, result, held, recorded.pending)
-    if result.state is TaskState.UP_FOR_RETRY:
+    if result.state in WAITING_ON_TIMER:  # a retry, or a sensor's next poke
         persistently(
             lambda: _retry_later(done_try),
-            what="scheduling the retry",
+            what="scheduling the next try"
+            if result.state is TaskState.UP_FOR_RETRY
+            else "scheduling the next poke",
             label=message.label,
             sleep=deps.sleep,
         )

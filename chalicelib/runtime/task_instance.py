@@ -40,6 +40,7 @@ class RuntimeTaskInstance:
         logical_date: dt.datetime | None = None,
         start_date: dt.datetime | None = None,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        first_reschedule_date: dt.datetime | None = None,
     ):
         self.dag_id = dag_id
         self.task_id = task_id
@@ -56,6 +57,12 @@ class RuntimeTaskInstance:
         self._xcoms = xcoms
         self._is_mapped = is_mapped
         self._skip_downstream: list[str] | None = None
+        self._first_reschedule_date = first_reschedule_date
+
+    def get_first_reschedule_date(self, context: Any = None) -> dt.datetime | None:
+        """When this try first poked, if a sensor rescheduled it before (Airflow 3's
+        name); None on the first poke. A sensor's ``timeout`` counts from here."""
+        return self._first_reschedule_date
 
     # Airflow's names for the same facts, so templates written for it still work.
     @property

@@ -41,6 +41,8 @@ from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.runs import RunType
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
+from chalicelib.runtime.dag_states import StoreDagStateReader, reading_dag_states
+from chalicelib.runtime.dag_triggers import SchedulerDagTrigger, triggering_dags
 from chalicelib.runtime.executing import (
     TryRequest,
     TryResult,
@@ -172,10 +174,13 @@ def _claim_and_run(
     held = claim.instance.slots if claim.instance is not None else ()
     retry_base = claim.instance.retry_base if claim.instance is not None else 0
     infra_failures = claim.instance.infra_failures if claim.instance is not None else 0
+    first_poke_at = claim.instance.first_poke_at if claim.instance is not None else None
     sink = _try_log_sink(deps, message)
     started = time.monotonic()
     try:
-        result = _run_try(deps, message, spec, run, sink, meter, retry_base, infra_failures)
+        result = _run_try(
+            deps, message, spec, run, sink, meter, retry_base, infra_failures, first_poke_at
+        )
         return record_and_hand_off(deps, message, spec, run, result, held)
     finally:
         if sink is not None:
@@ -239,6 +244,7 @@ def _run_try(
     meter: Meter | None,
     retry_base: int = 0,
     infra_failures: int = 0,
+    first_poke_at: dt.datetime | None = None,
 ) -> TryResult:
     bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
     stop = threading.Event()
@@ -262,6 +268,7 @@ def _run_try(
             tenant=run.tenant,
             retry_base=retry_base,
             infra_failures=infra_failures,
+            first_poke_at=first_poke_at,
             cancel=cancel,
             triggering_asset_events=_triggering_events(deps, run),
         )
@@ -282,7 +289,12 @@ def _run_try(
                     return infrastructure_failure(request_for(None), now, now, exc)
                 return _load_failure(deps, message, spec, run, exc, retry_base)
             request = request_for(dag)
-            return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
+            # ExternalTaskSensor reads other runs through the store, and
+            # TriggerDagRunOperator starts them through the scheduler, as this tenant
+            reader = StoreDagStateReader(deps.store, deps.scheduler.specs, run.tenant)
+            trigger = SchedulerDagTrigger(deps.scheduler, run.tenant)
+            with reading_dag_states(reader), triggering_dags(trigger):
+                return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()
 

@@ -33,6 +33,7 @@ RESET_FIELDS = {
     "result_length": None,
     "wait_key": None,
     "wait_rank": None,
+    "first_poke_at": None,
     "slots": (),
 }
 

@@ -1,4 +1,5 @@
-"""TaskFlow: ``@task``, ``@task.branch``, ``@task.short_circuit``, ``@task.bash``.
+"""TaskFlow: ``@task``, ``@task.branch``, ``@task.short_circuit``, ``@task.bash``,
+``@task.sensor``.
 
 Calling a decorated function inside a DAG creates a task and returns an
 XComArg for its result; passing XComArgs as arguments adds the edges. The
@@ -65,7 +66,7 @@ CONTEXT_KEYS = frozenset(
     }
 )
 
-_KINDS = ("python", "branch", "short_circuit", "bash")
+_KINDS = ("python", "branch", "short_circuit", "bash", "sensor")
 
 
 def _operator_class(kind: str) -> type[BaseOperator]:
@@ -73,6 +74,10 @@ def _operator_class(kind: str) -> type[BaseOperator]:
         from operators.bash import DecoratedBashOperator
 
         return DecoratedBashOperator
+    if kind == "sensor":
+        from operators.sensors.python import DecoratedSensorOperator
+
+        return DecoratedSensorOperator
     from operators.python import (
         DecoratedBranchPythonOperator,
         DecoratedPythonOperator,
@@ -245,12 +250,14 @@ def _decorator(kind: str) -> Callable[..., Any]:
 
 class TaskDecoratorCollection:
     """``@task``, ``@task(...)``, ``@task.python``, ``@task.branch``, ``@task.short_circuit``,
-    ``@task.bash`` (the function returns the command to run)."""
+    ``@task.bash`` (the function returns the command to run), ``@task.sensor`` (the
+    function is the poke: a bool or a PokeReturnValue)."""
 
     python = staticmethod(_decorator("python"))
     branch = staticmethod(_decorator("branch"))
     short_circuit = staticmethod(_decorator("short_circuit"))
     bash = staticmethod(_decorator("bash"))
+    sensor = staticmethod(_decorator("sensor"))
 
     def __call__(self, python_callable: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         return self.python(python_callable, **kwargs)

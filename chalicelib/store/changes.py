@@ -42,6 +42,7 @@ INSTANCE_FIELDS = frozenset(
         "wait_rank",
         "retry_base",
         "infra_failures",
+        "first_poke_at",
     }
 )
 
@@ -173,11 +174,11 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
             command.task_id,
             command.map_index,
             command.expected,
-            command.try_number - 1,
+            command.expected_try,
             TaskState.SCHEDULED,
             now,
             {
-                "try_number": command.try_number,
+                **_new_try_fields(command),
                 "next_try_at": None,
                 "wait_key": command.claims[0].key,
                 "wait_rank": wait_rank(command.priority, now.isoformat()),
@@ -190,10 +191,10 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
             command.task_id,
             command.map_index,
             command.expected,
-            command.try_number - 1,
+            command.expected_try,
             TaskState.QUEUED,
             now,
-            {"try_number": command.try_number, "next_try_at": None, "queued_at": now},
+            {**_new_try_fields(command), "next_try_at": None, "queued_at": now},
         )
     if isinstance(command, RequeueTask):
         # Same try, still QUEUED: whoever wins this write dispatches it again.
@@ -211,6 +212,13 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
         return ExpansionWrite(command.task_id, command.count, expansion_delta(command.count))
     assert isinstance(command, (StartTimer, FinishRun))
     return None
+
+
+def _new_try_fields(command: ScheduleTask) -> dict[str, Any]:
+    """A new try starts its sensor timeout afresh; a reschedule keeps the first poke."""
+    if command.same_try:
+        return {"try_number": command.try_number}
+    return {"try_number": command.try_number, "first_poke_at": None}
 
 
 def applied(ti: TaskInstance, write: InstanceWrite) -> TaskInstance:
@@ -291,7 +299,7 @@ def claim_write(
             try_number - 1,
             TaskState.RUNNING,
             now,
-            {"try_number": try_number, "queued_at": now, "start_date": now},
+            {"try_number": try_number, "queued_at": now, "start_date": now, "first_poke_at": None},
         )
     return instance_write(
         spec,

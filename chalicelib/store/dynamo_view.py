@@ -156,6 +156,7 @@ def _instance_from_item(item: Any) -> TaskInstance:
         wait_rank=item.wp,
         retry_base=int(item.rb or 0),
         infra_failures=int(item.inf or 0),
+        first_poke_at=item.poke0,
     )
 
 

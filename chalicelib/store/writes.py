@@ -70,6 +70,7 @@ _FIELD_ATTRS = {
     "wait_rank": "wp",
     "retry_base": "rb",
     "infra_failures": "inf",
+    "first_poke_at": "poke0",
 }
 
 

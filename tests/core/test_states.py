@@ -84,6 +84,7 @@ def test_state_names_are_airflows() -> None:
         "success",
         "failed",
         "up_for_retry",
+        "up_for_reschedule",
         "upstream_failed",
         "skipped",
         "removed",
