@@ -27,9 +27,24 @@ _NO_VENV = Missing(
     "Slipstream runs tasks in the worker's own environment; install the packages in the "
     "bundle's requirements, or run a container image with executor=ExecutorConfig('ecs', image=...)"
 )
-_NO_SENSORS = Missing(
-    "sensors are not available yet; a @task that raises until the condition holds, "
-    "with retries and retry_delay, waits without holding a worker between tries"
+_SENSOR_BASE: dict[str, str | Missing] = {
+    "BaseSensorOperator": f"{SDK}.sensors:BaseSensorOperator",
+    "PokeReturnValue": f"{SDK}.sensors:PokeReturnValue",
+}
+_PYTHON_SENSOR: dict[str, str | Missing] = {"PythonSensor": "operators.sensors.python:PythonSensor"}
+_DATE_TIME_SENSOR: dict[str, str | Missing] = {
+    "DateTimeSensor": "operators.sensors.date_time:DateTimeSensor"
+}
+_TIME_DELTA_SENSOR: dict[str, str | Missing] = {
+    "TimeDeltaSensor": "operators.sensors.date_time:TimeDeltaSensor"
+}
+_EXTERNAL_TASK_SENSOR: dict[str, str | Missing] = {
+    "ExternalTaskSensor": "operators.sensors.external_task:ExternalTaskSensor"
+}
+_NO_OTHER_SENSORS = (
+    "Slipstream has BaseSensorOperator, @task.sensor, PythonSensor, DateTimeSensor, "
+    "TimeDeltaSensor, ExternalTaskSensor, S3KeySensor and SqsSensor (docs/authoring.md, "
+    "Sensors); write others on BaseSensorOperator"
 )
 _ASSETS: dict[str, str | Missing] = {
     name: f"{SDK}:{name}" for name in ("Asset", "AssetAlias", "AssetAll", "AssetAny", "Model")
@@ -50,10 +65,7 @@ _NO_ORM = Missing(
     "Slipstream has no metadata database models; read the run from the task "
     "context (context['dag_run'], context['ti']) or use the REST API"
 )
-_TRIGGER_DAGRUN = Missing(
-    "TriggerDagRunOperator is not available yet; call POST /api/v2/dags/{dag_id}/dagRuns "
-    "from a @task"
-)
+_TRIGGER_DAGRUN = "operators.trigger_dagrun:TriggerDagRunOperator"
 _LATEST_ONLY = "operators.latest_only:LatestOnlyOperator"
 _HTTP_OPERATORS: dict[str, str | Missing] = {
     "HttpOperator": "operators.http:HttpOperator",
@@ -87,8 +99,8 @@ _EXCEPTIONS: dict[str, str | Missing] = {
     "AirflowFailException": f"{SDK}:TaskFailed",
     "AirflowTaskTimeout": f"{SDK}:TaskTimeout",
     "AirflowNotFoundException": f"{SDK}:AirflowNotFoundException",
-    "AirflowSensorTimeout": _NO_SENSORS,
-    "AirflowRescheduleException": _NO_SENSORS,
+    "AirflowSensorTimeout": f"{SDK}.exceptions:SensorTimeout",
+    "AirflowRescheduleException": f"{SDK}.exceptions:TaskRescheduled",
     "AirflowBadRequest": Missing("raise AirflowException (any exception fails the try)"),
 }
 
@@ -165,9 +177,23 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
         "Label": _NO_LABEL,
         "setup": _NO_SETUP,
         "teardown": _NO_SETUP,
-        "BaseSensorOperator": _NO_SENSORS,
-        "PokeReturnValue": _NO_SENSORS,
+        **_SENSOR_BASE,
     },
+    "airflow.sdk.bases.sensor": {**_SENSOR_BASE},
+    # -- sensors (Airflow 2 paths, then the standard and Amazon providers')
+    "airflow.sensors.base": {**_SENSOR_BASE},
+    "airflow.sensors.base_sensor_operator": {**_SENSOR_BASE},
+    "airflow.sensors.python": {**_PYTHON_SENSOR},
+    "airflow.sensors.date_time": {**_DATE_TIME_SENSOR},
+    "airflow.sensors.time_delta": {**_TIME_DELTA_SENSOR},
+    "airflow.sensors.external_task": {**_EXTERNAL_TASK_SENSOR},
+    "airflow.sensors.external_task_sensor": {**_EXTERNAL_TASK_SENSOR},
+    "airflow.providers.standard.sensors.python": {**_PYTHON_SENSOR},
+    "airflow.providers.standard.sensors.date_time": {**_DATE_TIME_SENSOR},
+    "airflow.providers.standard.sensors.time_delta": {**_TIME_DELTA_SENSOR},
+    "airflow.providers.standard.sensors.external_task": {**_EXTERNAL_TASK_SENSOR},
+    "airflow.providers.amazon.aws.sensors.s3": {"S3KeySensor": "operators.sensors.s3:S3KeySensor"},
+    "airflow.providers.amazon.aws.sensors.sqs": {"SqsSensor": "operators.sensors.sqs:SqsSensor"},
     "airflow.sdk.definitions.param": {"Param": f"{SDK}:Param"},
     # -- classic operators, Airflow 2 paths (and the 1.10 names still in old files)
     "airflow.operators.python": {**_PYTHON_OPERATORS},
@@ -255,8 +281,8 @@ _SETTINGS = "Slipstream reads its settings from SLIPSTREAM_* environment variabl
 
 # Whole module trees Slipstream has nothing from, with advice for any name in them.
 MISSING_MODULES: dict[str, str] = {
-    "airflow.sensors": _NO_SENSORS.advice,
-    "airflow.providers.standard.sensors": _NO_SENSORS.advice,
+    "airflow.sensors": _NO_OTHER_SENSORS,
+    "airflow.providers.standard.sensors": _NO_OTHER_SENSORS,
     "airflow.providers.amazon": (
         "Slipstream has the Amazon provider's S3, Lambda, ECS and SQS operators and "
         "hooks (docs/operators.md); for anything else call boto3 from a @task"

@@ -111,7 +111,7 @@ def test_unknown_provider_names_the_imported_names_and_the_package(tmp_path: Pat
 
 def test_module_trees_with_advice_and_unknown_names(tmp_path: Path) -> None:
     sensors = write_dag(
-        tmp_path, "sensor.py", "from airflow.sensors.base import BaseSensorOperator\n"
+        tmp_path, "sensor.py", "from airflow.sensors.filesystem import FileSensor\n"
     )
     unknown = write_dag(tmp_path, "unknown.py", "from airflow.operators.python import Nope\n")
     plain = write_dag(tmp_path, "plain.py", "import airflow.providers.slack.hooks.slack\n")
@@ -120,7 +120,7 @@ def test_module_trees_with_advice_and_unknown_names(tmp_path: Path) -> None:
 
     messages = {Path(p.file or "").name: p.message for p in result.problems}
     assert messages["sensor.py"] == (
-        "airflow.sensors.base.BaseSensorOperator is not available in Slipstream: "
+        "airflow.sensors.filesystem.FileSensor is not available in Slipstream: "
         + MISSING_MODULES["airflow.sensors"]
     )
     assert messages["unknown.py"].startswith("airflow.operators.python.Nope is not available")
@@ -306,4 +306,18 @@ with DAG("new_style", start_date=dt.datetime(2024, 1, 1),
     assert specs["old_style"].asset_condition is not None
     assert specs["new_style"].asset_condition is not None
     assert specs["new_style"].tasks["t"].outlets
+    _no_airflow_left()
+
+
+def test_airflow_sensor_imports_are_slipstreams_sensors() -> None:
+    from chalicelib.sdk.sensors import BaseSensorOperator
+    from operators.sensors.s3 import S3KeySensor
+    from operators.trigger_dagrun import TriggerDagRunOperator
+
+    with airflow_imports():
+        from airflow.operators.trigger_dagrun import TriggerDagRunOperator as Trigger
+        from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor as Key
+        from airflow.sensors.base import BaseSensorOperator as Base
+
+    assert (Base, Key, Trigger) == (BaseSensorOperator, S3KeySensor, TriggerDagRunOperator)
     _no_airflow_left()
