@@ -20,7 +20,9 @@ ID_PATTERN = re.compile(r"^[\w.-]+$")
 MAX_ID_LENGTH = 250
 # Airflow refuses to schedule these without a start_date ("DAG is missing the
 # start_date parameter"); only manual (schedule=None) and event DAGs go without.
-TIMETABLES_NEEDING_START = frozenset({"cron", "cron_trigger", "delta", "once", "continuous"})
+TIMETABLES_NEEDING_START = frozenset(
+    {"cron", "cron_trigger", "delta", "delta_trigger", "once", "continuous"}
+)
 
 
 def validate_spec(spec: DagSpec, *, file: str | None = None) -> list[Problem]:
