@@ -96,6 +96,10 @@ class TaskSpec(_Frozen):
     on_success_callback: str | None = None
     on_failure_callback: str | None = None
     on_retry_callback: str | None = None
+    on_execute_callback: str | None = None
+    on_skipped_callback: str | None = None
+    queue: str | None = None  # accepted from Airflow files; the executor decides where it runs
+    map_index_template: str | None = None
     line: int | None = None
 
     @property
@@ -130,6 +134,9 @@ class DagSpec(_Frozen):
     tags: list[str] = Field(default_factory=list)
     on_success_callback: str | None = None
     on_failure_callback: str | None = None
+    # None: the deploy's own choice (new DAGs paused unless --unpause), as in Airflow.
+    is_paused_upon_creation: bool | None = None
+    render_template_as_native_obj: bool = False
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     task_groups: dict[str, TaskGroupSpec] = Field(default_factory=dict)
     sdk_version: str

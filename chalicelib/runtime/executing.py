@@ -124,6 +124,9 @@ def _execute_try(
         context["task"] = operator
         log.info("Running %s", ti)
         timeout = _timeout_seconds(operator, task_spec)
+        # Airflow 3 calls on_execute_callback just before execute; like the other
+        # callbacks, its errors are logged and never change the try's outcome.
+        _call_callbacks(operator, "on_execute_callback", context, None, log)
         phase = "execute"
         stop = execution_timeout(timeout, on_timeout=operator.on_kill, cancel=request.cancel)
         with current_context(context), stop:
@@ -344,6 +347,9 @@ _CALLBACK_ATTRIBUTES = {
     TaskState.SUCCESS: "on_success_callback",
     TaskState.FAILED: "on_failure_callback",
     TaskState.UP_FOR_RETRY: "on_retry_callback",
+    # Only a try that skipped itself (AirflowSkipException) comes here: tasks the
+    # engine skips never run, so their on_skipped_callback never runs (as in Airflow).
+    TaskState.SKIPPED: "on_skipped_callback",
 }
 
 
@@ -356,7 +362,18 @@ def _run_callbacks(
 ) -> None:
     """Call the task's callbacks for ``state``; their errors are logged, never the outcome."""
     attribute = _CALLBACK_ATTRIBUTES.get(state)
-    if attribute is None or operator is None:
+    if attribute is not None:
+        _call_callbacks(operator, attribute, context, exc, log)
+
+
+def _call_callbacks(
+    operator: Any,
+    attribute: str,
+    context: dict[str, Any],
+    exc: BaseException | None,
+    log: logging.LoggerAdapter[logging.Logger],
+) -> None:
+    if operator is None:
         return
     callbacks = getattr(operator, attribute, None)
     if not callbacks:

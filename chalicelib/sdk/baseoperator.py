@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from chalicelib.core.spec import DEFAULT_POOL
 from chalicelib.core.trigger_rules import TriggerRule
 from chalicelib.sdk import contexts
+from chalicelib.sdk.dag_options import SLA_MESSAGE
 from chalicelib.sdk.dependencies import TaskNode, link
 from chalicelib.sdk.executor import DEFAULT_EXECUTOR, as_executor_config
 from chalicelib.sdk.params import as_param
@@ -60,13 +61,26 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
     "on_success_callback": None,
     "on_failure_callback": None,
     "on_retry_callback": None,
+    "on_execute_callback": None,
+    "on_skipped_callback": None,
+    "queue": None,
+    "map_index_template": None,
+    "sla": None,
     "params": None,
     "doc_md": None,
     "multiple_outputs": False,
 }
 PLACEMENT_ARGS = frozenset({"task_id", "dag", "task_group", "default_args"})
 BASE_OPERATOR_ARGS = frozenset(TASK_ARG_DEFAULTS) | PLACEMENT_ARGS
-CALLBACK_ARGS = ("on_success_callback", "on_failure_callback", "on_retry_callback")
+CALLBACK_ARGS = (
+    "on_success_callback",
+    "on_failure_callback",
+    "on_retry_callback",
+    "on_execute_callback",
+    "on_skipped_callback",
+)
+# Refused once for the DAG (sdk/dag_options.py) rather than once per task.
+_NOT_FROM_DEFAULT_ARGS = frozenset({"sla"})
 
 _unmapping: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "slipstream_unmapping", default=False
@@ -144,7 +158,12 @@ def merge_default_args(accepted: frozenset[str], kwargs: dict[str, Any]) -> dict
         return kwargs
     result = dict(kwargs)
     for name, value in defaults.items():
-        if name in accepted and name not in result and name not in PLACEMENT_ARGS:
+        if (
+            name in accepted
+            and name not in result
+            and name not in PLACEMENT_ARGS
+            and name not in _NOT_FROM_DEFAULT_ARGS
+        ):
             result[name] = value
     if isinstance(defaults.get("params"), dict) and "params" in kwargs:
         result["params"] = {**defaults["params"], **(kwargs["params"] or {})}
@@ -244,6 +263,18 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
             node.record_problem(f"{name} must be a callable or a list of callables")
             callback = None
         setattr(n, name, callback)
+    queue = get("queue")
+    if queue is not None and not isinstance(queue, str):
+        node.record_problem(f"queue must be a queue name (str), got {queue!r}")
+        queue = None
+    n.queue = queue  # accepted for Airflow files; the executor decides where a task runs
+    template = get("map_index_template")
+    if template is not None and not isinstance(template, str):
+        node.record_problem(f"map_index_template must be a Jinja string, got {template!r}")
+        template = None
+    n.map_index_template = template
+    if get("sla") is not None:
+        node.record_problem(SLA_MESSAGE.format(what="sla"))
     params = get("params") or {}
     if not isinstance(params, Mapping):
         node.record_problem(f"params must be a dict, got {type(params).__name__}")
@@ -331,6 +362,11 @@ class BaseOperator(TaskNode):
         on_success_callback: Any = None,
         on_failure_callback: Any = None,
         on_retry_callback: Any = None,
+        on_execute_callback: Any = None,
+        on_skipped_callback: Any = None,
+        queue: str | None = None,
+        map_index_template: str | None = None,
+        sla: Any = None,
         params: Mapping[str, Any] | None = None,
         doc_md: str | None = None,
         multiple_outputs: bool = False,

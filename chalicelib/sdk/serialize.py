@@ -68,6 +68,8 @@ def dag_to_spec(dag: DAG, bundle_root: str | None = None) -> DagSpec:
         tags=dag.tags,
         on_success_callback=refs.callbacks(dag.on_success_callback),
         on_failure_callback=refs.callbacks(dag.on_failure_callback),
+        is_paused_upon_creation=dag.is_paused_upon_creation,
+        render_template_as_native_obj=dag.render_template_as_native_obj,
         tasks=tasks,
         task_groups=groups,
         sdk_version=chalicelib.__version__,
@@ -127,6 +129,10 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
         on_success_callback=refs.callbacks(t.on_success_callback),
         on_failure_callback=refs.callbacks(t.on_failure_callback),
         on_retry_callback=refs.callbacks(t.on_retry_callback),
+        on_execute_callback=refs.callbacks(t.on_execute_callback),
+        on_skipped_callback=refs.callbacks(t.on_skipped_callback),
+        queue=t.queue,
+        map_index_template=t.map_index_template,
         line=site_line if site_file == dag.fileloc_raw else None,
     )
 
