@@ -75,6 +75,8 @@ class DagTestResult:
     wall_seconds: float
     history: list[TryRecord] = field(default_factory=list)
     reason: str | None = None  # why the run ended as it did, when the engine said (a timeout)
+    # Mapped instances whose task has a map_index_template: label -> rendered name
+    rendered_map_indexes: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -382,9 +384,12 @@ class LocalDagRun:
     def _result(self, wall: float) -> DagTestResult:
         states: dict[str, str] = {}
         tries: dict[str, int] = {}
+        rendered: dict[str, str] = {}
         for ti in self.state.task_instances():
             states[ti.label] = ti.state.value
             tries[ti.label] = ti.try_number
+            if ti.rendered_map_index is not None:
+                rendered[ti.label] = ti.rendered_map_index
         assert self.state.run.logical_date is not None
         return DagTestResult(
             dag_id=self.spec.dag_id,
@@ -396,4 +401,5 @@ class LocalDagRun:
             wall_seconds=wall,
             history=self.history,
             reason=self.reason,
+            rendered_map_indexes=rendered,
         )

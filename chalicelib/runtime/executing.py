@@ -24,7 +24,7 @@ from chalicelib.runtime.context import build_context, effective_logical_date, re
 from chalicelib.runtime.mapping import arguments_for_index
 from chalicelib.runtime.outcome import TryRequest, TryResult, infrastructure_failure, one_line_error
 from chalicelib.runtime.task_instance import RuntimeTaskInstance
-from chalicelib.runtime.templating import render_template_fields
+from chalicelib.runtime.templating import render_template_fields, template_env
 from chalicelib.runtime.timeout import execution_timeout
 from chalicelib.runtime.xcom import RETURN_VALUE_KEY, XComStore, encode_for_xcom
 from chalicelib.runtime.xcom_args import resolve_nested
@@ -328,7 +328,9 @@ def _finish(
         log.info("Marking task as SUCCESS: %s", ti)
     end = clock()
     ti.end_date = end
+    rendered_map_index = None
     if context:
+        rendered_map_index = _render_map_index(request, context, log)
         _run_callbacks(ti.task, state, context, exc, log)
     return TryResult(
         state=state,
@@ -339,8 +341,27 @@ def _finish(
         error=error,
         traceback=trace,
         result_length=result_length,
+        rendered_map_index=rendered_map_index,
         skip_downstream=ti.skipped_downstream,
     )
+
+
+def _render_map_index(
+    request: TryRequest, context: dict[str, Any], log: logging.LoggerAdapter[logging.Logger]
+) -> str | None:
+    """The try's ``map_index_template`` rendered with its context, as Airflow 3 does at
+    the end of a try (whatever its outcome): the task may have put the values the
+    template uses into its context. A template that fails is logged, and the
+    instance keeps its number."""
+    template = context.get("map_index_template")
+    if not isinstance(template, str) or not template:
+        return None
+    try:
+        rendered = template_env(request.dag).render_string(template, context)
+    except Exception as exc:
+        log.warning("map_index_template %r could not be rendered: %s", template, exc)
+        return None
+    return None if rendered is None else str(rendered)
 
 
 _CALLBACK_ATTRIBUTES = {

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.local.runner import run_dag_test
-from chalicelib.sdk import DAG, TaskFailed, TaskSkipped, TriggerRule, task
+from chalicelib.sdk import DAG, TaskFailed, TaskSkipped, TriggerRule, get_current_context, task
 from chalicelib.sdk.scheduler_settings import CRON_DATA_INTERVALS
 from operators.bash import BashOperator
 from operators.empty import EmptyOperator
@@ -154,3 +154,23 @@ def test_macros_filters_searchpath_and_native_rendering(tmp_path: Path) -> None:
     assert result.succeeded, result.errors
     assert out.read_text().strip() == "DATA hello"
     assert got == {"n": 3, "items": ["hello", "hello"]}
+
+
+def test_map_index_template_names_each_mapped_instance() -> None:
+    with DAG("named_map") as dag:
+
+        @task(map_index_template="{{ region }}")
+        def load(region: str) -> None:
+            get_current_context()["region"] = region.upper()
+
+        @task(map_index_template="{{ undefined_name }}")
+        def unnamed(n: int) -> int:
+            return n
+
+        load.expand(region=["eu", "us"])
+        unnamed.expand(n=[1])
+
+    result = run_dag_test(dag, show=False)
+    assert result.succeeded
+    # the task put the value into its context; a template that cannot render names nothing
+    assert result.rendered_map_indexes == {"load[0]": "EU", "load[1]": "US"}
