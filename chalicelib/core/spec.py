@@ -81,6 +81,10 @@ class TaskSpec(_Frozen):
     execution_timeout: float | None = None
     pool: str = DEFAULT_POOL
     pool_slots: int = 1
+    # How many instances of this task may be active at once across the DAG's
+    # runs, and within one run (Airflow's max_active_tis_per_dag / _per_dagrun).
+    max_active_tis_per_dag: int | None = None
+    max_active_tis_per_dagrun: int | None = None
     priority_weight: int = 1
     weight_rule: str = "downstream"
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)

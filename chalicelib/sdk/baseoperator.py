@@ -55,6 +55,8 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
     "trigger_rule": TriggerRule.ALL_SUCCESS,
     "pool": None,
     "pool_slots": 1,
+    "max_active_tis_per_dag": None,
+    "max_active_tis_per_dagrun": None,
     "priority_weight": 1,
     "weight_rule": "downstream",
     "executor": None,
@@ -248,6 +250,14 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
         pool = DEFAULT_POOL
     n.pool = pool
     n.pool_slots = _whole_number(node, "pool_slots", get("pool_slots"), 1)
+    for name in ("max_active_tis_per_dag", "max_active_tis_per_dagrun"):
+        limit = values.get(name)
+        if limit is not None:
+            limit = _whole_number(node, name, limit, 1)
+            if limit < 1:
+                node.record_problem(f"{name} must be at least 1, got {limit}")
+                limit = None
+        setattr(n, name, limit)
     n.priority_weight = _whole_number(node, "priority_weight", get("priority_weight"), 1)
     weight_rule = get("weight_rule")
     n.weight_rule = str(getattr(weight_rule, "value", weight_rule))
@@ -356,6 +366,8 @@ class BaseOperator(TaskNode):
         trigger_rule: TriggerRule | str = TriggerRule.ALL_SUCCESS,
         pool: str | None = None,
         pool_slots: int = 1,
+        max_active_tis_per_dag: int | None = None,
+        max_active_tis_per_dagrun: int | None = None,
         priority_weight: int = 1,
         weight_rule: str = "downstream",
         executor: Any = None,

@@ -115,6 +115,8 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
         execution_timeout=_seconds(t.execution_timeout),
         pool=t.pool,
         pool_slots=t.pool_slots,
+        max_active_tis_per_dag=t.max_active_tis_per_dag,
+        max_active_tis_per_dagrun=t.max_active_tis_per_dagrun,
         priority_weight=t.priority_weight,
         weight_rule=t.weight_rule,
         executor=t.executor.to_spec(),

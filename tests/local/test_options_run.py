@@ -174,3 +174,30 @@ def test_map_index_template_names_each_mapped_instance() -> None:
     assert result.succeeded
     # the task put the value into its context; a template that cannot render names nothing
     assert result.rendered_map_indexes == {"load[0]": "EU", "load[1]": "US"}
+
+
+def test_max_active_tis_per_dagrun_caps_a_map_in_dag_test() -> None:
+    import threading
+
+    active: list[int] = [0]
+    peak: list[int] = [0]
+    lock = threading.Lock()
+    pairs = threading.Barrier(2, timeout=10)  # two at a time meet here: the cap is reached
+
+    with DAG("capped", max_active_tasks=16) as dag:
+
+        @task(max_active_tis_per_dagrun=2)
+        def work(x: int) -> int:
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            pairs.wait()
+            with lock:
+                active[0] -= 1
+            return x
+
+        work.expand(x=list(range(6)))
+
+    result = run_dag_test(dag, show=False)
+    assert result.succeeded, result.errors
+    assert peak[0] == 2
