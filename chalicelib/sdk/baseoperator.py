@@ -47,6 +47,7 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
     "email_on_failure": True,
     "email_on_retry": True,
     "depends_on_past": False,
+    "wait_for_downstream": False,
     "retries": 0,
     "retry_delay": dt.timedelta(seconds=300),
     "retry_exponential_backoff": False,
@@ -234,6 +235,11 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
         node.record_problem(
             "depends_on_past=True is not supported: each run is independent of earlier runs"
         )
+    n.wait_for_downstream = bool(get("wait_for_downstream"))
+    if n.wait_for_downstream:
+        node.record_problem(
+            "wait_for_downstream=True is not supported: each run is independent of earlier runs"
+        )
     n.retries = _whole_number(node, "retries", get("retries"), 0)
     n.retry_delay = _duration(
         node, "retry_delay", get("retry_delay"), TASK_ARG_DEFAULTS["retry_delay"]
@@ -358,6 +364,7 @@ class BaseOperator(TaskNode):
         email_on_failure: bool = True,
         email_on_retry: bool = True,
         depends_on_past: bool = False,
+        wait_for_downstream: bool = False,
         retries: int = 0,
         retry_delay: dt.timedelta | float = TASK_ARG_DEFAULTS["retry_delay"],
         retry_exponential_backoff: bool = False,
