@@ -72,6 +72,7 @@ class TaskInstance:
     next_try_at: dt.datetime | None = None
     skip_downstream: tuple[str, ...] | None = None  # set by branching and short-circuit
     result_length: int | None = None  # len() of a list/dict result, for mapping
+    rendered_map_index: str | None = None  # the task's map_index_template, rendered
     error: str | None = None
     slots: tuple[str, ...] = ()  # slot claims held while QUEUED/RUNNING ("key|amount")
     wait_key: str | None = None  # SCHEDULED and waiting for a slot of this counter

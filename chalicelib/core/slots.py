@@ -42,6 +42,16 @@ def pool_key(pool: str) -> str:
     return f"pool:{pool}"
 
 
+def task_key(dag_id: str, task_id: str) -> str:
+    """The counter of a task's active instances across its DAG's runs."""
+    return f"task:{dag_id}:{task_id}"
+
+
+def run_task_key(dag_id: str, run_id: str, task_id: str) -> str:
+    """The counter of a task's active instances within one run."""
+    return f"runtask:{dag_id}#{run_id}:{task_id}"
+
+
 # Rules that start a task only once every upstream is done: such a task never
 # runs alongside its upstreams. one_success / one_failed / one_done fire early
 # and always does not wait at all, so they can.
@@ -176,13 +186,21 @@ def _chain_cover(spec: DagSpec, weight: Mapping[str, int]) -> int:
 
 
 def claims_for(
-    spec: DagSpec, task_id: str, pools: Mapping[str, int], *, bound: int | None = None
+    spec: DagSpec,
+    task_id: str,
+    pools: Mapping[str, int],
+    *,
+    bound: int | None = None,
+    run_id: str | None = None,
 ) -> tuple[SlotClaim, ...]:
     """The claims a try of ``task_id`` must make; ``pools`` maps configured pools to slots.
 
     An unconfigured pool (``default_pool`` unless an operator set it) does not
     limit; the DAG's max_active_tasks binds across its runs only when more than
-    one run may be active or one run is wider than the limit.
+    one run may be active or one run is wider than the limit. A task's own
+    limits bind only where it can have more instances than they allow: across
+    runs when max_active_runs (times its map) exceeds max_active_tis_per_dag,
+    within ``run_id`` only for a mapped task (an unmapped one has one instance).
     """
     task = spec.task(task_id)
     claims: list[SlotClaim] = []
@@ -190,11 +208,29 @@ def claims_for(
     runs = max(1, spec.max_active_runs)
     if width * runs > spec.max_active_tasks:
         claims.append(SlotClaim(dag_key(spec.dag_id), 1, spec.max_active_tasks))
+    per_dag = task.max_active_tis_per_dag
+    if per_dag is not None and (task.mapping is not None or runs > per_dag):
+        claims.append(SlotClaim(task_key(spec.dag_id, task_id), 1, per_dag))
+    per_run = task.max_active_tis_per_dagrun
+    if per_run is not None and task.mapping is not None and run_id is not None:
+        claims.append(SlotClaim(run_task_key(spec.dag_id, run_id, task_id), 1, per_run))
     if task.pool in pools:
         claims.append(SlotClaim(pool_key(task.pool), task.pool_slots, pools[task.pool]))
     elif task.pool != DEFAULT_POOL:
         claims.append(SlotClaim(pool_key(task.pool), task.pool_slots, 0))  # no such pool
     return tuple(claims)
+
+
+def task_limit_keys(spec: DagSpec, run_ids: Iterable[str]) -> set[str]:
+    """The counters the tasks' own limits claim in ``spec`` for these runs (for the
+    tick, which starts waiting tries whose release was lost)."""
+    keys: set[str] = set()
+    for tid, task in spec.tasks.items():
+        if task.max_active_tis_per_dag is not None:
+            keys.add(task_key(spec.dag_id, tid))
+        if task.max_active_tis_per_dagrun is not None and task.mapping is not None:
+            keys.update(run_task_key(spec.dag_id, run_id, tid) for run_id in run_ids)
+    return keys
 
 
 def wait_rank(priority: int, queued_at: str) -> str:

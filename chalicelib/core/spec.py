@@ -82,6 +82,10 @@ class TaskSpec(_Frozen):
     execution_timeout: float | None = None
     pool: str = DEFAULT_POOL
     pool_slots: int = 1
+    # How many instances of this task may be active at once across the DAG's
+    # runs, and within one run (Airflow's max_active_tis_per_dag / _per_dagrun).
+    max_active_tis_per_dag: int | None = None
+    max_active_tis_per_dagrun: int | None = None
     priority_weight: int = 1
     weight_rule: str = "downstream"
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
@@ -97,6 +101,10 @@ class TaskSpec(_Frozen):
     on_success_callback: str | None = None
     on_failure_callback: str | None = None
     on_retry_callback: str | None = None
+    on_execute_callback: str | None = None
+    on_skipped_callback: str | None = None
+    queue: str | None = None  # accepted from Airflow files; the executor decides where it runs
+    map_index_template: str | None = None
     line: int | None = None
     outlets: list[AssetRef | AliasRef] = Field(default_factory=list)
 
@@ -133,6 +141,9 @@ class DagSpec(_Frozen):
     tags: list[str] = Field(default_factory=list)
     on_success_callback: str | None = None
     on_failure_callback: str | None = None
+    # None: the deploy's own choice (new DAGs paused unless --unpause), as in Airflow.
+    is_paused_upon_creation: bool | None = None
+    render_template_as_native_obj: bool = False
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     task_groups: dict[str, TaskGroupSpec] = Field(default_factory=dict)
     sdk_version: str

@@ -1,10 +1,13 @@
 """Schedules as Airflow timetables: when runs are due and what interval each covers.
 
-The behaviour follows Apache Airflow 2.x (``airflow/timetables``) because users
-bring DAGs and expectations from there: a cron string means data intervals
-(``[previous tick, tick)``, run after the interval ends, logical date = start),
-``catchup=False`` jumps to the latest complete interval, cron is evaluated on
-the DAG's wall clock and then placed on the UTC line the way Airflow does it.
+The behaviour follows Apache Airflow (``airflow/timetables``) because users
+bring DAGs and expectations from there. As in Airflow 3 a cron string or a
+timedelta becomes a trigger timetable (a run at each tick, logical date = the
+tick); Airflow 2's data intervals (``[previous tick, tick)``, run after the
+interval ends, logical date = start, ``catchup=False`` jumps to the latest
+complete interval) stay available behind the deployment's settings. Cron is
+evaluated on the DAG's wall clock and then placed on the UTC line the way
+Airflow does it.
 
 Everything here is pure: the current time is always a parameter, never read
 from a clock, so the scheduler, the CLI and the tests all get the same answer
@@ -752,13 +755,116 @@ class DeltaDataIntervalTimetable(_TimetableBase):
         return DataInterval(start, start + self.delta)
 
 
+class DeltaTriggerTimetable(_TimetableBase):
+    """A timedelta schedule with trigger semantics (Airflow 3's default for a timedelta).
+
+    A run fires every ``seconds`` of absolute time counted from start_date; its
+    interval is ``[fire time - interval_seconds, fire time]`` and its logical
+    date that interval's start, so the fire time itself by default.
+    """
+
+    type: Literal["delta_trigger"] = "delta_trigger"
+    seconds: float
+    interval_seconds: float = 0.0
+
+    def __init__(self, seconds: float | dt.timedelta | None = None, /, **data: Any) -> None:
+        if isinstance(seconds, dt.timedelta):
+            seconds = seconds.total_seconds()
+        if seconds is not None:
+            data["seconds"] = seconds
+        interval = data.get("interval_seconds")
+        if isinstance(interval, dt.timedelta):
+            data["interval_seconds"] = interval.total_seconds()
+        super().__init__(**data)
+
+    @property
+    def delta(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.seconds)
+
+    @property
+    def _interval(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.interval_seconds)
+
+    @property
+    def summary(self) -> str:
+        return str(self.delta)
+
+    @property
+    def description(self) -> str:
+        return f"Every {self.delta}"
+
+    def validate(self) -> None:  # type: ignore[override]
+        if not math.isfinite(self.seconds) or self.seconds <= 0:
+            raise ScheduleError(f"schedule interval must be positive, not {self.seconds!r} seconds")
+        if self.delta < dt.timedelta(microseconds=1):
+            raise ScheduleError(f"schedule interval {self.seconds!r} seconds is below 1 µs")
+        if not math.isfinite(self.interval_seconds) or self.interval_seconds < 0:
+            raise ScheduleError(
+                f"DeltaTriggerTimetable interval must be zero or positive seconds, "
+                f"got {self.interval_seconds!r}"
+            )
+
+    def _latest_on_grid(self, anchor: dt.datetime, now: dt.datetime) -> dt.datetime:
+        """The last fire time at or before ``now`` on the grid ``anchor + k * delta``."""
+        if now <= anchor:
+            return anchor
+        step = _microseconds(self.delta)
+        elapsed = _microseconds(now - anchor)
+        return anchor + dt.timedelta(microseconds=elapsed - elapsed % step)
+
+    def next_dagrun_info(
+        self,
+        *,
+        last_automated_data_interval: DataInterval | None,
+        restriction: TimeRestriction,
+        now: dt.datetime,
+    ) -> DagRunInfo | None:
+        self.validate()
+        current = as_utc(now)
+        last = last_automated_data_interval
+        if restriction.catchup:
+            if last is not None:
+                fire = as_utc(last.end) + self.delta
+            elif restriction.earliest is None:
+                return None  # nowhere to catch up from, as CronTriggerTimetable
+            else:
+                fire = restriction.earliest
+        else:
+            # Airflow 3 offers "now" itself here; the scheduler's tick is late by up
+            # to a minute, so that would push every later run by the tick's delay.
+            # Slipstream offers the latest point of the run grid instead (see
+            # docs/schedules.md): missed runs are skipped and the grid is kept.
+            candidates: list[dt.datetime] = []
+            if last is not None:
+                following = as_utc(last.end) + self.delta
+                candidates += [following, self._latest_on_grid(following, current)]
+            if restriction.earliest is not None:
+                earliest = restriction.earliest
+                candidates += [earliest]
+                if last is None:
+                    candidates.append(self._latest_on_grid(earliest, current))
+            fire = max(candidates) if candidates else current
+        if restriction.latest is not None and restriction.latest < fire:
+            return None
+        return DagRunInfo.interval(fire - self._interval, fire)
+
+    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
+        end = as_utc(run_after)
+        return DataInterval(end - self._interval, end)
+
+    def interval_for_logical_date(self, logical_date: dt.datetime) -> DataInterval:
+        start = as_utc(logical_date)
+        return DataInterval(start, start + self._interval)
+
+
 Timetable = Annotated[
     NullTimetable
     | OnceTimetable
     | ContinuousTimetable
     | CronDataIntervalTimetable
     | CronTriggerTimetable
-    | DeltaDataIntervalTimetable,
+    | DeltaDataIntervalTimetable
+    | DeltaTriggerTimetable,
     Field(discriminator="type"),
 ]
 
@@ -769,6 +875,7 @@ AnyTimetable = (
     | CronDataIntervalTimetable
     | CronTriggerTimetable
     | DeltaDataIntervalTimetable
+    | DeltaTriggerTimetable
 )
 """The same union without the pydantic discriminator, for isinstance and type hints."""
 
@@ -778,9 +885,21 @@ _ZONED = (CronDataIntervalTimetable, CronTriggerTimetable)
 # --------------------------------------------------------------------------- building
 
 
-def timetable_from_schedule(schedule: Any, timezone: str = "UTC") -> AnyTimetable:
-    """Turn a DAG's ``schedule=`` value into a validated timetable, as Airflow's
-    ``create_timetable`` does; ``timezone`` is the DAG's and applies to crons.
+def timetable_from_schedule(
+    schedule: Any,
+    timezone: str = "UTC",
+    *,
+    cron_data_intervals: bool = False,
+    delta_data_intervals: bool = False,
+) -> AnyTimetable:
+    """Turn a DAG's ``schedule=`` value into a validated timetable, as Airflow 3's
+    ``_create_timetable`` does; ``timezone`` is the DAG's and applies to crons.
+
+    As in Airflow 3 a cron string, a preset or a timedelta becomes a trigger
+    timetable (a run at each tick, logical date = the tick) unless the
+    deployment asks for Airflow 2's data intervals with ``cron_data_intervals``
+    (``[scheduler] create_cron_data_intervals``) or ``delta_data_intervals``
+    (``create_delta_data_intervals``). Timetable objects are kept as they are.
 
     Raises ScheduleError naming the value when it cannot be a schedule.
     """
@@ -798,16 +917,24 @@ def timetable_from_schedule(schedule: Any, timezone: str = "UTC") -> AnyTimetabl
             return ContinuousTimetable()
         if not text:
             raise ScheduleError("schedule is an empty string: use None for no schedule")
-        cron = CronDataIntervalTimetable(text, timezone=timezone)
+        cron: CronDataIntervalTimetable | CronTriggerTimetable
+        if cron_data_intervals:
+            cron = CronDataIntervalTimetable(text, timezone=timezone)
+        else:
+            cron = CronTriggerTimetable(text, timezone=timezone)
         cron.validate()
         return cron
-    if isinstance(schedule, dt.timedelta):
-        delta = DeltaDataIntervalTimetable(schedule.total_seconds())
-        _validate_naming(delta, schedule)
-        return delta
-    seconds = _relativedelta_seconds(schedule)
+    seconds = (
+        schedule.total_seconds()
+        if isinstance(schedule, dt.timedelta)
+        else _relativedelta_seconds(schedule)
+    )
     if seconds is not None:
-        delta = DeltaDataIntervalTimetable(seconds)
+        delta: DeltaDataIntervalTimetable | DeltaTriggerTimetable
+        if delta_data_intervals:
+            delta = DeltaDataIntervalTimetable(seconds)
+        else:
+            delta = DeltaTriggerTimetable(seconds)
         _validate_naming(delta, schedule)
         return delta
     raise ScheduleError(
@@ -1000,5 +1127,8 @@ def _interval_ending_by(
         elapsed = _microseconds(cutoff - restriction.earliest)
         end = restriction.earliest + dt.timedelta(microseconds=elapsed - elapsed % step)
         return DataInterval(end - timetable.delta, end)
+    if isinstance(timetable, DeltaTriggerTimetable) and restriction.earliest is not None:
+        fired = timetable._latest_on_grid(restriction.earliest, cutoff)
+        return DataInterval(fired - timetable._interval, fired)
     # @once already ran by the cutoff: nothing follows.
     return DataInterval(cutoff, cutoff)

@@ -1,4 +1,4 @@
-"""Airflow's twelve trigger rules, evaluated over counts of upstream outcomes.
+"""Airflow 3's thirteen trigger rules, evaluated over counts of upstream outcomes.
 
 The evaluation mirrors Airflow's TriggerRuleDep: a rule either lets the task
 run, decides it can never run (skipped or upstream_failed), or waits. Counts
@@ -18,6 +18,7 @@ class TriggerRule(StrEnum):
     ALL_FAILED = "all_failed"
     ALL_DONE = "all_done"
     ALL_DONE_SETUP_SUCCESS = "all_done_setup_success"
+    ALL_DONE_MIN_ONE_SUCCESS = "all_done_min_one_success"
     ONE_SUCCESS = "one_success"
     ONE_FAILED = "one_failed"
     ONE_DONE = "one_done"
@@ -114,6 +115,15 @@ def evaluate(rule: TriggerRule, c: UpstreamCounts) -> Verdict:
         if c.setup_total and c.setup_success == 0:
             return Verdict.UPSTREAM_FAILED
         return Verdict.RUN
+    if rule is R.ALL_DONE_MIN_ONE_SUCCESS:
+        # As Airflow 3.1's TriggerRuleDep: a skipped upstream is never "done" for this
+        # rule, so one skip skips the task at once; otherwise it waits for every
+        # upstream and runs only if at least one of them succeeded.
+        if c.skipped:
+            return Verdict.SKIP
+        if not done:
+            return Verdict.WAIT
+        return Verdict.RUN if c.success else Verdict.UPSTREAM_FAILED
     if rule is R.ALL_SKIPPED:
         if c.success or failures:
             return Verdict.SKIP

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from chalicelib.core.errors import Problem, ScheduleError, SlipstreamError
+from chalicelib.core.param_formats import conforms
 from chalicelib.core.spec import EXECUTOR_KINDS, WEIGHT_RULES, DagSpec, TaskSpec
 from chalicelib.core.values import decode
 
@@ -20,7 +21,9 @@ ID_PATTERN = re.compile(r"^[\w.-]+$")
 MAX_ID_LENGTH = 250
 # Airflow refuses to schedule these without a start_date ("DAG is missing the
 # start_date parameter"); only manual (schedule=None) and event DAGs go without.
-TIMETABLES_NEEDING_START = frozenset({"cron", "cron_trigger", "delta", "once", "continuous"})
+TIMETABLES_NEEDING_START = frozenset(
+    {"cron", "cron_trigger", "delta", "delta_trigger", "once", "continuous"}
+)
 
 
 def validate_spec(spec: DagSpec, *, file: str | None = None) -> list[Problem]:
@@ -269,7 +272,7 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 
 def param_value_problem(name: str, value: Any, schema: Mapping[str, Any]) -> str | None:
-    """Why ``value`` does not fit the schema's type, enum or bounds; None when it does.
+    """Why ``value`` does not fit the schema's type, enum, format or bounds; None when it does.
 
     A deliberately small subset of JSON schema: what DAG params use in practice.
     """
@@ -288,6 +291,9 @@ def param_value_problem(name: str, value: Any, schema: Mapping[str, Any]) -> str
             return f"param {name!r}: {value!r} is less than the minimum {minimum!r}"
         if maximum is not None and value > maximum:
             return f"param {name!r}: {value!r} is greater than the maximum {maximum!r}"
+    form = schema.get("format")
+    if isinstance(form, str) and not conforms(value, form):
+        return f"param {name!r}: {value!r} is not a {form!r}"
     if isinstance(value, str):
         shortest, longest = schema.get("minLength"), schema.get("maxLength")
         if shortest is not None and len(value) < shortest:

@@ -267,10 +267,13 @@ def _planned(
     tenant: str | None,
 ) -> _Planned:
     if previous is None:
+        # The DAG's own is_paused_upon_creation wins over the deploy's default, as it
+        # wins over Airflow's dags_are_paused_at_creation; it applies only at creation.
+        paused = spec.is_paused_upon_creation
         record = DagRecord(
             dag_id=spec.dag_id,
             current_version=version,
-            paused=paused_at_creation,
+            paused=paused_at_creation if paused is None else paused,
             next_due_at=next_due,
             tenant=tenant,
             summary=summary,

@@ -34,6 +34,11 @@ from chalicelib.deploy.bundle import DEFAULT_ROOTS, BundleError, build_bundle
 from chalicelib.deploy.bundle_store import BundleStore
 from chalicelib.deploy.plugin_files import plugin_bundle_files
 from chalicelib.sdk.loader import load_dags
+from chalicelib.sdk.scheduler_settings import (
+    SchedulerSettingError,
+    deployment_settings,
+    stage_settings_environment,
+)
 from chalicelib.sdk.source import display_path
 from chalicelib.store.base import StateStore
 
@@ -62,12 +67,23 @@ def plan_deploy(
     bundle_root: str,
     bundle_roots: Sequence[str] = DEFAULT_ROOTS,
     import_timeout: float | None = None,
+    stage: str | None = None,
 ) -> DeployPlan:
     """Import and validate the DAGs under ``paths``; their specs and the bundle of
-    ``bundle_root``. Every problem is in the plan; nothing is written anywhere."""
+    ``bundle_root``. Every problem is in the plan; nothing is written anywhere.
+
+    With ``stage``, the scheduler settings that stage declares in the project's
+    ``.chalice/config.json`` apply while the DAG files are imported, so the
+    timetables the specs record are that deployment's (sdk/scheduler_settings.py).
+    """
     root = str(Path(bundle_root).resolve())
     plan = DeployPlan()
-    with project_imports(root, bundle_roots):
+    try:
+        declared = stage_settings_environment(root, stage) if stage else {}
+    except SchedulerSettingError as exc:
+        plan.problems.append(Problem(str(exc)))
+        return plan
+    with project_imports(root, bundle_roots), deployment_settings(declared):
         loaded = load_dags([str(Path(p).resolve()) for p in paths], import_timeout=import_timeout)
         plan.problems.extend(loaded.problems)
         if plan.problems:
@@ -104,7 +120,11 @@ def deploy(
     ``git_commit`` is recorded on new versions; pass :func:`detect_git_commit`.
     """
     plan = plan_deploy(
-        paths, bundle_root=bundle_root, bundle_roots=bundle_roots, import_timeout=import_timeout
+        paths,
+        bundle_root=bundle_root,
+        bundle_roots=bundle_roots,
+        import_timeout=import_timeout,
+        stage=stage,
     )
     return apply_plan(
         plan,

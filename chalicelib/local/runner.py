@@ -76,6 +76,8 @@ class DagTestResult:
     wall_seconds: float
     history: list[TryRecord] = field(default_factory=list)
     reason: str | None = None  # why the run ended as it did, when the engine said (a timeout)
+    # Mapped instances whose task has a map_index_template: label -> rendered name
+    rendered_map_indexes: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
@@ -247,12 +249,19 @@ class LocalDagRun:
         self._act(decide(self.spec, self.state.run, RunStarted(), self.state, self.clock()))
         while not self._over():
             self._fire_due_timers()
+            held_back: list[Any] = []
             while self.ready and len(running) < workers and not self._over():
-                _, _, cmd = heapq.heappop(self.ready)
+                entry = heapq.heappop(self.ready)
+                cmd = entry[2]
+                if self._at_task_limit(cmd.task_id, running):
+                    held_back.append(entry)  # until an instance of its task ends
+                    continue
                 cancel = TryCancel()
                 future = self._dispatch(pool, cmd, cancel)
                 if future is not None:
                     running[future] = (cmd, cancel)
+            for entry in held_back:
+                heapq.heappush(self.ready, entry)
             if self._over():
                 break
             timeout = self._wait_timeout(bool(running))
@@ -272,6 +281,22 @@ class LocalDagRun:
             else:
                 self.clock.advance_to(due)
             self._act(decide(self.spec, self.state.run, event, self.state, self.clock()))
+
+    def _at_task_limit(
+        self, task_id: str, running: dict[Future[TryResult], tuple[ScheduleTask, TryCancel]]
+    ) -> bool:
+        """max_active_tis_per_dag / _per_dagrun: in one run both cap the task's
+        instances running at once (the deployed scheduler claims slots instead)."""
+        task = self.spec.tasks[task_id]
+        limits = [
+            n
+            for n in (task.max_active_tis_per_dag, task.max_active_tis_per_dagrun)
+            if n is not None
+        ]
+        if not limits:
+            return False
+        active = sum(1 for cmd, _ in running.values() if cmd.task_id == task_id)
+        return active >= min(limits)
 
     def _over(self) -> bool:
         return self.state.run.state.finished
@@ -390,9 +415,12 @@ class LocalDagRun:
     def _result(self, wall: float) -> DagTestResult:
         states: dict[str, str] = {}
         tries: dict[str, int] = {}
+        rendered: dict[str, str] = {}
         for ti in self.state.task_instances():
             states[ti.label] = ti.state.value
             tries[ti.label] = ti.try_number
+            if ti.rendered_map_index is not None:
+                rendered[ti.label] = ti.rendered_map_index
         assert self.state.run.logical_date is not None
         return DagTestResult(
             dag_id=self.spec.dag_id,
@@ -404,4 +432,5 @@ class LocalDagRun:
             wall_seconds=wall,
             history=self.history,
             reason=self.reason,
+            rendered_map_indexes=rendered,
         )

@@ -209,7 +209,9 @@ def build_context(
         "outlet_events": OutletEventAccessors(),
         "logical_date": dates.logical_date,
         "macros": macros,
-        "map_index_template": None,
+        # Airflow 3: the task's template, which the task may replace in its context
+        # before it is rendered at the end of the try (runtime/executing.py).
+        "map_index_template": getattr(task, "map_index_template", None),
         "params": params,
         "prev_data_interval_start_success": None,
         "prev_data_interval_end_success": None,

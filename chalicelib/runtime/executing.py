@@ -31,7 +31,7 @@ from chalicelib.runtime.outcome import (
 )
 from chalicelib.runtime.outlets import OutletEvent, OutletEventAccessors
 from chalicelib.runtime.task_instance import RuntimeTaskInstance
-from chalicelib.runtime.templating import render_template_fields
+from chalicelib.runtime.templating import render_template_fields, template_env
 from chalicelib.runtime.timeout import execution_timeout
 from chalicelib.runtime.xcom import RETURN_VALUE_KEY, XComStore, encode_for_xcom
 from chalicelib.runtime.xcom_args import resolve_nested
@@ -140,6 +140,9 @@ def _execute_try(
         context["task"] = operator
         log.info("Running %s", ti)
         timeout = _timeout_seconds(operator, task_spec)
+        # Airflow 3 calls on_execute_callback just before execute; like the other
+        # callbacks, its errors are logged and never change the try's outcome.
+        _call_callbacks(operator, "on_execute_callback", context, None, log)
         phase = "execute"
         stop = execution_timeout(timeout, on_timeout=operator.on_kill, cancel=request.cancel)
         with current_context(context), task_clock(clock), stop:
@@ -354,7 +357,9 @@ def _finish(
         log.info("Marking task as SUCCESS: %s", ti)
     end = clock()
     ti.end_date = end
+    rendered_map_index = None
     if context:
+        rendered_map_index = _render_map_index(request, context, log)
         _run_callbacks(ti.task, state, context, exc, log)
     return TryResult(
         state=state,
@@ -365,15 +370,37 @@ def _finish(
         error=error,
         traceback=trace,
         result_length=result_length,
+        rendered_map_index=rendered_map_index,
         skip_downstream=ti.skipped_downstream,
         asset_events=_asset_events(request, context) if state is TaskState.SUCCESS else (),
     )
+
+
+def _render_map_index(
+    request: TryRequest, context: dict[str, Any], log: logging.LoggerAdapter[logging.Logger]
+) -> str | None:
+    """The try's ``map_index_template`` rendered with its context, as Airflow 3 does at
+    the end of a try (whatever its outcome): the task may have put the values the
+    template uses into its context. A template that fails is logged, and the
+    instance keeps its number."""
+    template = context.get("map_index_template")
+    if not isinstance(template, str) or not template:
+        return None
+    try:
+        rendered = template_env(request.dag).render_string(template, context)
+    except Exception as exc:
+        log.warning("map_index_template %r could not be rendered: %s", template, exc)
+        return None
+    return None if rendered is None else str(rendered)
 
 
 _CALLBACK_ATTRIBUTES = {
     TaskState.SUCCESS: "on_success_callback",
     TaskState.FAILED: "on_failure_callback",
     TaskState.UP_FOR_RETRY: "on_retry_callback",
+    # Only a try that skipped itself (AirflowSkipException) comes here: tasks the
+    # engine skips never run, so their on_skipped_callback never runs (as in Airflow).
+    TaskState.SKIPPED: "on_skipped_callback",
 }
 
 
@@ -386,7 +413,18 @@ def _run_callbacks(
 ) -> None:
     """Call the task's callbacks for ``state``; their errors are logged, never the outcome."""
     attribute = _CALLBACK_ATTRIBUTES.get(state)
-    if attribute is None or operator is None:
+    if attribute is not None:
+        _call_callbacks(operator, attribute, context, exc, log)
+
+
+def _call_callbacks(
+    operator: Any,
+    attribute: str,
+    context: dict[str, Any],
+    exc: BaseException | None,
+    log: logging.LoggerAdapter[logging.Logger],
+) -> None:
+    if operator is None:
         return
     callbacks = getattr(operator, attribute, None)
     if not callbacks:

@@ -55,6 +55,7 @@ class TryResult:
     # len() of a list/tuple/dict result; when downstream maps over one key of a
     # multiple_outputs result, that key's length (what the engine sizes the map by).
     result_length: int | None = None
+    rendered_map_index: str | None = None  # the task's map_index_template, rendered
     skip_downstream: tuple[str, ...] | None = None
     # An infrastructure failure (AWS, not the task's code, ended the try). When
     # it is not charged to the user's retries, the instance's new retry_base
@@ -73,6 +74,7 @@ class TryResult:
             "next_try_at": self.next_try_at,
             "error": self.error,
             "result_length": self.result_length,
+            "rendered_map_index": self.rendered_map_index,
             "skip_downstream": self.skip_downstream,
         }
         if self.retry_base is not None:

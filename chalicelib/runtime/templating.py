@@ -136,7 +136,10 @@ def template_searchpath(dag: Any) -> list[str]:
     extra = getattr(dag, "template_searchpath", None) or ()
     if isinstance(extra, (str, os.PathLike)):
         extra = [extra]
-    paths.extend(os.fspath(p) for p in extra)
+    # A relative folder is taken from the DAG file's folder, not the process's working
+    # directory, so the same bundle finds its templates on a laptop and in a worker.
+    base = paths[0] if paths else os.getcwd()
+    paths.extend(os.path.join(base, os.fspath(p)) for p in extra)
     return paths or [os.getcwd()]
 
 

@@ -31,6 +31,7 @@ RESET_FIELDS = {
     "error": None,
     "skip_downstream": None,
     "result_length": None,
+    "rendered_map_index": None,
     "wait_key": None,
     "wait_rank": None,
     "first_poke_at": None,

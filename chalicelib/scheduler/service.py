@@ -55,6 +55,7 @@ from chalicelib.core.slots import (
     decode_held,
     max_parallelism_bound,
     pool_key,
+    task_limit_keys,
     task_width_bound,
 )
 from chalicelib.core.spec import DagSpec, ExecutorSpec
@@ -64,7 +65,7 @@ from chalicelib.core.validation import resolve_params
 from chalicelib.executors.base import DispatchError, Executor
 from chalicelib.scheduler.isolation import Failures, isolated
 from chalicelib.scheduler.specs import SpecCache
-from chalicelib.store.base import DagRecord, StateStore
+from chalicelib.store.base import ActiveRun, DagRecord, StateStore
 
 log = logging.getLogger("slipstream.scheduler")
 
@@ -169,7 +170,9 @@ class Scheduler:
         # Waiting tries whose slot release was lost (a worker died) start here.
         keys = [pool_key(name) for name in self._pools]
         with failures.item("listing running runs"):
-            keys += sorted({dag_key(r.dag_id) for r in self.store.running_runs()})
+            running = self.store.running_runs()
+            keys += sorted({dag_key(r.dag_id) for r in running})
+            keys += self._task_limit_keys(running)
         for key in keys:
             with failures.item(f"promoting waiting tries of {key}"):
                 report.tries_promoted.extend(self.promote([key]))
@@ -245,6 +248,19 @@ class Scheduler:
             )
         )
         return created
+
+    def _task_limit_keys(self, running: Sequence[ActiveRun]) -> list[str]:
+        """The counters of tasks with their own limits (max_active_tis_per_dag /
+        _per_dagrun) in the DAGs that have running runs, from each DAG's current
+        spec: one DAG read per such DAG, and only a DAG with such tasks adds keys."""
+        keys: set[str] = set()
+        for dag_id in sorted({r.dag_id for r in running}):
+            record = self.store.get_dag(dag_id)
+            if record is None or not record.current_version:
+                continue
+            spec = self.specs.get(dag_id, record.current_version)
+            keys |= task_limit_keys(spec, [r.run_id for r in running if r.dag_id == dag_id])
+        return sorted(keys)
 
     def reap(self, now: dt.datetime, failures: Failures | None = None) -> list[str]:
         """Fail (or retry) tries whose heartbeat went stale: their worker died.
@@ -466,11 +482,12 @@ class Scheduler:
             self._pools_read_at = now
 
     def claims(
-        self, spec: DagSpec, task_id: str, bound: int | None = None
+        self, spec: DagSpec, task_id: str, bound: int | None = None, run_id: str | None = None
     ) -> tuple[SlotClaim, ...]:
-        """The slots a try must claim; ``bound`` is the run's width when known."""
+        """The slots a try of run ``run_id`` must claim; ``bound`` is the run's width
+        when known."""
         width = self._static_bound(spec) if bound is None else bound
-        return claims_for(spec, task_id, self.pools(), bound=width)
+        return claims_for(spec, task_id, self.pools(), bound=width, run_id=run_id)
 
     def _static_bound(self, spec: DagSpec) -> int:
         key = f"{spec.dag_id}@{spec.content_hash}"
@@ -538,7 +555,7 @@ class Scheduler:
         if schedules:
             bounds = self._bounds_for(spec, run, schedules, commands, view)
             schedules = [
-                replace(c, claims=self.claims(spec, c.task_id, bounds[c.task_id]))
+                replace(c, claims=self.claims(spec, c.task_id, bounds[c.task_id], run.run_id))
                 for c in schedules
             ]
         unqueued = [
@@ -667,7 +684,7 @@ class Scheduler:
     def _start_waiting(self, run: DagRun, ti: TaskInstance, now: dt.datetime) -> bool:
         """Queue and dispatch one waiting try; False when it cannot have its slots."""
         spec = self.specs.get(run.dag_id, run.version)
-        claims = self.claims(spec, ti.task_id)
+        claims = self.claims(spec, ti.task_id, run_id=run.run_id)
         if not self.store.acquire(
             run.dag_id, run.run_id, spec, ti.task_id, ti.map_index, ti.try_number, claims, now
         ):

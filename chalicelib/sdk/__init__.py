@@ -9,6 +9,7 @@ from chalicelib.core.timetables import (
     CronDataIntervalTimetable,
     CronTriggerTimetable,
     DeltaDataIntervalTimetable,
+    DeltaTriggerTimetable,
 )
 from chalicelib.core.trigger_rules import TriggerRule
 from chalicelib.sdk.assets import (
@@ -59,6 +60,7 @@ __all__ = [
     "DatasetAll",
     "DatasetAny",
     "DeltaDataIntervalTimetable",
+    "DeltaTriggerTimetable",
     "EventPattern",
     "ExecutorConfig",
     "MappedOperator",

@@ -265,12 +265,15 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
     # -- hooks
     "airflow.hooks.base": {"BaseHook": f"{SDK}:BaseHook"},
     "airflow.hooks.base_hook": {"BaseHook": f"{SDK}:BaseHook"},
-    # -- timetables that exist here (Airflow 3's default for cron strings is another branch's)
+    # -- timetables
     "airflow.timetables.interval": {
         "CronDataIntervalTimetable": f"{SDK}:CronDataIntervalTimetable",
         "DeltaDataIntervalTimetable": f"{SDK}:DeltaDataIntervalTimetable",
     },
-    "airflow.timetables.trigger": {"CronTriggerTimetable": f"{SDK}:CronTriggerTimetable"},
+    "airflow.timetables.trigger": {
+        "CronTriggerTimetable": f"{SDK}:CronTriggerTimetable",
+        "DeltaTriggerTimetable": f"{SDK}:DeltaTriggerTimetable",
+    },
     # -- other work will fill these (sensors, assets)
     "airflow.datasets": {**_DATASETS},
     "airflow.assets": {**_ASSETS},

@@ -28,6 +28,7 @@ from chalicelib.core.spec import DEFAULT_POOL
 from chalicelib.core.trigger_rules import TriggerRule
 from chalicelib.sdk import contexts
 from chalicelib.sdk.assets import outlet_refs
+from chalicelib.sdk.dag_options import SLA_MESSAGE
 from chalicelib.sdk.dependencies import TaskNode, link
 from chalicelib.sdk.executor import DEFAULT_EXECUTOR, as_executor_config
 from chalicelib.sdk.params import as_param
@@ -47,6 +48,7 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
     "email_on_failure": True,
     "email_on_retry": True,
     "depends_on_past": False,
+    "wait_for_downstream": False,
     "retries": 0,
     "retry_delay": dt.timedelta(seconds=300),
     "retry_exponential_backoff": False,
@@ -55,12 +57,19 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
     "trigger_rule": TriggerRule.ALL_SUCCESS,
     "pool": None,
     "pool_slots": 1,
+    "max_active_tis_per_dag": None,
+    "max_active_tis_per_dagrun": None,
     "priority_weight": 1,
     "weight_rule": "downstream",
     "executor": None,
     "on_success_callback": None,
     "on_failure_callback": None,
     "on_retry_callback": None,
+    "on_execute_callback": None,
+    "on_skipped_callback": None,
+    "queue": None,
+    "map_index_template": None,
+    "sla": None,
     "params": None,
     "doc_md": None,
     "multiple_outputs": False,
@@ -69,7 +78,15 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
 }
 PLACEMENT_ARGS = frozenset({"task_id", "dag", "task_group", "default_args"})
 BASE_OPERATOR_ARGS = frozenset(TASK_ARG_DEFAULTS) | PLACEMENT_ARGS
-CALLBACK_ARGS = ("on_success_callback", "on_failure_callback", "on_retry_callback")
+CALLBACK_ARGS = (
+    "on_success_callback",
+    "on_failure_callback",
+    "on_retry_callback",
+    "on_execute_callback",
+    "on_skipped_callback",
+)
+# Refused once for the DAG (sdk/dag_options.py) rather than once per task.
+_NOT_FROM_DEFAULT_ARGS = frozenset({"sla"})
 
 _unmapping: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "slipstream_unmapping", default=False
@@ -147,7 +164,12 @@ def merge_default_args(accepted: frozenset[str], kwargs: dict[str, Any]) -> dict
         return kwargs
     result = dict(kwargs)
     for name, value in defaults.items():
-        if name in accepted and name not in result and name not in PLACEMENT_ARGS:
+        if (
+            name in accepted
+            and name not in result
+            and name not in PLACEMENT_ARGS
+            and name not in _NOT_FROM_DEFAULT_ARGS
+        ):
             result[name] = value
     if isinstance(defaults.get("params"), dict) and "params" in kwargs:
         result["params"] = {**defaults["params"], **(kwargs["params"] or {})}
@@ -230,6 +252,11 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
         node.record_problem(
             "depends_on_past=True is not supported: each run is independent of earlier runs"
         )
+    n.wait_for_downstream = bool(get("wait_for_downstream"))
+    if n.wait_for_downstream:
+        node.record_problem(
+            "wait_for_downstream=True is not supported: each run is independent of earlier runs"
+        )
     n.retries = _whole_number(node, "retries", get("retries"), 0)
     n.retry_delay = _duration(
         node, "retry_delay", get("retry_delay"), TASK_ARG_DEFAULTS["retry_delay"]
@@ -246,6 +273,14 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
         pool = DEFAULT_POOL
     n.pool = pool
     n.pool_slots = _whole_number(node, "pool_slots", get("pool_slots"), 1)
+    for name in ("max_active_tis_per_dag", "max_active_tis_per_dagrun"):
+        limit = values.get(name)
+        if limit is not None:
+            limit = _whole_number(node, name, limit, 1)
+            if limit < 1:
+                node.record_problem(f"{name} must be at least 1, got {limit}")
+                limit = None
+        setattr(n, name, limit)
     n.priority_weight = _whole_number(node, "priority_weight", get("priority_weight"), 1)
     weight_rule = get("weight_rule")
     n.weight_rule = str(getattr(weight_rule, "value", weight_rule))
@@ -261,6 +296,18 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
             node.record_problem(f"{name} must be a callable or a list of callables")
             callback = None
         setattr(n, name, callback)
+    queue = get("queue")
+    if queue is not None and not isinstance(queue, str):
+        node.record_problem(f"queue must be a queue name (str), got {queue!r}")
+        queue = None
+    n.queue = queue  # accepted for Airflow files; the executor decides where a task runs
+    template = get("map_index_template")
+    if template is not None and not isinstance(template, str):
+        node.record_problem(f"map_index_template must be a Jinja string, got {template!r}")
+        template = None
+    n.map_index_template = template
+    if get("sla") is not None:
+        node.record_problem(SLA_MESSAGE.format(what="sla"))
     params = get("params") or {}
     if not isinstance(params, Mapping):
         node.record_problem(f"params must be a dict, got {type(params).__name__}")
@@ -334,6 +381,7 @@ class BaseOperator(TaskNode):
         email_on_failure: bool = True,
         email_on_retry: bool = True,
         depends_on_past: bool = False,
+        wait_for_downstream: bool = False,
         retries: int = 0,
         retry_delay: dt.timedelta | float = TASK_ARG_DEFAULTS["retry_delay"],
         retry_exponential_backoff: bool = False,
@@ -342,12 +390,19 @@ class BaseOperator(TaskNode):
         trigger_rule: TriggerRule | str = TriggerRule.ALL_SUCCESS,
         pool: str | None = None,
         pool_slots: int = 1,
+        max_active_tis_per_dag: int | None = None,
+        max_active_tis_per_dagrun: int | None = None,
         priority_weight: int = 1,
         weight_rule: str = "downstream",
         executor: Any = None,
         on_success_callback: Any = None,
         on_failure_callback: Any = None,
         on_retry_callback: Any = None,
+        on_execute_callback: Any = None,
+        on_skipped_callback: Any = None,
+        queue: str | None = None,
+        map_index_template: str | None = None,
+        sla: Any = None,
         params: Mapping[str, Any] | None = None,
         doc_md: str | None = None,
         multiple_outputs: bool = False,

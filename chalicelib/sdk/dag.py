@@ -29,8 +29,21 @@ from chalicelib.core.spec import DagSpec
 from chalicelib.core.timetables import NullTimetable, timetable_from_schedule
 from chalicelib.sdk import contexts
 from chalicelib.sdk.assets import BaseAsset, schedule_condition
+from chalicelib.sdk.dag_options import (
+    UNSET,
+    choose_schedule,
+    flag,
+    mapping_of,
+    refuse_sla,
+    search_path,
+)
 from chalicelib.sdk.dependencies import TaskNode
 from chalicelib.sdk.params import DagParam, Param, as_param
+from chalicelib.sdk.scheduler_settings import (
+    SchedulerSettingError,
+    SchedulerSettings,
+    scheduler_settings,
+)
 from chalicelib.sdk.source import Site, caller_site, display_path
 from chalicelib.sdk.taskgroup import TaskGroup
 
@@ -53,10 +66,10 @@ class DAG:
         self,
         dag_id: str,
         *,
-        schedule: Any = None,
+        schedule: Any = UNSET,
         start_date: dt.datetime | dt.date | str | None = None,
         end_date: dt.datetime | dt.date | str | None = None,
-        catchup: bool = False,
+        catchup: bool | None = None,
         timezone: str | dt.tzinfo | None = None,
         default_args: Mapping[str, Any] | None = None,
         max_active_runs: int = 16,
@@ -69,6 +82,15 @@ class DAG:
         dagrun_timeout: dt.timedelta | float | None = None,
         on_success_callback: Callable[..., Any] | None = None,
         on_failure_callback: Callable[..., Any] | None = None,
+        schedule_interval: Any = UNSET,
+        is_paused_upon_creation: bool | None = None,
+        user_defined_macros: Mapping[str, Any] | None = None,
+        user_defined_filters: Mapping[str, Callable[..., Any]] | None = None,
+        template_searchpath: str | Iterable[str] | None = None,
+        template_undefined: type | None = None,
+        jinja_environment_kwargs: Mapping[str, Any] | None = None,
+        render_template_as_native_obj: bool = False,
+        sla_miss_callback: Any = None,
     ):
         if not isinstance(dag_id, str) or not dag_id:
             raise TypeError(f"DAG needs a dag_id (a non-empty str), got {dag_id!r}")
@@ -97,8 +119,40 @@ class DAG:
         self.timezone = self._choose_timezone(timezone, start_date)
         self.start_date = self._aware(start_date, "start_date")
         self.end_date = self._aware(end_date, "end_date")
-        self.schedule = schedule
-        self.catchup = bool(catchup)
+        self.schedule = choose_schedule(schedule, schedule_interval, self.record_problem)
+        refuse_sla(
+            {"sla_miss_callback": sla_miss_callback, "default_args": self.default_args},
+            self.record_problem,
+        )
+        self.is_paused_upon_creation = flag(
+            "is_paused_upon_creation", is_paused_upon_creation, self.record_problem, None
+        )
+        # Read by the worker's template environment (runtime/templating.py).
+        self.user_defined_macros = mapping_of(
+            "user_defined_macros", user_defined_macros, self.record_problem
+        )
+        self.user_defined_filters = mapping_of(
+            "user_defined_filters", user_defined_filters, self.record_problem, callables=True
+        )
+        self.template_searchpath = search_path(template_searchpath, self.record_problem)
+        self.template_undefined = template_undefined
+        self.jinja_environment_kwargs = mapping_of(
+            "jinja_environment_kwargs", jinja_environment_kwargs, self.record_problem
+        )
+        self.render_template_as_native_obj = bool(
+            flag(
+                "render_template_as_native_obj",
+                render_template_as_native_obj,
+                self.record_problem,
+                False,
+            )
+        )
+        # Read at construction: the settings of the import that built the DAG are
+        # the ones its spec records (see sdk/scheduler_settings.py).
+        self.scheduler_settings = self._read_scheduler_settings()
+        self.catchup = (
+            self.scheduler_settings.catchup_by_default if catchup is None else bool(catchup)
+        )
         self.max_active_runs = self._whole_number("max_active_runs", max_active_runs, 16)
         self.max_active_tasks = self._whole_number("max_active_tasks", max_active_tasks, 16)
         self.tags = _tags(tags)
@@ -140,6 +194,13 @@ class DAG:
             self.record_problem(f"timezone {timezone!r} has no IANA name; pass its name as a str")
             return "UTC"
         return name
+
+    def _read_scheduler_settings(self) -> SchedulerSettings:
+        try:
+            return scheduler_settings()
+        except SchedulerSettingError as exc:
+            self.record_problem(str(exc))
+            return SchedulerSettings()
 
     def _zone(self) -> dt.tzinfo:
         try:
@@ -228,7 +289,12 @@ class DAG:
         schedule = times[0]
         zone = self.timezone if isinstance(self._zone(), zoneinfo.ZoneInfo) else "UTC"
         try:
-            timetable: Timetable = timetable_from_schedule(schedule, zone)
+            timetable: Timetable = timetable_from_schedule(
+                schedule,
+                zone,
+                cron_data_intervals=self.scheduler_settings.create_cron_data_intervals,
+                delta_data_intervals=self.scheduler_settings.create_delta_data_intervals,
+            )
         except (ScheduleError, ValueError, TypeError) as exc:
             self.record_problem(f"bad schedule {schedule!r}: {exc}")
             return NullTimetable(), events

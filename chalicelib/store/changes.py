@@ -36,6 +36,7 @@ INSTANCE_FIELDS = frozenset(
         "next_try_at",
         "error",
         "result_length",
+        "rendered_map_index",
         "skip_downstream",
         "slots",
         "wait_key",

@@ -150,6 +150,7 @@ def _instance_from_item(item: Any) -> TaskInstance:
         next_try_at=item.next_try,
         skip_downstream=skip,
         result_length=None if item.rlen is None else int(item.rlen),
+        rendered_map_index=item.rmi,
         error=item.err,
         slots=tuple(item.slt or ()),
         wait_key=item.wq,

@@ -294,6 +294,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "next_try": UTCDateTimeAttribute(null=True),
         "err": UnicodeAttribute(null=True),
         "rlen": NumberAttribute(null=True),
+        "rmi": UnicodeAttribute(null=True),  # rendered_map_index
         "skip": ListAttribute(null=True),  # skip_downstream; [] means "skip nothing"
         "skip_set": BooleanAttribute(null=True),
         "mcount": NumberAttribute(null=True),

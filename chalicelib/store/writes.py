@@ -66,6 +66,7 @@ _FIELD_ATTRS = {
     "next_try_at": "next_try",
     "error": "err",
     "result_length": "rlen",
+    "rendered_map_index": "rmi",
     "wait_key": "wq",
     "wait_rank": "wp",
     "retry_base": "rb",

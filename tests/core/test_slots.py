@@ -10,6 +10,7 @@ from chalicelib.core.slots import (
     claims_for,
     max_parallelism_bound,
     run_width_bound,
+    task_limit_keys,
     task_width_bound,
     wait_rank,
 )
@@ -177,3 +178,25 @@ def test_the_bound_is_never_below_the_true_width() -> None:
         rules = {t: {"trigger_rule": TriggerRule.ONE_SUCCESS} for t in ids if rng.random() < 0.15}
         spec = make_spec(edges, **rules)
         assert max_parallelism_bound(spec) >= _exact_width(spec), edges
+
+
+def test_a_tasks_own_limits_claim_only_where_they_can_bind() -> None:
+    spec = make_spec(
+        {"items": ["work"], "solo": []},
+        solo={"max_active_tis_per_dag": 1, "max_active_tis_per_dagrun": 1},
+        work={"mapping": xcom_mapping("items"), "max_active_tis_per_dagrun": 4},
+    )
+
+    def own(spec: DagSpec, task_id: str) -> list[tuple[str, int, int]]:
+        claims = claims_for(spec, task_id, {}, run_id="r1")
+        return [(c.key, c.amount, c.limit) for c in claims if not c.key.startswith("dag:")]
+
+    # one instance per run, up to 16 runs: the per-DAG limit binds, the per-run one cannot
+    assert own(spec, "solo") == [("task:sim:solo", 1, 1)]
+    assert own(spec, "work") == [("runtask:sim#r1:work", 1, 4)]
+    assert own(spec.model_copy(update={"max_active_runs": 1}), "solo") == []  # 1 x 1 <= 1
+    assert task_limit_keys(spec, ["r1", "r2"]) == {
+        "task:sim:solo",
+        "runtask:sim#r1:work",
+        "runtask:sim#r2:work",
+    }

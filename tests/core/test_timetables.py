@@ -33,6 +33,15 @@ from chalicelib.core.timetables import (
     timetable_from_schedule,
 )
 
+
+def data_interval_timetable(schedule: object, timezone: str = "UTC") -> object:
+    """Airflow 2's data intervals, which these tests pin: the deployment settings
+    AIRFLOW__SCHEDULER__CREATE_{CRON,DELTA}_DATA_INTERVALS=True."""
+    return timetable_from_schedule(
+        schedule, timezone, cron_data_intervals=True, delta_data_intervals=True
+    )
+
+
 UTC = dt.timezone.utc
 
 
@@ -56,7 +65,7 @@ def due(
     limit: int | None = None,
 ) -> list[DagRunInfo]:
     return due_runs(
-        timetable_from_schedule(schedule, timezone),
+        data_interval_timetable(schedule, timezone),
         start_date=start,
         end_date=end,
         catchup=catchup,
@@ -93,7 +102,7 @@ PRESETS = [
 def test_preset_expands_to_airflows_cron_and_schedules_data_intervals(
     preset: str, cron: str, expected: list[tuple[dt.datetime, dt.datetime]]
 ) -> None:
-    timetable = timetable_from_schedule(preset, "UTC")
+    timetable = data_interval_timetable(preset, "UTC")
     assert isinstance(timetable, CronDataIntervalTimetable)
     assert timetable.expression == cron
     assert timetable.summary == cron
@@ -108,7 +117,7 @@ def test_preset_expands_to_airflows_cron_and_schedules_data_intervals(
 
 @pytest.mark.parametrize("text", ["@DAILY", "  @daily ", "0  0 * * *"])
 def test_preset_spelling_and_spacing_are_normalised(text: str) -> None:
-    timetable = timetable_from_schedule(text, "UTC")
+    timetable = data_interval_timetable(text, "UTC")
     assert isinstance(timetable, CronDataIntervalTimetable)
     assert timetable.expression == "0 0 * * *"
 
@@ -140,7 +149,7 @@ def test_six_field_cron_with_seconds_is_accepted_as_croniter_reads_it() -> None:
 def test_schedule_values_map_to_airflows_timetables(
     schedule: object, kind: type, summary: str, periodic: bool, can_be_scheduled: bool
 ) -> None:
-    timetable = timetable_from_schedule(schedule, "UTC")
+    timetable = data_interval_timetable(schedule, "UTC")
     assert type(timetable) is kind
     assert timetable.summary == summary
     assert timetable.periodic is periodic
@@ -148,13 +157,13 @@ def test_schedule_values_map_to_airflows_timetables(
 
 
 def test_cron_description_is_the_cron_in_words() -> None:
-    assert timetable_from_schedule("0 2 * * *", "UTC").description == "At 02:00 AM"
+    assert data_interval_timetable("0 2 * * *", "UTC").description == "At 02:00 AM"
     assert CronTriggerTimetable("30 6 * * 1-5").description.startswith("At 06:30 AM")
     assert NullTimetable().description == "Never, external triggers only"
 
 
 def test_relativedelta_of_fixed_length_is_a_delta_schedule() -> None:
-    timetable = timetable_from_schedule(relativedelta(hours=2, minutes=30), "UTC")
+    timetable = data_interval_timetable(relativedelta(hours=2, minutes=30), "UTC")
     assert timetable == DeltaDataIntervalTimetable(9000)
 
 
@@ -245,14 +254,14 @@ def test_catchup_with_a_frozen_now(
 def test_due_runs_continue_from_the_last_scheduled_run(
     last_logical: dt.datetime, catchup: bool, expected: list[tuple[dt.datetime, dt.datetime]]
 ) -> None:
-    timetable = timetable_from_schedule("@daily", "UTC")
+    timetable = data_interval_timetable("@daily", "UTC")
     last = interval_for_logical_date(timetable, last_logical)
     runs = due("@daily", start=utc(2023, 1, 1), now=utc(2024, 1, 4, 12), catchup=catchup, last=last)
     assert intervals(runs) == expected
 
 
 def test_due_runs_limit_returns_the_oldest_first() -> None:
-    timetable = timetable_from_schedule("@daily", "UTC")
+    timetable = data_interval_timetable("@daily", "UTC")
     runs = due_runs(
         timetable,
         start_date=utc(2024, 1, 1),
@@ -485,7 +494,7 @@ def test_timedelta_schedule(
 def test_manual_run_inferred_interval(
     schedule: object, run_after: dt.datetime, expected: tuple[dt.datetime, dt.datetime]
 ) -> None:
-    timetable = timetable_from_schedule(schedule, "UTC")
+    timetable = data_interval_timetable(schedule, "UTC")
     assert timetable.infer_manual_data_interval(run_after) == DataInterval(*expected)
 
 
@@ -506,7 +515,7 @@ def test_manual_run_inferred_interval(
 def test_interval_for_logical_date(
     schedule: object, logical_date: dt.datetime, expected: tuple[dt.datetime, dt.datetime]
 ) -> None:
-    timetable = timetable_from_schedule(schedule, "UTC")
+    timetable = data_interval_timetable(schedule, "UTC")
     assert interval_for_logical_date(timetable, logical_date) == DataInterval(*expected)
 
 
@@ -517,7 +526,7 @@ def nxt(
     schedule: object, *, after: dt.datetime, count: int = 3, **dates: object
 ) -> list[DagRunInfo]:
     return next_runs(
-        timetable_from_schedule(schedule, "UTC"),
+        data_interval_timetable(schedule, "UTC"),
         start_date=dates.get("start", utc(2024, 1, 1)),  # type: ignore[arg-type]
         end_date=dates.get("end"),  # type: ignore[arg-type]
         after=after,
@@ -570,11 +579,11 @@ def test_next_runs_of_trigger_and_delta_and_once() -> None:
 
 
 def test_timetable_without_timezone_takes_the_dags() -> None:
-    filled = timetable_from_schedule(CronTriggerTimetable("0 * * * *"), "Europe/Paris")
+    filled = data_interval_timetable(CronTriggerTimetable("0 * * * *"), "Europe/Paris")
     assert isinstance(filled, CronTriggerTimetable)
     assert filled.timezone == "Europe/Paris"
 
-    explicit = timetable_from_schedule(
+    explicit = data_interval_timetable(
         CronTriggerTimetable("0 * * * *", timezone="UTC"), "Asia/Tokyo"
     )
     assert isinstance(explicit, CronTriggerTimetable)
@@ -617,7 +626,7 @@ def test_bad_schedules_raise_schedule_error_naming_the_value(
     schedule: object, timezone: str, message: str
 ) -> None:
     with pytest.raises(ScheduleError) as caught:
-        timetable_from_schedule(schedule, timezone)
+        data_interval_timetable(schedule, timezone)
     assert message in str(caught.value)
 
 

@@ -31,6 +31,15 @@ from chalicelib.core.timetables import (
     timetable_from_schedule,
 )
 
+
+def data_interval_timetable(schedule: object, timezone: str = "UTC") -> object:
+    """Airflow 2's data intervals, which these tests pin: the deployment settings
+    AIRFLOW__SCHEDULER__CREATE_{CRON,DELTA}_DATA_INTERVALS=True."""
+    return timetable_from_schedule(
+        schedule, timezone, cron_data_intervals=True, delta_data_intervals=True
+    )
+
+
 UTC = dt.timezone.utc
 NEW_YORK = "America/New_York"
 LONDON = "Europe/London"
@@ -44,7 +53,7 @@ def upcoming(
     schedule: object, timezone: str, *, after: dt.datetime, count: int
 ) -> list[DagRunInfo]:
     return next_runs(
-        timetable_from_schedule(schedule, timezone),
+        data_interval_timetable(schedule, timezone),
         start_date=utc(2024, 1, 1),
         end_date=None,
         after=after,
@@ -190,7 +199,7 @@ def test_every_two_hours_follows_the_wall_clock_not_absolute_time() -> None:
 
 def test_catchup_backfills_across_spring_forward() -> None:
     runs = due_runs(
-        timetable_from_schedule("0 2 * * *", NEW_YORK),
+        data_interval_timetable("0 2 * * *", NEW_YORK),
         start_date=dt.datetime(2024, 3, 8),  # naive: midnight in New York
         end_date=None,
         catchup=True,
@@ -212,7 +221,7 @@ def test_without_catchup_the_dst_days_interval_is_still_the_latest(
     # At 08:00 EDT on 2024-03-10 the latest complete interval is 9th 02:00 EST ->
     # 10th 03:00 EDT. (Airflow's _get_prev returns the gap-shifted 03:00 EDT tick
     # for "before 03:00 EDT"; Slipstream steps back to the real previous tick.)
-    timetable = timetable_from_schedule("0 2 * * *", NEW_YORK)
+    timetable = data_interval_timetable("0 2 * * *", NEW_YORK)
     last = None if last_logical is None else interval_for_logical_date(timetable, last_logical)
     runs = due_runs(
         timetable,
@@ -238,7 +247,7 @@ def test_without_catchup_the_dst_days_interval_is_still_the_latest(
 def test_manual_run_on_a_dst_day_covers_the_last_complete_interval(
     cron: str, run_after: dt.datetime, expected: DataInterval
 ) -> None:
-    timetable = timetable_from_schedule(cron, NEW_YORK)
+    timetable = data_interval_timetable(cron, NEW_YORK)
     assert timetable.infer_manual_data_interval(run_after) == expected
 
 
@@ -250,7 +259,7 @@ def test_cron_trigger_fires_at_the_shifted_time_in_the_gap() -> None:
 
 def test_timedelta_keeps_absolute_time_and_drifts_on_the_wall_clock() -> None:
     runs = due_runs(
-        timetable_from_schedule(dt.timedelta(days=1), NEW_YORK),
+        data_interval_timetable(dt.timedelta(days=1), NEW_YORK),
         start_date=dt.datetime(2024, 3, 9, 2),  # naive: 02:00 EST = 07:00Z
         end_date=None,
         catchup=True,

@@ -1,4 +1,4 @@
-"""Each of Airflow's twelve trigger rules, one table row per upstream situation."""
+"""Each of Airflow 3's thirteen trigger rules, one table row per upstream situation."""
 
 from __future__ import annotations
 
@@ -73,6 +73,18 @@ CASES = [
     (TR.NONE_SKIPPED, [S, F], RUN),
     (TR.NONE_SKIPPED, [S, R], WAIT),
     (TR.NONE_SKIPPED, [K, R], SKIP),
+    # all_done_min_one_success (Airflow 3.1): every upstream done, one succeeded, none skipped
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, F], RUN),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, UF], RUN),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, S], RUN),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, RM], RUN),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, R], WAIT),  # unlike one_success, waits for the rest
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [F, N], WAIT),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [F, UF], UPF),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [F, RM], UPF),
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [S, K], SKIP),  # a skip is never "done" for this rule
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [K, R], SKIP),  # ... and skips at once
+    (TR.ALL_DONE_MIN_ONE_SUCCESS, [K, K], SKIP),
     # always: no dependency at all
     (TR.ALWAYS, [R, N], RUN),
     (TR.ALWAYS, [F], RUN),
@@ -89,7 +101,31 @@ def test_rule_verdict(rule: TriggerRule, upstream: list[TaskState], expected: Ve
 
 def test_every_rule_is_covered() -> None:
     assert {rule for rule, _, _ in CASES} | {TR.ALL_DONE_SETUP_SUCCESS} == set(TriggerRule)
-    assert len(TriggerRule) == 12
+    assert len(TriggerRule) == 13
+
+
+_STATES = [S, F, K, UF, N, R, RM]
+
+
+def _all_done_min_one_success_reference(upstream: list[TaskState]) -> Verdict:
+    """The rule in words, as Airflow 3.1 documents it, for the exhaustive check."""
+    if K in upstream:
+        return SKIP
+    if any(not s.finished for s in upstream):
+        return WAIT
+    return RUN if S in upstream else UPF
+
+
+def test_all_done_min_one_success_on_every_upstream_of_up_to_three_tasks() -> None:
+    import itertools
+
+    for size in (1, 2, 3):
+        for upstream in itertools.product(_STATES, repeat=size):
+            counts = UpstreamCounts()
+            for state in upstream:
+                counts.add(state)
+            expected = _all_done_min_one_success_reference(list(upstream))
+            assert evaluate(TR.ALL_DONE_MIN_ONE_SUCCESS, counts) is expected, upstream
 
 
 def _with_setup(plain: list[TaskState], setups: list[TaskState]) -> UpstreamCounts:

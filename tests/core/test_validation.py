@@ -100,7 +100,7 @@ CASES = [
         with DAG("d", schedule="@daily"):  # here
             EmptyOperator(task_id="a")
         """,
-        "a 'cron' schedule needs a start_date",
+        "a 'cron_trigger' schedule needs a start_date",
     ),
     (
         "timedelta_without_start_date",
@@ -108,7 +108,7 @@ CASES = [
         with DAG("d", schedule=dt.timedelta(hours=1)):  # here
             EmptyOperator(task_id="a")
         """,
-        "a 'delta' schedule needs a start_date",
+        "a 'delta_trigger' schedule needs a start_date",
     ),
     (
         "mapping_over_a_scalar",

@@ -278,8 +278,13 @@ def test_stages_keep_separate_manifests(
 
 
 def test_a_redeploy_continues_after_the_last_scheduled_interval(
-    project: Project, store: RecordingStore, local_bundles: LocalBundleStore
+    project: Project,
+    store: RecordingStore,
+    local_bundles: LocalBundleStore,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # About Airflow 2's data intervals: the deployment setting that keeps them.
+    monkeypatch.setenv("AIRFLOW__SCHEDULER__CREATE_CRON_DATA_INTERVALS", "True")
     project.write("dags/hello.py", HELLO.replace("catchup=False", "catchup=True"))
     deployed = by_id(run_deploy(project, store, local_bundles))["hello"]
     # Caught up from start_date: the first interval, [01-01, 01-02), is due.

@@ -69,7 +69,8 @@ def test_backfill_runs_every_date_within_its_max_active_runs(stack: Stack) -> No
     assert all(r.state is DagRunState.SUCCESS for r in runs.values())
     first = runs["backfill__2024-01-01T00:00:00+00:00"]
     assert first.conf == {"x": 1} and first.backfill_id == 1
-    assert (first.data_interval_start, first.data_interval_end) == (at(0), at(1))
+    # Airflow 3's trigger timetable: the interval of a run is its logical date
+    assert (first.data_interval_start, first.data_interval_end) == (at(0), at(0))
     done = stack.store.backfills.get(1)
     assert done.completed_at is not None and done.cursor == 6
 

@@ -18,6 +18,7 @@ from chalicelib.core.messages import TaskFinishedMessage
 from chalicelib.core.runs import RunType
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.sdk import DAG, TriggerRule, task
+from chalicelib.sdk.scheduler_settings import CRON_DATA_INTERVALS, deployment_settings
 from operators.empty import EmptyOperator
 from tests.scheduler.harness import FakeClock, Stack
 
@@ -29,20 +30,42 @@ def stack(store) -> Stack:
     return Stack(store=store, clock=FakeClock(dt.datetime(2024, 1, 1, 3, 30, tzinfo=dt.UTC)))
 
 
-def hourly_dag(catchup: bool, max_active_runs: int = 16) -> DAG:
-    with DAG(
-        "hourly",
-        schedule="@hourly",
-        start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-        catchup=catchup,
-        max_active_runs=max_active_runs,
-    ) as dag:
+def hourly_dag(catchup: bool, max_active_runs: int = 16, *, data_intervals: bool = False) -> DAG:
+    """``data_intervals``: the deployment setting that keeps Airflow 2's data intervals."""
+    settings = {CRON_DATA_INTERVALS: "True"} if data_intervals else {}
+    with (
+        deployment_settings(settings),
+        DAG(
+            "hourly",
+            schedule="@hourly",
+            start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+            catchup=catchup,
+            max_active_runs=max_active_runs,
+        ) as dag,
+    ):
         EmptyOperator(task_id="a") >> EmptyOperator(task_id="b")
     return dag
 
 
-def test_catchup_creates_airflows_runs_and_a_repeated_tick_creates_none(stack: Stack) -> None:
+def test_catchup_creates_a_run_at_every_tick_with_airflow_3s_default(stack: Stack) -> None:
     stack.deploy(hourly_dag(catchup=True))
+    report = stack.scheduler.tick()
+    # now 03:30: the ticks 00:00 to 03:00 have come; each run's interval is its tick
+    assert report.runs_created == [f"scheduled__2024-01-01T0{h}:00:00+00:00" for h in range(4)]
+    stack.settle()
+    run = stack.store.get_run("hourly", report.runs_created[-1])
+    assert run.data_interval_start == run.data_interval_end == run.logical_date == run.run_after
+    stack.clock.advance(3600)
+    assert stack.scheduler.tick().runs_created == ["scheduled__2024-01-01T04:00:00+00:00"]
+
+
+def test_without_catchup_only_the_latest_tick_runs(stack: Stack) -> None:
+    stack.deploy(hourly_dag(catchup=False))
+    assert stack.scheduler.tick().runs_created == ["scheduled__2024-01-01T03:00:00+00:00"]
+
+
+def test_catchup_creates_airflows_runs_and_a_repeated_tick_creates_none(stack: Stack) -> None:
+    stack.deploy(hourly_dag(catchup=True, data_intervals=True))
     report = stack.scheduler.tick()
     # now 03:30: intervals [00,01) [01,02) [02,03) are complete; [03,04) is not
     assert report.runs_created == [
@@ -62,7 +85,7 @@ def test_catchup_creates_airflows_runs_and_a_repeated_tick_creates_none(stack: S
 
 
 def test_without_catchup_only_the_latest_interval_runs(stack: Stack) -> None:
-    stack.deploy(hourly_dag(catchup=False))
+    stack.deploy(hourly_dag(catchup=False, data_intervals=True))
     assert stack.scheduler.tick().runs_created == ["scheduled__2024-01-01T02:00:00+00:00"]
 
 

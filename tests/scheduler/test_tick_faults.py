@@ -51,7 +51,8 @@ def test_a_throttled_dag_does_not_stop_the_tick(
         faults.refuse("dynamodb", "GetItem", when=_mentions(b"aaa_throttled"))
         report = stack.scheduler.tick()
 
-    assert report.runs_created == ["scheduled__2024-01-01T02:00:00+00:00"]  # zzz_healthy's
+    # zzz_healthy's latest tick (Airflow 3's trigger timetable)
+    assert report.runs_created == ["scheduled__2024-01-01T03:00:00+00:00"]
     assert stack.store.active_runs("zzz_healthy")
     assert not stack.store.active_runs("aaa_throttled")
     assert len(report.failures) == 1 and "aaa_throttled" in report.failures[0]
@@ -59,7 +60,7 @@ def test_a_throttled_dag_does_not_stop_the_tick(
     assert len(failed) == 1 and failed[0].exc_info is None  # one line, no traceback
     assert "ProvisionedThroughputExceededException" in failed[0].getMessage()
     # The next tick, AWS healthy again, schedules what was left.
-    assert stack.scheduler.tick().runs_created == ["scheduled__2024-01-01T02:00:00+00:00"]
+    assert stack.scheduler.tick().runs_created == ["scheduled__2024-01-01T03:00:00+00:00"]
     assert stack.store.active_runs("aaa_throttled")
 
 

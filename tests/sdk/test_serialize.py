@@ -69,7 +69,7 @@ def test_spec_records_tasks_edges_refs_and_lines(tmp_path: Path) -> None:
 
     shape = spec.tasks["work.shape"]
     assert spec.fileloc == "pipeline.py" and spec.sdk_version == chalicelib.__version__
-    assert spec.timezone == "Europe/Paris" and spec.timetable.type == "cron"
+    assert spec.timezone == "Europe/Paris" and spec.timetable.type == "cron_trigger"
     assert spec.start_date == dt.datetime(2023, 12, 31, 23, tzinfo=dt.UTC)
     assert spec.tags == ["a", "b"]
     assert spec.on_failure_callback == "pipeline:notify"

@@ -117,12 +117,14 @@ class TestStateStoreContract:
             now=T0,
             end_date=T0,
             result_length=3,
+            rendered_map_index="eu-west-1",
             skip_downstream=("c",),
         )
         assert done.won and done.run_outcome is None
         ti = store.get_instance(run.dag_id, run.run_id, "a", -1)
         assert ti is not None
         assert (ti.state, ti.try_number, ti.result_length) == (TaskState.SUCCESS, 1, 3)
+        assert ti.rendered_map_index == "eu-west-1"
         assert ti.skip_downstream == ("c",)
         assert store.run_progress(run.dag_id, run.run_id) == RunProgress(3, 1, 0)
 

@@ -148,6 +148,8 @@ def get_dag_details(call: Call) -> DagDetailsResponse:
     return DagDetailsResponse(
         **fields,
         catchup=spec.catchup,
+        is_paused_upon_creation=spec.is_paused_upon_creation,
+        render_template_as_native_obj=spec.render_template_as_native_obj,
         dag_run_timeout=None if spec.dagrun_timeout is None else _duration(spec.dagrun_timeout),
         doc_md=spec.doc_md,
         start_date=spec.start_date,
@@ -265,6 +267,7 @@ def task_response(spec: DagSpec, task: TaskSpec) -> TaskResponse:
         owner="airflow",
         trigger_rule=task.trigger_rule.value,
         retries=task.retries,
+        queue=task.queue,
         pool=task.pool,
         pool_slots=task.pool_slots,
         execution_timeout=TimeDelta.of_seconds(task.execution_timeout),

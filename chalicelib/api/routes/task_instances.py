@@ -47,6 +47,7 @@ def ti_response(
         dag_id=run.dag_id,
         dag_run_id=run.run_id,
         map_index=ti.map_index,
+        rendered_map_index=ti.rendered_map_index,
         logical_date=run.logical_date,
         run_after=run.run_after,
         start_date=ti.start_date,
