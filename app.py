@@ -16,7 +16,12 @@ from chalicelib import api, handlers
 
 app = Chalice(app_name="slipstream")
 api.register(app)
-SCHEDULER_QUEUE = os.environ.get("SLIPSTREAM_QUEUE_NAME", "slipstream-dev-scheduler")
+# The stage's queue: set by `stage wire` from the infra stack's outputs, else
+# the stack's naming rule for this stage (never another stage's queue).
+SCHEDULER_QUEUE = os.environ.get("SLIPSTREAM_QUEUE_NAME") or (
+    f"{os.environ.get('SLIPSTREAM_TABLE_PREFIX', 'slipstream')}-"
+    f"{os.environ.get('SLIPSTREAM_STAGE', 'dev')}-scheduler"
+)
 
 
 @app.route("/health", methods=["GET"])
