@@ -1,0 +1,367 @@
+"""A stage deployed as ``make deploy`` does it, end to end on moto.
+
+The infra stack is created by moto's CloudFormation from infra/stack.yaml, the
+stage is wired from its outputs (``stage_wiring.wire_project``, what ``stage
+wire`` runs), ``chalice package`` builds the stage's SAM template, and the
+functions run with the environment that template gives them. Then a DAG is
+triggered over the API, its tries run through the worker (with the worker's
+own hand-off and a retry), the tick creates scheduled runs, an S3 upload
+starts a run through the stack's EventBridge rule, and a crashed async invoke
+comes back as a failure record. Every AWS call is recorded per function for
+tests/deploy/test_iam_policies.py.
+
+What moto's CloudFormation cannot create, made here directly: the SAM
+functions themselves (moto has no Serverless transform and runs no Lambda
+code), so the worker function is created with ``lambda.create_function``
+under the packaged name, and the handlers run in this process. The
+``AWS::SQS::QueuePolicy`` is skipped by moto (tests/infra checks it in the
+template).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import shutil
+import subprocess
+import sys
+import warnings
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib import wiring
+from chalicelib.core.states import DagRunState
+from chalicelib.deploy.stage_wiring import StackFacts, wire_project
+from tests.deploy.aws_calls import CallRecorder
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE = "e2e"
+STACK = f"slipstream-{STAGE}-infra"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+DATA_BUCKET = "landing-zone"
+FUNCTIONS = {
+    "APIHandler": "api_handler",
+    "SchedulerTick": "scheduler_tick",
+    "SchedulerEvents": "scheduler_events",
+    "Worker": "worker",
+}
+
+
+class FakeClock:
+    """The scheduler's clock, moved forward when only delayed timers remain."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@dataclass
+class Deployed:
+    project: Path
+    outputs: dict[str, str]
+    template: dict[str, Any]
+    policies: dict[str, dict[str, Any]]
+    recorder: CallRecorder = field(default_factory=CallRecorder)
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def _copy_project(target: Path) -> Path:
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, target / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "chalicelib", target / "chalicelib", ignore=ignore)
+    shutil.copytree(ROOT / "infra" / "policies", target / "infra" / "policies")
+    (target / ".chalice").mkdir()
+    shutil.copy(ROOT / ".chalice" / "config.json", target / ".chalice" / "config.json")
+    return target
+
+
+def _create_stack() -> dict[str, Any]:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Tried to parse AWS::SQS::QueuePolicy")
+        cloudformation.create_stack(
+            StackName=STACK,
+            TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
+            Parameters=[{"ParameterKey": "Stage", "ParameterValue": STAGE}],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    (described,) = cloudformation.describe_stacks(StackName=STACK)["Stacks"]
+    assert described["StackStatus"] == "CREATE_COMPLETE"
+    return dict(described)
+
+
+def _package(project: Path) -> dict[str, Any]:
+    """``chalice package`` of the wired stage, as ``make deploy`` runs it."""
+    chalice = Path(sys.executable).with_name("chalice")
+    done = subprocess.run(
+        [
+            str(chalice),
+            "package",
+            "--stage",
+            STAGE,
+            "--merge-template",
+            f".chalice/merge-{STAGE}.json",
+            "out",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={"PATH": str(chalice.parent) + ":/usr/bin:/bin", "AWS_DEFAULT_REGION": REGION,
+             "HOME": str(Path.home())},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    template: dict[str, Any] = json.loads((project / "out" / "sam.json").read_text())
+    return template
+
+
+def _create_worker_function(name: str, policy: dict[str, Any]) -> None:
+    """The one function the others call by name; moto cannot create SAM resources."""
+    iam = boto3.client("iam")
+    role = iam.create_role(
+        RoleName=f"slipstream-{STAGE}-worker",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]
+    iam.put_role_policy(
+        RoleName=role["RoleName"], PolicyName="worker", PolicyDocument=json.dumps(policy)
+    )
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", (ROOT / "app.py").read_text())
+    boto3.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role["Arn"],
+        Handler="app.worker",
+        Code={"ZipFile": code.getvalue()},
+    )
+
+
+class Driver:
+    """Runs the functions the way Lambda would for what the queue and invokes hold."""
+
+    def __init__(self, deployed: Deployed, client: Any, clock: FakeClock) -> None:
+        self.deployed = deployed
+        self.client = client
+        self.clock = clock
+        self.sqs = boto3.client("sqs")
+        self.url = deployed.outputs["SchedulerQueueUrl"]
+        self.queue_name = deployed.outputs["SchedulerQueueName"]
+
+    def invoke(self, function: str, event: Any) -> Any:
+        with self.deployed.recorder.running(function):
+            return self.client.lambda_.invoke(function, event).payload
+
+    def _release_delayed(self) -> bool:
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[ACCOUNT][REGION].queues[self.queue_name]
+        delayed = [m for m in queue._messages if m.delayed]
+        for message in delayed:
+            message.delayed_until = 0
+        return bool(delayed)
+
+    def settle(self, rounds: int = 300) -> None:
+        for _ in range(rounds):
+            batch = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if batch:
+                event = self.client.events.generate_sqs_event(
+                    message_bodies=[m["Body"] for m in batch], queue_name=self.queue_name
+                )
+                answer = self.invoke("scheduler_events", event)
+                assert answer == {"batchItemFailures": []}, answer
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                        for i, m in enumerate(batch)
+                    ],
+                )
+            invokes = self.deployed.recorder.take_invokes()
+            for invoke in invokes:
+                assert invoke["FunctionName"] == self.deployed.outputs["WorkerFunctionName"]
+                assert invoke["InvocationType"] == "Event"
+                self.invoke("worker", json.loads(invoke["Payload"]))
+            if not batch and not invokes:
+                if not self._release_delayed():
+                    return
+                self.clock.now += dt.timedelta(minutes=5)
+        raise AssertionError("the stage did not settle")
+
+
+def _scenario(deployed: Deployed, clock: FakeClock) -> None:
+    from chalice.test import Client
+
+    import app
+    from chalicelib.api import deps
+    from chalicelib.deploy.deployer import deploy
+
+    report = deploy(
+        [str(ROOT / "dags")],
+        store=wiring.state_store(),
+        bundles=wiring.bundle_store(),
+        bundle_root=str(ROOT),
+        now=clock(),
+        stage=STAGE,
+        paused_at_creation=False,
+    )
+    assert report.ok, report.problems
+    _, key = deps.api_keys().create(tenant="default", role="admin", now=clock(), name="e2e")
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=DATA_BUCKET)
+    s3.put_bucket_notification_configuration(
+        Bucket=DATA_BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}}
+    )
+    with Client(app.app, stage_name=STAGE, project_dir=str(deployed.project)) as client:
+        driver = Driver(deployed, client, clock)
+        with deployed.recorder.running("api_handler"):
+            health = client.http.get("/api/v2/monitor/health")
+            created = client.http.post(
+                "/api/v2/dags/etl_hourly/dagRuns",
+                headers=headers,
+                body=json.dumps({"logical_date": None, "conf": {}}),
+            )
+        assert health.status_code == 200, health.body
+        assert created.status_code == 200, created.body
+        run_id = json.loads(created.body)["dag_run_id"]
+        deployed.results["tick"] = driver.invoke(
+            "scheduler_tick",
+            client.events.generate_cw_event(
+                source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+            ),
+        )
+        s3.put_object(Bucket=DATA_BUCKET, Key="orders/2024-06-01.csv", Body=b"id\n1\n")
+        driver.settle()
+        with deployed.recorder.running("api_handler"):
+            listed = client.http.get("/api/v2/dags/~/dagRuns", headers=headers)
+            s3_runs = client.http.get("/api/v2/dags/s3_ingest/dagRuns", headers=headers)
+            tries = client.http.get(
+                f"/api/v2/dags/etl_hourly/dagRuns/{run_id}/taskInstances", headers=headers
+            )
+        deployed.results.update(
+            run_id=run_id,
+            listed=json.loads(listed.body),
+            s3_runs=json.loads(s3_runs.body)["dag_runs"],
+            tries=json.loads(tries.body),
+        )
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    project = _copy_project(tmp_path_factory.mktemp("project"))
+    with pytest.MonkeyPatch.context() as patch, mock_aws(config={"lambda": {"use_docker": False}}):
+        patch.setenv("AWS_DEFAULT_REGION", REGION)
+        described = _create_stack()
+        facts = StackFacts.from_description(STAGE, described)
+        wire_project(project, facts)
+        template = _package(project)
+        policies = {
+            function: json.loads(
+                (project / ".chalice" / f"policy-{STAGE}-{function}.json").read_text()
+            )
+            for function in FUNCTIONS.values()
+        }
+        outputs = dict(facts.outputs)
+        deployed = Deployed(project, outputs, template, policies)
+        # The functions' environment is what the packaged template gives them.
+        env = template["Resources"]["SchedulerEvents"]["Properties"]["Environment"]["Variables"]
+        for name, value in env.items():
+            patch.setenv(name, value)
+        patch.setenv("AWS_REGION", REGION)
+        for name in ("SLIPSTREAM_ENDPOINT_URL", "SLIPSTREAM_REGION"):
+            patch.delenv(name, raising=False)
+        patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+        patch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        _create_worker_function(outputs["WorkerFunctionName"], policies["worker"])
+        clock = FakeClock()
+        patch.setattr(wiring, "utc_now", clock)
+        wiring.reset()
+        try:
+            with deployed.recorder.recording():
+                _scenario(deployed, clock)
+            yield deployed
+        finally:
+            wiring.reset()
+
+
+def test_every_function_gets_the_stack_outputs_from_the_package(deployed: Deployed) -> None:
+    resources = deployed.template["Resources"]
+    for resource in FUNCTIONS:
+        env = resources[resource]["Properties"]["Environment"]["Variables"]
+        assert env["SLIPSTREAM_STAGE"] == STAGE
+        assert env["SLIPSTREAM_BUCKET"] == deployed.outputs["StateBucketName"]
+        assert env["SLIPSTREAM_QUEUE_URL"] == deployed.outputs["SchedulerQueueUrl"]
+        assert env["SLIPSTREAM_WORKER_FUNCTION"] == f"slipstream-{STAGE}-worker"
+        assert env["SLIPSTREAM_ECS_CLUSTER"] == deployed.outputs["WorkerClusterName"]
+        assert "us-east-1" not in json.dumps({k: v for k, v in env.items() if "REGION" in k})
+
+
+def test_the_packaged_worker_has_the_name_timeout_and_retries_the_others_expect(
+    deployed: Deployed,
+) -> None:
+    worker = deployed.template["Resources"]["Worker"]["Properties"]
+    assert worker["FunctionName"] == deployed.outputs["WorkerFunctionName"]
+    assert worker["Timeout"] == 900
+    assert worker["ReservedConcurrentExecutions"] == 10
+    invoke = worker["EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] == 0
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == (
+        deployed.outputs["SchedulerQueueArn"]
+    )
+
+
+def test_each_function_has_its_own_role_and_every_log_group_expires(deployed: Deployed) -> None:
+    resources = deployed.template["Resources"]
+    roles = {resources[r]["Properties"]["Role"]["Fn::GetAtt"][0] for r in FUNCTIONS}
+    assert len(roles) == len(FUNCTIONS)
+    assert "DefaultRole" not in resources
+    log_groups = [r for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert len(log_groups) == len(FUNCTIONS)
+    assert all(g["Properties"]["RetentionInDays"] == 14 for g in log_groups)
+
+
+def test_a_dag_runs_end_to_end_with_a_retry(deployed: Deployed) -> None:
+    run_id = deployed.results["run_id"]
+    store = wiring.state_store()
+    run = store.get_run("etl_hourly", run_id)
+    assert run is not None and run.state is DagRunState.SUCCESS
+    by_task = {t["task_id"]: t for t in deployed.results["tries"]["task_instances"]}
+    assert by_task["wait_for_source"]["try_number"] == 2  # failed once, then retried
+    assert {t["state"] for t in by_task.values()} == {"success"}
+
+
+def test_the_tick_and_an_s3_upload_start_runs_through_the_stack(deployed: Deployed) -> None:
+    created = set(deployed.results["tick"]["runs_created"])
+    listed = deployed.results["listed"]["dag_runs"]
+    scheduled = {r["dag_run_id"] for r in listed if r["run_type"] == "scheduled"}
+    assert created and scheduled == created
+    assert {r["state"] for r in listed} == {"success"}
+    s3_runs = [r for r in deployed.results["s3_runs"] if r["dag_run_id"].startswith("event__")]
+    assert len(s3_runs) == 1 and s3_runs[0]["state"] == "success"
