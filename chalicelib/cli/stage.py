@@ -78,9 +78,11 @@ def wire(
     if not (project / ".chalice" / "config.json").is_file():
         bad_input(f"{project}/.chalice/config.json not found: --project is the folder of app.py")
     try:
-        described = _session(region).client("cloudformation").describe_stacks(
-            StackName=from_stack
-        )["Stacks"][0]
+        described = (
+            _session(region)
+            .client("cloudformation")
+            .describe_stacks(StackName=from_stack)["Stacks"][0]
+        )
     except Exception as exc:
         line = _aws_line(exc, f"reading stack {from_stack!r}")
         if line is None:
@@ -109,5 +111,7 @@ def preflight(stage: StageName, region: Region = None) -> None:
         if line is None:
             raise
         fail("", *line)
-    typer.echo(f"stage {stage}: account {identity['Account']}, region {session.region_name}, "
-               f"as {identity['Arn']}")
+    typer.echo(
+        f"stage {stage}: account {identity['Account']}, region {session.region_name}, "
+        f"as {identity['Arn']}"
+    )

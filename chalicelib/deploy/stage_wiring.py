@@ -131,9 +131,7 @@ class StackFacts:
             ParametersArn=self.arn("ssm", f"parameter/{self.outputs['SecretsPrefix']}/*"),
             TaskLogGroupArn=self.arn("logs", f"log-group:{self.outputs['TaskLogGroupName']}"),
             WorkerRolesArn=f"arn:{self.partition}:iam::{self.account}:role/slipstream/{self.stage}/*",
-            TaskDefinitionsArn=self.arn(
-                "ecs", f"task-definition/slipstream-worker-{self.stage}-*"
-            ),
+            TaskDefinitionsArn=self.arn("ecs", f"task-definition/slipstream-worker-{self.stage}-*"),
             ClusterTasksArn=self.arn("ecs", f"task/{self.outputs['WorkerClusterName']}/*"),
         )
         return values
@@ -175,9 +173,7 @@ def stage_config(facts: StackFacts, current: Mapping[str, Any] | None = None) ->
     stage["environment_variables"] = env
     stage.setdefault("api_gateway_stage", facts.stage)
     stage["autogen_policy"] = False
-    stage["log_retention_in_days"] = LOG_RETENTION_DAYS.get(
-        facts.stage, DEFAULT_LOG_RETENTION_DAYS
-    )
+    stage["log_retention_in_days"] = LOG_RETENTION_DAYS.get(facts.stage, DEFAULT_LOG_RETENTION_DAYS)
     functions: dict[str, Any] = {}
     for function in FUNCTION_POLICIES:
         settings = dict((stage.get("lambda_functions") or {}).get(function) or {})
@@ -222,7 +218,9 @@ def merge_template(facts: StackFacts) -> dict[str, Any]:
                     # failure record on the scheduler queue, which fails the try.
                     "EventInvokeConfig": {
                         "MaximumRetryAttempts": 0,
-                        "DestinationConfig": {"OnFailure": {"Type": "SQS", "Destination": queue_arn}},
+                        "DestinationConfig": {
+                            "OnFailure": {"Type": "SQS", "Destination": queue_arn}
+                        },
                     },
                 }
             },

@@ -120,8 +120,11 @@ def _package(project: Path) -> dict[str, Any]:
         text=True,
         timeout=600,
         check=False,
-        env={"PATH": str(chalice.parent) + ":/usr/bin:/bin", "AWS_DEFAULT_REGION": REGION,
-             "HOME": str(Path.home())},
+        env={
+            "PATH": str(chalice.parent) + ":/usr/bin:/bin",
+            "AWS_DEFAULT_REGION": REGION,
+            "HOME": str(Path.home()),
+        },
     )
     assert done.returncode == 0, done.stdout + done.stderr
     template: dict[str, Any] = json.loads((project / "out" / "sam.json").read_text())
@@ -332,8 +335,9 @@ def test_the_packaged_worker_has_the_name_timeout_and_retries_the_others_expect(
     assert worker["ReservedConcurrentExecutions"] == 10
     invoke = worker["EventInvokeConfig"]
     assert invoke["MaximumRetryAttempts"] == 0
-    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == (
-        deployed.outputs["SchedulerQueueArn"]
+    assert (
+        invoke["DestinationConfig"]["OnFailure"]["Destination"]
+        == (deployed.outputs["SchedulerQueueArn"])
     )
 
 

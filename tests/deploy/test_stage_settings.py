@@ -34,9 +34,7 @@ def test_two_stages_share_no_default_name() -> None:
 
 
 @pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION", "SLIPSTREAM_REGION"])
-def test_region_comes_from_the_environment(
-    monkeypatch: pytest.MonkeyPatch, variable: str
-) -> None:
+def test_region_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "SLIPSTREAM_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(variable, "eu-west-3")
