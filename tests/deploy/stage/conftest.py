@@ -1,0 +1,14 @@
+"""One deployed stage for every test of this package (it takes ~40 s to build)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.deploy.stage.deployed import Deployed, deploy_stage
+
+
+@pytest.fixture(scope="package")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+    yield from deploy_stage(tmp_path_factory)
