@@ -174,6 +174,7 @@ class Driver:
         self.url = deployed.outputs["SchedulerQueueUrl"]
         self.queue_name = deployed.outputs["SchedulerQueueName"]
         self.last: str | None = None
+        self.crash_next = 0
         self.containers = 0
 
     def _new_container(self) -> None:
@@ -191,6 +192,29 @@ class Driver:
             self.last = function
         with self.deployed.recorder.running(function):
             return self.client.lambda_.invoke(function, event).payload
+
+    def _report_crash(self, payload: dict[str, Any]) -> None:
+        """What Lambda's on-failure destination sends when the worker dies (here: out
+        of memory), delivered twice as SQS may."""
+        record = {
+            "version": "1.0",
+            "timestamp": self.clock().isoformat(),
+            "requestContext": {
+                "requestId": "crashed-invoke",
+                "functionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:"
+                f"{self.deployed.outputs['WorkerFunctionName']}:$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 1,
+            },
+            "requestPayload": payload,
+            "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+            "responsePayload": {
+                "errorType": "Runtime.OutOfMemory",
+                "errorMessage": "Runtime exited with error: signal: killed",
+            },
+        }
+        for _ in range(2):
+            self.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(record))
 
     def _release_delayed(self) -> bool:
         from moto.sqs.models import sqs_backends
@@ -223,6 +247,10 @@ class Driver:
             for invoke in invokes:
                 assert invoke["FunctionName"] == self.deployed.outputs["WorkerFunctionName"]
                 assert invoke["InvocationType"] == "Event"
+                if self.crash_next:
+                    self.crash_next -= 1
+                    self._report_crash(json.loads(invoke["Payload"]))
+                    continue
                 self.invoke("worker", json.loads(invoke["Payload"]))
             if not batch and not invokes:
                 if not self._release_delayed():
@@ -231,9 +259,13 @@ class Driver:
         raise AssertionError("the stage did not settle")
 
 
+def _quoted(run_id: str) -> str:
+    return run_id.replace(":", "%3A").replace("+", "%2B")
+
+
 def _admin_calls(client: Any, headers: dict[str, str], run_id: str) -> dict[str, int]:
     """The API's other stores: connections, variables, a try's log (status by call)."""
-    quoted = run_id.replace(":", "%3A").replace("+", "%2B")
+    quoted = _quoted(run_id)
     calls = {
         "POST connection": (
             "POST",
@@ -316,6 +348,24 @@ def _scenario(deployed: Deployed, clock: FakeClock) -> None:
         )
         s3.put_object(Bucket=DATA_BUCKET, Key="orders/2024-06-01.csv", Body=b"id\n1\n")
         driver.settle()
+        # A worker that dies in Lambda: its failure record fails the try.
+        with deployed.recorder.running("api_handler"):
+            crashed = client.http.post(
+                "/api/v2/dags/branching/dagRuns",
+                headers=headers,
+                body=json.dumps({"logical_date": None}),
+            )
+        assert crashed.status_code == 200, crashed.body
+        driver.crash_next = 1
+        driver.settle()
+        with deployed.recorder.running("api_handler"):
+            crashed_run = json.loads(crashed.body)["dag_run_id"]
+            deployed.results["crashed"] = json.loads(
+                client.http.get(
+                    f"/api/v2/dags/branching/dagRuns/{_quoted(crashed_run)}/taskInstances",
+                    headers=headers,
+                ).body
+            )["task_instances"]
         with deployed.recorder.running("api_handler"):
             listed = client.http.get("/api/v2/dags/~/dagRuns", headers=headers)
             s3_runs = client.http.get("/api/v2/dags/s3_ingest/dagRuns", headers=headers)
