@@ -29,9 +29,12 @@ Region = Annotated[
 
 
 def _session(region: str | None) -> Any:
+    import os
+
     import boto3  # type: ignore[import-untyped]
 
-    return boto3.session.Session(region_name=region)
+    # botocore reads AWS_DEFAULT_REGION only; AWS_REGION is what Lambda and the docs set.
+    return boto3.session.Session(region_name=region or os.environ.get("AWS_REGION") or None)
 
 
 def _aws_line(exc: BaseException, what: str) -> tuple[str, int] | None:
@@ -115,3 +118,29 @@ def preflight(stage: StageName, region: Region = None) -> None:
         f"stage {stage}: account {identity['Account']}, region {session.region_name}, "
         f"as {identity['Arn']}"
     )
+
+
+@stage_app.command("env")
+def env(
+    stage: StageName,
+    project: Annotated[Path, typer.Option("--project", help="Project folder.")] = Path("."),
+) -> None:
+    """Print the wired stage's variables as ``export`` lines, for commands run from a
+    laptop against the stage (``eval "$(... stage env --stage dev)"; slipstream dags deploy``)."""
+    import json
+    import shlex
+
+    _valid_stage(stage)
+    path = project / ".chalice" / "config.json"
+    try:
+        stages = json.loads(path.read_text()).get("stages", {})
+    except (OSError, ValueError) as exc:
+        bad_input(f"{path}: {exc}")
+    variables = (stages.get(stage) or {}).get("environment_variables") or {}
+    if "SLIPSTREAM_BUCKET" not in variables:
+        bad_input(
+            f"stage {stage!r} is not wired: run `stage wire --stage {stage} --from-stack ...`"
+        )
+    for name, value in sorted(variables.items()):
+        if name.startswith("SLIPSTREAM_"):
+            typer.echo(f"export {name}={shlex.quote(value)}")

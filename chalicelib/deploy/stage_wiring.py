@@ -199,6 +199,11 @@ def merge_template(facts: StackFacts) -> dict[str, Any]:
     queue_arn = facts.outputs["SchedulerQueueArn"]
     return {
         "Resources": {
+            # Chalice 1.34 names the API function's log group after "${ApiHandler}",
+            # a resource that does not exist (the function is "APIHandler").
+            "ApiHandlerLogGroup": {
+                "Properties": {"LogGroupName": {"Fn::Sub": "/aws/lambda/${APIHandler}"}}
+            },
             "SchedulerEvents": {
                 "Properties": {
                     "Events": {

@@ -55,7 +55,7 @@ class ExecutorSettings(BaseSettings):
         default=None, description="Lets ECS pull the image and write logs; not the task's."
     )
     container_name: str = "worker"
-    task_family_prefix: str = "slipstream-worker"
+    task_family_prefix: str = Field(default="", description="Empty: slipstream-worker-<stage>.")
     log_group: str = Field(default="", description="Empty: /slipstream/<stage>/workers.")
 
     # local
@@ -69,6 +69,8 @@ class ExecutorSettings(BaseSettings):
             self.worker_function = f"slipstream-{self.stage}-worker"
         if not self.ecs_cluster:
             self.ecs_cluster = f"{self.table_prefix}-{self.stage}"
+        if not self.task_family_prefix:
+            self.task_family_prefix = f"slipstream-worker-{self.stage}"
         if not self.log_group:
             self.log_group = f"/slipstream/{self.stage}/workers"
         return self

@@ -4,6 +4,11 @@ says how, and what moto's CloudFormation cannot create)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from chalicelib import wiring
 from chalicelib.core.states import DagRunState
@@ -74,3 +79,18 @@ def test_a_crashed_worker_invoke_fails_its_try_through_the_failure_record(
     assert by_task["pick_report"]["state"] == "failed"
     assert by_task["pick_report"]["try_number"] == 1
     assert by_task["publish"]["state"] == "upstream_failed"
+
+
+def test_the_packaged_template_passes_cfn_lint(deployed: Deployed) -> None:
+    """cfn-lint expands the SAM transform itself, so this lints what CloudFormation gets."""
+    lint = Path(sys.executable).with_name("cfn-lint")
+    if not lint.exists():
+        pytest.skip("cfn-lint is not installed in this environment")
+    done = subprocess.run(
+        [str(lint), str(deployed.project / "out" / "sam.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
