@@ -379,3 +379,23 @@ def test_the_default_task_role_cannot_reach_other_stages(template: dict[str, Any
                 "ecs:RegisterTaskDefinition",
                 "ecs:DescribeTaskDefinition",
             }
+
+
+def test_the_default_task_role_grants_what_the_worker_lambda_may(
+    template: dict[str, Any],
+) -> None:
+    """A container try runs the same worker code as the Lambda: the same actions
+    (infra/policies/worker.json), less the Lambda's own logs and tracing."""
+    worker = json.loads((REPO_ROOT / "infra" / "policies" / "worker.json").read_text())
+    expected = {
+        action
+        for statement in worker["Statement"]
+        if statement["Sid"] not in ("OwnLambdaLogs", "Tracing")
+        for action in statement["Action"]
+    }
+    (policy,) = template["Resources"]["WorkerTaskRole"]["Properties"]["Policies"]
+    granted = set()
+    for statement in policy["PolicyDocument"]["Statement"]:
+        action = statement["Action"]
+        granted |= {action} if isinstance(action, str) else set(action)
+    assert granted == expected
