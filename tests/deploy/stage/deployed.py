@@ -405,6 +405,7 @@ def deploy_stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]
         patch.setenv("AWS_REGION", REGION)
         for name in ("SLIPSTREAM_ENDPOINT_URL", "SLIPSTREAM_REGION"):
             patch.delenv(name, raising=False)
+        patch.setenv("SLIPSTREAM_DEMO_OUT", str(project / "demo-out"))  # etl_hourly's CSV
         patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
         patch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
         _create_worker_function(outputs["WorkerFunctionName"], policies["worker"])
