@@ -169,3 +169,20 @@ def test_a_bad_stage_name_is_one_line(tmp_path: Path) -> None:
     result = _cli(["stage", "wire", "--stage", "Prod!", "--from-stack", "x"])
     assert result.exit_code == 2
     assert "use lower-case letters, digits and '-'" in result.output
+
+
+def test_env_prints_the_wired_stage_and_refuses_an_unwired_one(
+    stacks: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    project = _project(tmp_path)
+    wire_project(project, StackFacts.from_description("dev", stacks["dev"]))
+    result = _cli(["stage", "env", "--stage", "dev", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "export SLIPSTREAM_STAGE=dev" in lines
+    assert "export SLIPSTREAM_WORKER_FUNCTION=slipstream-dev-worker" in lines
+    result = _cli(["stage", "env", "--stage", "prod", "--project", str(project)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: stage 'prod' is not wired: run `stage wire --stage prod --from-stack ...`"
+    )
