@@ -24,7 +24,12 @@ app = Chalice(app_name="slipstream")
 if os.environ.get("_HANDLER", "app.app") == "app.app":
     api.register(app)
     ui.register(app)
-SCHEDULER_QUEUE = os.environ.get("SLIPSTREAM_QUEUE_NAME", "slipstream-dev-scheduler")
+# The stage's queue: set by `stage wire` from the infra stack's outputs, else
+# the stack's naming rule for this stage (never another stage's queue).
+SCHEDULER_QUEUE = os.environ.get("SLIPSTREAM_QUEUE_NAME") or (
+    f"{os.environ.get('SLIPSTREAM_TABLE_PREFIX', 'slipstream')}-"
+    f"{os.environ.get('SLIPSTREAM_STAGE', 'dev')}-scheduler"
+)
 
 
 @app.route("/health", methods=["GET"])

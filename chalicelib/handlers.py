@@ -157,7 +157,12 @@ def _scheduler_record(record: SQSRecord) -> None:
             _reject(record, poison)
         return
     if isinstance(parsed, dict):
-        keys: dict[str, Any] = {"event_id": parsed.get("id"), "event_source": parsed.get("source")}
+        payload = parsed.get("requestPayload")
+        keys: dict[str, Any] = (
+            {k: payload.get(k) for k in ("dag_id", "run_id", "task_id", "try_number")}
+            if isinstance(payload, dict)
+            else {"event_id": parsed.get("id"), "event_source": parsed.get("source")}
+        )
     else:
         keys = message_ids(parsed)
     with _logging_keys(message_id=record.message_id, **keys):
@@ -169,6 +174,12 @@ def _scheduler_record(record: SQSRecord) -> None:
 
 
 def _handle_record(record: SQSRecord, parsed: SchedulerMessage | dict[str, Any]) -> None:
+    if isinstance(parsed, dict) and "requestPayload" in parsed:
+        from chalicelib.scheduler.invoke_failures import reconcile_invoke_failure
+
+        failed = reconcile_invoke_failure(wiring.scheduler(), parsed)
+        metrics.add_metric(name="WorkerInvokeFailures", unit=MetricUnit.Count, value=int(failed))
+        return
     if isinstance(parsed, dict):
         created = wiring.event_router().route(parsed)
         metrics.add_metric(name="EventRuns", unit=MetricUnit.Count, value=len(created))

@@ -9,7 +9,7 @@ import datetime as dt
 import functools
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -33,9 +33,18 @@ class RuntimeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SLIPSTREAM_", extra="ignore")
 
+    stage: str = "dev"
+    table_prefix: str = "slipstream"
     queue_url: str | None = None
-    queue_name: str = Field(default="slipstream-dev-scheduler")
+    queue_name: str = Field(default="", description="Empty: <prefix>-<stage>-scheduler.")
     executors: str = Field(default="lambda,ecs", description="Executor kinds to build.")
+
+    @model_validator(mode="after")
+    def _stage_queue(self) -> RuntimeSettings:
+        """The stage's own queue (infra/stack.yaml's name), never another stage's."""
+        if not self.queue_name:
+            self.queue_name = f"{self.table_prefix}-{self.stage}-scheduler"
+        return self
 
 
 def utc_now() -> dt.datetime:

@@ -10,6 +10,10 @@ from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The product has no default region (a stage runs where AWS_REGION says); the
+# tests' moto account lives in us-east-1, set before any module-scoped fixture.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
 # Property tests must give the same verdict on every run and every machine:
 # derandomize fixes the examples, and no deadline because CI shares 2 cores.
 settings.register_profile("slipstream", derandomize=True, deadline=None, print_blob=True)

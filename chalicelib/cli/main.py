@@ -53,6 +53,7 @@ def _register_commands() -> None:
         runs,
         schedules,
         secrets_cli,
+        stage,
         tasks,
         validate,
     )

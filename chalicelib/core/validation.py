@@ -19,6 +19,8 @@ from chalicelib.core.values import decode
 
 ID_PATTERN = re.compile(r"^[\w.-]+$")
 MAX_ID_LENGTH = 250
+LAMBDA_MAX_SECONDS = 900
+"""Lambda stops a function at 15 minutes (the worker's timeout): a longer try needs ECS."""
 # Airflow refuses to schedule these without a start_date ("DAG is missing the
 # start_date parameter"); only manual (schedule=None) and event DAGs go without.
 TIMETABLES_NEEDING_START = frozenset(
@@ -133,6 +135,12 @@ def _executor_messages(task: TaskSpec) -> Iterator[str]:
         fields = set_fields + (["task_role_arn"] if executor.task_role_arn else [])
         yield (
             f"executor {executor.kind!r} ignores container settings {', '.join(fields)}; use 'ecs'"
+        )
+    timeout = task.execution_timeout
+    if executor.kind == "lambda" and timeout is not None and timeout > LAMBDA_MAX_SECONDS:
+        yield (
+            f"execution_timeout {timeout:g} s is longer than the worker Lambda's "
+            f"{LAMBDA_MAX_SECONDS} s limit: run this task with executor='ecs'"
         )
     for name, amount in (("cpu", executor.cpu), ("memory", executor.memory)):
         if amount is not None and amount <= 0:

@@ -58,6 +58,10 @@ def parse_body(body: str) -> SchedulerMessage | dict[str, Any]:
         document = json.loads(body)
     except ValueError as exc:
         raise PoisonMessage(f"not JSON ({exc})") from None
+    from chalicelib.scheduler.invoke_failures import is_invoke_failure
+
+    if is_invoke_failure(document):
+        return dict(document)  # a crashed worker invoke (Lambda's on-failure destination)
     if is_event_envelope(document):
         if not document.get("id"):
             raise PoisonMessage("an EventBridge event without an id cannot start a run")

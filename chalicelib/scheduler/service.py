@@ -324,6 +324,23 @@ class Scheduler:
             self.advance(run, spec, TaskFinished(ti.task_id, ti.map_index))
         return "reaped"
 
+    def fail_lost_try(self, dag_id: str, run_id: str, ti: TaskInstance, reason: str) -> bool:
+        """Fail (or retry, per its retries) a try whose worker died without recording
+        an outcome, as ``ti`` was read; False when it has moved on since (a
+        re-delivered report, or the worker recorded after all): nothing changes."""
+        run = self.store.get_run(dag_id, run_id)
+        if run is None:
+            return False
+        spec = self.specs.get(dag_id, run.version)
+        now = self.clock()
+        commands = fail_try(spec, run, ti, now, reason=reason)
+        effective = self._apply(spec, run, commands, now)
+        if not any(_is_state_change(c) for c in effective):
+            return False
+        if _ended(commands):
+            self.advance(run, spec, TaskFinished(ti.task_id, ti.map_index))
+        return True
+
     # ------------------------------------------------------------ triggers
 
     def trigger(

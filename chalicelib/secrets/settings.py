@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chalicelib.secrets.errors import InvalidKey
@@ -31,13 +31,19 @@ def validate_key(kind: str, key: str) -> str:
 
 
 class SecretsSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SLIPSTREAM_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SLIPSTREAM_", extra="ignore", populate_by_name=True
+    )
 
     stage: str = "dev"
     secrets_prefix: str | None = Field(
         default=None, description="Defaults to slipstream/<stage>; no leading or trailing '/'."
     )
-    region: str = "us-east-1"
+    region: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLIPSTREAM_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+        description="Lambda sets AWS_REGION; no fixed default: a stage runs where deployed.",
+    )
     endpoint_url: str | None = Field(
         default=None, description="None for AWS; a loopback URL for the local stack."
     )

@@ -146,6 +146,14 @@ CASES = [
         "unknown executor 'kubernetes'",
     ),
     (
+        "lambda_try_longer_than_lambda_allows",
+        """
+        with DAG("d"):
+            EmptyOperator(task_id="a", execution_timeout=dt.timedelta(minutes=20))  # here
+        """,
+        "execution_timeout 1200 s is longer than the worker Lambda's 900 s limit",
+    ),
+    (
         "container_settings_off_ecs",
         """
         from chalicelib.sdk import ExecutorConfig

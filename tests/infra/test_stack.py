@@ -348,3 +348,55 @@ def test_the_local_stack_routes_events_as_the_template_declares() -> None:
     assert custom["EventBusName"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
     assert custom["EventPattern"] == custom_events_pattern({"Ref": "AWS::AccountId"})  # type: ignore[arg-type]
     assert resources["EventBus"]["Properties"]["Name"] == {"Fn::Sub": "${TablePrefix}-${Stage}"}
+
+
+def test_queues_holding_messages_are_retained(template: dict[str, Any]) -> None:
+    for name, queue in _resources(template, "AWS::SQS::Queue").items():
+        assert queue["DeletionPolicy"] == queue["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_every_log_group_expires(template: dict[str, Any]) -> None:
+    for name, group in _resources(template, "AWS::Logs::LogGroup").items():
+        assert group["Properties"]["RetentionInDays"] > 0, name
+
+
+def test_the_default_task_role_cannot_reach_other_stages(template: dict[str, Any]) -> None:
+    """No RunTask on "*", PassRole only to ECS and only this stage's roles."""
+    role = template["Resources"]["WorkerTaskRole"]
+    assert role["Properties"]["Path"] == {"Fn::Sub": "/slipstream/${Stage}/"}
+    (policy,) = role["Properties"]["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    run = statements["DispatchNextContainers"]
+    assert run["Action"] == ["ecs:RunTask"] and run["Resource"] != "*"
+    assert "${Stage}" in run["Resource"]["Fn::Sub"]
+    passing = statements["PassWorkerRoles"]
+    assert passing["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    assert passing["Resource"]["Fn::Sub"].endswith(":role/slipstream/${Stage}/*")
+    for statement in statements.values():
+        if statement["Resource"] == "*":
+            assert set(statement["Action"]) <= {
+                "ecs:RegisterTaskDefinition",
+                "ecs:DescribeTaskDefinition",
+            }
+
+
+def test_the_default_task_role_grants_what_the_worker_lambda_may(
+    template: dict[str, Any],
+) -> None:
+    """A container try runs the same worker code as the Lambda: the same actions
+    (infra/policies/worker.json), less the Lambda's own logs and tracing."""
+    worker = json.loads((REPO_ROOT / "infra" / "policies" / "worker.json").read_text())
+    expected = {
+        action
+        for statement in worker["Statement"]
+        if statement["Sid"] not in ("OwnLambdaLogs", "Tracing")
+        for action in statement["Action"]
+    }
+    (policy,) = template["Resources"]["WorkerTaskRole"]["Properties"]["Policies"]
+    granted = set()
+    for statement in policy["PolicyDocument"]["Statement"]:
+        action = statement["Action"]
+        granted |= {action} if isinstance(action, str) else set(action)
+    assert granted == expected

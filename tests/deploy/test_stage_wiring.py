@@ -1,0 +1,188 @@
+"""``stage wire``: two stages' stacks wire into disjoint resources, and the command
+gives one line, not a traceback, when it cannot wire."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from chalicelib.deploy.stage_wiring import (
+    FUNCTION_POLICIES,
+    StackFacts,
+    WiringError,
+    stage_environment,
+    wire_project,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _create(cloudformation: Any, stage: str) -> dict[str, Any]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Tried to parse AWS::SQS::QueuePolicy")
+        cloudformation.create_stack(
+            StackName=f"slipstream-{stage}-infra",
+            TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
+            Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    (described,) = cloudformation.describe_stacks(StackName=f"slipstream-{stage}-infra")["Stacks"]
+    return dict(described)
+
+
+@pytest.fixture(scope="module")
+def stacks() -> Iterator[dict[str, dict[str, Any]]]:
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+        yield {stage: _create(cloudformation, stage) for stage in ("dev", "prod")}
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / ".chalice").mkdir()
+    shutil.copy(ROOT / ".chalice" / "config.json", tmp_path / ".chalice" / "config.json")
+    shutil.copytree(ROOT / "infra" / "policies", tmp_path / "infra" / "policies")
+    return tmp_path
+
+
+def _resources(policy: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    for statement in policy["Statement"]:
+        value = statement["Resource"]
+        found |= {value} if isinstance(value, str) else set(value)
+    return found - {"*"}
+
+
+def test_two_stages_share_no_resource_name(
+    stacks: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    project = _project(tmp_path)
+    names: dict[str, set[str]] = {}
+    for stage, described in stacks.items():
+        facts = StackFacts.from_description(stage, described)
+        wire_project(project, facts)
+        env = stage_environment(facts)
+        # the prefix and the executor kinds are not names of resources
+        named = {
+            v
+            for k, v in env.items()
+            if k not in ("SLIPSTREAM_EXECUTORS", "SLIPSTREAM_TABLE_PREFIX")
+        }
+        named |= {v for k, v in facts.outputs.items() if k != "TablePrefix"}
+        for function in FUNCTION_POLICIES:
+            policy = json.loads(
+                (project / ".chalice" / f"policy-{stage}-{function}.json").read_text()
+            )
+            named |= _resources(policy)
+        names[stage] = named
+    assert names["dev"] and names["prod"]
+    assert names["dev"].isdisjoint(names["prod"]), names["dev"] & names["prod"]
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    assert set(config["stages"]) >= {"local", "dev", "prod"}
+    dev_env = config["stages"]["dev"]["environment_variables"]
+    assert dev_env["SLIPSTREAM_QUEUE_NAME"] == "slipstream-dev-scheduler"
+    assert config["stages"]["prod"]["lambda_functions"]["worker"]["reserved_concurrency"] == 100
+    assert config["stages"]["dev"]["xray"] is True  # what the stage had is kept
+
+
+def test_a_new_stage_gets_an_entry_of_its_own(
+    stacks: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    project = _project(tmp_path)
+    described = {
+        **stacks["dev"],
+        "Outputs": [
+            {**o, "OutputValue": o["OutputValue"].replace("-dev", "-qa")}
+            for o in stacks["dev"]["Outputs"]
+            if o["OutputKey"] != "Stage"
+        ],
+    }
+    wire_project(project, StackFacts.from_description("qa", described))
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    assert config["stages"]["qa"]["api_gateway_stage"] == "qa"
+    assert config["stages"]["qa"]["autogen_policy"] is False
+
+
+def test_a_stack_of_another_stage_is_refused(stacks: dict[str, dict[str, Any]]) -> None:
+    with pytest.raises(WiringError, match="the stack is stage 'dev', not 'prod'"):
+        StackFacts.from_description("prod", stacks["dev"])
+
+
+def test_a_stack_without_the_outputs_is_refused(stacks: dict[str, dict[str, Any]]) -> None:
+    described = {**stacks["dev"], "Outputs": []}
+    with pytest.raises(WiringError, match=r"no output .*WorkerFunctionName"):
+        StackFacts.from_description("dev", described)
+
+
+def _cli(args: list[str]) -> Any:
+    from chalicelib.cli.main import _register_commands, app
+
+    _register_commands()
+    return CliRunner().invoke(app, args)
+
+
+def test_wire_without_credentials_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    project = _project(tmp_path)
+    result = _cli(
+        ["stage", "wire", "--stage", "dev", "--from-stack", "x", "--project", str(project)]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "error: reading stack 'x': no AWS credentials found: set AWS_PROFILE, or "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    ]
+    result = _cli(["stage", "preflight", "--stage", "dev"])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: stage dev: no AWS credentials found: set AWS_PROFILE, or "
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    )
+
+
+def test_wire_from_a_stack_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    with mock_aws():
+        result = _cli(
+            ["stage", "wire", "--stage", "dev", "--from-stack", "nope", "--project", str(project)]
+        )
+    assert result.exit_code == 2
+    assert result.output.startswith("error: reading stack 'nope': ValidationError")
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_bad_stage_name_is_one_line(tmp_path: Path) -> None:
+    result = _cli(["stage", "wire", "--stage", "Prod!", "--from-stack", "x"])
+    assert result.exit_code == 2
+    assert "use lower-case letters, digits and '-'" in result.output
+
+
+def test_env_prints_the_wired_stage_and_refuses_an_unwired_one(
+    stacks: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    project = _project(tmp_path)
+    wire_project(project, StackFacts.from_description("dev", stacks["dev"]))
+    result = _cli(["stage", "env", "--stage", "dev", "--project", str(project)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "export SLIPSTREAM_STAGE=dev" in lines
+    assert "export SLIPSTREAM_WORKER_FUNCTION=slipstream-dev-worker" in lines
+    result = _cli(["stage", "env", "--stage", "prod", "--project", str(project)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: stage 'prod' is not wired: run `stage wire --stage prod --from-stack ...`"
+    )
