@@ -700,11 +700,10 @@ class CronTriggerTimetable(_TimetableBase):
         return DataInterval(start, start + self._interval)
 
 
-class DeltaDataIntervalTimetable(_TimetableBase):
-    """A timedelta schedule: each run covers [start, start + delta), counted from start_date
-    in absolute time (so a one-day delta drifts an hour on the wall clock across DST)."""
+class _EveryDelta(_TimetableBase):
+    """What both timedelta schedules share: the interval in seconds, given as a
+    number or a ``timedelta``, and how it is shown and checked."""
 
-    type: Literal["delta"] = "delta"
     seconds: float
 
     def __init__(self, seconds: float | dt.timedelta | None = None, /, **data: Any) -> None:
@@ -713,11 +712,6 @@ class DeltaDataIntervalTimetable(_TimetableBase):
         if seconds is not None:
             data["seconds"] = seconds
         super().__init__(**data)
-
-    @cached_property
-    def _ticks(self) -> _DeltaTicks:
-        self.validate()
-        return _DeltaTicks(self.seconds)
 
     @property
     def delta(self) -> dt.timedelta:
@@ -736,6 +730,18 @@ class DeltaDataIntervalTimetable(_TimetableBase):
             raise ScheduleError(f"schedule interval must be positive, not {self.seconds!r} seconds")
         if self.delta < dt.timedelta(microseconds=1):
             raise ScheduleError(f"schedule interval {self.seconds!r} seconds is below 1 µs")
+
+
+class DeltaDataIntervalTimetable(_EveryDelta):
+    """A timedelta schedule: each run covers [start, start + delta), counted from start_date
+    in absolute time (so a one-day delta drifts an hour on the wall clock across DST)."""
+
+    type: Literal["delta"] = "delta"
+
+    @cached_property
+    def _ticks(self) -> _DeltaTicks:
+        self.validate()
+        return _DeltaTicks(self.seconds)
 
     def next_dagrun_info(
         self,
@@ -755,7 +761,7 @@ class DeltaDataIntervalTimetable(_TimetableBase):
         return DataInterval(start, start + self.delta)
 
 
-class DeltaTriggerTimetable(_TimetableBase):
+class DeltaTriggerTimetable(_EveryDelta):
     """A timedelta schedule with trigger semantics (Airflow 3's default for a timedelta).
 
     A run fires every ``seconds`` of absolute time counted from start_date; its
@@ -764,40 +770,20 @@ class DeltaTriggerTimetable(_TimetableBase):
     """
 
     type: Literal["delta_trigger"] = "delta_trigger"
-    seconds: float
     interval_seconds: float = 0.0
 
     def __init__(self, seconds: float | dt.timedelta | None = None, /, **data: Any) -> None:
-        if isinstance(seconds, dt.timedelta):
-            seconds = seconds.total_seconds()
-        if seconds is not None:
-            data["seconds"] = seconds
         interval = data.get("interval_seconds")
         if isinstance(interval, dt.timedelta):
             data["interval_seconds"] = interval.total_seconds()
-        super().__init__(**data)
-
-    @property
-    def delta(self) -> dt.timedelta:
-        return dt.timedelta(seconds=self.seconds)
+        super().__init__(seconds, **data)
 
     @property
     def _interval(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.interval_seconds)
 
-    @property
-    def summary(self) -> str:
-        return str(self.delta)
-
-    @property
-    def description(self) -> str:
-        return f"Every {self.delta}"
-
     def validate(self) -> None:  # type: ignore[override]
-        if not math.isfinite(self.seconds) or self.seconds <= 0:
-            raise ScheduleError(f"schedule interval must be positive, not {self.seconds!r} seconds")
-        if self.delta < dt.timedelta(microseconds=1):
-            raise ScheduleError(f"schedule interval {self.seconds!r} seconds is below 1 µs")
+        super().validate()
         if not math.isfinite(self.interval_seconds) or self.interval_seconds < 0:
             raise ScheduleError(
                 f"DeltaTriggerTimetable interval must be zero or positive seconds, "
@@ -932,7 +918,7 @@ def timetable_from_schedule(
     if seconds is not None:
         delta: DeltaDataIntervalTimetable | DeltaTriggerTimetable
         if delta_data_intervals:
-            delta = DeltaDataIntervalTimetable(seconds)
+            delta = DeltaDataIntervalTimetable(seconds=seconds)
         else:
             delta = DeltaTriggerTimetable(seconds)
         _validate_naming(delta, schedule)

@@ -84,6 +84,26 @@ class SimResult:
     commands: int = 0
 
 
+def manual_run(spec: DagSpec, run_id: str = "r") -> DagRun:
+    """A running manual run of ``spec`` at T0 (data interval T0 to T0)."""
+    return DagRun(
+        dag_id=spec.dag_id,
+        run_id=run_id,
+        run_type=RunType.MANUAL,
+        logical_date=T0,
+        data_interval_start=T0,
+        data_interval_end=T0,
+        run_after=T0,
+        state=DagRunState.RUNNING,
+        start_date=T0,
+    )
+
+
+def running_state(spec: DagSpec, run_id: str = "r") -> InMemoryRunState:
+    """The in-memory state of a fresh running manual run of ``spec``."""
+    return InMemoryRunState(spec, manual_run(spec, run_id))
+
+
 def simulate(
     spec: DagSpec,
     outcome: OutcomeFn = succeed,
@@ -93,17 +113,7 @@ def simulate(
 ) -> SimResult:
     """Run the DAG to the end, finishing running tries in a seeded random order."""
     rng = random.Random(seed)
-    run = DagRun(
-        dag_id=spec.dag_id,
-        run_id="manual__sim",
-        run_type=RunType.MANUAL,
-        logical_date=T0,
-        data_interval_start=T0,
-        data_interval_end=T0,
-        run_after=T0,
-        state=DagRunState.RUNNING,
-        start_date=T0,
-    )
+    run = manual_run(spec, "manual__sim")
     state = InMemoryRunState(spec, run)
     now = T0
     running: list[tuple[str, int]] = []

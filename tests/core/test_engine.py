@@ -22,7 +22,6 @@ from chalicelib.core.engine import (
     TimeoutCheck,
     decide,
 )
-from chalicelib.core.runs import DagRun, RunType
 from chalicelib.core.spec import MappingSpec, MapSource
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.core.trigger_rules import TriggerRule
@@ -32,6 +31,7 @@ from tests.core.simulation import (
     Outcome,
     literal_mapping,
     make_spec,
+    running_state,
     simulate,
     succeed,
     xcom_mapping,
@@ -79,7 +79,7 @@ def test_one_success_starts_before_other_upstreams_finish() -> None:
     spec = make_spec(
         {"fast": ["join"], "slow": ["join"]}, join={"trigger_rule": TriggerRule.ONE_SUCCESS}
     )
-    state = _run_state(spec)
+    state = running_state(spec)
     cmds = state.apply(decide(spec, state.run, RunStarted(), state, T0), T0)
     _start(state, cmds)
     state.transition("fast", -1, TaskState.RUNNING, S)
@@ -89,7 +89,7 @@ def test_one_success_starts_before_other_upstreams_finish() -> None:
 
 def test_duplicate_finished_event_schedules_nothing_twice() -> None:
     spec = make_spec({"a": ["b"]})
-    state = _run_state(spec)
+    state = running_state(spec)
     _start(state, state.apply(decide(spec, state.run, RunStarted(), state, T0), T0))
     state.transition("a", -1, TaskState.RUNNING, S)
     first = state.apply(decide(spec, state.run, TaskFinished("a"), state, T0), T0)
@@ -188,7 +188,7 @@ def test_non_retryable_failure_uses_one_try() -> None:
 
 def test_retry_timer_early_or_duplicate_is_harmless() -> None:
     spec = make_spec({"a": []}, a={"retries": 1, "retry_delay": 60})
-    state = _run_state(spec)
+    state = running_state(spec)
     _start(state, state.apply(decide(spec, state.run, RunStarted(), state, T0), T0))
     due = T0 + dt.timedelta(seconds=60)
     state.transition("a", -1, TaskState.RUNNING, TaskState.UP_FOR_RETRY, next_try_at=due)
@@ -237,7 +237,7 @@ def test_cross_product_mapping_length() -> None:
         sources={"x": MapSource(literal_length=3), "y": MapSource(literal_length=4)}
     )
     spec = make_spec({"m": []}, m={"mapping": mapping})
-    state = _run_state(spec)
+    state = running_state(spec)
     cmds = decide(spec, state.run, RunStarted(), state, T0)
     assert ExpandTask("m", 12) in cmds
     assert sum(isinstance(c, ScheduleTask) for c in cmds) == 12
@@ -268,28 +268,28 @@ def test_map_length_limit() -> None:
 
 def test_large_map_is_allowed() -> None:
     spec = make_spec({"m": ["join"]}, m={"mapping": literal_mapping(100_000)})
-    state = _run_state(spec)
+    state = running_state(spec)
     cmds = decide(spec, state.run, RunStarted(), state, T0)
     assert ExpandTask("m", 100_000) in cmds
 
 
 def test_always_task_starts_with_the_run() -> None:
     spec = make_spec({"a": ["watch"]}, watch={"trigger_rule": TriggerRule.ALWAYS})
-    state = _run_state(spec)
+    state = running_state(spec)
     cmds = decide(spec, state.run, RunStarted(), state, T0)
     assert {c.task_id for c in cmds if isinstance(c, ScheduleTask)} == {"a", "watch"}
 
 
 def test_priority_follows_downstream_weight_rule() -> None:
     spec = make_spec({"a": ["b"], "c": []})
-    state = _run_state(spec)
+    state = running_state(spec)
     cmds = {c.task_id: c for c in decide(spec, state.run, RunStarted(), state, T0)}
     assert cmds["a"].priority == 2 and cmds["c"].priority == 1
 
 
 def test_dagrun_timeout_fails_run_and_skips_unfinished() -> None:
     spec = make_spec({"a": ["b"]}).model_copy(update={"dagrun_timeout": 60.0})
-    state = _run_state(spec)
+    state = running_state(spec)
     _start(state, state.apply(decide(spec, state.run, RunStarted(), state, T0), T0))
     assert decide(spec, state.run, TimeoutCheck(), state, T0 + dt.timedelta(seconds=30)) == []
     cmds = decide(spec, state.run, TimeoutCheck(), state, T0 + dt.timedelta(seconds=61))
@@ -302,7 +302,7 @@ def test_dagrun_timeout_fails_run_and_skips_unfinished() -> None:
 
 def test_execution_timeout_backstop_fails_stuck_try_with_retry() -> None:
     spec = make_spec({"a": []}, a={"execution_timeout": 10.0, "retries": 1, "retry_delay": 5})
-    state = _run_state(spec)
+    state = running_state(spec)
     _start(state, state.apply(decide(spec, state.run, RunStarted(), state, T0), T0))
     later = T0 + dt.timedelta(seconds=11)
     cmds = decide(spec, state.run, TimeoutCheck(), state, later)
@@ -320,7 +320,7 @@ def test_execution_timeout_backstop_fails_stuck_try_with_retry() -> None:
 
 def test_finished_run_ignores_events() -> None:
     spec = make_spec({"a": []})
-    state = _run_state(spec)
+    state = running_state(spec)
     done = state.run.with_state(DagRunState.SUCCESS)
     assert decide(spec, done, RunStarted(), state, T0) == []
 
@@ -329,7 +329,7 @@ def test_downstream_evaluation_reads_only_touched_tasks() -> None:
     # a wide DAG: finishing one task must not read the other 2,000
     edges = {f"t{i}": [f"u{i}"] for i in range(1000)}
     spec = make_spec(edges)
-    state = _run_state(spec)
+    state = running_state(spec)
     state.apply(decide(spec, state.run, RunStarted(), state, T0), T0)
     for tid in ("t5",):
         state.transition(tid, -1, TaskState.SCHEDULED, TaskState.QUEUED)
@@ -345,21 +345,6 @@ def test_downstream_evaluation_reads_only_touched_tasks() -> None:
     state.summaries = spy  # type: ignore[method-assign]
     decide(spec, state.run, TaskFinished("t5"), state, T0)
     assert sorted(seen) == ["t5", "u5"]
-
-
-def _run_state(spec) -> InMemoryRunState:
-    run = DagRun(
-        dag_id=spec.dag_id,
-        run_id="r",
-        run_type=RunType.MANUAL,
-        logical_date=T0,
-        data_interval_start=T0,
-        data_interval_end=T0,
-        run_after=T0,
-        state=DagRunState.RUNNING,
-        start_date=T0,
-    )
-    return InMemoryRunState(spec, run)
 
 
 def _start(state: InMemoryRunState, cmds) -> None:
@@ -381,7 +366,7 @@ def test_fan_out_fan_in(width: int) -> None:
 
 def test_reconcile_dispatches_again_a_try_queued_past_the_queued_timeout() -> None:
     spec = make_spec({"a": ["b"]})
-    state = _run_state(spec)
+    state = running_state(spec)
     state.apply(decide(spec, state.run, RunStarted(), state, T0), T0)
     state.transition("a", -1, TaskState.SCHEDULED, TaskState.QUEUED, queued_at=T0)
     soon = T0 + QUEUED_TIMEOUT - dt.timedelta(seconds=1)
@@ -398,7 +383,7 @@ def test_the_queued_timeout_is_a_setting_of_the_reconcile() -> None:
     """Airflow's task_queued_timeout is configurable; a stack whose workers
     start in milliseconds (the local one) may shorten it."""
     spec = make_spec({"a": ["b"]})
-    state = _run_state(spec)
+    state = running_state(spec)
     state.apply(decide(spec, state.run, RunStarted(), state, T0), T0)
     state.transition("a", -1, TaskState.SCHEDULED, TaskState.QUEUED, queued_at=T0)
     short = Reconcile(queued_timeout=dt.timedelta(seconds=30))
@@ -412,7 +397,7 @@ def test_reconcile_schedules_a_mapped_instance_left_none_after_its_expansion() -
     one of its instances (or an operator's clear of that instance) leaves it
     NONE in an expanded map; reconciliation schedules it."""
     spec = make_spec({"src": ["m"], "m": ["end"]}, m={"mapping": literal_mapping(3)})
-    state = _run_state(spec)
+    state = running_state(spec)
     _start(state, state.apply(decide(spec, state.run, RunStarted(), state, T0), T0))
     state.transition("src", -1, TaskState.RUNNING, TaskState.SUCCESS, end_date=T0)
     expansion = decide(spec, state.run, TaskFinished("src", -1), state, T0)

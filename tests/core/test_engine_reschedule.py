@@ -21,27 +21,11 @@ from chalicelib.core.engine import (
 )
 from chalicelib.core.errors import IllegalTransition
 from chalicelib.core.progress import transition_delta
-from chalicelib.core.runs import DagRun, RunType
 from chalicelib.core.states import DagRunState, TaskState, check_task_transition
 from chalicelib.local.run_state import InMemoryRunState, StaleState
-from tests.core.simulation import T0, make_spec
+from tests.core.simulation import T0, make_spec, running_state
 
 R = TaskState.UP_FOR_RESCHEDULE
-
-
-def _state(spec) -> InMemoryRunState:
-    run = DagRun(
-        dag_id=spec.dag_id,
-        run_id="r",
-        run_type=RunType.MANUAL,
-        logical_date=T0,
-        data_interval_start=T0,
-        data_interval_end=T0,
-        run_after=T0,
-        state=DagRunState.RUNNING,
-        start_date=T0,
-    )
-    return InMemoryRunState(spec, run)
 
 
 def _run_first_poke(state: InMemoryRunState, spec, due: dt.datetime) -> None:
@@ -54,7 +38,7 @@ def _run_first_poke(state: InMemoryRunState, spec, due: dt.datetime) -> None:
 
 def test_reschedule_keeps_the_try_number_and_the_first_poke() -> None:
     spec = make_spec({"sensor": ["after"]})
-    state = _state(spec)
+    state = running_state(spec)
     due = T0 + dt.timedelta(seconds=60)
     _run_first_poke(state, spec, due)
     commands = state.apply(decide(spec, state.run, RetryDue("sensor"), state, due), due)
@@ -67,7 +51,7 @@ def test_reschedule_keeps_the_try_number_and_the_first_poke() -> None:
 
 def test_an_early_or_duplicate_timer_starts_no_second_poke() -> None:
     spec = make_spec({"sensor": []})
-    state = _state(spec)
+    state = running_state(spec)
     due = T0 + dt.timedelta(seconds=60)
     _run_first_poke(state, spec, due)
     assert decide(spec, state.run, RetryDue("sensor"), state, T0) == [
@@ -84,7 +68,7 @@ def test_an_early_or_duplicate_timer_starts_no_second_poke() -> None:
 
 def test_a_new_try_after_a_reschedule_forgets_the_first_poke() -> None:
     spec = make_spec({"sensor": []}, sensor={"retries": 1, "retry_delay": 5})
-    state = _state(spec)
+    state = running_state(spec)
     _run_first_poke(state, spec, T0)
     state.apply(decide(spec, state.run, RetryDue("sensor"), state, T0), T0)
     state.transition("sensor", -1, TaskState.SCHEDULED, TaskState.QUEUED)
@@ -102,7 +86,7 @@ def test_a_new_try_after_a_reschedule_forgets_the_first_poke() -> None:
 
 def test_reconcile_rearms_a_lost_reschedule_timer_and_pokes_a_due_one() -> None:
     spec = make_spec({"sensor": []})
-    state = _state(spec)
+    state = running_state(spec)
     due = T0 + dt.timedelta(seconds=60)
     _run_first_poke(state, spec, due)
     assert StartTimer(RetryDue("sensor"), due) in decide(spec, state.run, Reconcile(), state, T0)
@@ -114,7 +98,7 @@ def test_reconcile_rearms_a_lost_reschedule_timer_and_pokes_a_due_one() -> None:
 
 def test_dagrun_timeout_skips_a_rescheduled_sensor() -> None:
     spec = make_spec({"sensor": []}).model_copy(update={"dagrun_timeout": 60.0})
-    state = _state(spec)
+    state = running_state(spec)
     _run_first_poke(state, spec, T0 + dt.timedelta(hours=1))
     commands = decide(spec, state.run, TimeoutCheck(), state, T0 + dt.timedelta(seconds=61))
     assert (
@@ -126,7 +110,7 @@ def test_dagrun_timeout_skips_a_rescheduled_sensor() -> None:
 
 def test_a_rescheduled_sensor_is_unfinished_and_holds_back_downstream() -> None:
     spec = make_spec({"sensor": ["after"]})
-    state = _state(spec)
+    state = running_state(spec)
     _run_first_poke(state, spec, T0)
     assert transition_delta(spec, "sensor", TaskState.RUNNING, R).finished == 0
     assert state.progress.outcome is None

@@ -15,12 +15,11 @@ from hypothesis import strategies as st
 
 from chalicelib.core.engine import RunStarted, ScheduleTask, SetTaskState, TaskFinished, decide
 from chalicelib.core.fan_in import WIDE_FAN_IN, find_fan_ins
-from chalicelib.core.runs import DagRun, RunType
 from chalicelib.core.spec import DagSpec
-from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.core.states import TaskState
 from chalicelib.core.trigger_rules import TriggerRule
 from chalicelib.local.run_state import InMemoryRunState
-from tests.core.simulation import literal_mapping, make_spec, simulate, xcom_mapping
+from tests.core.simulation import literal_mapping, make_spec, running_state, simulate, xcom_mapping
 from tests.core.test_engine_properties import outcome_for, random_dags
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -72,21 +71,6 @@ def test_moves_follow_finished_states_only() -> None:
     assert fan_ins.moves("join", -1, TaskState.RUNNING, S) == ()  # counted by no join
 
 
-def _run_state(spec: DagSpec) -> InMemoryRunState:
-    run = DagRun(
-        dag_id=spec.dag_id,
-        run_id="r",
-        run_type=RunType.MANUAL,
-        logical_date=T0,
-        data_interval_start=T0,
-        data_interval_end=T0,
-        run_after=T0,
-        state=DagRunState.RUNNING,
-        start_date=T0,
-    )
-    return InMemoryRunState(spec, run)
-
-
 def _finish(state: InMemoryRunState, tid: str, outcome: TaskState) -> None:
     if outcome in (K, UF):
         state.transition(tid, -1, TaskState.NONE, outcome)
@@ -98,7 +82,7 @@ def _finish(state: InMemoryRunState, tid: str, outcome: TaskState) -> None:
 
 
 def _join_decision(spec: DagSpec, outcomes: list[TaskState | None]) -> list:
-    state = _run_state(spec)
+    state = running_state(spec)
     _finish(state, "start", S)
     for i, outcome in enumerate(outcomes):
         if outcome is not None:
@@ -133,7 +117,7 @@ def test_every_rule_decides_the_same_from_counts_as_from_reads(rule: TriggerRule
 
 def test_a_completion_reads_the_join_and_its_counts_not_its_upstream_tasks() -> None:
     spec = wide(width=1000)
-    state = _run_state(spec)
+    state = running_state(spec)
     _finish(state, "start", S)
     _finish(state, "w5", S)
     seen: list[str] = []
@@ -165,7 +149,7 @@ def test_a_cascade_counts_its_own_skips_before_they_are_written() -> None:
         join={"trigger_rule": TriggerRule.ALL_SKIPPED},
     )
     assert spec.fan_ins.is_wide("join")
-    state = _run_state(spec)
+    state = running_state(spec)
     state.apply(decide(spec, state.run, RunStarted(), state, T0), T0)
     state.transition("pick", -1, TaskState.SCHEDULED, TaskState.QUEUED)
     state.transition("pick", -1, TaskState.QUEUED, TaskState.RUNNING)
