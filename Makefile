@@ -18,8 +18,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# The machine has 2 cores; more xdist workers only add start-up time. --dist loadfile
-# keeps a module on one worker: the browser tests share one served stack in order.
+# The machine has 2 cores; more xdist workers only add start-up time. --dist loadgroup
+# keeps each xdist_group on one worker: the browser tests share one served stack, in order.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 
@@ -80,7 +80,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib/core
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/local_test.py

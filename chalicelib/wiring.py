@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import sys
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
@@ -136,6 +137,11 @@ def reset() -> None:
     global _dead_letters
     install_scheduler(None)
     _dead_letters = None
+    # The worker keeps its own adapters while warm; forget them too, without
+    # importing the worker's runtime where nothing has used it.
+    worker = sys.modules.get("chalicelib.runtime.worker")
+    if worker is not None:
+        worker.forget_default_deps()
     for cached in (store_settings, state_store, bundle_store, result_model, task_log_store):
         cached.cache_clear()
     lookup.install_backend(None)

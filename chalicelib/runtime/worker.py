@@ -116,6 +116,13 @@ def default_deps() -> WorkerDeps:
         return _default_deps
 
 
+def forget_default_deps() -> None:
+    """Drop the adapters built from the environment (``wiring.reset``)."""
+    global _default_deps
+    with _default_lock:
+        _default_deps = None
+
+
 def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None) -> WorkerOutcome:
     deps = deps or default_deps()
     store, scheduler = deps.store, deps.scheduler

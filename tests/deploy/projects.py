@@ -84,6 +84,19 @@ def imports_restored() -> Iterator[None]:
         yield
     finally:
         sys.path[:] = saved_path
+        # Only what a bundle brought goes: a library or Slipstream module first
+        # imported meanwhile stays, or a later import would make a second copy
+        # of its classes and its process-wide state (the usage meter's wrap).
         for name in [n for n in sys.modules if n not in saved_modules]:
-            del sys.modules[name]
+            if _from_a_bundle(sys.modules[name]):
+                del sys.modules[name]
         sys.modules.update(saved_modules)
+
+
+def _from_a_bundle(module: object) -> bool:
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    path = Path(file).resolve()
+    kept = (Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), REPO_ROOT)
+    return not any(path.is_relative_to(root) for root in kept)

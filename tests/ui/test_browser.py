@@ -24,6 +24,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+# The tests share one served stack and build on each other (a run the trigger
+# test starts is the one later tests open): one xdist worker, in file order.
+pytestmark = pytest.mark.xdist_group("browser")
+
 WAIT = 60.0
 AXE = os.path.join(
     os.path.dirname(__import__("axe_selenium_python").__file__),

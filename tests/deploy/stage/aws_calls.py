@@ -78,6 +78,12 @@ class CallRecorder:
 
     @contextlib.contextmanager
     def recording(self) -> Iterator[CallRecorder]:
+        # The usage meter wraps _make_api_call once per process. Installed
+        # inside this patch, its wrap would be undone with the patch and never
+        # made again, and every later meter in the process would count nothing.
+        from chalicelib.store import usage
+
+        usage.install()
         original = BaseClient._make_api_call
         recorder = self
 
