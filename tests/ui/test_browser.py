@@ -24,8 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-# The tests share one served stack and build on each other (a run the trigger
-# test starts is the one later tests open): one xdist worker, in file order.
+# The tests share one served stack and reuse the run the trigger test starts:
+# one xdist worker, in file order (``_latest_run`` copes if they are split).
 pytestmark = pytest.mark.xdist_group("browser")
 
 WAIT = 60.0
@@ -192,10 +192,23 @@ def test_trigger_from_the_params_form_and_watch_the_grid_succeed(
 
 
 def _latest_run(served: Served) -> str:
+    """The newest finished run of mapped_fanout (partitions 3), made here if the
+    trigger test ran on another stack: xdist may interleave other modules' tests,
+    which ends this module's served stack and starts a new one."""
     runs = served.call(
         "GET", "/dags/mapped_fanout/dagRuns", params={"order_by": "-run_after", "limit": 1}
+    ).json()["dag_runs"]
+    if runs:
+        return str(runs[0]["dag_run_id"])
+    made = served.call(
+        "POST",
+        "/dags/mapped_fanout/dagRuns",
+        json={"logical_date": None, "conf": {"partitions": 3}},
     )
-    return runs.json()["dag_runs"][0]["dag_run_id"]
+    assert made.status_code == 200, made.text
+    run_id = str(made.json()["dag_run_id"])
+    assert served.stack.wait_for_run("mapped_fanout", run_id).state.value == "success"
+    return run_id
 
 
 def test_open_a_tasks_log(browser: Any, served: Served) -> None:
