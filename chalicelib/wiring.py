@@ -224,8 +224,26 @@ def event_router() -> Any:
             event_routes_key(store_settings().stage),
             clock=utc_now,
             assets=asset_service(sched),
+            sensor_wakeups=sensor_wakeups(sched),
         )
     return _router
+
+
+def s3_watches(sched: Scheduler | None = None) -> Any:
+    """Rescheduled S3KeySensor tries waiting for uploads (store/s3_watches.py)."""
+    from chalicelib.store.s3_watches import S3WatchStore
+
+    sched = sched or scheduler()
+    models = getattr(sched.store, "models", None) or state_store().models
+    return S3WatchStore(models.asset)
+
+
+def sensor_wakeups(sched: Scheduler | None = None) -> Any:
+    """Wakes the sensors an S3 upload satisfies (scheduler/sensor_wakeups.py)."""
+    from chalicelib.scheduler.sensor_wakeups import SensorWakeups
+
+    sched = sched or scheduler()
+    return SensorWakeups(sched, s3_watches(sched))
 
 
 def asset_service(sched: Scheduler | None = None) -> Any:
@@ -280,4 +298,5 @@ def build_worker_deps(sched: Scheduler | None = None) -> Any:
         task_logs=task_log_store(),
         meter=CallMeter,  # each try's AWS calls, reported in its log
         assets=asset_service(sched),
+        s3_watches=s3_watches(sched),
     )

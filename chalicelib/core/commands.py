@@ -35,10 +35,15 @@ class TaskFinished:
 
 @dataclass(frozen=True)
 class RetryDue:
-    """The timer of an up-for-retry or up-for-reschedule instance fired."""
+    """The timer of an up-for-retry or up-for-reschedule instance fired.
+
+    ``early``: an event the sensor waits for arrived (an S3 upload); a
+    rescheduled sensor pokes at once instead of at its ``next_try_at``. A retry's
+    delay is never cut short."""
 
     task_id: str
     map_index: int = -1
+    early: bool = False
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,10 @@ def _on_retry_due(
     ti = view.instance(event.task_id, event.map_index)
     if ti is None or ti.state not in WAITING_ON_TIMER:
         return []  # already retried or poked again, cleared or finished: a duplicate timer
-    if ti.next_try_at is not None and ti.next_try_at > now:
+    woken = event.early and ti.state is TaskState.UP_FOR_RESCHEDULE
+    if ti.next_try_at is not None and ti.next_try_at > now and not woken:
+        if event.early:
+            return []  # a wake-up for a retry: its own timer is still set
         return [StartTimer(event, ti.next_try_at)]  # fired early; wait again
     return [schedule(spec, spec.task(ti.task_id), ti)]
 

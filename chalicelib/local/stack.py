@@ -348,6 +348,11 @@ class LocalStack:
         self._notify()
         if not status.ok:
             log.warning("%s: %s", status.message.label, status.error)
+        try:
+            # a sensor that just rescheduled may wait on a bucket not watched yet
+            self._watch(wiring_s3_watch_buckets())
+        except Exception as exc:  # its timer still pokes
+            log.warning("could not watch the buckets sensors wait on: %s", exc)
         if self.on_status is not None:
             self.on_status(status)
 
@@ -372,15 +377,22 @@ class LocalStack:
         return report
 
     def watch_buckets(self) -> list[str]:
-        """Make the buckets the deployed S3 triggers and s3:// assets name exist
-        and send their events to EventBridge (once each); returns the buckets watched."""
+        """Make the buckets the deployed S3 triggers, s3:// assets and waiting
+        S3KeySensors name exist and send their events to EventBridge (once
+        each); returns the buckets watched."""
         from chalicelib import wiring
         from chalicelib.deploy.deployer import event_routes_key
-        from chalicelib.local.event_sources import asset_buckets, watch_bucket, watched_buckets
+        from chalicelib.local.event_sources import asset_buckets, watched_buckets
 
         routes = wiring.bundle_store().get_json(event_routes_key(wiring.store_settings().stage))
         buckets = watched_buckets(routes or {}) | asset_buckets(wiring.state_store().models.asset)
-        for bucket in sorted(buckets - self._watched):
+        return self._watch(buckets | set(wiring_s3_watch_buckets()))
+
+    def _watch(self, buckets: set[str] | list[str]) -> list[str]:
+        from chalicelib import wiring
+        from chalicelib.local.event_sources import watch_bucket
+
+        for bucket in sorted(set(buckets) - self._watched):
             watch_bucket(wiring.client("s3"), bucket)
             self._watched.add(bucket)
         return sorted(self._watched)
@@ -442,3 +454,10 @@ def _log_failure(what: str, exc: Exception) -> None:
         log.warning("%s failed, carrying on: %s", what, describe(exc))
     else:
         log.error("%s failed, carrying on", what, exc_info=exc)
+
+
+def wiring_s3_watch_buckets() -> list[str]:
+    """The buckets rescheduled S3KeySensors have waited on (one Query)."""
+    from chalicelib import wiring
+
+    return list(wiring.s3_watches().buckets())

@@ -51,6 +51,7 @@ from chalicelib.runtime.executing import (
 )
 from chalicelib.runtime.outlets import EventView, TriggeringAssetEvents
 from chalicelib.runtime.recording import WorkerOutcome, persistently, record_and_hand_off
+from chalicelib.runtime.sensor_wakeups import TryWakeups, waking_sensors
 from chalicelib.runtime.task_log import TaskLogSink, capture_try
 from chalicelib.runtime.timeout import TryCancel
 from chalicelib.runtime.xcom import XComStore
@@ -99,6 +100,7 @@ class WorkerDeps:
     meter: Callable[[], Meter] | None = None  # None: the try's AWS calls are not counted
     sleep: Callable[[float], None] = time.sleep  # between repeats of a step AWS refused
     assets: Any = None  # scheduler.assets.AssetService; None: outlets record nothing
+    s3_watches: Any = None  # store.s3_watches.S3WatchStore; None: sensors only poll
 
 
 _default_deps: WorkerDeps | None = None
@@ -300,7 +302,12 @@ def _run_try(
             # TriggerDagRunOperator starts them through the scheduler, as this tenant
             reader = StoreDagStateReader(deps.store, deps.scheduler.specs, run.tenant)
             trigger = SchedulerDagTrigger(deps.scheduler, run.tenant)
-            with reading_dag_states(reader), triggering_dags(trigger):
+            wakeups = (
+                waking_sensors(TryWakeups(deps.s3_watches, message))
+                if deps.s3_watches is not None
+                else contextlib.nullcontext()
+            )
+            with reading_dag_states(reader), triggering_dags(trigger), wakeups:
                 return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from chalicelib.core.assets import AssetError, normalize_uri
 from chalicelib.core.event_matching import matches
 from chalicelib.core.runs import RunType
+from chalicelib.scheduler.sensor_wakeups import created_object
 from chalicelib.scheduler.service import Scheduler
 
 if TYPE_CHECKING:
     from chalicelib.scheduler.assets import AssetService
+    from chalicelib.scheduler.sensor_wakeups import SensorWakeups
 
 log = logging.getLogger("slipstream.scheduler")
 
@@ -29,15 +31,11 @@ ROUTES_TTL = dt.timedelta(seconds=60)
 
 def s3_asset_uri(event: Mapping[str, Any]) -> str | None:
     """``s3://bucket/key`` of an S3 "Object Created" event (normalized), else None."""
-    if event.get("source") != "aws.s3" or event.get("detail-type") != "Object Created":
-        return None
-    detail = event.get("detail") or {}
-    bucket = (detail.get("bucket") or {}).get("name")
-    key = (detail.get("object") or {}).get("key")
-    if not bucket or not key:
+    found = created_object(event)
+    if found is None:
         return None
     try:
-        return normalize_uri(f"s3://{bucket}/{key}")
+        return normalize_uri(f"s3://{found[0]}/{found[1]}")
     except AssetError:
         return None
 
@@ -62,8 +60,10 @@ class EventRouter:
         *,
         clock: Callable[[], dt.datetime],
         assets: AssetService | None = None,
+        sensor_wakeups: SensorWakeups | None = None,
     ):
         self.assets = assets
+        self.sensor_wakeups = sensor_wakeups
         self.scheduler = scheduler
         self.documents = documents
         self.routes_key = routes_key
@@ -117,6 +117,8 @@ class EventRouter:
                     extra={"from": "s3", "event_id": event_id},
                 )
                 created.extend(run_id for _, run_id in emitted.runs)
+        if self.sensor_wakeups is not None and self.sensor_wakeups.on_event(event):
+            matched = True
         if not matched:
             # Not an error: S3 sends every upload of a watched bucket, and the bus
             # carries events no DAG is waiting for.

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.runtime.sensor_wakeups import KeyPattern, wake_on_s3
 from chalicelib.sdk.sensors import BaseSensorOperator
 from operators.sensors.aws_client import aws_client
 
@@ -82,15 +83,27 @@ class S3KeySensor(BaseSensorOperator):
     def poke(self, context: Mapping[str, Any]) -> bool:
         client = aws_client("s3", self.region_name)
         matched: list[dict[str, Any]] = []
-        for bucket, key in self.targets():
+        targets = self.targets()
+        for bucket, key in targets:
             self.log_checking(bucket, key)
             objects = self._matches(client, bucket, key)
             if not objects:
+                self._wake_on_upload(targets)
                 return False
             matched.extend(objects)
         if self.check_fn is not None:
             return bool(self.check_fn(matched))
         return True
+
+    def _wake_on_upload(self, targets: list[tuple[str, str]]) -> None:
+        """Between reschedules, an upload of a key we wait for pokes again at once
+        (when the bucket sends its events to EventBridge); the interval stays the
+        fallback. A poke-mode sensor holds its worker and just polls."""
+        if not self.reschedule:
+            return
+        match = "regex" if self.use_regex else "glob" if self.wildcard_match else "exact"
+        if wake_on_s3([KeyPattern(bucket, key, match) for bucket, key in targets]):
+            log.info("An upload matching these keys wakes this sensor before its next poke")
 
     def log_checking(self, bucket: str, key: str) -> None:
         log.info("Poking for key: s3://%s/%s", bucket, key)

@@ -127,3 +127,31 @@ def test_reschedule_transitions_are_guarded() -> None:
     with pytest.raises(IllegalTransition):
         check_task_transition(TaskState.QUEUED, R)
     assert str(R) == "up_for_reschedule"
+
+
+def test_an_upload_wakes_a_rescheduled_sensor_before_its_timer() -> None:
+    spec = make_spec({"sensor": []})
+    state = running_state(spec)
+    due = T0 + dt.timedelta(minutes=30)
+    _run_first_poke(state, spec, due)
+    soon = T0 + dt.timedelta(seconds=5)
+    wake = RetryDue("sensor", early=True)
+    commands = state.apply(decide(spec, state.run, wake, state, soon), soon)
+    [poke] = [c for c in commands if isinstance(c, ScheduleTask)]
+    assert (poke.try_number, poke.same_try) == (1, True)
+    # the wake-up again, and then the original timer: the sensor is no longer waiting
+    assert decide(spec, state.run, wake, state, soon) == []
+    assert decide(spec, state.run, RetryDue("sensor"), state, due) == []
+
+
+def test_a_wake_up_never_cuts_a_retry_delay_short() -> None:
+    spec = make_spec({"task": []}, task={"retries": 1, "retry_delay": 600})
+    state = running_state(spec)
+    state.apply(decide(spec, state.run, RunStarted(), state, T0), T0)
+    state.transition("task", -1, TaskState.SCHEDULED, TaskState.QUEUED)
+    state.transition("task", -1, TaskState.QUEUED, TaskState.RUNNING, start_date=T0)
+    due = T0 + dt.timedelta(minutes=10)
+    state.transition("task", -1, TaskState.RUNNING, TaskState.UP_FOR_RETRY, next_try_at=due)
+    assert decide(spec, state.run, RetryDue("task", early=True), state, T0) == []
+    ti = state.instance("task", -1)
+    assert ti is not None and ti.state is TaskState.UP_FOR_RETRY

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from chalicelib.sdk import DAG
 from operators.sensors.python import PythonSensor
+from operators.sensors.s3 import S3KeySensor
 from operators.trigger_dagrun import TriggerDagRunOperator
 
 
@@ -57,6 +58,15 @@ with DAG("parent", schedule=None) as parent:
         conf={"from": "parent"},
         wait_for_completion=True,
         poke_interval=1,
+    )
+
+with DAG("s3_waiting", schedule=None) as s3_waiting:
+    # an hour between pokes: only the upload's event can end this within the test
+    S3KeySensor(
+        task_id="wait",
+        bucket_key="s3://drop-zone/ready/*.flag",
+        wildcard_match=True,
+        poke_interval=3600,
     )
 
 with DAG("sensing_timeout", schedule=None) as sensing_timeout:
@@ -187,3 +197,31 @@ def test_trigger_dag_run_waits_for_the_child_holding_no_worker(
     assert answers[0][1] is TaskState.UP_FOR_RESCHEDULE
     assert answers[-1][1] is TaskState.SUCCESS
     assert {t for t, _, _ in answers} == {1}
+
+
+def test_an_upload_wakes_a_waiting_s3_key_sensor_at_once(
+    stack: LocalStack, observed: Observed
+) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=stack.endpoint, region_name="us-east-1")
+    s3.create_bucket(
+        Bucket="drop-zone"
+    )  # without EventBridge notifications: the stack turns them on
+
+    def upload(message: Any, ti: Any) -> None:
+        s3.put_object(Bucket="drop-zone", Key="ready/2024-06-01.flag", Body=b"")
+
+    observed.on_first_reschedule = upload
+    run = stack.trigger("s3_waiting")
+    final = stack.wait_for_run("s3_waiting", run.run_id, timeout=90)
+    ti = wiring.state_store().get_instance("s3_waiting", run.run_id, "wait", -1)
+    assert final.state is DagRunState.SUCCESS, ti
+    _all_answered(stack)
+    # two pokes of try 1: the first rescheduled for an hour, the upload's event
+    # started the second at once; no worker waited in between
+    assert observed.of("s3_waiting", "wait") == [
+        (1, TaskState.UP_FOR_RESCHEDULE, 0),
+        (1, TaskState.SUCCESS, 0),
+    ]
+    assert "drop-zone" in stack.watch_buckets()
