@@ -1,4 +1,4 @@
-"""Airflow's XComArg.map and XComArg.zip feeding dynamic task mapping, as Airflow's docs show them."""
+"""Airflow's XComArg.map and XComArg.zip feeding dynamic task mapping, as in its docs."""
 
 import pendulum
 from airflow.decorators import dag, task
