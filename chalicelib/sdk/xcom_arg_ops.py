@@ -204,6 +204,22 @@ class ZippedResult(Sequence[Any]):
         return tuple(v[index] if index < len(v) else self._fillvalue for v in self._values)
 
 
+def split_map(value: Any) -> tuple[Any, Callable[[Any], Any] | None]:
+    """A map's source and the function that turns one of its elements into the map's
+    element; ``(value, None)`` for anything else. The worker reads only its own element
+    of the source (one page of a large stored list), then applies the function."""
+    if not isinstance(value, MapXComArg):
+        return value, None
+    callables = tuple(value.callables)
+
+    def apply(element: Any) -> Any:
+        for f in callables:
+            element = f(element)
+        return element
+
+    return value.arg, apply
+
+
 # -- building them (XComArg.map / XComArg.zip call these) -----------------------
 def map_arg(arg: XComArg, f: Any) -> XComArg:
     """``arg.map(f)`` for a plain reference: only a task's return value can be mapped."""
