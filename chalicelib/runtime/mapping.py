@@ -18,7 +18,7 @@ from chalicelib.core.values import TUPLE_TAG
 from chalicelib.runtime.xcom import decode_item, indexable
 from chalicelib.runtime.xcom_args import is_xcom_arg, resolve_nested
 from chalicelib.sdk.xcom_arg import XComArg
-from chalicelib.sdk.xcom_arg_ops import split_map
+from chalicelib.sdk.xcom_arg_ops import ZippedResult, ZipXComArg, split_map
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,11 @@ class _Source:
         self._context = context
         self._encoded: Any = None
         self._items: Sequence[Any] | None = None
+        if isinstance(value, ZipXComArg):  # each input read as its own source, lazily
+            parts = [_Source(task_id, name, arg, context, xcoms) for arg in value.args]
+            self._items = ZippedResult(parts, value.fillvalue)
+            self.length = len(self._items)
+            return
         if self.from_upstream and _plain_reference(value) and hasattr(xcoms, "pull_encoded"):
             found, encoded = xcoms.pull_encoded(value.operator.task_id, -1, value.key)
             if found and indexable(encoded):
@@ -114,6 +119,12 @@ class _Source:
         else:
             item = decode_item(self._encoded, position)[1]
         return item if self._transform is None else self._transform(item)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, position: int) -> Any:
+        return self.item(position)
 
 
 def _plain_reference(value: Any) -> bool:

@@ -182,10 +182,18 @@ class MappedResult(Sequence[Any]):
         return value
 
 
+class Indexable(Protocol):
+    """What zip reads of an input: a length and one element (a list, or a lazy source)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
 class ZippedResult(Sequence[Any]):
     """The resolved ``zip``: element ``i`` is the tuple of every input's element ``i``."""
 
-    def __init__(self, values: Sequence[Sequence[Any]], fillvalue: Any):
+    def __init__(self, values: Sequence[Indexable], fillvalue: Any):
         self._values = values
         self._fillvalue = fillvalue
 

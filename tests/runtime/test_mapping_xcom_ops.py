@@ -84,3 +84,26 @@ def test_a_skip_raised_by_fn_reaches_the_try() -> None:
     assert arguments_for_index(mapped, 0, ctx_for(store), store).kwargs == {"x": {"name": "OK"}}
     with pytest.raises(TaskSkipped, match="not this one"):
         arguments_for_index(mapped, 1, ctx_for(store), store)
+
+
+class _CountingStore(InMemoryXComStore):
+    """Counts whole decoded reads (``pull``), which a zipped input should not need."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decoded_reads = 0
+
+    def pull(self, task_id: str, map_index: int, key: str) -> tuple[bool, Any]:
+        self.decoded_reads += 1
+        return super().pull(task_id, map_index, key)
+
+
+def test_zipped_inputs_are_read_encoded_and_decoded_one_element_each() -> None:
+    store = _CountingStore()
+    a = _upstream(store, "a", list(range(500)))
+    b = _upstream(store, "b", {f"k{i}": i for i in range(3)})
+    mapped = FakeMapped("m", FakeDag(), None, {"p": a.zip(b, fillvalue=None).map(list)})
+    args = arguments_for_index(mapped, 2, ctx_for(store), store)
+    assert args.kwargs == {"p": [2, ("k2", 2)]} and args.total == 500
+    assert arguments_for_index(mapped, 499, ctx_for(store), store).kwargs == {"p": [499, None]}
+    assert store.decoded_reads == 0
