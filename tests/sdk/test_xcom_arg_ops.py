@@ -175,3 +175,13 @@ def test_loader_reports_file_and_line(tmp_path: Path, statement: str, message: s
     assert message in problem.message
     assert problem.file is not None and problem.file.endswith("bad_map.py")
     assert problem.line == line_of(path, "# here")
+
+
+def test_a_composed_reference_sets_edges_from_every_task_it_reads() -> None:
+    with DAG("d"):
+        f, s = files(), sizes()
+        after = PythonOperator(task_id="after", python_callable=print)
+        f.zip(s).map(shout) >> after
+    assert after.upstream_task_ids == {"files", "sizes"}
+    with pytest.raises(TypeError, match="not iterable"):
+        list(f.map(shout))
