@@ -7,6 +7,7 @@ upstream failures reach, and keeps a local overlay of its own decisions
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 from chalicelib.core.commands import (
@@ -18,8 +19,9 @@ from chalicelib.core.commands import (
     TaskSummary,
 )
 from chalicelib.core.fan_in import FanInCounts
+from chalicelib.core.map_sources import source_length
 from chalicelib.core.runs import TaskInstance
-from chalicelib.core.spec import DagSpec, TaskSpec
+from chalicelib.core.spec import DagSpec, MapSource, TaskSpec
 from chalicelib.core.states import TaskState
 from chalicelib.core.trigger_rules import UpstreamCounts, Verdict, evaluate
 
@@ -240,24 +242,10 @@ class Evaluation:
         assert mapping is not None
         lengths: list[int] = []
         for name, source in mapping.sources.items():
-            if source.literal_length is not None:
-                lengths.append(source.literal_length)
-                continue
-            up = source.xcom_task_id
-            if up is None or up not in self.known:
-                return 0, f"mapped argument {name!r} has no source"
-            summary = self.known[up]
-            if summary.mapped_count is not None:
-                lengths.append(summary.count(TaskState.SUCCESS))
-            elif summary.instance.state is not TaskState.SUCCESS:
-                lengths.append(0)  # a rule let us run past a non-successful source
-            elif summary.instance.result_length is None:
-                return 0, (
-                    f"cannot map over the result of task {up!r} for argument {name!r}: "
-                    "it is not a list or dict"
-                )
-            else:
-                lengths.append(summary.instance.result_length)
+            length, problem = source_length(source, functools.partial(self._leaf_length, name))
+            if problem is not None:
+                return 0, problem
+            lengths.append(length)
         total = 1
         for n in lengths:
             total *= n
@@ -266,3 +254,22 @@ class Evaluation:
         if total > MAX_MAP_LENGTH:
             return 0, f"mapped to {total} instances, more than the limit of {MAX_MAP_LENGTH}"
         return total, None
+
+    def _leaf_length(self, name: str, source: MapSource) -> tuple[int, str | None]:
+        """The length of a literal or of one upstream's result (map keeps it)."""
+        if source.literal_length is not None:
+            return source.literal_length, None
+        up = source.xcom_task_id
+        if up is None or up not in self.known:
+            return 0, f"mapped argument {name!r} has no source"
+        summary = self.known[up]
+        if summary.mapped_count is not None:
+            return summary.count(TaskState.SUCCESS), None
+        if summary.instance.state is not TaskState.SUCCESS:
+            return 0, None  # a rule let us run past a non-successful source
+        if summary.instance.result_length is None:
+            return 0, (
+                f"cannot map over the result of task {up!r} for argument {name!r}: "
+                "it is not a list or dict"
+            )
+        return summary.instance.result_length, None

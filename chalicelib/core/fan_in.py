@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chalicelib.core.map_sources import leaf_sources
 from chalicelib.core.states import TaskState
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def counted_upstream(join: TaskSpec, up: TaskSpec) -> bool:
     """Whether ``up``'s state is all ``join`` needs of it (so a count can stand for it)."""
     sources = set()
     if join.mapping is not None:
-        sources = {s.xcom_task_id for s in join.mapping.sources.values()}
+        sources = {s.xcom_task_id for s in leaf_sources(join.mapping.sources.values())}
     return (
         up.mapping is None and up.flow == "normal" and not up.is_setup and up.task_id not in sources
     )

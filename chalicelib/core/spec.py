@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.core.assets import AliasRef, AssetRef, Condition
 from chalicelib.core.events import EventTrigger
 from chalicelib.core.fan_in import FanIns, find_fan_ins
+from chalicelib.core.map_sources import drop_unused_source_fields
 from chalicelib.core.timetables import NullTimetable, Timetable
 from chalicelib.core.trigger_rules import TriggerRule
 
@@ -52,11 +53,16 @@ class ParamSpec(_Frozen):
 
 
 class MapSource(_Frozen):
-    """One expanded argument: a literal list/dict or an upstream result."""
+    """One expanded argument: a literal list/dict or an upstream result, or (Airflow's
+    ``XComArg.zip``) several zipped sources; ``XComArg.map`` adds the functions the
+    worker applies to each element, which keep the length (core.map_sources)."""
 
     literal_length: int | None = None
     xcom_task_id: str | None = None
     xcom_key: str = "return_value"
+    map_callables: list[str] = Field(default_factory=list)  # "module:qualname", in order
+    zip_sources: list[MapSource] = Field(default_factory=list)
+    zip_longest: bool = False  # zip(..., fillvalue=...): the longest input's length
 
 
 class MappingSpec(_Frozen):
@@ -162,6 +168,8 @@ class DagSpec(_Frozen):
         for task in data["tasks"].values():
             if not task.get("outlets"):
                 task.pop("outlets", None)
+            for source in (task.get("mapping") or {}).get("sources", {}).values():
+                drop_unused_source_fields(source)
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     @cached_property

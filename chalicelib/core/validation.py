@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from chalicelib.core.errors import Problem, ScheduleError, SlipstreamError
+from chalicelib.core.map_sources import leaf_sources
 from chalicelib.core.param_formats import conforms
 from chalicelib.core.spec import EXECUTOR_KINDS, WEIGHT_RULES, DagSpec, TaskSpec
 from chalicelib.core.values import decode
@@ -149,7 +150,8 @@ def _executor_messages(task: TaskSpec) -> Iterator[str]:
 
 def _mapping_messages(spec: DagSpec, task: TaskSpec) -> Iterator[str]:
     assert task.mapping is not None
-    for name, source in task.mapping.sources.items():
+    leaves = [(n, leaf) for n, top in task.mapping.sources.items() for leaf in leaf_sources([top])]
+    for name, source in leaves:
         if source.xcom_task_id is not None:
             if source.xcom_task_id not in spec.tasks:
                 yield (

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.aws.errors import is_infrastructure_error
+from chalicelib.core.map_sources import leaf_sources
 from chalicelib.core.retries import decide_after_failure
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
@@ -307,7 +308,7 @@ def _keys_mapped_downstream(spec: DagSpec, task_spec: TaskSpec) -> list[str]:
         downstream = spec.tasks.get(downstream_id)
         if downstream is None or downstream.mapping is None:
             continue
-        for source in downstream.mapping.sources.values():
+        for source in leaf_sources(downstream.mapping.sources.values()):
             if source.xcom_task_id == task_spec.task_id:
                 keys.append(source.xcom_key)
     return keys

@@ -18,6 +18,7 @@ from chalicelib.core.values import TUPLE_TAG
 from chalicelib.runtime.xcom import decode_item, indexable
 from chalicelib.runtime.xcom_args import is_xcom_arg, resolve_nested
 from chalicelib.sdk.xcom_arg import XComArg
+from chalicelib.sdk.xcom_arg_ops import ZippedResult, ZipXComArg, split_map
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def _single_element(
     if len(expand_input) != 1 or not hasattr(xcoms, "pull_element"):
         return None
     ((name, value),) = expand_input.items()
+    value, transform = split_map(value)  # XComArg.map: the function runs on this element only
     if not (is_xcom_arg(value) and _plain_reference(value)):
         return None
     try:
@@ -80,6 +82,8 @@ def _single_element(
         return None  # not indexable, or out of range: the general path says so properly
     if not found:
         return None
+    if transform is not None:
+        item = transform(item)
     return MappedArguments({name: item}, frozenset({id(item)}), length)
 
 
@@ -87,10 +91,16 @@ class _Source:
     """One expanded argument: its length and, lazily, one of its items."""
 
     def __init__(self, task_id: str, name: str, value: Any, context: Mapping[str, Any], xcoms: Any):
+        value, self._transform = split_map(value)
         self.from_upstream = is_xcom_arg(value)
         self._context = context
         self._encoded: Any = None
         self._items: Sequence[Any] | None = None
+        if isinstance(value, ZipXComArg):  # each input read as its own source, lazily
+            parts = [_Source(task_id, name, arg, context, xcoms) for arg in value.args]
+            self._items = ZippedResult(parts, value.fillvalue)
+            self.length = len(self._items)
+            return
         if self.from_upstream and _plain_reference(value) and hasattr(xcoms, "pull_encoded"):
             found, encoded = xcoms.pull_encoded(value.operator.task_id, -1, value.key)
             if found and indexable(encoded):
@@ -105,8 +115,16 @@ class _Source:
     def item(self, position: int) -> Any:
         if self._items is not None:
             item = self._items[position]
-            return item if self.from_upstream else resolve_nested(item, self._context)
-        return decode_item(self._encoded, position)[1]
+            item = item if self.from_upstream else resolve_nested(item, self._context)
+        else:
+            item = decode_item(self._encoded, position)[1]
+        return item if self._transform is None else self._transform(item)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, position: int) -> Any:
+        return self.item(position)
 
 
 def _plain_reference(value: Any) -> bool:

@@ -27,6 +27,7 @@ from chalicelib.sdk.dependencies import TaskNode
 from chalicelib.sdk.mapped import EXPAND_KWARGS_SOURCE, MappedOperator, is_mappable_literal
 from chalicelib.sdk.params import params_to_spec
 from chalicelib.sdk.xcom_arg import ResolvableArg, XComArg
+from chalicelib.sdk.xcom_arg_ops import ComposedXComArg
 
 # Where a mapped task's literal sources are kept in TaskSpec.args, so a change of
 # the mapped values changes the hash even though MappingSpec records only lengths.
@@ -82,7 +83,7 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
     if isinstance(node, MappedOperator):
         operator_class: type = node.operator_class
         given = node.partial_kwargs
-        mapping = _mapping_spec(node)
+        mapping = _mapping_spec(node, refs)
     else:
         operator_class = type(node)
         given = getattr(node, "_init_kwargs", {})
@@ -141,10 +142,12 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
     )
 
 
-def _mapping_spec(node: MappedOperator) -> MappingSpec:
+def _mapping_spec(node: MappedOperator, refs: _References) -> MappingSpec:
     sources: dict[str, MapSource] = {}
     for name, value in node.expand_input.items():
-        if isinstance(value, XComArg):
+        if isinstance(value, ComposedXComArg):  # XComArg.map / .zip
+            sources[name] = value.map_source(refs)
+        elif isinstance(value, XComArg):
             sources[name] = MapSource(xcom_task_id=value.operator.task_id, xcom_key=value.key)
         elif node.expand_kind == "expand_kwargs" and name == EXPAND_KWARGS_SOURCE:
             ok = isinstance(value, (list, tuple))
@@ -216,6 +219,8 @@ class _References:
     def encode(self, value: Any) -> Any:
         """values.encode, except callables become bundle references and classes of DAG
         files get their stable module names."""
+        if isinstance(value, ComposedXComArg):
+            return value.describe(self)
         if isinstance(value, ResolvableArg):
             return encode(value)
         if isinstance(value, dict):

@@ -6,7 +6,7 @@ time) and delivers the value (at run time: the worker calls ``resolve``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from chalicelib.core.values import xcom_ref
@@ -16,6 +16,16 @@ if TYPE_CHECKING:
     from chalicelib.sdk.dependencies import TaskNode
 
 RETURN_VALUE = "return_value"
+
+
+class _NotSet:
+    """``zip()`` without ``fillvalue`` (None is a fillvalue like any other)."""
+
+    def __repr__(self) -> str:
+        return "NOTSET"
+
+
+NOTSET: Any = _NotSet()
 
 
 class ResolvableArg:
@@ -73,14 +83,28 @@ class XComArg(ResolvableArg, DependencyMixin):
     def __slipstream_encode__(self) -> dict[str, Any]:
         return xcom_ref(self.operator.task_id, self.key)
 
+    def map(self, f: Callable[[Any], Any]) -> XComArg:
+        """Airflow's ``XComArg.map``: ``f`` applied to each element when it is read."""
+        from chalicelib.sdk.xcom_arg_ops import map_arg  # builds on this module
+
+        return map_arg(self, f)
+
+    def zip(self, *others: Any, fillvalue: Any = NOTSET) -> XComArg:
+        """Airflow's ``XComArg.zip``: tuples of elements; ``fillvalue`` pads to the longest."""
+        from chalicelib.sdk.xcom_arg_ops import zip_args
+
+        return zip_args(self, others, fillvalue)
+
 
 def iter_xcom_args(value: Any) -> Iterator[XComArg]:
-    """Every XComArg nested anywhere in lists, tuples, sets and dict values of ``value``."""
+    """Every plain XComArg nested anywhere in lists, tuples, sets and dict values of
+    ``value`` (a map or zip counts as the references it reads)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, XComArg):
-            yield item
+            plain_args = getattr(item, "plain_args", None)  # map/zip: what they read
+            yield from (plain_args() if plain_args is not None else (item,))
         elif isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, (list, tuple, set, frozenset)):

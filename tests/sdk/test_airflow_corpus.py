@@ -76,6 +76,27 @@ EXPECTED: dict[str, tuple[str, dict[str, str], dict[str, int]]] = {
         {},
     ),
     "secrets_from_env.py": ("success", {"read": "success", "templated": "success"}, {}),
+    "xcom_map_zip.py": (
+        "success",
+        {
+            "list_files": "success",
+            "count_rows": "success",
+            "copy[0]": "success",
+            "copy[1]": "success",
+            "copy[2]": "skipped",  # AirflowSkipException raised by the map function
+            "pair_shortest[0]": "success",
+            "pair_shortest[1]": "success",
+            "pair_longest[0]": "success",
+            "pair_longest[1]": "success",
+            "pair_longest[2]": "success",
+            "pair_upper[0]": "success",
+            "pair_upper[1]": "success",
+            "describe[0]": "success",
+            "describe[1]": "success",
+            "verify": "success",
+        },
+        {},
+    ),
 }
 
 
