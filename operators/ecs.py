@@ -3,9 +3,15 @@
 Arguments and templated fields are those of Airflow's amazon provider. The
 operator starts the task definition with ``run_task``, pushes the task's ARN
 as the ``ecs_task_arn`` XCom, and (``wait_for_completion=True``, the default)
-polls ``describe_tasks`` every ``waiter_delay`` seconds until the task stops,
+checks ``describe_tasks`` every ``waiter_delay`` seconds until the task stops,
 then fails the try if the task could not start or any container stopped with
 a non-zero exit code, naming the container, its exit code and reason.
+
+``deferrable=True`` (Slipstream's default) waits as a rescheduled sensor does:
+each check is a short worker invocation and in between the try sits
+``up_for_reschedule`` holding no worker, so an hour-long container costs
+minutes of Lambda, not an hour. ``deferrable=False`` polls inside the worker,
+as Airflow's non-deferrable operator does (bounded by the try's timeout).
 
 Re-delivery: every try tags its task ``startedBy`` with a stable id of the try
 (dag, task, run, map index, try number). With ``reattach=True`` a try that
@@ -13,20 +19,23 @@ finds a task it started (a worker that died and was replaced) waits for that
 one, or reads its exit codes if it has stopped, instead of starting a second
 container.
 
-Differences from Airflow, documented in docs/operators.md: the wait polls in
-the worker (no deferrable mode yet), and CloudWatch log fetching
-(``awslogs_*``) is not implemented, so the result is always None.
+Differences from Airflow, documented in docs/operators.md: ``deferrable``
+defaults to True (Airflow's default is False and needs a triggerer), and
+CloudWatch log fetching (``awslogs_*``) is not implemented, so the result is
+always None.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from chalicelib.sdk.exceptions import TaskFailed
+from chalicelib.sdk import clock
+from chalicelib.sdk.exceptions import TaskFailed, TaskRescheduled
 from operators.aws_base import AWS_TEMPLATE_FIELDS, AwsBaseOperator
 
 _task_log = logging.getLogger("slipstream.task")
@@ -87,6 +96,7 @@ class EcsRunTaskOperator(AwsBaseOperator):
         wait_for_completion: bool = True,
         waiter_delay: float = 6,
         waiter_max_attempts: int = 1_000_000,
+        deferrable: bool = True,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -107,11 +117,14 @@ class EcsRunTaskOperator(AwsBaseOperator):
         self.wait_for_completion = wait_for_completion
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
+        self.deferrable = bool(deferrable)
         self.arn: str | None = None
         self._client: Any = None
 
     def execute(self, context: Mapping[str, Any]) -> None:
         self._client = self.hook.get_client_type("ecs")
+        if self.deferrable and self.wait_for_completion:
+            return self._check_deferred(context)
         started_by = started_by_id(context)
         arn = self._running_task(started_by) if self.reattach else None
         if arn is None:
@@ -126,6 +139,44 @@ class EcsRunTaskOperator(AwsBaseOperator):
         check_stopped_task(task)
         _task_log.info("ECS task %s succeeded", arn)
         return None
+
+    def _check_deferred(self, context: Mapping[str, Any]) -> None:
+        """One check of the wait: start the container at the first, then look at it
+        and reschedule until it stops. Every check first looks for the container
+        this try started (``startedBy`` names the try), so a check run twice, or
+        a worker that died after ``run_task``, never starts a second one."""
+        ti = context["ti"]
+        first_check = ti.get_first_reschedule_date(context)
+        started_by = started_by_id(context)
+        arn = self._running_task(started_by)
+        if arn is None:
+            if first_check is not None:
+                raise EcsTaskFailed(
+                    f"the ECS task this try started (startedBy {started_by}) is gone: "
+                    "ECS forgets stopped tasks after about an hour"
+                )
+            arn = self._start(started_by)
+        self.arn = arn
+        if first_check is None:
+            ti.xcom_push(key="ecs_task_arn", value=arn)
+        described = self._client.describe_tasks(cluster=self.cluster, tasks=[arn])
+        tasks = described.get("tasks") or []
+        if not tasks:
+            raise EcsTaskFailed(f"ECS task {arn} is gone: {described.get('failures')}")
+        if tasks[0].get("lastStatus") == "STOPPED":
+            check_stopped_task(tasks[0])
+            _task_log.info("ECS task %s succeeded", arn)
+            return None
+        now = clock.now()
+        budget = dt.timedelta(seconds=self.waiter_delay * self.waiter_max_attempts)
+        if first_check is not None and now - first_check >= budget:
+            raise EcsTaskFailed(
+                f"ECS task {arn} still not stopped after {self.waiter_max_attempts} checks "
+                f"{self.waiter_delay}s apart"
+            )
+        _task_log.info("ECS task %s is %s; next check in %ss", arn, tasks[0].get("lastStatus"),
+                       self.waiter_delay)  # fmt: skip
+        raise TaskRescheduled(now + dt.timedelta(seconds=self.waiter_delay))
 
     def _start(self, started_by: str) -> str:
         given: dict[str, Any] = {

@@ -1,7 +1,9 @@
-"""EcsRunTaskOperator on moto: the run_task it makes, waiting, exit codes, reattach."""
+"""EcsRunTaskOperator on moto: the run_task it makes, waiting (in the worker, or
+deferred between short checks holding no worker), exit codes, reattach."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,10 +14,12 @@ from moto.ecs.models import ecs_backends
 
 from chalicelib.core.states import TaskState
 from chalicelib.local.runner import run_dag_test
+from chalicelib.runtime import InMemoryXComStore, TryRequest, execute_try
 from chalicelib.sdk.dag import DAG
 from operators.ecs import EcsRunTaskOperator, check_stopped_task
 from tests.operators.conftest import REGION
 from tests.operators.support import run_operator
+from tests.runtime.runtime_doubles import Clock, scheduled_run
 
 CLUSTER = "jobs"
 
@@ -59,6 +63,9 @@ def ecs(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 
 def run_task_operator(ecs: dict[str, Any], **kwargs: Any) -> EcsRunTaskOperator:
+    """The operator polling inside its worker; the deferred wait's tests pass deferrable=True."""
+    kwargs.setdefault("deferrable", False)
+    kwargs.setdefault("waiter_delay", 5)
     return EcsRunTaskOperator(
         task_id="container",
         cluster=CLUSTER,
@@ -66,7 +73,6 @@ def run_task_operator(ecs: dict[str, Any], **kwargs: Any) -> EcsRunTaskOperator:
         launch_type="FARGATE",
         network_configuration=ecs["network"],
         overrides={"containerOverrides": [{"name": "main", "command": ["run", "{{ ds }}"]}]},
-        waiter_delay=5,
         **kwargs,
     )
 
@@ -153,7 +159,11 @@ def test_reattach_to_a_stopped_task_reads_its_outcome(
     )
     result, store = run_operator(
         lambda: EcsRunTaskOperator(
-            task_id="container", cluster=CLUSTER, task_definition="transform", reattach=True
+            task_id="container",
+            cluster=CLUSTER,
+            task_definition="transform",
+            reattach=True,
+            deferrable=False,
         )
     )
     assert result.state is TaskState.SUCCESS, result.error
@@ -187,3 +197,100 @@ def test_a_dag_with_a_container_task_through_dags_test(ecs: dict[str, Any]) -> N
         run_task_operator(ecs)
     result = run_dag_test(dag, show=False)
     assert result.succeeded, result.reason
+
+
+def _check(ecs: dict[str, Any], first_check: dt.datetime | None = None, **kwargs: Any) -> Any:
+    """One deferred check of the operator's wait, as the worker runs a poke."""
+    with DAG("op_dag") as dag:
+        operator = run_task_operator(ecs, deferrable=True, **kwargs)
+    request = TryRequest(
+        dag=dag,
+        spec=dag.to_spec(validate=False),
+        run=scheduled_run("op_dag"),
+        task_id=operator.task_id,
+        first_poke_at=first_check,
+    )
+    store = ecs.setdefault("xcoms", InMemoryXComStore())
+    return execute_try(request, store, clock=Clock())
+
+
+def _stop_container(exit_code: int) -> None:
+    for task in backend_tasks():
+        task.last_status = "STOPPED"
+        task.desired_status = "STOPPED"
+        task.containers[0].last_status = "STOPPED"
+        task.containers[0].exitCode = exit_code
+
+
+def test_deferred_the_wait_holds_no_worker_between_checks(ecs: dict[str, Any]) -> None:
+    first = _check(ecs)
+    assert first.state is TaskState.UP_FOR_RESCHEDULE, first.error
+    assert first.next_try_at is not None and first.first_poke_at is not None
+    assert first.next_try_at - first.first_poke_at == dt.timedelta(seconds=5)
+    (task,) = backend_tasks()
+    assert ecs["xcoms"].pull("container", -1, "ecs_task_arn") == (True, task.task_arn)
+    assert ecs["sleeps"] == []  # never waited inside the worker
+    # the same first check delivered again starts no second container
+    assert _check(ecs).state is TaskState.UP_FOR_RESCHEDULE
+    assert len(backend_tasks()) == 1
+    _stop_container(0)
+    done = _check(ecs, first.first_poke_at)
+    assert done.state is TaskState.SUCCESS, done.error
+    assert len(backend_tasks()) == 1
+
+
+def test_deferred_a_non_zero_exit_fails_the_try(ecs: dict[str, Any]) -> None:
+    first = _check(ecs, retries=1)
+    _stop_container(2)
+    done = _check(ecs, first.first_poke_at, retries=1)
+    assert done.state is TaskState.UP_FOR_RETRY
+    assert "container main exited with code 2" in (done.error or "")
+
+
+def test_deferred_gives_up_after_its_checks(ecs: dict[str, Any]) -> None:
+    first = _check(ecs, waiter_max_attempts=3)
+    long_ago = first.first_poke_at - dt.timedelta(seconds=15)
+    done = _check(ecs, long_ago, waiter_max_attempts=3)
+    assert done.state is TaskState.FAILED
+    assert "still not stopped after 3 checks 5s apart" in (done.error or "")
+
+
+def test_deferred_a_container_ecs_forgot_fails_the_try(ecs: dict[str, Any]) -> None:
+    first = _check(ecs)
+    ecs_backends[DEFAULT_ACCOUNT_ID][REGION].tasks[CLUSTER].clear()
+    done = _check(ecs, first.first_poke_at)
+    assert done.state is TaskState.FAILED
+    assert "is gone" in (done.error or "")
+    assert backend_tasks() == []  # and started no replacement
+
+
+def test_deferred_through_dags_test(ecs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from operators.hooks.aws_base import AwsBaseHook
+
+    real = AwsBaseHook.get_client_type
+    checks: list[int] = []
+
+    class ContainerStopsAtTheThirdCheck:
+        def __init__(self, client: Any) -> None:
+            self.client = client
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.client, name)
+
+        def describe_tasks(self, **kwargs: Any) -> Any:
+            checks.append(1)
+            if len(checks) == 3:
+                _stop_container(0)
+            return self.client.describe_tasks(**kwargs)
+
+    monkeypatch.setattr(
+        AwsBaseHook,
+        "get_client_type",
+        lambda self, *a, **k: ContainerStopsAtTheThirdCheck(real(self, *a, **k)),
+    )
+    with DAG("container_dag", schedule=None) as dag:
+        run_task_operator(ecs, deferrable=True, waiter_delay=1)
+    result = run_dag_test(dag, show=False)
+    assert result.succeeded, result.reason
+    assert ecs["sleeps"] == [] and len(checks) == 3  # three checks, two reschedules
+    assert len(backend_tasks()) == 1
