@@ -66,13 +66,18 @@ class GroupIndexes:
         self.spec = evaluation.spec
         self.pending: list[IndexedTask] = []
         self._instances: dict[IndexedTask, TaskInstance | None] = {}
+        self._expanded_here: dict[str, TaskInstance] = {}  # task -> its placeholder
 
     # -- reading instances -------------------------------------------------
     def instance(self, task_id: str, index: int) -> TaskInstance | None:
         """One instance, as stored or as this cascade decided it."""
         key = (task_id, index)
         if key not in self._instances:
-            self._instances[key] = self.ev.view.instance(task_id, index)
+            found = self.ev.view.instance(task_id, index)
+            base = self._expanded_here.get(task_id)
+            if found is None and base is not None:  # expanded by this cascade, not written yet
+                found = TaskInstance(task_id=task_id, map_index=index, try_number=base.try_number)
+            self._instances[key] = found
         return self._instances[key]
 
     def per_index(self, up: str, task: TaskSpec) -> bool:
@@ -128,6 +133,7 @@ class GroupIndexes:
 
     def _expand_with(self, task_id: str, count: int, summary: TaskSummary) -> None:
         self.ev.commands.append(ExpandTask(task_id, count))
+        self._expanded_here[task_id] = summary.instance
         self.ev.known[task_id] = TaskSummary(
             summary.instance, mapped_count=count, state_counts={TaskState.NONE: count}
         )

@@ -168,7 +168,8 @@ def _mapping_messages(spec: DagSpec, task: TaskSpec) -> Iterator[str]:
                     f"mapped argument {name!r} reads the result of {source.xcom_task_id!r}, "
                     "which is not upstream"
                 )
-        elif source.literal_length is None:
+        elif source.literal_length is None and task.mapping.group is None:
+            # (a mapped group's bad input is reported once, at its expand() line)
             kwargs_kind = task.mapping.kind == "expand_kwargs"
             expected = "a list of dicts" if kwargs_kind else "a list or dict"
             yield f"mapped argument {name!r} must be {expected} or an upstream task's result"
