@@ -62,8 +62,17 @@ class MappedTaskGroup(TaskGroup):
         return iter_xcom_args(list(self.expand_input.values()))
 
     def check_members(self) -> None:
-        """Refuse a task mapped again inside the group (Airflow would multiply the lengths)."""
+        """Refuse a task mapped again inside the group (Airflow would multiply the
+        lengths), and trigger rule ``always`` inside it (Airflow refuses it too)."""
         for node in self.iter_tasks():
+            if str(getattr(node, "trigger_rule", "")) == "always":
+                self.dag.record_problem(
+                    f"task {node.task_id!r} in mapped task group {self.group_id!r} has "
+                    "trigger rule 'always': a mapped group's tasks wait for the group's "
+                    "input, so Airflow and Slipstream refuse it",
+                    node._site,
+                    task_id=node.task_id,
+                )
             if getattr(node, "is_mapped", False):
                 self.dag.record_problem(
                     f"task {node.task_id!r} is expanded inside mapped task group "

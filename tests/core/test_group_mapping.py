@@ -289,3 +289,20 @@ def test_reconcile_expands_a_task_whose_expansion_was_lost() -> None:
     assert ExpandTask("g.b", 2) in commands
     assert ("g.b", 0) in run.started
     assert run.label_state("g.b", 1) is TaskState.UPSTREAM_FAILED
+
+
+def test_a_short_circuit_in_the_group_skips_its_own_index_only() -> None:
+    edges = {"src": ["g.gate"], "g.gate": ["g.b"], "g.b": ["g.c"], "g.c": ["after"]}
+    spec = group_spec(edges, ["g.gate", "g.b", "g.c"], **{"g.gate": {"flow": "short_circuit"}})
+
+    def outcome(task: str, index: int, _try: int) -> Outcome:
+        if task == "src":
+            return Outcome(S, result_length=3)
+        if task == "g.gate":
+            return Outcome(S, skip_downstream=("g.b",) if index == 1 else ())
+        return Outcome(S)
+
+    res = simulate(spec, outcome)
+    assert [res.states[f"g.b[{i}]"] for i in range(3)] == ["success", "skipped", "success"]
+    assert res.states["g.c[1]"] == "skipped" and res.states["g.c[2]"] == "success"
+    assert res.states["after"] == "skipped"
