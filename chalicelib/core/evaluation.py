@@ -251,6 +251,9 @@ class Evaluation:
             self._decided(tid, TaskState.SKIPPED, "mapped over an empty input")
             return True
         self.commands.append(ExpandTask(tid, length))
+        if map_group(task) is not None:
+            # written before any instance of this task is dispatched (and can finish)
+            self.groups.co_expand(task, length)
         base = summary.instance
         for index in range(length):
             ti = TaskInstance(task_id=tid, map_index=index, try_number=base.try_number)
@@ -258,8 +261,6 @@ class Evaluation:
         self.known[tid] = TaskSummary(
             base, mapped_count=length, state_counts={TaskState.SCHEDULED: length}
         )
-        if map_group(task) is not None:
-            self.groups.co_expand(task, length)
         return False
 
     def _map_length(self, task: TaskSpec) -> tuple[int, str | None]:

@@ -166,7 +166,12 @@ class GroupIndexes:
         """Evaluate instance ``index`` of a member; the state it was decided into
         without running, or None."""
         summary = self.ev.known[task.task_id]
-        if not summary.expanded or index >= (summary.mapped_count or 0):
+        if not summary.expanded:
+            # Its expansion was lost (a writer died between the two): expand it
+            # now and decide all its instances, once.
+            self.whole(task, summary)
+            return None
+        if index >= (summary.mapped_count or 0):
             return None
         ti = self.instance(task.task_id, index)
         if ti is None or ti.state is not TaskState.NONE:

@@ -280,8 +280,9 @@ def test_reconcile_expands_a_task_whose_expansion_was_lost() -> None:
     run.state.transition("src", -1, TaskState.RUNNING, S, end_date=T0, result_length=2)
     commands = decide(spec, run.state.run, TaskFinished("src"), run.view(), T0)
     run.act([c for c in commands if c != ExpandTask("g.b", 2)])
-    run.finish("g.a", 0)
-    run.finish("g.a", 1, F)
+    # both instances finish, and their events are lost too
+    run.state.transition("g.a", 0, TaskState.RUNNING, S, end_date=T0)
+    run.state.transition("g.a", 1, TaskState.RUNNING, F, end_date=T0)
 
     commands = decide(spec, run.state.run, Reconcile(), run.view(), T0)
     run.act(commands)
@@ -306,3 +307,16 @@ def test_a_short_circuit_in_the_group_skips_its_own_index_only() -> None:
     assert [res.states[f"g.b[{i}]"] for i in range(3)] == ["success", "skipped", "success"]
     assert res.states["g.c[1]"] == "skipped" and res.states["g.c[2]"] == "success"
     assert res.states["after"] == "skipped"
+
+
+def test_an_instance_finishing_repairs_a_lost_expansion_below_it() -> None:
+    spec = group_spec(CHAIN, ["g.a", "g.b"])
+    run = Driver(spec)
+    run.state.transition("src", -1, TaskState.RUNNING, S, end_date=T0, result_length=2)
+    commands = decide(spec, run.state.run, TaskFinished("src"), run.view(), T0)
+    run.act([c for c in commands if c != ExpandTask("g.b", 2)])
+
+    run.finish("g.a", 1)
+
+    assert run.state.mapped_count["g.b"] == 2
+    assert ("g.b", 1) in run.started and ("g.b", 0) not in run.started
