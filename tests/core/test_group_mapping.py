@@ -320,3 +320,15 @@ def test_an_instance_finishing_repairs_a_lost_expansion_below_it() -> None:
 
     assert run.state.mapped_count["g.b"] == 2
     assert ("g.b", 1) in run.started and ("g.b", 0) not in run.started
+
+
+def test_an_input_that_is_not_a_list_fails_the_group() -> None:
+    """The input task's result has no length (not a list or dict): as for a mapped
+    task, the group's first task fails and the rest of the group is upstream_failed."""
+    res = simulate(group_spec(CHAIN, ["g.a", "g.b"]))  # result_length None
+    assert res.states == {
+        "src": "success",
+        "g.a": "failed",
+        "g.b": "upstream_failed",
+        "after": "upstream_failed",
+    }

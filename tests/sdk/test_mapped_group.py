@@ -201,12 +201,17 @@ def test_expand_kwargs_gives_each_parameter_its_key() -> None:
 
             record(table, rows)
 
+        @task
+        def more() -> list[dict[str, object]]:
+            return [{"table": "c", "rows": 3}]
+
         load.expand_kwargs([{"table": "a", "rows": 1}, {"table": "b", "rows": 2}])
+        load.expand_kwargs(more())  # a second group, load__1, over a task's result
 
     result = run_dag_test(dag, show=False)
 
     assert result.succeeded, result.errors
-    assert sorted(seen) == [("a", 1), ("b", 2)]
+    assert sorted(seen) == [("a", 1), ("b", 2), ("c", 3)]
 
 
 def test_a_failing_instance_fails_only_its_own_index() -> None:
