@@ -233,7 +233,7 @@ def test_a_failing_instance_fails_only_its_own_index() -> None:
 
         per_item.expand(item=[1, 2, 3])
 
-    result = run_dag_test(dag, show=False)
+    result = dag.test()  # Airflow's spelling of a local run
 
     assert result.task_states["per_item.check[1]"] == "failed"
     assert result.task_states["per_item.use[1]"] == "upstream_failed"
