@@ -64,7 +64,7 @@ class HandOffView:
             if spec.tasks[d].trigger_rule is not TriggerRule.ALWAYS
             and candidates.isdisjoint(spec.tasks[d].downstream)
             # a mapped group's task may be expanded already (core.group_mapping)
-            and (spec.tasks[d].mapping is None or spec.tasks[d].mapping.group is None)
+            and getattr(spec.tasks[d].mapping, "group", None) is None
         }
 
     def summaries(self, task_ids: Collection[str]) -> Mapping[str, TaskSummary]:
