@@ -332,3 +332,39 @@ def test_an_input_that_is_not_a_list_fails_the_group() -> None:
         "g.b": "upstream_failed",
         "after": "upstream_failed",
     }
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_each_index_ends_as_the_same_tasks_unmapped_would(seed: int) -> None:
+    """Per-index semantics, checked against the engine itself: instance i of every
+    task ends in the state the unmapped group would reach with index i's outcomes."""
+    import random
+
+    inner = {"a": ["b", "c"], "b": ["d"], "c": ["d"]}
+    rules = {"d": {"trigger_rule": "none_failed"}, "c": {"trigger_rule": "all_done"}}
+    width = 6
+    rng = random.Random(seed)
+    outcomes = {
+        (task, i): rng.choice([S, S, F, TaskState.SKIPPED]) for task in "abcd" for i in range(width)
+    }
+    edges = {"src": ["g.a"], "g.d": ["after"]}
+    edges.update({f"g.{t}": [f"g.{d}" for d in ds] for t, ds in inner.items()})
+    members = [f"g.{t}" for t in "abcd"]
+    extra = {f"g.{t}": r for t, r in rules.items()}
+    spec = group_spec(edges, members, **extra, after={"trigger_rule": "all_done"})
+
+    def mapped_outcome(task: str, index: int, _try: int) -> Outcome:
+        if task == "src":
+            return Outcome(S, result_length=width)
+        if task == "after":
+            return Outcome(S)
+        return Outcome(outcomes[(task[2:], index)], non_retryable=True)
+
+    mapped = simulate(spec, mapped_outcome, seed=seed).states
+    for i in range(width):
+        alone = simulate(
+            make_spec(inner, **rules),
+            lambda t, _i, _n, i=i: Outcome(outcomes[(t, i)], non_retryable=True),
+        ).states
+        assert {t: mapped[f"g.{t}[{i}]"] for t in "abcd"} == alone, (i, outcomes)
+    assert mapped["after"] == "success"
