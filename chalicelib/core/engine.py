@@ -35,6 +35,7 @@ from chalicelib.core.commands import (
     TimeoutCheck,
 )
 from chalicelib.core.evaluation import MAX_MAP_LENGTH, WAITING_FOR_BRANCH, Evaluation, schedule
+from chalicelib.core.group_mapping import finished_targets, map_group
 from chalicelib.core.retries import decide_after_failure
 from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec, TaskSpec
@@ -127,7 +128,7 @@ def _starts_with_run(task: TaskSpec) -> bool:
 def _on_task_finished(spec: DagSpec, event: TaskFinished, view: RunStateView) -> list[Command]:
     task = spec.task(event.task_id)
     evaluation = Evaluation(spec, view)
-    if task.flow == "short_circuit":
+    if task.flow == "short_circuit" and map_group(task) is None:
         # A short-circuit may skip tasks beyond its direct downstream
         # (ignore_downstream_trigger_rules=True); apply those first.
         finished = view.instance(event.task_id, event.map_index)
@@ -135,7 +136,9 @@ def _on_task_finished(spec: DagSpec, event: TaskFinished, view: RunStateView) ->
             skipped = evaluation.force_skip(finished.skip_downstream, f"skipped by {event.task_id}")
             below = [d for tid in skipped for d in spec.tasks[tid].downstream]
             return evaluation.run([*task.downstream, *below])
-    return evaluation.run(task.downstream)
+    # Inside a mapped task group, instance i releases only instance i below it.
+    whole, indexed = finished_targets(spec, event.task_id, event.map_index)
+    return evaluation.run(whole, indexed)
 
 
 def _on_retry_due(

@@ -19,6 +19,7 @@ from chalicelib.core.commands import (
     TaskSummary,
 )
 from chalicelib.core.fan_in import FanInCounts
+from chalicelib.core.group_mapping import GroupIndexes, IndexedTask, map_group
 from chalicelib.core.map_sources import source_length
 from chalicelib.core.runs import TaskInstance
 from chalicelib.core.spec import DagSpec, MapSource, TaskSpec
@@ -59,6 +60,7 @@ class Evaluation:
         # what this cascade's own decisions (not written yet) change in them
         self.overlay: dict[str, dict[TaskState, int]] = {}
         self.commands: list[Command] = []
+        self.groups = GroupIndexes(self)  # mapped task groups, index by index
 
     def _load(self, task_ids: Iterable[str], *, upstream: bool = True) -> None:
         """Load the summaries of ``task_ids`` and, to evaluate them, of their
@@ -107,31 +109,41 @@ class Evaluation:
         commands: list[Command] = []
         for ti in instances:
             task = tasks[ti.task_id]
+            if map_group(task) is not None:
+                continue  # decided index by index when the run is evaluated (group_mapping)
             if self._skipped_by_branch(task) is not None:
                 continue
             if evaluate(task.trigger_rule, self._upstream_counts(task)) is Verdict.RUN:
                 commands.append(schedule(self.spec, task, ti))
         return commands
 
-    def run(self, candidates: Iterable[str]) -> list[Command]:
+    def run(self, candidates: Iterable[str], indexed: Iterable[IndexedTask] = ()) -> list[Command]:
+        """Evaluate ``candidates`` (whole tasks) and ``indexed`` (single instances
+        of mapped task groups' tasks), then whatever their decisions reach."""
         tasks = self.spec.tasks
         wave = list(dict.fromkeys(candidates))
-        while wave:
-            self._load(wave)
-            changed: list[str] = []
-            for tid in wave:
-                if self._evaluate(tasks[tid]):
-                    changed.append(tid)
+        self.groups.pending.extend(indexed)
+        while wave or self.groups.pending:
             nxt: dict[str, None] = {}
-            for tid in changed:
-                for down in tasks[tid].downstream:
-                    nxt[down] = None
+            if wave:
+                self._load(wave)
+                changed: list[str] = []
+                for tid in wave:
+                    if self._evaluate(tasks[tid]):
+                        changed.append(tid)
+                for tid in changed:
+                    for down in tasks[tid].downstream:
+                        nxt[down] = None
+            nxt.update(dict.fromkeys(self.groups.evaluate_pending()))
             wave = list(nxt)
         return self.commands
 
     def _evaluate(self, task: TaskSpec) -> bool:
         """Evaluate one waiting task; True when it finished without running."""
         summary = self.known[task.task_id]
+        as_member = self.groups.whole(task, summary)
+        if as_member is not None:
+            return as_member
         if summary.expanded or summary.instance.state is not TaskState.NONE:
             return False
         skipper = self._skipped_by_branch(task)
@@ -165,15 +177,24 @@ class Evaluation:
             return False
         return self._expand(task, summary)
 
-    def _skipped_by_branch(self, task: TaskSpec) -> str | None:
+    def _skipped_by_branch(self, task: TaskSpec, index: int = -1) -> str | None:
         """Airflow's NotPreviouslySkippedDep: a branch upstream chose another path.
 
         Returns ``WAITING_FOR_BRANCH`` while a branching upstream has not
         finished: a task below a branch is decided only after the branch
-        chose, so an early rule (one_success) cannot race the branch.
+        chose, so an early rule (one_success) cannot race the branch. For
+        instance ``index`` of a mapped group's task, a branch in the same
+        group is read at that index.
         """
         for up in self._read_upstream(task):  # a branch is never counted
             if self.spec.tasks[up].flow == "normal":
+                continue
+            if index >= 0 and self.groups.per_index(up, task):
+                at = self.groups.instance(up, index)
+                if at is None or not at.state.finished:
+                    return WAITING_FOR_BRANCH
+                if at.state is TaskState.SUCCESS and task.task_id in (at.skip_downstream or ()):
+                    return f"{up}[{index}]"
                 continue
             ti = self.known[up].instance
             if not self.known[up].expanded and not ti.state.finished:
@@ -186,7 +207,9 @@ class Evaluation:
                 return up
         return None
 
-    def _upstream_counts(self, task: TaskSpec) -> UpstreamCounts:
+    def _upstream_counts(self, task: TaskSpec, index: int = -1) -> UpstreamCounts:
+        """The trigger rule's input; for instance ``index`` of a mapped group's
+        task, an upstream in the same group counts by its instance ``index``."""
         counts = UpstreamCounts()
         counted = self.fan_ins.counted.get(task.task_id)
         if counted is not None:
@@ -203,7 +226,9 @@ class Evaluation:
         for up in self._read_upstream(task):
             summary = self.known[up]
             is_setup = self.spec.tasks[up].is_setup
-            if summary.mapped_count is None:
+            if index >= 0 and self.groups.per_index(up, task):
+                counts.add(self.groups.state_at(up, index), is_setup=is_setup)
+            elif summary.mapped_count is None:
                 counts.add(summary.instance.state, is_setup=is_setup)
             else:
                 # An expansion that is not fully tallied yet still counts as waiting.
@@ -228,6 +253,9 @@ class Evaluation:
             self._decided(tid, TaskState.SKIPPED, "mapped over an empty input")
             return True
         self.commands.append(ExpandTask(tid, length))
+        if map_group(task) is not None:
+            # written before any instance of this task is dispatched (and can finish)
+            self.groups.co_expand(task, length)
         base = summary.instance
         for index in range(length):
             ti = TaskInstance(task_id=tid, map_index=index, try_number=base.try_number)
@@ -260,6 +288,8 @@ class Evaluation:
         if source.literal_length is not None:
             return source.literal_length, None
         up = source.xcom_task_id
+        if up is not None and up not in self.known and up in self.spec.tasks:
+            self._load([up], upstream=False)  # a mapped group's input, not upstream
         if up is None or up not in self.known:
             return 0, f"mapped argument {name!r} has no source"
         summary = self.known[up]

@@ -71,6 +71,10 @@ class MappingSpec(_Frozen):
 
     kind: Literal["expand", "expand_kwargs"] = "expand"
     sources: dict[str, MapSource]
+    # Set on every task of a mapped task group (``@task_group`` ... ``.expand``):
+    # the group whose input the task is mapped over, index by index with the
+    # group's other tasks (core.group_mapping). ``sources`` are the group's.
+    group: str | None = None
 
 
 class TaskSpec(_Frozen):
@@ -124,6 +128,7 @@ class TaskGroupSpec(_Frozen):
     display_name: str | None = None
     tooltip: str | None = None
     parent: str | None = None
+    mapping: MappingSpec | None = None  # a mapped task group: what it expands over
 
 
 class DagSpec(_Frozen):
@@ -170,6 +175,11 @@ class DagSpec(_Frozen):
                 task.pop("outlets", None)
             for source in (task.get("mapping") or {}).get("sources", {}).values():
                 drop_unused_source_fields(source)
+            if task.get("mapping") and task["mapping"].get("group") is None:
+                task["mapping"].pop("group", None)
+        for group in data["task_groups"].values():
+            if group.get("mapping") is None:
+                group.pop("mapping", None)
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     @cached_property

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from chalicelib.core.errors import Problem, ScheduleError, SlipstreamError
+from chalicelib.core.group_mapping import same_group
 from chalicelib.core.map_sources import leaf_sources
 from chalicelib.core.param_formats import conforms
 from chalicelib.core.spec import EXECUTOR_KINDS, WEIGHT_RULES, DagSpec, TaskSpec
@@ -148,6 +149,12 @@ def _executor_messages(task: TaskSpec) -> Iterator[str]:
             yield f"executor {name} must be positive, got {amount}"
 
 
+def below_in_group(spec: DagSpec, task: TaskSpec) -> bool:
+    """A mapped group's task below another of the group: the group's input is
+    upstream of the group's first tasks, so of this one too."""
+    return any(same_group(spec.tasks[u], task) for u in task.upstream if u in spec.tasks)
+
+
 def _mapping_messages(spec: DagSpec, task: TaskSpec) -> Iterator[str]:
     assert task.mapping is not None
     leaves = [(n, leaf) for n, top in task.mapping.sources.items() for leaf in leaf_sources([top])]
@@ -158,12 +165,13 @@ def _mapping_messages(spec: DagSpec, task: TaskSpec) -> Iterator[str]:
                     f"mapped argument {name!r} reads the result of unknown task "
                     f"{source.xcom_task_id!r}"
                 )
-            elif source.xcom_task_id not in task.upstream:
+            elif source.xcom_task_id not in task.upstream and not below_in_group(spec, task):
                 yield (
                     f"mapped argument {name!r} reads the result of {source.xcom_task_id!r}, "
                     "which is not upstream"
                 )
-        elif source.literal_length is None:
+        elif source.literal_length is None and task.mapping.group is None:
+            # (a mapped group's bad input is reported once, at its expand() line)
             kwargs_kind = task.mapping.kind == "expand_kwargs"
             expected = "a list of dicts" if kwargs_kind else "a list or dict"
             yield f"mapped argument {name!r} must be {expected} or an upstream task's result"

@@ -22,6 +22,7 @@ from chalicelib.core.retries import decide_after_failure
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.context import build_context, effective_logical_date, resolve_params
+from chalicelib.runtime.mapped_groups import group_arguments, relevant_index_lookup
 from chalicelib.runtime.mapping import arguments_for_index
 from chalicelib.runtime.outcome import (
     TryRequest,
@@ -110,6 +111,7 @@ def _execute_try(
         task=None,
         xcoms=xcoms,
         is_mapped=_mapped_lookup(spec),
+        relevant_map_index=relevant_index_lookup(spec, request.task_id, request.map_index),
         logical_date=effective_logical_date(request.run),
         start_date=start,
         log=log,
@@ -216,7 +218,10 @@ def _instance_operator(
 ) -> Any:
     """The operator this instance runs: unmapped if need be, upstream values in, rendered."""
     keep_as_is: frozenset[int] = frozenset()
-    if request.spec.tasks[request.task_id].mapping is not None:
+    mapping = request.spec.tasks[request.task_id].mapping
+    if mapping is not None and mapping.group is not None:
+        keep_as_is = group_arguments(task, request.map_index, context, xcoms).from_upstream
+    elif mapping is not None:
         arguments = arguments_for_index(task, request.map_index, context, xcoms)
         task = task.unmap(arguments.kwargs)
         keep_as_is = arguments.from_upstream

@@ -46,6 +46,7 @@ class HandOffView:
         fan_in: Mapping[str, FanInCounts] | None = None,
     ):
         self._inner = inner
+        self._finished = finished
         self._fan_in = dict(fan_in or {})
         self._known: dict[str, TaskSummary] = {}
         if finished.map_index < 0:
@@ -62,6 +63,8 @@ class HandOffView:
             for d in downstream
             if spec.tasks[d].trigger_rule is not TriggerRule.ALWAYS
             and candidates.isdisjoint(spec.tasks[d].downstream)
+            # a mapped group's task may be expanded already (core.group_mapping)
+            and getattr(spec.tasks[d].mapping, "group", None) is None
         }
 
     def summaries(self, task_ids: Collection[str]) -> Mapping[str, TaskSummary]:
@@ -86,6 +89,8 @@ class HandOffView:
         return result
 
     def instance(self, task_id: str, map_index: int) -> TaskInstance | None:
+        if (task_id, map_index) == self._finished.key:  # a mapped group's next index reads it
+            return self._finished
         return self._inner.instance(task_id, map_index)
 
     def unfinished(self) -> Iterable[TaskInstance]:

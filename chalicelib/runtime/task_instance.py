@@ -41,6 +41,7 @@ class RuntimeTaskInstance:
         start_date: dt.datetime | None = None,
         log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
         first_reschedule_date: dt.datetime | None = None,
+        relevant_map_index: Callable[[str], int | None] | None = None,
     ):
         self.dag_id = dag_id
         self.task_id = task_id
@@ -58,6 +59,14 @@ class RuntimeTaskInstance:
         self._is_mapped = is_mapped
         self._skip_downstream: list[str] | None = None
         self._first_reschedule_date = first_reschedule_date
+        self._relevant_map_index = relevant_map_index
+        # This instance's arguments of its mapped task group (runtime.mapped_groups).
+        self.group_arguments: dict[str, Any] | None = None
+
+    def relevant_map_index(self, task_id: str) -> int | None:
+        """The instance of ``task_id`` whose result an XComArg gives this one: the
+        same map index for a task of the same mapped group (Airflow), else None."""
+        return self._relevant_map_index(task_id) if self._relevant_map_index else None
 
     def get_first_reschedule_date(self, context: Any = None) -> dt.datetime | None:
         """When this try first poked, if a sensor rescheduled it before (Airflow 3's

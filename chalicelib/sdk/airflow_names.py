@@ -246,7 +246,10 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
     },
     # -- utils
     "airflow.utils.trigger_rule": {"TriggerRule": f"{SDK}:TriggerRule"},
-    "airflow.utils.task_group": {"TaskGroup": f"{SDK}:TaskGroup"},
+    "airflow.utils.task_group": {
+        "TaskGroup": f"{SDK}:TaskGroup",
+        "MappedTaskGroup": "chalicelib.sdk.mapped_group:MappedTaskGroup",
+    },
     "airflow.utils.dates": {"days_ago": "chalicelib.sdk.dates:days_ago"},
     "airflow.utils.timezone": {
         "datetime": "chalicelib.sdk.dates:utc_datetime",

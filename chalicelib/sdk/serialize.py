@@ -25,6 +25,7 @@ from chalicelib.sdk.baseoperator import BASE_OPERATOR_ARGS, BaseOperator
 from chalicelib.sdk.dag import DAG
 from chalicelib.sdk.dependencies import TaskNode
 from chalicelib.sdk.mapped import EXPAND_KWARGS_SOURCE, MappedOperator, is_mappable_literal
+from chalicelib.sdk.mapped_group import MappedTaskGroup, closest_mapped_group
 from chalicelib.sdk.params import params_to_spec
 from chalicelib.sdk.xcom_arg import ResolvableArg, XComArg
 from chalicelib.sdk.xcom_arg_ops import ComposedXComArg
@@ -46,6 +47,7 @@ def dag_to_spec(dag: DAG, bundle_root: str | None = None) -> DagSpec:
             display_name=group.display_name,
             tooltip=group.tooltip or None,
             parent=group.parent_group.group_id if group.parent_group else None,
+            mapping=_mapping_spec(group, refs) if isinstance(group, MappedTaskGroup) else None,
         )
         for group_id, group in dag.task_group_dict.items()
     }
@@ -80,6 +82,7 @@ def dag_to_spec(dag: DAG, bundle_root: str | None = None) -> DagSpec:
 
 def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
     t: Any = node
+    mapped_group: MappedTaskGroup | None = None
     if isinstance(node, MappedOperator):
         operator_class: type = node.operator_class
         given = node.partial_kwargs
@@ -88,6 +91,11 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
         operator_class = type(node)
         given = getattr(node, "_init_kwargs", {})
         mapping = None
+        mapped_group = closest_mapped_group(node.task_group)
+        if mapped_group is not None:  # mapped over its group's input (core.group_mapping)
+            mapping = _mapping_spec(mapped_group, refs).model_copy(
+                update={"group": mapped_group.group_id}
+            )
     args = {
         name: refs.encode(value)
         for name, value in given.items()
@@ -99,6 +107,8 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
     else:
         assert isinstance(node, MappedOperator)
         args[EXPAND_INPUT_ARG] = refs.encode(node.expand_input)
+    if mapped_group is not None:
+        args[EXPAND_INPUT_ARG] = refs.encode(mapped_group.expand_input)
     python_callable = given.get("python_callable")
     site_file, site_line = node._site
     rule = t.trigger_rule
@@ -142,7 +152,7 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
     )
 
 
-def _mapping_spec(node: MappedOperator, refs: _References) -> MappingSpec:
+def _mapping_spec(node: MappedOperator | MappedTaskGroup, refs: _References) -> MappingSpec:
     sources: dict[str, MapSource] = {}
     for name, value in node.expand_input.items():
         if isinstance(value, ComposedXComArg):  # XComArg.map / .zip

@@ -164,6 +164,19 @@ class _TaskGroupFactory:
     def override(self, **kwargs: Any) -> _TaskGroupFactory:
         return _TaskGroupFactory(self.function, {**self.group_kwargs, **kwargs})
 
+    # -- mapped task groups (sdk.mapped_group) -----------------------------
+    def partial(self, **kwargs: Any) -> Any:
+        from chalicelib.sdk.mapped_group import TaskGroupPartial
+
+        return TaskGroupPartial(self, kwargs)
+
+    def expand(self, **kwargs: Any) -> Any:
+        """Map the whole group: each of its tasks gets one instance per input element."""
+        return self.partial().expand(**kwargs)
+
+    def expand_kwargs(self, source: Any) -> Any:
+        return self.partial().expand_kwargs(source)
+
 
 @overload
 def task_group(python_callable: Callable[..., Any], /) -> _TaskGroupFactory: ...

@@ -78,7 +78,14 @@ class XComArg(ResolvableArg, DependencyMixin):
         yield self.operator, self.key
 
     def resolve(self, context: Mapping[str, Any]) -> Any:
-        return context["ti"].xcom_pull(task_ids=self.operator.task_id, key=self.key)
+        ti = context["ti"]
+        # Inside a mapped task group, a task of the same group gives its result at
+        # this instance's map index (as Airflow's relevant upstream map indexes do).
+        relevant = getattr(ti, "relevant_map_index", None)
+        index = relevant(self.operator.task_id) if relevant is not None else None
+        if index is not None:
+            return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key, map_indexes=index)
+        return ti.xcom_pull(task_ids=self.operator.task_id, key=self.key)
 
     def __slipstream_encode__(self) -> dict[str, Any]:
         return xcom_ref(self.operator.task_id, self.key)

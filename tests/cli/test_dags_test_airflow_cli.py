@@ -142,3 +142,23 @@ def test_no_aws_at_all_defaults_apply(tmp_path: Path, monkeypatch: pytest.Monkey
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["state"] == "success"
+
+
+def test_dags_test_runs_a_mapped_task_group_index_by_index() -> None:
+    """The corpus's mapped group: the branch of index 1 skips only that upload."""
+    result = runner.invoke(
+        app,
+        [
+            "dags",
+            "test",
+            str(CORPUS / "mapped_task_group.py"),
+            "corpus_mapped_task_group",
+            "--json",
+        ],
+    )
+
+    assert result.exit_code == 0, result.output
+    states = json.loads(result.stdout)["task_states"]
+    assert [states[f"process.upload[{i}]"] for i in range(3)] == ["success", "skipped", "success"]
+    assert states["process.note_empty[1]"] == "success"
+    assert states["report"] == "success"

@@ -97,6 +97,23 @@ EXPECTED: dict[str, tuple[str, dict[str, str], dict[str, int]]] = {
         },
         {},
     ),
+    # per index: the branch of the empty file (index 1) skips only upload[1]
+    "mapped_task_group.py": (
+        "success",
+        {
+            "list_files": "success",
+            **{f"process.read[{i}]": "success" for i in range(3)},
+            **{f"process.has_rows[{i}]": "success" for i in range(3)},
+            "process.upload[0]": "success",
+            "process.upload[1]": "skipped",
+            "process.upload[2]": "success",
+            "process.note_empty[0]": "skipped",
+            "process.note_empty[1]": "success",
+            "process.note_empty[2]": "skipped",
+            "report": "success",
+        },
+        {},
+    ),
 }
 
 
