@@ -58,10 +58,12 @@ def _aws_line(exc: BaseException, what: str) -> tuple[str, int] | None:
 
 
 def _valid_stage(stage: str) -> str:
-    import re
+    from chalicelib.deploy.stage_wiring import WiringError, check_stage_name
 
-    if not re.fullmatch(r"[a-z0-9-]+", stage):
-        bad_input(f"--stage {stage!r}: use lower-case letters, digits and '-' (as the stack)")
+    try:
+        check_stage_name(stage)
+    except WiringError as exc:
+        bad_input(f"--stage: {exc}")
     return stage
 
 

@@ -71,10 +71,22 @@ LOG_RETENTION_DAYS = {"prod": 90}
 DEFAULT_LOG_RETENTION_DAYS = 14
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+# No hyphen: a stage's wildcard ARNs (``table/slipstream-dev-*``) would otherwise
+# also cover a stage named ``dev-x``'s tables and task definitions.
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9]{0,19}$")
 
 
 class WiringError(ValueError):
     """The stack cannot wire this stage (a missing output, a foreign stage)."""
+
+
+def check_stage_name(stage: str) -> None:
+    if not STAGE_NAME.match(stage):
+        raise WiringError(
+            f"stage name {stage!r} must be a lowercase letter then up to 19 lowercase "
+            "letters or digits (no hyphen: IAM policies match a stage's resources by "
+            "its name followed by '-', so 'dev' would also cover 'dev-x')"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,7 @@ class StackFacts:
     @classmethod
     def from_description(cls, stage: str, described: Mapping[str, Any]) -> StackFacts:
         """From one ``DescribeStacks`` entry; its StackId gives region and account."""
+        check_stage_name(stage)
         arn = str(described.get("StackId", ""))
         parts = arn.split(":")
         if len(parts) < 6:

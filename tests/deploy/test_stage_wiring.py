@@ -168,7 +168,18 @@ def test_wire_from_a_stack_that_does_not_exist_is_one_line(tmp_path: Path) -> No
 def test_a_bad_stage_name_is_one_line(tmp_path: Path) -> None:
     result = _cli(["stage", "wire", "--stage", "Prod!", "--from-stack", "x"])
     assert result.exit_code == 2
-    assert "use lower-case letters, digits and '-'" in result.output
+    assert "stage name 'Prod!' must be a lowercase letter" in result.output
+
+
+def test_a_stage_name_cannot_extend_another_stages_name(
+    stacks: dict[str, dict[str, Any]],
+) -> None:
+    # "dev-x" would sit inside dev's table/slipstream-dev-* and task-definition wildcards
+    with pytest.raises(WiringError, match="no hyphen"):
+        StackFacts.from_description("dev-x", stacks["dev"])
+    result = _cli(["stage", "wire", "--stage", "dev-x", "--from-stack", "x"])
+    assert result.exit_code == 2
+    assert "would also cover 'dev-x'" in result.output
 
 
 def test_env_prints_the_wired_stage_and_refuses_an_unwired_one(
