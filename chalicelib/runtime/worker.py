@@ -49,6 +49,7 @@ from chalicelib.runtime.executing import (
     execute_try,
     infrastructure_failure,
 )
+from chalicelib.runtime.hitl import StoreHitl, answering_hitl
 from chalicelib.runtime.outlets import EventView, TriggeringAssetEvents
 from chalicelib.runtime.recording import WorkerOutcome, persistently, record_and_hand_off
 from chalicelib.runtime.task_log import TaskLogSink, capture_try
@@ -300,10 +301,17 @@ def _run_try(
             # TriggerDagRunOperator starts them through the scheduler, as this tenant
             reader = StoreDagStateReader(deps.store, deps.scheduler.specs, run.tenant)
             trigger = SchedulerDagTrigger(deps.scheduler, run.tenant)
-            with reading_dag_states(reader), triggering_dags(trigger):
+            hitl = StoreHitl(lambda: _hitl_store(deps), run.tenant)
+            with reading_dag_states(reader), triggering_dags(trigger), answering_hitl(hitl):
                 return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()
+
+
+def _hitl_store(deps: WorkerDeps) -> Any:
+    from chalicelib.store.hitl import hitl_store
+
+    return hitl_store(deps.store)
 
 
 def _triggering_events(deps: WorkerDeps, run: Any) -> TriggeringAssetEvents | None:
