@@ -100,7 +100,10 @@ def test_approval_waits_without_a_worker_and_resumes_on_the_answer(
     assert run_id in {d.task_instance.dag_run_id for d in listed.hitl_details}
 
     answer = api.update_hitl_detail(
-        "approve", run_id, "ask", -1,
+        "approve",
+        run_id,
+        "ask",
+        -1,
         UpdateHITLDetailPayload(chosen_options=["Approve"], params_input={"note": "ship"}),
     )
     assert answer.chosen_options == ["Approve"] and answer.responded_by.name == "default-user"
@@ -108,7 +111,9 @@ def test_approval_waits_without_a_worker_and_resumes_on_the_answer(
     assert run.state is DagRunState.SUCCESS
     got = api.get_hitl_detail("approve", run_id, "ask", -1)
     assert got.response_received and got.params_input == {"note": "ship"}
-    xcom = served.call("GET", f"/dags/approve/dagRuns/{run_id}/taskInstances/deploy/xcomEntries/return_value")
+    xcom = served.call(
+        "GET", f"/dags/approve/dagRuns/{run_id}/taskInstances/deploy/xcomEntries/return_value"
+    )
     value = xcom.json()["value"]
     assert value["chosen_options"] == ["Approve"]
     assert value["responded_by_user"]["name"] == "default-user"
@@ -138,7 +143,9 @@ def test_bad_and_forbidden_answers_change_nothing(served: Served) -> None:
     assert served.call("GET", path, role="viewer").json()["response_received"] is False
     other = served.call("GET", path, role="user", tenant="acme")
     assert other.status_code == 404
-    missing = served.call("PATCH", _path("pick", "nope"), role="user", json={"chosen_options": ["a"]})
+    missing = served.call(
+        "PATCH", _path("pick", "nope"), role="user", json={"chosen_options": ["a"]}
+    )
     assert missing.status_code == 404
     several = served.call("PATCH", path, role="user", json={"chosen_options": ["a", "c"]})
     assert several.status_code == 200, several.text
@@ -172,5 +179,34 @@ def test_an_unanswered_request_times_out_into_its_defaults(served: Served) -> No
     assert served.stack.wait_for_run("lapse", run.run_id, timeout=60).state is DagRunState.SUCCESS
     detail = served.call("GET", _path("lapse", run.run_id), role="viewer").json()
     assert detail["chosen_options"] == ["no"] and detail["responded_by_user"] is None
-    late = served.call("PATCH", _path("lapse", run.run_id), role="user", json={"chosen_options": ["yes"]})
+    late = served.call(
+        "PATCH", _path("lapse", run.run_id), role="user", json={"chosen_options": ["yes"]}
+    )
     assert late.status_code == 409
+
+
+def test_cli_lists_pending_requests_and_answers_one(served: Served) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from chalicelib.cli.main import _register_commands, app
+
+    _register_commands()
+    run_id = _waiting(served, "pick")
+    env = {"SLIPSTREAM_API_URL": served.url, "SLIPSTREAM_API_KEY": served.keys[("default", "user")]}
+    cli = CliRunner()
+    listed = cli.invoke(app, ["hitl", "list", "--dag", "pick", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    pending = json.loads(listed.stdout)["hitl_details"]
+    assert [d["task_instance"]["dag_run_id"] for d in pending] == [run_id]
+    answered = cli.invoke(
+        app, ["hitl", "respond", "pick", run_id, "ask", "-o", "b", "-o", "c"], env=env
+    )
+    assert answered.exit_code == 0, answered.output
+    assert "b, c (default-user)" in answered.stdout
+    again = cli.invoke(app, ["hitl", "respond", "pick", run_id, "ask", "-o", "a"], env=env)
+    assert again.exit_code == 2 and again.stderr.startswith("error: 409")
+    assert served.stack.wait_for_run("pick", run_id, timeout=60).state is DagRunState.SUCCESS
+    listed = cli.invoke(app, ["hitl", "list", "--dag", "pick", "--run", run_id, "--json"], env=env)
+    assert json.loads(listed.stdout)["total_entries"] == 0

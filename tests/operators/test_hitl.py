@@ -189,7 +189,9 @@ def test_approval_reject_skips_the_direct_downstream_or_fails() -> None:
 def test_branch_follows_the_mapped_option() -> None:
     with DAG("d", start_date=T0, schedule=None):
         op = HITLBranchOperator(
-            task_id="ask", subject="which?", options=["Left", "Right"],
+            task_id="ask",
+            subject="which?",
+            options=["Left", "Right"],
             options_mapping={"Left": "left"},
         )
         op >> [EmptyOperator(task_id="left"), EmptyOperator(task_id="Right")]
@@ -287,7 +289,9 @@ def test_cli_hitl_responses_file(tmp_path: Path) -> None:
     assert out.exit_code == 1
     assert json.loads(out.stdout)["task_states"]["ask"] == "failed"
     answers.write_text("{not json")
-    out = cli.invoke(app, ["dags", "test", str(dag_file), "approve", "--hitl-responses", str(answers)])
+    out = cli.invoke(
+        app, ["dags", "test", str(dag_file), "approve", "--hitl-responses", str(answers)]
+    )
     assert out.exit_code == 2 and "not JSON" in out.stderr
 
 
