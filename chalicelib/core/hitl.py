@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.core.errors import SlipstreamError
+from chalicelib.core.validation import param_value_problem
 
 
 class HitlError(SlipstreamError):
@@ -103,6 +104,12 @@ def check_response(
     extra = sorted(set(given) - set(request.params))
     if extra:
         problems.append(f"params_input: {', '.join(map(repr, extra))} not among the task's params")
+    for name, value in given.items():
+        param = request.params.get(name)
+        schema = param.get("schema") if isinstance(param, Mapping) else None
+        problem = param_value_problem(name, value, schema) if isinstance(schema, Mapping) else None
+        if problem:
+            problems.append(f"params_input: {problem}")
     if problems:
         raise InvalidResponse("; ".join(problems))
     merged = {k: _param_value(v) for k, v in request.params.items()}
