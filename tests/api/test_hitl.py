@@ -210,3 +210,18 @@ def test_cli_lists_pending_requests_and_answers_one(served: Served) -> None:
     assert served.stack.wait_for_run("pick", run_id, timeout=60).state is DagRunState.SUCCESS
     listed = cli.invoke(app, ["hitl", "list", "--dag", "pick", "--run", run_id, "--json"], env=env)
     assert json.loads(listed.stdout)["total_entries"] == 0
+
+
+def test_airflow_3_1_0_paths_serve_the_same_requests(served: Served) -> None:
+    run_id = _waiting(served, "pick")
+    listed = served.call("GET", "/hitlDetails", role="viewer", params={"dag_id": "pick"}).json()
+    assert run_id in {d["task_instance"]["dag_run_id"] for d in listed["hitl_details"]}
+    one = served.call("GET", f"/hitlDetails/pick/{run_id}/ask", role="viewer")
+    assert one.status_code == 200 and one.json()["subject"] == "Which?"
+    answered = served.call(
+        "PATCH", f"/hitlDetails/pick/{run_id}/ask", role="user", json={"chosen_options": ["c"]}
+    )
+    assert answered.status_code == 200, answered.text
+    assert served.stack.wait_for_run("pick", run_id, timeout=60).state is DagRunState.SUCCESS
+    mapped = served.call("GET", f"/hitlDetails/pick/{run_id}/ask/-1", role="viewer").json()
+    assert mapped["chosen_options"] == ["c"] and mapped["response_received"] is True

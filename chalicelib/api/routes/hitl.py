@@ -158,6 +158,10 @@ def _with_instances(call: Call, records: list[HitlRecord]) -> list[HITLDetail]:
 )
 def get_hitl_details(call: Call) -> HITLDetailCollection:
     """List human-in-the-loop requests (``~`` for every DAG or run), oldest first."""
+    return _list_details(call)
+
+
+def _list_details(call: Call) -> HITLDetailCollection:
     query: HITLListQuery = call.query
     dag_id = None if call.path["dag_id"] == ALL else call.path["dag_id"]
     run_id = None if call.path["dag_run_id"] == ALL else call.path["dag_run_id"]
@@ -204,6 +208,10 @@ def _record(call: Call, key: HitlKey) -> HitlRecord:
 @route(bp, ONE_PATH, "GET", role=Role.VIEWER, response=HITLDetail, tag=TAG)
 def get_hitl_detail(call: Call) -> HITLDetail:
     """One task instance's human-in-the-loop request and its answer, if any."""
+    return _one_detail(call)
+
+
+def _one_detail(call: Call) -> HITLDetail:
     key = _key(call)
     details = _with_instances(call, [_record(call, key)])
     if not details:
@@ -232,6 +240,10 @@ def _may_answer(call: Call, record: HitlRecord) -> None:
 )
 def update_hitl_detail(call: Call) -> HITLDetailResponse:
     """Answer a waiting human-in-the-loop task; it resumes at once."""
+    return _answer(call)
+
+
+def _answer(call: Call) -> HITLDetailResponse:
     key = _key(call)
     body: UpdateHITLDetailPayload = call.body
     record = _record(call, key)
@@ -280,3 +292,73 @@ def _wake(store: HitlStore, key: HitlKey, try_number: int) -> None:
         dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
     )
     deps.scheduler().timer(message, now, now)
+
+
+# -- Airflow 3.1.0's paths for the same resources (the client since 3.1.x uses the ones above)
+
+
+class HITLLegacyListQuery(HITLListQuery):
+    dag_id: str | None = None
+    dag_run_id: str | None = None
+
+
+def _as(call: Call, **path: str) -> Call:
+    return Call(call.principal, path, call.query, call.body, call.raw_body, call.headers)
+
+
+@route(
+    bp,
+    "/hitlDetails",
+    "GET",
+    role=Role.VIEWER,
+    query=HITLLegacyListQuery,
+    response=HITLDetailCollection,
+    tag=TAG,
+)
+def get_hitl_details_v310(call: Call) -> HITLDetailCollection:
+    """List human-in-the-loop requests (Airflow 3.1.0's path; dag_id/dag_run_id filter)."""
+    query: HITLLegacyListQuery = call.query
+    return _list_details(_as(call, dag_id=query.dag_id or ALL, dag_run_id=query.dag_run_id or ALL))
+
+
+LEGACY_ONE = "/hitlDetails/{dag_id}/{dag_run_id}/{task_id}"
+
+
+@route(bp, LEGACY_ONE, "GET", role=Role.VIEWER, response=HITLDetail, tag=TAG)
+def get_hitl_detail_v310(call: Call) -> HITLDetail:
+    """One unmapped task instance's request (Airflow 3.1.0's path)."""
+    return _one_detail(_as(call, **call.path, map_index="-1"))
+
+
+@route(bp, LEGACY_ONE + "/{map_index}", "GET", role=Role.VIEWER, response=HITLDetail, tag=TAG)
+def get_mapped_hitl_detail_v310(call: Call) -> HITLDetail:
+    """One mapped task instance's request (Airflow 3.1.0's path)."""
+    return _one_detail(call)
+
+
+@route(
+    bp,
+    LEGACY_ONE,
+    "PATCH",
+    role=Role.USER,
+    body=UpdateHITLDetailPayload,
+    response=HITLDetailResponse,
+    tag=TAG,
+)
+def update_hitl_detail_v310(call: Call) -> HITLDetailResponse:
+    """Answer an unmapped waiting task (Airflow 3.1.0's path)."""
+    return _answer(_as(call, **call.path, map_index="-1"))
+
+
+@route(
+    bp,
+    LEGACY_ONE + "/{map_index}",
+    "PATCH",
+    role=Role.USER,
+    body=UpdateHITLDetailPayload,
+    response=HITLDetailResponse,
+    tag=TAG,
+)
+def update_mapped_hitl_detail_v310(call: Call) -> HITLDetailResponse:
+    """Answer a mapped waiting task (Airflow 3.1.0's path)."""
+    return _answer(call)
