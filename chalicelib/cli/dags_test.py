@@ -68,6 +68,14 @@ def test_command(
             "--connections", help="Connections file (Airflow's JSON, YAML or .env format)."
         ),
     ] = None,
+    hitl_responses: Annotated[
+        str | None,
+        typer.Option(
+            "--hitl-responses",
+            help="JSON answers for human-in-the-loop tasks: {task_id: {chosen_options, "
+            "params_input}}; a task without one takes its defaults, or fails.",
+        ),
+    ] = None,
 ) -> None:
     """Run DAG_ID from PATH once, in this process, with the real engine.
 
@@ -80,10 +88,12 @@ def test_command(
     from chalicelib.local.display import TableReporter
     from chalicelib.local.runner import run_dag_test
     from chalicelib.local.streams import stdout_to_stderr, task_logs_to_stderr
+    from chalicelib.runtime.hitl import LocalHitl, local_hitl
     from chalicelib.sdk.loader import load_dag
 
     with _exit_on_error(err, invalid_dag_exit=EXIT_USAGE):
         _check_files(variables, connections)  # a bad file is bad input: before anything runs
+        answers = LocalHitl.from_file(hitl_responses) if hitl_responses else LocalHitl()
     with _exit_on_error(err, invalid_dag_exit=EXIT_USAGE), stdout_to_stderr():
         dag = load_dag(
             path, dag_id, import_timeout=import_timeout
@@ -91,6 +101,7 @@ def test_command(
     reporter = None if (quiet or as_json) else TableReporter(Console())
     with ExitStack() as guards:
         guards.enter_context(_exit_on_error(err, invalid_dag_exit=EXIT_FAILED_RUN))
+        guards.enter_context(local_hitl(answers))
         if as_json:
             guards.enter_context(stdout_to_stderr())
             if not quiet:

@@ -47,6 +47,7 @@ def _register_commands() -> None:
         dags_test,
         deploy,
         dev,
+        hitl_cli,
         keys,
         operators_cli,
         pools,

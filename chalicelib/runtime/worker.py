@@ -49,6 +49,7 @@ from chalicelib.runtime.executing import (
     execute_try,
     infrastructure_failure,
 )
+from chalicelib.runtime.hitl import StoreHitl, answering_hitl
 from chalicelib.runtime.outlets import EventView, TriggeringAssetEvents
 from chalicelib.runtime.recording import WorkerOutcome, persistently, record_and_hand_off
 from chalicelib.runtime.sensor_wakeups import TryWakeups, waking_sensors
@@ -307,10 +308,22 @@ def _run_try(
                 if deps.s3_watches is not None
                 else contextlib.nullcontext()
             )
-            with reading_dag_states(reader), triggering_dags(trigger), wakeups:
+            hitl = StoreHitl(lambda: _hitl_store(deps), run.tenant)
+            with (
+                reading_dag_states(reader),
+                triggering_dags(trigger),
+                wakeups,
+                answering_hitl(hitl),
+            ):
                 return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()
+
+
+def _hitl_store(deps: WorkerDeps) -> Any:
+    from chalicelib.store.hitl import hitl_store
+
+    return hitl_store(deps.store)
 
 
 def _triggering_events(deps: WorkerDeps, run: Any) -> TriggeringAssetEvents | None:

@@ -214,6 +214,14 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
         "TriggerDagRunOperator": _TRIGGER_DAGRUN
     },
     "airflow.providers.standard.operators.latest_only": {"LatestOnlyOperator": _LATEST_ONLY},
+    "airflow.providers.standard.operators.hitl": {
+        name: f"operators.hitl:{name}"
+        for name in ("HITLOperator", "ApprovalOperator", "HITLBranchOperator", "HITLEntryOperator")
+    },
+    "airflow.providers.standard.exceptions": {
+        "HITLTimeoutError": "operators.hitl:HITLTimeoutError",
+        "HITLRejectException": "operators.hitl:HITLRejectException",
+    },
     # -- providers Slipstream has (operators/, docs/operators.md)
     "airflow.providers.http.operators.http": {**_HTTP_OPERATORS},
     "airflow.operators.http_operator": {**_HTTP_OPERATORS},

@@ -126,6 +126,7 @@ class StoreModels:
     event_log: type[Any]
     backfill: type[Any]
     asset: type[Any]
+    hitl: type[Any]  # human-in-the-loop requests (store/hitl.py)
 
     def all(self) -> list[type[Model]]:
         return [
@@ -138,11 +139,14 @@ class StoreModels:
             self.event_log,
             self.backfill,
             self.asset,
+            self.hitl,
         ]
 
 
 def build_models(settings: StoreSettings) -> StoreModels:
     """Model classes bound to the tables and endpoint ``settings`` names."""
+    from chalicelib.store.hitl import build_hitl_model  # it imports this module's keys
+
     region = settings.region
     host = settings.endpoint_url
 
@@ -419,6 +423,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         EventLogModel,
         BackfillModel,
         build_asset_model(settings.table_name("assets")),
+        build_hitl_model(settings.table_name("hitl")),
     )
     for model in models.all():
         model.Meta.region = region

@@ -153,6 +153,9 @@ VALID_BODIES = {
     "patch_task_instance_dry_run": {"new_state": "success"},
     "patch_task_instance_by_map_index": {"new_state": "success"},
     "patch_task_instance_dry_run_by_map_index": {"new_state": "success"},
+    "update_hitl_detail": {"chosen_options": ["Approve"]},
+    "update_hitl_detail_v310": {"chosen_options": ["Approve"]},
+    "update_mapped_hitl_detail_v310": {"chosen_options": ["Approve"]},
 }
 
 

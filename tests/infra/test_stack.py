@@ -40,6 +40,7 @@ TABLE_RESOURCES = {
     "event-log": "EventLogTable",
     "backfills": "BackfillsTable",
     "assets": "AssetsTable",
+    "hitl": "HitlTable",
 }
 
 

@@ -10,6 +10,7 @@ from chalicelib.api.routes import (
     dags,
     deploys,
     event_log,
+    hitl,
     interventions,
     keys,
     monitor,
@@ -44,4 +45,5 @@ ALL_BLUEPRINTS = [
     xcom.bp,
     deploys.bp,
     assets.bp,
+    hitl.bp,
 ]
