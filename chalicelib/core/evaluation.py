@@ -18,7 +18,8 @@ from chalicelib.core.commands import (
     TaskSummary,
 )
 from chalicelib.core.fan_in import FanInCounts
-from chalicelib.core.runs import TaskInstance
+from chalicelib.core.past import PastCheck, PastView
+from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
 from chalicelib.core.trigger_rules import UpstreamCounts, Verdict, evaluate
@@ -48,9 +49,17 @@ def schedule(spec: DagSpec, task: TaskSpec, ti: TaskInstance) -> ScheduleTask:
 class Evaluation:
     """One cascade of trigger-rule evaluations with a local overlay of its own decisions."""
 
-    def __init__(self, spec: DagSpec, view: RunStateView):
+    def __init__(
+        self,
+        spec: DagSpec,
+        view: RunStateView,
+        *,
+        run: DagRun | None = None,
+        past: PastView | None = None,
+    ):
         self.spec = spec
         self.view = view
+        self.past = PastCheck(spec, run, past)
         self.fan_ins = spec.fan_ins
         self.known: dict[str, TaskSummary] = {}
         self.counts: dict[str, FanInCounts] = {}  # wide joins' counts as read
@@ -107,7 +116,9 @@ class Evaluation:
             task = tasks[ti.task_id]
             if self._skipped_by_branch(task) is not None:
                 continue
-            if evaluate(task.trigger_rule, self._upstream_counts(task)) is Verdict.RUN:
+            if evaluate(task.trigger_rule, self._upstream_counts(task)) is not Verdict.RUN:
+                continue
+            if self.past.waiting_reason(task) is None:
                 commands.append(schedule(self.spec, task, ti))
         return commands
 
@@ -155,6 +166,10 @@ class Evaluation:
         if verdict is Verdict.UPSTREAM_FAILED:
             self._decided(task.task_id, TaskState.UPSTREAM_FAILED, "trigger rule")
             return True
+        if self.past.waiting_reason(task) is not None:
+            # Airflow's PrevDagrunDep: the task stays NONE until the previous
+            # run's instance changes (scheduler.past wakes it with PastChanged).
+            return False
         if task.mapping is None:
             self.commands.append(schedule(self.spec, task, summary.instance))
             self.known[task.task_id] = TaskSummary(
