@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -81,7 +82,7 @@ def previous(states: dict[str, TaskState], **mapped: dict[TaskState, int]) -> Fa
 def finish(state: InMemoryRunState, task_id: str, final: TaskState) -> None:
     """Take ``task_id`` through a try to ``final``, as a worker would."""
     path = [TaskState.NONE, TaskState.SCHEDULED, TaskState.QUEUED, TaskState.RUNNING, final]
-    for before, after in zip(path, path[1:], strict=False):
+    for before, after in itertools.pairwise(path):
         state.transition(task_id, -1, before, after)
 
 
@@ -165,9 +166,7 @@ def test_mapped_past_needs_every_map_index() -> None:
     one_failed = {TaskState.SUCCESS: 3, TaskState.FAILED: 1}
     assert after_extract(dop_spec(), FakePast(previous(ALL_DONE, load=one_failed))) == []
     done = {TaskState.SUCCESS: 3, TaskState.SKIPPED: 1}
-    assert scheduled(after_extract(dop_spec(), FakePast(previous(ALL_DONE, load=done)))) == [
-        "load"
-    ]
+    assert scheduled(after_extract(dop_spec(), FakePast(previous(ALL_DONE, load=done)))) == ["load"]
 
 
 def test_catchup_dags_look_for_the_previous_scheduled_run() -> None:
