@@ -131,7 +131,10 @@ class Interventions:
         ]
         if to_clear:
             self.clear(run, spec, to_clear, dry_run=False)
-        elif (self.store.get_run(run.dag_id, run.run_id) or run).state is DagRunState.RUNNING:
+        elif (
+            spec.past_wakes  # a finished run's mark can meet the next run's depends_on_past
+            or (self.store.get_run(run.dag_id, run.run_id) or run).state is DagRunState.RUNNING
+        ):
             self._changed(run)
         return done
 
