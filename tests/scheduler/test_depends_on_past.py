@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 
+from chalicelib.core.backfill import BackfillError
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.runs import DagRun
 from chalicelib.core.states import DagRunState, TaskState
@@ -30,9 +31,9 @@ def stack(store) -> Stack:
     return Stack(store=store, clock=FakeClock(dt.datetime(2024, 1, 5, tzinfo=dt.UTC)))
 
 
-def past_dag(*, wait_for_downstream: bool = False) -> DAG:
+def past_dag(*, wait_for_downstream: bool = False, schedule: str | None = None) -> DAG:
     """extract >> load >> report; load depends on its previous run."""
-    with DAG("past", schedule=None, start_date=D1) as dag:
+    with DAG("past", schedule=schedule, start_date=D1) as dag:
         extract = EmptyOperator(task_id="extract")
 
         @task(depends_on_past=True, wait_for_downstream=wait_for_downstream)
@@ -169,3 +170,36 @@ def test_runs_by_logical_date_reads_the_neighbours(stack: Stack) -> None:
     ]
     assert store.runs_by_logical_date("past", before=D1) == []
     assert store.runs_by_logical_date("other", after=D1) == []
+
+
+def test_a_backfill_runs_its_dates_in_order_and_its_first_run_ignores_the_past(
+    stack: Stack,
+) -> None:
+    stack.deploy(past_dag(schedule="@daily"))
+    before, _ = stack.scheduler.trigger("past", logical_date=D1 - dt.timedelta(days=1))
+    FAIL_ONCE.add(before.run_id)
+    stack.settle()
+    assert stack.states("past", before.run_id)["load"] == "failed"
+
+    backfills = stack.scheduler.backfills
+    backfills.create("past", D1, D1 + dt.timedelta(days=3), max_active_runs=4)
+    runs = sorted(
+        (r for r in stack.store.backfills.runs_between("past", D1, stack.clock()) if r.backfill_id),
+        key=lambda r: r.logical_date,
+    )
+    assert len(runs) == 4
+    slow: list[WorkerMessage] = []
+    stack.settle(drop=held(runs[0], "load", slow))  # the first date's load is slow
+    assert len(slow) == 1  # it ran although the run before it failed (first of the backfill)
+    assert [stack.states("past", r.run_id)["load"] for r in runs[1:]] == ["none"] * 3
+
+    stack.run_worker(slow[0])
+    stack.settle()  # each date's load wakes the next date's: no deadlock, in date order
+    assert all(stack.store.get_run("past", r.run_id).state is DagRunState.SUCCESS for r in runs)
+    assert [run_id for run_id in TRIES if run_id != before.run_id] == [r.run_id for r in runs]
+
+
+def test_a_backward_backfill_of_a_depends_on_past_dag_is_refused(stack: Stack) -> None:
+    stack.deploy(past_dag(schedule="@daily"))
+    with pytest.raises(BackfillError, match="cannot be run in reverse"):
+        stack.scheduler.backfills.create("past", D1, D2, run_backwards=True)
