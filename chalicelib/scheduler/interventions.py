@@ -171,7 +171,10 @@ class Interventions:
             changed = self.store.restate_run(run.dag_id, run.run_id, run.state, state, now)
         if not changed:
             return []  # the run moved meanwhile; the caller reads it again
-        return self._apply_marks(run, spec, plan)
+        done = self._apply_marks(run, spec, plan)
+        if spec.past_wakes:
+            self._changed(run)  # the next run's depends_on_past tasks may now start
+        return done
 
     def _apply_marks(self, run: DagRun, spec: DagSpec, plan: Sequence[Changed]) -> list[Changed]:
         now = self.scheduler.clock()

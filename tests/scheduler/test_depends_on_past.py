@@ -203,3 +203,17 @@ def test_a_backward_backfill_of_a_depends_on_past_dag_is_refused(stack: Stack) -
     stack.deploy(past_dag(schedule="@daily"))
     with pytest.raises(BackfillError, match="cannot be run in reverse"):
         stack.scheduler.backfills.create("past", D1, D2, run_backwards=True)
+
+
+def test_marking_the_previous_run_success_wakes_the_next_run(stack: Stack) -> None:
+    first, second = two_runs(stack)
+    FAIL_ONCE.add(first.run_id)
+    stack.settle()
+    assert stack.states("past", second.run_id)["load"] == "none"
+
+    spec = stack.scheduler.specs.get("past", first.version)
+    failed = stack.store.get_run("past", first.run_id)
+    Interventions(stack.scheduler).set_run_state(failed, spec, DagRunState.SUCCESS)
+    stack.settle()
+
+    assert stack.store.get_run("past", second.run_id).state is DagRunState.SUCCESS
