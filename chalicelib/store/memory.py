@@ -133,21 +133,10 @@ class InMemoryStateStore(StateStore):
             record = self._runs.get((dag_id, run_id))
             return None if record is None else record.run
 
-    def runs_by_logical_date(
-        self,
-        dag_id: str,
-        *,
-        before: dt.datetime | None = None,
-        after: dt.datetime | None = None,
-        limit: int = 1,
-    ) -> list[DagRun]:
+    def runs_by_logical_date(self, dag_id: str, **where: Any) -> list[DagRun]:
         with self._lock:
-            runs = [
-                r.run
-                for (d, _), r in self._runs.items()
-                if d == dag_id and r.run.logical_date is not None
-            ]
-        return select_by_logical_date(runs, before=before, after=after, limit=limit)
+            runs = [r.run for (d, _), r in self._runs.items() if d == dag_id]
+        return select_by_logical_date(runs, **where)
 
     def run_progress(self, dag_id: str, run_id: str) -> RunProgress:
         with self._lock:

@@ -19,9 +19,9 @@ from chalicelib.store.dynamo_view import _run_from_item
 def select_by_logical_date(
     runs: Iterable[DagRun],
     *,
-    before: dt.datetime | None,
-    after: dt.datetime | None,
-    limit: int,
+    before: dt.datetime | None = None,
+    after: dt.datetime | None = None,
+    limit: int = 1,
 ) -> list[DagRun]:
     """The in-memory answer of ``StateStore.runs_by_logical_date``."""
     if (before is None) == (after is None):
