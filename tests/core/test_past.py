@@ -247,3 +247,14 @@ def test_past_wakes_name_the_tasks_a_change_may_unblock() -> None:
         d={"depends_on_past": True},
     )
     assert spec.past_wakes == {"a": ("a",), "b": ("a",), "c": ("a",), "d": ("d",)}
+
+
+def test_a_repeated_wake_schedules_nothing_twice() -> None:
+    spec = dop_spec()
+    state = running_state(spec)
+    finish(state, "extract", TaskState.SUCCESS)
+    met = FakePast(previous(ALL_DONE))
+    first = decide(spec, state.run, PastChanged(("load",)), state, T0, met)
+    state.apply(first, T0)
+    assert scheduled(first) == ["load"]
+    assert decide(spec, state.run, PastChanged(("load",)), state, T0, met) == []

@@ -6,10 +6,12 @@ success, or a clear that lets it run again."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
 from chalicelib.core.backfill import BackfillError
+from chalicelib.core.engine import PastChanged
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.runs import DagRun
 from chalicelib.core.states import DagRunState, TaskState
@@ -91,6 +93,12 @@ def test_the_next_runs_task_waits_and_is_woken_when_the_previous_one_finishes(
     before = stack.store.get_instance("past", first.run_id, "load", -1)
     after = stack.store.get_instance("past", second.run_id, "load", -1)
     assert after.start_date >= before.end_date
+
+    # the same wake delivered again (at-least-once) starts nothing
+    spec = stack.scheduler.specs.get("past", second.version)
+    running = replace(stack.store.get_run("past", second.run_id), state=DagRunState.RUNNING)
+    assert stack.scheduler.advance(running, spec, PastChanged(("load",))) == []
+    assert not stack.executor.invocations and TRIES[second.run_id] == 1
 
 
 def test_a_failed_past_keeps_the_task_waiting_until_marked_success(stack: Stack) -> None:
