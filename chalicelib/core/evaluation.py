@@ -147,6 +147,8 @@ class Evaluation:
         if skipper is WAITING_FOR_BRANCH:
             return False
         if skipper is not None:
+            if self._past_holds_skip(task):
+                return False
             self._decided(task.task_id, TaskState.SKIPPED, f"not followed by branch {skipper}")
             return True
         counts = self._upstream_counts(task)
@@ -159,6 +161,8 @@ class Evaluation:
             # depends on which finished first. Deciding only once every
             # upstream is done makes the outcome independent of timing; the
             # run cannot end before those upstreams anyway.
+            return False
+        if verdict is not Verdict.RUN and self._past_holds_skip(task):
             return False
         if verdict is Verdict.SKIP:
             self._decided(task.task_id, TaskState.SKIPPED, "trigger rule")
@@ -177,6 +181,14 @@ class Evaluation:
             )
             return False
         return self._expand(task, summary)
+
+    def _past_holds_skip(self, task: TaskSpec) -> bool:
+        """Airflow's ``wait_for_past_depends_before_skipping``: no skip or
+        upstream-failed decision while the task's past is not met."""
+        return (
+            task.wait_for_past_depends_before_skipping
+            and self.past.waiting_reason(task) is not None
+        )
 
     def _skipped_by_branch(self, task: TaskSpec) -> str | None:
         """Airflow's NotPreviouslySkippedDep: a branch upstream chose another path.

@@ -67,7 +67,12 @@ class MappingSpec(_Frozen):
     sources: dict[str, MapSource]
 
 
-PAST_FIELDS = ("depends_on_past", "wait_for_downstream", "ignore_first_depends_on_past")
+PAST_FIELDS = (
+    "depends_on_past",
+    "wait_for_downstream",
+    "ignore_first_depends_on_past",
+    "wait_for_past_depends_before_skipping",
+)
 """TaskSpec fields left out of the hashed JSON while False (older specs keep their hash)."""
 
 
@@ -95,6 +100,7 @@ class TaskSpec(_Frozen):
     depends_on_past: bool = False
     wait_for_downstream: bool = False
     ignore_first_depends_on_past: bool = False
+    wait_for_past_depends_before_skipping: bool = False
     priority_weight: int = 1
     weight_rule: str = "downstream"
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)

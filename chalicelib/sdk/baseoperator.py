@@ -50,6 +50,7 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
     "depends_on_past": False,
     "wait_for_downstream": False,
     "ignore_first_depends_on_past": False,  # Airflow 3's task SDK default
+    "wait_for_past_depends_before_skipping": False,
     "retries": 0,
     "retry_delay": dt.timedelta(seconds=300),
     "retry_exponential_backoff": False,
@@ -253,6 +254,7 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
     # waiting for the previous run's own instance of this task.
     n.depends_on_past = bool(get("depends_on_past")) or n.wait_for_downstream
     n.ignore_first_depends_on_past = bool(get("ignore_first_depends_on_past"))
+    n.wait_for_past_depends_before_skipping = bool(get("wait_for_past_depends_before_skipping"))
     n.retries = _whole_number(node, "retries", get("retries"), 0)
     n.retry_delay = _duration(
         node, "retry_delay", get("retry_delay"), TASK_ARG_DEFAULTS["retry_delay"]
@@ -379,6 +381,7 @@ class BaseOperator(TaskNode):
         depends_on_past: bool = False,
         wait_for_downstream: bool = False,
         ignore_first_depends_on_past: bool = False,
+        wait_for_past_depends_before_skipping: bool = False,
         retries: int = 0,
         retry_delay: dt.timedelta | float = TASK_ARG_DEFAULTS["retry_delay"],
         retry_exponential_backoff: bool = False,

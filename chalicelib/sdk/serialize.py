@@ -121,6 +121,7 @@ def _task_spec(node: TaskNode, dag: DAG, refs: _References) -> TaskSpec:
         depends_on_past=t.depends_on_past,
         wait_for_downstream=t.wait_for_downstream,
         ignore_first_depends_on_past=t.ignore_first_depends_on_past,
+        wait_for_past_depends_before_skipping=t.wait_for_past_depends_before_skipping,
         priority_weight=t.priority_weight,
         weight_rule=t.weight_rule,
         executor=t.executor.to_spec(),

@@ -258,3 +258,17 @@ def test_a_repeated_wake_schedules_nothing_twice() -> None:
     state.apply(first, T0)
     assert scheduled(first) == ["load"]
     assert decide(spec, state.run, PastChanged(("load",)), state, T0, met) == []
+
+
+def test_wait_for_past_depends_before_skipping_holds_the_skip_until_the_past_is_met() -> None:
+    spec = dop_spec(wait_for_past_depends_before_skipping=True)
+    state = running_state(spec)
+    finish(state, "extract", TaskState.FAILED)
+    not_met = FakePast(previous({**ALL_DONE, "load": TaskState.RUNNING}))
+    assert decide(spec, state.run, TaskFinished("extract"), state, T0, not_met) == []
+    met = FakePast(previous(ALL_DONE))
+    commands = decide(spec, state.run, PastChanged(("load",)), state, T0, met)
+    assert [(c.task_id, c.state) for c in commands if isinstance(c, SetTaskState)] == [
+        ("load", TaskState.UPSTREAM_FAILED),
+        ("report", TaskState.UPSTREAM_FAILED),
+    ]
