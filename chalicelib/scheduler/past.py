@@ -21,6 +21,7 @@ from chalicelib.core.commands import (
     Command,
     Event,
     PastChanged,
+    RunStateView,
     SetTaskState,
     TaskFinished,
     TaskSummary,
@@ -46,6 +47,7 @@ class StorePreviousRun:
         self._store = store
         self._spec = specs.get(run.dag_id, run.version)
         self._run = run
+        self._view: RunStateView | None = None
 
     @property
     def run(self) -> DagRun:
@@ -58,8 +60,9 @@ class StorePreviousRun:
         known = [t for t in task_ids if t in self._spec.tasks]
         if not known:
             return {}
-        view = self._store.run_view(self._run.dag_id, self._run.run_id, self._spec)
-        return view.summaries(known)
+        if self._view is None:  # one view for every task a cascade checks
+            self._view = self._store.run_view(self._run.dag_id, self._run.run_id, self._spec)
+        return self._view.summaries(known)
 
 
 class StorePastView:
