@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from chalicelib.core.errors import SlipstreamError
+from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState
 from chalicelib.core.timetables import (
     DagRunInfo,
@@ -80,6 +81,15 @@ def check_backfillable(dag_id: str, timetable: Timetable) -> None:
         raise NoSchedule(f"{dag_id} has no schedule")
     if not timetable.periodic:
         raise NonPeriodicSchedule(f"{dag_id} has a non-periodic schedule")
+
+
+def check_direction(spec: DagSpec, *, run_backwards: bool) -> None:
+    """Airflow refuses a backward backfill of a DAG with depends_on_past tasks:
+    each date would wait for a later-created earlier one (core.past)."""
+    if run_backwards and spec.past_wakes:
+        raise BackfillError(
+            "Backfill cannot be run in reverse when the DAG has tasks where depends_on_past=True"
+        )
 
 
 def candidate_runs(

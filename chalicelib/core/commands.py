@@ -69,7 +69,15 @@ class Reconcile:
     queued_timeout: dt.timedelta | None = None
 
 
-Event = RunStarted | TaskFinished | RetryDue | TimeoutCheck | Reconcile
+@dataclass(frozen=True)
+class PastChanged:
+    """The previous run's instance of these tasks (or, for wait_for_downstream,
+    a downstream of it) changed: evaluate only these tasks here (core.past)."""
+
+    task_ids: tuple[str, ...]
+
+
+Event = RunStarted | TaskFinished | RetryDue | TimeoutCheck | Reconcile | PastChanged
 
 
 # ------------------------------------------------------------- commands out

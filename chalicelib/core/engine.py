@@ -22,6 +22,7 @@ from chalicelib.core.commands import (
     Event,
     ExpandTask,
     FinishRun,
+    PastChanged,
     Reconcile,
     RequeueTask,
     RetryDue,
@@ -36,6 +37,7 @@ from chalicelib.core.commands import (
 )
 from chalicelib.core.evaluation import MAX_MAP_LENGTH, WAITING_FOR_BRANCH, Evaluation, schedule
 from chalicelib.core.group_mapping import finished_targets, map_group
+from chalicelib.core.past import PastView
 from chalicelib.core.retries import decide_after_failure
 from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec, TaskSpec
@@ -55,6 +57,8 @@ __all__ = [  # the engine's vocabulary, importable from here as before
     "Event",
     "ExpandTask",
     "FinishRun",
+    "PastChanged",
+    "PastView",
     "Reconcile",
     "RequeueTask",
     "RetryDue",
@@ -79,25 +83,41 @@ worker starting it was lost on its way, and reconciliation dispatches it again."
 
 
 def decide(
-    spec: DagSpec, run: DagRun, event: Event, view: RunStateView, now: dt.datetime
+    spec: DagSpec,
+    run: DagRun,
+    event: Event,
+    view: RunStateView,
+    now: dt.datetime,
+    past: PastView | None = None,
 ) -> list[Command]:
-    """The commands that follow from ``event`` in ``run`` at time ``now``."""
+    """The commands that follow from ``event`` in ``run`` at time ``now``.
+
+    ``past`` is the view of earlier runs that ``depends_on_past`` tasks need
+    (core.past); a DAG without such tasks never reads it.
+    """
     if run.state.finished:
         return []
+    evaluation = Evaluation(spec, view, run=run, past=past)
     if isinstance(event, RunStarted):
         starters = [tid for tid in spec.tasks if _starts_with_run(spec.tasks[tid])]
-        return Evaluation(spec, view).run(starters)
+        return evaluation.run(starters)
+    if isinstance(event, PastChanged):
+        return evaluation.run([tid for tid in event.task_ids if tid in spec.tasks])
     if isinstance(event, TaskFinished):
-        return _on_task_finished(spec, event, view)
+        return _on_task_finished(spec, event, view, evaluation)
     if isinstance(event, RetryDue):
         return _on_retry_due(spec, event, view, now)
     if isinstance(event, Reconcile):
-        return _on_reconcile(spec, view, now, event.queued_timeout or QUEUED_TIMEOUT)
+        return _on_reconcile(spec, view, now, event.queued_timeout or QUEUED_TIMEOUT, evaluation)
     return _on_timeout_check(spec, run, view, now)
 
 
 def _on_reconcile(
-    spec: DagSpec, view: RunStateView, now: dt.datetime, queued_timeout: dt.timedelta
+    spec: DagSpec,
+    view: RunStateView,
+    now: dt.datetime,
+    queued_timeout: dt.timedelta,
+    evaluation: Evaluation,
 ) -> list[Command]:
     commands: list[Command] = []
     unfinished = list(view.unfinished())
@@ -112,7 +132,6 @@ def _on_reconcile(
                 commands.append(schedule(spec, spec.task(ti.task_id), ti))
             else:
                 commands.append(StartTimer(RetryDue(ti.task_id, ti.map_index), ti.next_try_at))
-    evaluation = Evaluation(spec, view)
     commands.extend(evaluation.run(spec.topological_order))
     # Instances of an expanded map are scheduled when it expands; one still NONE
     # was cleared by an operator or lost between the expansion and its schedule.
@@ -125,9 +144,10 @@ def _starts_with_run(task: TaskSpec) -> bool:
     return not task.upstream or task.trigger_rule is TriggerRule.ALWAYS
 
 
-def _on_task_finished(spec: DagSpec, event: TaskFinished, view: RunStateView) -> list[Command]:
+def _on_task_finished(
+    spec: DagSpec, event: TaskFinished, view: RunStateView, evaluation: Evaluation
+) -> list[Command]:
     task = spec.task(event.task_id)
-    evaluation = Evaluation(spec, view)
     if task.flow == "short_circuit" and map_group(task) is None:
         # A short-circuit may skip tasks beyond its direct downstream
         # (ignore_downstream_trigger_rules=True); apply those first.

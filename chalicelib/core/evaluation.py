@@ -21,7 +21,8 @@ from chalicelib.core.commands import (
 from chalicelib.core.fan_in import FanInCounts
 from chalicelib.core.group_mapping import GroupIndexes, IndexedTask, map_group
 from chalicelib.core.map_sources import source_length
-from chalicelib.core.runs import TaskInstance
+from chalicelib.core.past import PastCheck, PastView
+from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec, MapSource, TaskSpec
 from chalicelib.core.states import TaskState
 from chalicelib.core.trigger_rules import UpstreamCounts, Verdict, evaluate
@@ -51,9 +52,17 @@ def schedule(spec: DagSpec, task: TaskSpec, ti: TaskInstance) -> ScheduleTask:
 class Evaluation:
     """One cascade of trigger-rule evaluations with a local overlay of its own decisions."""
 
-    def __init__(self, spec: DagSpec, view: RunStateView):
+    def __init__(
+        self,
+        spec: DagSpec,
+        view: RunStateView,
+        *,
+        run: DagRun | None = None,
+        past: PastView | None = None,
+    ):
         self.spec = spec
         self.view = view
+        self.past = PastCheck(spec, run, past)
         self.fan_ins = spec.fan_ins
         self.known: dict[str, TaskSummary] = {}
         self.counts: dict[str, FanInCounts] = {}  # wide joins' counts as read
@@ -113,7 +122,9 @@ class Evaluation:
                 continue  # decided index by index when the run is evaluated (group_mapping)
             if self._skipped_by_branch(task) is not None:
                 continue
-            if evaluate(task.trigger_rule, self._upstream_counts(task)) is Verdict.RUN:
+            if evaluate(task.trigger_rule, self._upstream_counts(task)) is not Verdict.RUN:
+                continue
+            if self.past.waiting_reason(task) is None:
                 commands.append(schedule(self.spec, task, ti))
         return commands
 
@@ -150,6 +161,8 @@ class Evaluation:
         if skipper is WAITING_FOR_BRANCH:
             return False
         if skipper is not None:
+            if self._past_holds_skip(task):
+                return False
             self._decided(task.task_id, TaskState.SKIPPED, f"not followed by branch {skipper}")
             return True
         counts = self._upstream_counts(task)
@@ -163,12 +176,18 @@ class Evaluation:
             # upstream is done makes the outcome independent of timing; the
             # run cannot end before those upstreams anyway.
             return False
+        if verdict is not Verdict.RUN and self._past_holds_skip(task):
+            return False
         if verdict is Verdict.SKIP:
             self._decided(task.task_id, TaskState.SKIPPED, "trigger rule")
             return True
         if verdict is Verdict.UPSTREAM_FAILED:
             self._decided(task.task_id, TaskState.UPSTREAM_FAILED, "trigger rule")
             return True
+        if self.past.waiting_reason(task) is not None:
+            # Airflow's PrevDagrunDep: the task stays NONE until the previous
+            # run's instance changes (scheduler.past wakes it with PastChanged).
+            return False
         if task.mapping is None:
             self.commands.append(schedule(self.spec, task, summary.instance))
             self.known[task.task_id] = TaskSummary(
@@ -176,6 +195,14 @@ class Evaluation:
             )
             return False
         return self._expand(task, summary)
+
+    def _past_holds_skip(self, task: TaskSpec) -> bool:
+        """Airflow's ``wait_for_past_depends_before_skipping``: no skip or
+        upstream-failed decision while the task's past is not met."""
+        return (
+            task.wait_for_past_depends_before_skipping
+            and self.past.waiting_reason(task) is not None
+        )
 
     def _skipped_by_branch(self, task: TaskSpec, index: int = -1) -> str | None:
         """Airflow's NotPreviouslySkippedDep: a branch upstream chose another path.

@@ -77,6 +77,15 @@ class MappingSpec(_Frozen):
     group: str | None = None
 
 
+PAST_FIELDS = (
+    "depends_on_past",
+    "wait_for_downstream",
+    "ignore_first_depends_on_past",
+    "wait_for_past_depends_before_skipping",
+)
+"""TaskSpec fields left out of the hashed JSON while False (older specs keep their hash)."""
+
+
 class TaskSpec(_Frozen):
     task_id: str
     display_name: str | None = None
@@ -96,6 +105,12 @@ class TaskSpec(_Frozen):
     # runs, and within one run (Airflow's max_active_tis_per_dag / _per_dagrun).
     max_active_tis_per_dag: int | None = None
     max_active_tis_per_dagrun: int | None = None
+    # Airflow's PrevDagrunDep (core.past): wait for this task, and with
+    # wait_for_downstream for its direct downstream tasks, in the previous run.
+    depends_on_past: bool = False
+    wait_for_downstream: bool = False
+    ignore_first_depends_on_past: bool = False
+    wait_for_past_depends_before_skipping: bool = False
     priority_weight: int = 1
     weight_rule: str = "downstream"
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
@@ -177,6 +192,9 @@ class DagSpec(_Frozen):
                 drop_unused_source_fields(source)
             if task.get("mapping") and task["mapping"].get("group") is None:
                 task["mapping"].pop("group", None)
+            for past in PAST_FIELDS:
+                if not task.get(past):
+                    task.pop(past, None)
         for group in data["task_groups"].values():
             if group.get("mapping") is None:
                 group.pop("mapping", None)
@@ -193,6 +211,20 @@ class DagSpec(_Frozen):
             return self.tasks[task_id]
         except KeyError:
             raise UnknownTask(f"DAG {self.dag_id!r} has no task {task_id!r}") from None
+
+    @cached_property
+    def past_wakes(self) -> dict[str, tuple[str, ...]]:
+        """For each task, the depends_on_past tasks of the next run that its
+        finishing here may unblock: itself, and the wait_for_downstream tasks
+        directly upstream of it (core.past). Empty for most DAGs."""
+        wakes: dict[str, list[str]] = {}
+        for tid, task in self.tasks.items():
+            if task.depends_on_past or task.wait_for_downstream:
+                wakes.setdefault(tid, []).append(tid)
+            if task.wait_for_downstream:
+                for down in task.downstream:
+                    wakes.setdefault(down, []).append(tid)
+        return {tid: tuple(sorted(set(found))) for tid, found in wakes.items()}
 
     @cached_property
     def roots(self) -> list[str]:

@@ -39,6 +39,7 @@ from chalicelib.core.engine import (
     decide,
 )
 from chalicelib.core.errors import DagValidationError, SlipstreamError
+from chalicelib.core.past import NO_HISTORY  # dags test: one run, no earlier runs
 from chalicelib.core.runs import DagRun, RunType, make_run_id
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import WAITING_ON_TIMER, DagRunState, TaskState
@@ -246,7 +247,9 @@ class LocalDagRun:
         workers: int,
         running: dict[Future[TryResult], tuple[ScheduleTask, TryCancel]],
     ) -> None:
-        self._act(decide(self.spec, self.state.run, RunStarted(), self.state, self.clock()))
+        self._act(
+            decide(self.spec, self.state.run, RunStarted(), self.state, self.clock(), NO_HISTORY)
+        )
         while not self._over():
             self._fire_due_timers()
             held_back: list[Any] = []
@@ -280,7 +283,9 @@ class LocalDagRun:
                     time.sleep(pause)  # real_time=True asked to wait out the delay
             else:
                 self.clock.advance_to(due)
-            self._act(decide(self.spec, self.state.run, event, self.state, self.clock()))
+            self._act(
+                decide(self.spec, self.state.run, event, self.state, self.clock(), NO_HISTORY)
+            )
 
     def _at_task_limit(
         self, task_id: str, running: dict[Future[TryResult], tuple[ScheduleTask, TryCancel]]
@@ -306,7 +311,9 @@ class LocalDagRun:
         its dagrun_timeout starts no task and records no late result, as deployed."""
         while self.timers and self.timers[0][0] <= self.clock() and not self._over():
             _, _, event = heapq.heappop(self.timers)
-            self._act(decide(self.spec, self.state.run, event, self.state, self.clock()))
+            self._act(
+                decide(self.spec, self.state.run, event, self.state, self.clock(), NO_HISTORY)
+            )
 
     def _wait_timeout(self, running: bool) -> float | None:
         """How long to wait for running tries before the next timer is due.
@@ -385,7 +392,9 @@ class LocalDagRun:
             heapq.heappush(self.timers, (result.next_try_at, next(self.sequence), event))
             return
         event_done = TaskFinished(cmd.task_id, cmd.map_index)
-        self._act(decide(self.spec, self.state.run, event_done, self.state, self.clock()))
+        self._act(
+            decide(self.spec, self.state.run, event_done, self.state, self.clock(), NO_HISTORY)
+        )
 
     def _act(self, commands: list[Command]) -> None:
         now = self.clock()

@@ -23,6 +23,7 @@ from chalicelib.core.backfill import (
     ReprocessBehavior,
     candidate_runs,
     check_backfillable,
+    check_direction,
     is_backfill_run,
     plan_backfill,
     run_info_at,
@@ -80,6 +81,7 @@ class Backfills:
         """What a backfill would create (the dry run); writes nothing."""
         _, spec = self._spec(dag_id)
         check_backfillable(dag_id, spec.timetable)
+        check_direction(spec, run_backwards=run_backwards)
         now = self.scheduler.clock()
         candidates = candidate_runs(
             spec.timetable, from_date, to_date, now, run_backwards=run_backwards

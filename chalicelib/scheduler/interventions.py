@@ -131,7 +131,10 @@ class Interventions:
         ]
         if to_clear:
             self.clear(run, spec, to_clear, dry_run=False)
-        elif (self.store.get_run(run.dag_id, run.run_id) or run).state is DagRunState.RUNNING:
+        elif (
+            spec.past_wakes  # a finished run's mark can meet the next run's depends_on_past
+            or (self.store.get_run(run.dag_id, run.run_id) or run).state is DagRunState.RUNNING
+        ):
             self._changed(run)
         return done
 
@@ -168,7 +171,10 @@ class Interventions:
             changed = self.store.restate_run(run.dag_id, run.run_id, run.state, state, now)
         if not changed:
             return []  # the run moved meanwhile; the caller reads it again
-        return self._apply_marks(run, spec, plan)
+        done = self._apply_marks(run, spec, plan)
+        if spec.past_wakes:
+            self._changed(run)  # the next run's depends_on_past tasks may now start
+        return done
 
     def _apply_marks(self, run: DagRun, spec: DagSpec, plan: Sequence[Changed]) -> list[Changed]:
         now = self.scheduler.clock()

@@ -64,6 +64,7 @@ from chalicelib.core.timetables import DataInterval, TimeRestriction
 from chalicelib.core.validation import resolve_params
 from chalicelib.executors.base import DispatchError, Executor
 from chalicelib.scheduler.isolation import Failures, isolated
+from chalicelib.scheduler.past import StorePastView, changed_tasks, wake_next_runs
 from chalicelib.scheduler.specs import SpecCache
 from chalicelib.store.base import ActiveRun, DagRecord, StateStore
 
@@ -446,6 +447,7 @@ class Scheduler:
         """After an operator's clear or mark: start a reopened run, re-evaluate a
         running one whole, and finish it when every instance is finished (a mark
         can finish the last ones with no try left to report it)."""
+        wake_next_runs(self, run, spec, spec.past_wakes)  # a mark may meet the next run's past
         if run.state is DagRunState.QUEUED:
             self.start_run(run, spec)
             run = self.store.get_run(run.dag_id, run.run_id) or run
@@ -474,12 +476,15 @@ class Scheduler:
         decides who starts a try, so the queueing write is only skipped, never
         needed; if the dispatch fails, the try is queued and dispatched as usual.
         """
-        if run.state is not DagRunState.RUNNING:
-            return []
-        now = self.clock()
-        view = view or self.store.run_view(run.dag_id, run.run_id, spec)
-        commands = decide(spec, run, event, view, now)
-        return self._apply(spec, run, commands, now, view=view, direct=direct)
+        effective: list[Command] = []
+        if run.state is DagRunState.RUNNING:
+            now = self.clock()
+            view = view or self.store.run_view(run.dag_id, run.run_id, spec)
+            commands = decide(spec, run, event, view, now, StorePastView(self.store, self.specs))
+            effective = self._apply(spec, run, commands, now, view=view, direct=direct)
+        if spec.past_wakes:  # depends_on_past: the next run may wait on this one
+            wake_next_runs(self, run, spec, changed_tasks(event, effective))
+        return effective
 
     # ---------------------------------------------------------- applying
 

@@ -49,6 +49,8 @@ TASK_ARG_DEFAULTS: dict[str, Any] = {
     "email_on_retry": True,
     "depends_on_past": False,
     "wait_for_downstream": False,
+    "ignore_first_depends_on_past": False,  # Airflow 3's task SDK default
+    "wait_for_past_depends_before_skipping": False,
     "retries": 0,
     "retry_delay": dt.timedelta(seconds=300),
     "retry_exponential_backoff": False,
@@ -247,16 +249,12 @@ def apply_task_attributes(node: TaskNode, values: Mapping[str, Any]) -> None:
     n.email = get("email")
     n.email_on_failure = bool(get("email_on_failure"))
     n.email_on_retry = bool(get("email_on_retry"))
-    n.depends_on_past = bool(get("depends_on_past"))
-    if n.depends_on_past:
-        node.record_problem(
-            "depends_on_past=True is not supported: each run is independent of earlier runs"
-        )
     n.wait_for_downstream = bool(get("wait_for_downstream"))
-    if n.wait_for_downstream:
-        node.record_problem(
-            "wait_for_downstream=True is not supported: each run is independent of earlier runs"
-        )
+    # As in Airflow, waiting for the previous run's downstream tasks implies
+    # waiting for the previous run's own instance of this task.
+    n.depends_on_past = bool(get("depends_on_past")) or n.wait_for_downstream
+    n.ignore_first_depends_on_past = bool(get("ignore_first_depends_on_past"))
+    n.wait_for_past_depends_before_skipping = bool(get("wait_for_past_depends_before_skipping"))
     n.retries = _whole_number(node, "retries", get("retries"), 0)
     n.retry_delay = _duration(
         node, "retry_delay", get("retry_delay"), TASK_ARG_DEFAULTS["retry_delay"]
@@ -382,6 +380,8 @@ class BaseOperator(TaskNode):
         email_on_retry: bool = True,
         depends_on_past: bool = False,
         wait_for_downstream: bool = False,
+        ignore_first_depends_on_past: bool = False,
+        wait_for_past_depends_before_skipping: bool = False,
         retries: int = 0,
         retry_delay: dt.timedelta | float = TASK_ARG_DEFAULTS["retry_delay"],
         retry_exponential_backoff: bool = False,

@@ -73,6 +73,15 @@ class MappedTaskGroup(TaskGroup):
                     node._site,
                     task_id=node.task_id,
                 )
+            if getattr(node, "depends_on_past", False):
+                self.dag.record_problem(
+                    f"task {node.task_id!r} in mapped task group {self.group_id!r} sets "
+                    "depends_on_past/wait_for_downstream: Slipstream does not check the "
+                    "past of a mapped group's instances yet; use it on a task outside "
+                    "the group",
+                    node._site,
+                    task_id=node.task_id,
+                )
             if getattr(node, "is_mapped", False):
                 self.dag.record_problem(
                     f"task {node.task_id!r} is expanded inside mapped task group "

@@ -191,6 +191,19 @@ class StateStore(abc.ABC):
     # ------------------------------------------------------- instances
 
     @abc.abstractmethod
+    def runs_by_logical_date(
+        self,
+        dag_id: str,
+        *,
+        before: dt.datetime | None = None,
+        after: dt.datetime | None = None,
+        limit: int = 1,
+    ) -> list[DagRun]:
+        """Up to ``limit`` runs with a logical date strictly before ``before``
+        (latest first) or strictly after ``after`` (earliest first), through the
+        by-logical-date index: what depends_on_past reads (scheduler.past)."""
+
+    @abc.abstractmethod
     def run_view(self, dag_id: str, run_id: str, spec: DagSpec) -> RunStateView:
         """The engine's view of one run; each ``summaries`` call is one batch read."""
 

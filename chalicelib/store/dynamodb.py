@@ -73,6 +73,7 @@ from chalicelib.store.models import (
     instance_sk,
     split_instance_sk,
 )
+from chalicelib.store.past_runs import query_by_logical_date
 from chalicelib.store.settings import StoreSettings
 from chalicelib.store.writes import (
     TRANSACTION_CONFLICT_RETRIES,
@@ -291,6 +292,10 @@ class DynamoStateStore(StateStore):
     def get_run(self, dag_id: str, run_id: str) -> DagRun | None:
         item = self._run_item(dag_id, run_id)
         return None if item is None else _run_from_item(item)
+
+    def runs_by_logical_date(self, dag_id: str, **where: Any) -> list[DagRun]:
+        """One Query of the by_logical index (store.past_runs)."""
+        return query_by_logical_date(self.models.dag_run, dag_id, **where)
 
     def run_progress(self, dag_id: str, run_id: str) -> RunProgress:
         item = self._run_item(dag_id, run_id)

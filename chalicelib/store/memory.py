@@ -38,6 +38,7 @@ from chalicelib.store.changes import (
     plan,
     with_run_outcome,
 )
+from chalicelib.store.past_runs import select_by_logical_date
 
 
 @dataclass
@@ -131,6 +132,11 @@ class InMemoryStateStore(StateStore):
         with self._lock:
             record = self._runs.get((dag_id, run_id))
             return None if record is None else record.run
+
+    def runs_by_logical_date(self, dag_id: str, **where: Any) -> list[DagRun]:
+        with self._lock:
+            runs = [r.run for (d, _), r in self._runs.items() if d == dag_id]
+        return select_by_logical_date(runs, **where)
 
     def run_progress(self, dag_id: str, run_id: str) -> RunProgress:
         with self._lock:

@@ -215,6 +215,20 @@ def build_models(settings: StoreSettings) -> StoreModels:
         dag_id = UnicodeAttribute(hash_key=True)
         run_after = UTCDateTimeAttribute(range_key=True)
 
+    class RunsByLogicalDateIndex(GlobalSecondaryIndex[Any]):
+        """A DAG's runs by logical date: the previous and next runs that
+        depends_on_past reads and wakes (scheduler.past). Runs without a
+        logical date are not in it."""
+
+        class Meta:
+            index_name = "by_logical"
+            projection = IncludeProjection(
+                [a for a in RUN_LISTED if a != "logical"] + ["run_after"]
+            )
+
+        dag_id = UnicodeAttribute(hash_key=True)
+        logical = UTCDateTimeAttribute(range_key=True)
+
     class RunsByTenantIndex(GlobalSecondaryIndex[Any]):
         class Meta:
             index_name = "by_tenant"
@@ -265,6 +279,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         by_state = RunsByStateIndex()
         by_dag = RunsByDagIndex()
         by_tenant = RunsByTenantIndex()
+        by_logical = RunsByLogicalDateIndex()
 
     class RunningIndex(GlobalSecondaryIndex[Any]):
         class Meta:

@@ -114,6 +114,11 @@ EXPECTED: dict[str, tuple[str, dict[str, str], dict[str, int]]] = {
         },
         {},
     ),
+    "depends_on_past.py": (
+        "success",
+        {"extract": "success", "transform": "success", "load": "success"},
+        {},
+    ),
 }
 
 
@@ -166,3 +171,16 @@ def test_run_conf_reaches_an_airflow3_dag(empty_store: None) -> None:
     result = run_dag_test(dag, show=False, conf={"who": "ops", "times": 3})
 
     assert result.task_states["verify"] == "success", result.errors
+
+
+def test_depends_on_past_from_default_args_reaches_the_spec() -> None:
+    (dag,) = load_dags([str(CORPUS / "depends_on_past.py")]).dags.values()
+    tasks = dag.to_spec().tasks
+    assert tasks["extract"].depends_on_past and not tasks["extract"].wait_for_downstream
+    assert tasks["transform"].depends_on_past and tasks["transform"].wait_for_downstream
+    assert not tasks["load"].depends_on_past
+    assert dag.to_spec().past_wakes == {
+        "extract": ("extract",),
+        "transform": ("transform",),
+        "load": ("transform",),
+    }

@@ -140,10 +140,11 @@ def test_a_param_default_that_breaks_its_format_is_a_problem() -> None:
     assert len(found) == 1 and "'2024-02-30' is not a 'date'" in found[0], found
 
 
-def test_wait_for_downstream_is_accepted_when_false_and_named_when_true() -> None:
+def test_wait_for_downstream_implies_depends_on_past_as_in_airflow() -> None:
     with DAG("past", default_args={"wait_for_downstream": False}) as dag:
-        EmptyOperator(task_id="a", wait_for_downstream=False)
-        EmptyOperator(task_id="b", wait_for_downstream=True)
-    assert messages(dag) == [
-        "wait_for_downstream=True is not supported: each run is independent of earlier runs"
-    ]
+        a = EmptyOperator(task_id="a", wait_for_downstream=False)
+        b = EmptyOperator(task_id="b", wait_for_downstream=True)
+    assert messages(dag) == []
+    assert not a.depends_on_past and b.depends_on_past and b.wait_for_downstream
+    spec = dag.to_spec().tasks["b"]
+    assert spec.depends_on_past and spec.wait_for_downstream

@@ -94,15 +94,27 @@ def test_executor_forms() -> None:
     assert spec.tasks["dict"].executor.image == "i"
 
 
-def test_depends_on_past_false_is_accepted_but_true_is_a_problem() -> None:
+def test_depends_on_past_and_its_options_reach_the_spec() -> None:
     with DAG("d", default_args={"depends_on_past": False, "email": ["a@x"], "owner": "me"}) as dag:
         fine = EmptyOperator(task_id="fine")
-        EmptyOperator(task_id="past", depends_on_past=True)
+        past = EmptyOperator(task_id="past", depends_on_past=True)
+        first = EmptyOperator(
+            task_id="first", depends_on_past=True, ignore_first_depends_on_past=True
+        )
 
     assert fine.email == ["a@x"] and fine.owner == "me"
-    assert [(p.task_id, p.message) for p in dag.problems()] == [
-        ("past", "depends_on_past=True is not supported: each run is independent of earlier runs")
-    ]
+    assert dag.problems() == []
+    assert past.depends_on_past and not past.wait_for_downstream
+    tasks = dag.to_spec().tasks
+    assert not tasks["fine"].depends_on_past
+    assert tasks["past"].depends_on_past and not tasks["past"].ignore_first_depends_on_past
+    assert tasks["first"].ignore_first_depends_on_past and first.ignore_first_depends_on_past
+
+
+def test_a_spec_without_depends_on_past_keeps_its_hash_fields() -> None:
+    with DAG("d") as dag:
+        EmptyOperator(task_id="fine")
+    assert "depends_on_past" not in dag.to_spec().canonical_json()
 
 
 def test_pendulum_start_date_sets_the_dag_timezone() -> None:

@@ -267,6 +267,8 @@ def task_response(spec: DagSpec, task: TaskSpec) -> TaskResponse:
         owner="airflow",
         trigger_rule=task.trigger_rule.value,
         retries=task.retries,
+        depends_on_past=task.depends_on_past,
+        wait_for_downstream=task.wait_for_downstream,
         queue=task.queue,
         pool=task.pool,
         pool_slots=task.pool_slots,
