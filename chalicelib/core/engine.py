@@ -133,9 +133,9 @@ def _on_task_finished(spec: DagSpec, event: TaskFinished, view: RunStateView) ->
         finished = view.instance(event.task_id, event.map_index)
         if finished is not None and finished.skip_downstream:
             skipped = evaluation.force_skip(finished.skip_downstream, f"skipped by {event.task_id}")
-            below = [d for tid in skipped for d in spec.tasks[tid].downstream]
-            return evaluation.run([*task.downstream, *below])
-    return evaluation.run(task.downstream)
+            below = [d for tid in skipped for d in evaluation.after(tid)]
+            return evaluation.run([*evaluation.after(task.task_id), *below])
+    return evaluation.run(evaluation.after(task.task_id))
 
 
 def _on_retry_due(

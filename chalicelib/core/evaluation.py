@@ -19,6 +19,7 @@ from chalicelib.core.commands import (
 )
 from chalicelib.core.fan_in import FanInCounts
 from chalicelib.core.runs import TaskInstance
+from chalicelib.core.setup_teardown import indirect_setup_verdict
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.core.states import TaskState
 from chalicelib.core.trigger_rules import UpstreamCounts, Verdict, evaluate
@@ -66,11 +67,18 @@ class Evaluation:
         if upstream:
             joins = [t for t in wanted if self.fan_ins.is_wide(t) and t not in self.counts]
             wanted += [up for t in list(wanted) for up in self._read_upstream(self.spec.tasks[t])]
+            indirect = self.spec.indirect_setups
+            wanted += [s for t in list(wanted) for s in indirect.get(t, ())]
         missing = [tid for tid in dict.fromkeys(wanted) if tid not in self.known]
         if missing:
             self.known.update(self.view.summaries(missing))
         if joins:
             self.counts.update(self.view.fan_in(joins))
+
+    def after(self, task_id: str) -> list[str]:
+        """What to evaluate once ``task_id`` finished: its downstream tasks and, for a
+        setup, the tasks of its scope that wait on it alone (core.setup_teardown)."""
+        return [*self.spec.tasks[task_id].downstream, *self.spec.setup_watchers.get(task_id, ())]
 
     def _read_upstream(self, task: TaskSpec) -> Sequence[str]:
         """The upstream tasks read one by one (all but a wide join's counted ones)."""
@@ -122,7 +130,7 @@ class Evaluation:
                     changed.append(tid)
             nxt: dict[str, None] = {}
             for tid in changed:
-                for down in tasks[tid].downstream:
+                for down in self.after(tid):
                     nxt[down] = None
             wave = list(nxt)
         return self.commands
@@ -149,6 +157,15 @@ class Evaluation:
             # upstream is done makes the outcome independent of timing; the
             # run cannot end before those upstreams anyway.
             return False
+        setups = self.spec.indirect_setups.get(task.task_id)
+        if setups:
+            # Airflow's implicit all_success on the setups of the task's scope;
+            # its failure or skip wins over the task's own rule.
+            constraint = indirect_setup_verdict(self._counts_of(setups))
+            if constraint is not Verdict.RUN:
+                if not counts.all_done or constraint is Verdict.WAIT:
+                    return False
+                verdict = constraint
         if verdict is Verdict.SKIP:
             self._decided(task.task_id, TaskState.SKIPPED, "trigger rule")
             return True
@@ -198,7 +215,16 @@ class Evaluation:
                 counts.add(state, times=n)
                 finished += n
             counts.add(TaskState.NONE, times=max(0, len(counted) - finished))
-        for up in self._read_upstream(task):
+        self._add_states(counts, self._read_upstream(task))
+        return counts
+
+    def _counts_of(self, task_ids: Sequence[str]) -> UpstreamCounts:
+        counts = UpstreamCounts()
+        self._add_states(counts, task_ids)
+        return counts
+
+    def _add_states(self, counts: UpstreamCounts, task_ids: Sequence[str]) -> None:
+        for up in task_ids:
             summary = self.known[up]
             is_setup = self.spec.tasks[up].is_setup
             if summary.mapped_count is None:
@@ -213,7 +239,6 @@ class Evaluation:
                     counts.add(
                         TaskState.NONE, is_setup=is_setup, times=summary.mapped_count - tallied
                     )
-        return counts
 
     def _expand(self, task: TaskSpec, summary: TaskSummary) -> bool:
         length, problem = self._map_length(task)
