@@ -219,7 +219,9 @@ def test_valid_setup_teardown_dag_has_no_problems() -> None:
 def test_task_right_after_a_setup_must_be_all_success() -> None:
     edges = {"s": ["w", "t"], "w": ["t"]}
     spec = make_spec(edges, s=SETUP, w={"trigger_rule": TR.ALL_DONE}, t=TEARDOWN)
-    assert any("directly downstream of this setup" in m and "'all_done'" in m for m in messages(spec))
+    assert any(
+        "directly downstream of this setup" in m and "'all_done'" in m for m in messages(spec)
+    )
 
 
 def test_teardown_with_another_trigger_rule_is_refused() -> None:
