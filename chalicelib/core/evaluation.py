@@ -66,9 +66,10 @@ class Evaluation:
         joins: list[str] = []
         if upstream:
             joins = [t for t in wanted if self.fan_ins.is_wide(t) and t not in self.counts]
-            wanted += [up for t in list(wanted) for up in self._read_upstream(self.spec.tasks[t])]
-            indirect = self.spec.indirect_setups
-            wanted += [s for t in list(wanted) for s in indirect.get(t, ())]
+            evaluated = list(wanted)
+            wanted += [up for t in evaluated for up in self._read_upstream(self.spec.tasks[t])]
+            indirect = self.spec.indirect_setups  # a scope's setups (core.setup_teardown)
+            wanted += [s for t in evaluated for s in indirect.get(t, ())]
         missing = [tid for tid in dict.fromkeys(wanted) if tid not in self.known]
         if missing:
             self.known.update(self.view.summaries(missing))
