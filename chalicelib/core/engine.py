@@ -154,10 +154,11 @@ def _on_task_finished(
         finished = view.instance(event.task_id, event.map_index)
         if finished is not None and finished.skip_downstream:
             skipped = evaluation.force_skip(finished.skip_downstream, f"skipped by {event.task_id}")
-            below = [d for tid in skipped for d in spec.tasks[tid].downstream]
-            return evaluation.run([*task.downstream, *below])
+            below = [d for tid in skipped for d in evaluation.after(tid)]
+            return evaluation.run([*evaluation.after(task.task_id), *below])
     # Inside a mapped task group, instance i releases only instance i below it.
     whole, indexed = finished_targets(spec, event.task_id, event.map_index)
+    whole += [t for t in spec.setup_watchers.get(task.task_id, ()) if t not in whole]
     return evaluation.run(whole, indexed)
 
 

@@ -23,6 +23,7 @@ from chalicelib.core.group_mapping import GroupIndexes, IndexedTask, map_group
 from chalicelib.core.map_sources import source_length
 from chalicelib.core.past import PastCheck, PastView
 from chalicelib.core.runs import DagRun, TaskInstance
+from chalicelib.core.setup_teardown import indirect_setup_verdict
 from chalicelib.core.spec import DagSpec, MapSource, TaskSpec
 from chalicelib.core.states import TaskState
 from chalicelib.core.trigger_rules import UpstreamCounts, Verdict, evaluate
@@ -78,12 +79,20 @@ class Evaluation:
         joins: list[str] = []
         if upstream:
             joins = [t for t in wanted if self.fan_ins.is_wide(t) and t not in self.counts]
-            wanted += [up for t in list(wanted) for up in self._read_upstream(self.spec.tasks[t])]
+            evaluated = list(wanted)
+            wanted += [up for t in evaluated for up in self._read_upstream(self.spec.tasks[t])]
+            indirect = self.spec.indirect_setups  # a scope's setups (core.setup_teardown)
+            wanted += [s for t in evaluated for s in indirect.get(t, ())]
         missing = [tid for tid in dict.fromkeys(wanted) if tid not in self.known]
         if missing:
             self.known.update(self.view.summaries(missing))
         if joins:
             self.counts.update(self.view.fan_in(joins))
+
+    def after(self, task_id: str) -> list[str]:
+        """What to evaluate once ``task_id`` finished: its downstream tasks and, for a
+        setup, the tasks of its scope that wait on it alone (core.setup_teardown)."""
+        return [*self.spec.tasks[task_id].downstream, *self.spec.setup_watchers.get(task_id, ())]
 
     def _read_upstream(self, task: TaskSpec) -> Sequence[str]:
         """The upstream tasks read one by one (all but a wide join's counted ones)."""
@@ -143,7 +152,7 @@ class Evaluation:
                     if self._evaluate(tasks[tid]):
                         changed.append(tid)
                 for tid in changed:
-                    for down in tasks[tid].downstream:
+                    for down in self.after(tid):
                         nxt[down] = None
             nxt.update(dict.fromkeys(self.groups.evaluate_pending()))
             wave = list(nxt)
@@ -176,6 +185,15 @@ class Evaluation:
             # upstream is done makes the outcome independent of timing; the
             # run cannot end before those upstreams anyway.
             return False
+        setups = self.spec.indirect_setups.get(task.task_id)
+        if setups:
+            # Airflow's implicit all_success on the setups of the task's scope;
+            # its failure or skip wins over the task's own rule.
+            constraint = indirect_setup_verdict(self._counts_of(setups))
+            if constraint is not Verdict.RUN:
+                if not counts.all_done or constraint is Verdict.WAIT:
+                    return False
+                verdict = constraint
         if verdict is not Verdict.RUN and self._past_holds_skip(task):
             return False
         if verdict is Verdict.SKIP:
@@ -216,7 +234,7 @@ class Evaluation:
         for up in self._read_upstream(task):  # a branch is never counted
             if self.spec.tasks[up].flow == "normal":
                 continue
-            if index >= 0 and self.groups.per_index(up, task):
+            if index >= 0 and task is not None and self.groups.per_index(up, task):
                 at = self.groups.instance(up, index)
                 if at is None or not at.state.finished:
                     return WAITING_FOR_BRANCH
@@ -250,10 +268,27 @@ class Evaluation:
                 counts.add(state, times=n)
                 finished += n
             counts.add(TaskState.NONE, times=max(0, len(counted) - finished))
-        for up in self._read_upstream(task):
+        self._add_states(counts, self._read_upstream(task), task, index)
+        return counts
+
+    def _counts_of(self, task_ids: Sequence[str]) -> UpstreamCounts:
+        counts = UpstreamCounts()
+        self._add_states(counts, task_ids)
+        return counts
+
+    def _add_states(
+        self,
+        counts: UpstreamCounts,
+        task_ids: Sequence[str],
+        task: TaskSpec | None = None,
+        index: int = -1,
+    ) -> None:
+        """Each task's states; for instance ``index`` of ``task`` in a mapped
+        group, an upstream of the same group counts by its instance ``index``."""
+        for up in task_ids:
             summary = self.known[up]
             is_setup = self.spec.tasks[up].is_setup
-            if index >= 0 and self.groups.per_index(up, task):
+            if index >= 0 and task is not None and self.groups.per_index(up, task):
                 counts.add(self.groups.state_at(up, index), is_setup=is_setup)
             elif summary.mapped_count is None:
                 counts.add(summary.instance.state, is_setup=is_setup)
@@ -267,7 +302,6 @@ class Evaluation:
                     counts.add(
                         TaskState.NONE, is_setup=is_setup, times=summary.mapped_count - tallied
                     )
-        return counts
 
     def _expand(self, task: TaskSpec, summary: TaskSummary) -> bool:
         length, problem = self._map_length(task)

@@ -40,7 +40,8 @@ class RunProgress:
 
     @property
     def outcome(self) -> DagRunState | None:
-        """Airflow's rule: failed if any leaf failed or upstream_failed, else success."""
+        """Airflow's rule: failed if any leaf failed or upstream_failed, else success
+        (leaves as ``DagSpec.run_state_leaves``: teardowns do not count by default)."""
         if self.finished < self.total:
             return None
         return DagRunState.FAILED if self.failed_leaves else DagRunState.SUCCESS
@@ -56,7 +57,7 @@ def transition_delta(spec: DagSpec, task_id: str, old: TaskState, new: TaskState
     now = new in FINISHED_TASK_STATES
     finished = int(now) - int(was)
     failed = 0
-    if task_id in spec.leaves:
+    if task_id in spec.run_state_leaves:
         failed = int(new in _LEAF_FAILURES) - int(old in _LEAF_FAILURES)
     return RunProgress(0, finished, failed)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from chalicelib.core.setup_teardown import clear_extras
 from chalicelib.core.spec import DagSpec
 
 
@@ -29,3 +30,19 @@ def related_tasks(
                 chosen.add(other)
                 frontier.append(other)
     return chosen
+
+
+def tasks_to_clear(
+    spec: DagSpec, task_ids: Iterable[str], *, upstream: bool, downstream: bool
+) -> set[str]:
+    """``related_tasks`` plus what Airflow's clear takes along for setups and
+    teardowns: a task in a setup's scope brings its setups and their teardowns,
+    a setup its teardowns (core.setup_teardown.clear_extras)."""
+    named = set(task_ids)
+    related = related_tasks(spec, named, upstream=upstream, downstream=downstream)
+    if not any(t.is_setup for t in spec.tasks.values()):
+        return related
+    extra = clear_extras(
+        spec.tasks, spec.setup_scopes, named, related, upstream=upstream, downstream=downstream
+    )
+    return related | extra

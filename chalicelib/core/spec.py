@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.core import setup_teardown
 from chalicelib.core.assets import AliasRef, AssetRef, Condition
 from chalicelib.core.events import EventTrigger
 from chalicelib.core.fan_in import FanIns, find_fan_ins
@@ -116,6 +117,8 @@ class TaskSpec(_Frozen):
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     flow: Literal["normal", "branch", "short_circuit"] = "normal"
     is_setup: bool = False
+    is_teardown: bool = False  # trigger rule all_done_setup_success (core.setup_teardown)
+    on_failure_fail_dagrun: bool = False  # a teardown's failure fails the run
     mapping: MappingSpec | None = None
     multiple_outputs: bool = False
     template_fields: list[str] = Field(default_factory=list)
@@ -192,9 +195,9 @@ class DagSpec(_Frozen):
                 drop_unused_source_fields(source)
             if task.get("mapping") and task["mapping"].get("group") is None:
                 task["mapping"].pop("group", None)
-            for past in PAST_FIELDS:
-                if not task.get(past):
-                    task.pop(past, None)
+            for unused in (*PAST_FIELDS, "is_teardown", "on_failure_fail_dagrun"):
+                if not task.get(unused):
+                    task.pop(unused, None)
         for group in data["task_groups"].values():
             if group.get("mapping") is None:
                 group.pop("mapping", None)
@@ -233,6 +236,26 @@ class DagSpec(_Frozen):
     @cached_property
     def leaves(self) -> frozenset[str]:
         return frozenset(tid for tid, t in self.tasks.items() if not t.downstream)
+
+    @cached_property
+    def run_state_leaves(self) -> frozenset[str]:
+        """The tasks whose failure fails the run: leaves, ignoring teardowns (Airflow)."""
+        return setup_teardown.run_state_leaves(self.tasks)
+
+    @cached_property
+    def setup_scopes(self) -> dict[str, frozenset[str]]:
+        """Task id -> the setups whose scope it is in (core.setup_teardown)."""
+        return setup_teardown.setup_scopes(self.tasks)
+
+    @cached_property
+    def indirect_setups(self) -> dict[str, tuple[str, ...]]:
+        """Task id -> setups of its scope that are not direct upstream: all must succeed."""
+        return setup_teardown.indirect_setups(self.tasks, self.setup_scopes)
+
+    @cached_property
+    def setup_watchers(self) -> dict[str, tuple[str, ...]]:
+        """Setup id -> tasks to evaluate again when it finishes, beyond its downstream."""
+        return setup_teardown.setup_watchers(self.tasks, self.indirect_setups)
 
     @cached_property
     def topological_order(self) -> list[str]:

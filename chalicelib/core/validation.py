@@ -16,6 +16,7 @@ from chalicelib.core.errors import Problem, ScheduleError, SlipstreamError
 from chalicelib.core.group_mapping import same_group
 from chalicelib.core.map_sources import leaf_sources
 from chalicelib.core.param_formats import conforms
+from chalicelib.core.setup_teardown import setup_teardown_messages
 from chalicelib.core.spec import EXECUTOR_KINDS, WEIGHT_RULES, DagSpec, TaskSpec
 from chalicelib.core.values import decode
 
@@ -117,6 +118,7 @@ def _task_messages(spec: DagSpec, task: TaskSpec) -> Iterator[str]:
     if task.weight_rule not in WEIGHT_RULES:
         yield f"unknown weight_rule {task.weight_rule!r}; choose one of: {', '.join(WEIGHT_RULES)}"
     yield from _executor_messages(task)
+    yield from setup_teardown_messages(spec.tasks, task)
     if task.mapping is not None:
         yield from _mapping_messages(spec, task)
     for name, param in task.params.items():

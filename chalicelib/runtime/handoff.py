@@ -81,6 +81,13 @@ class HandOffView:
             result.update(self._inner.summaries(missing))
         return result
 
+    @property
+    def assumed_waiting(self) -> frozenset[str]:
+        """The tasks assumed never tried: a lost schedule of one means the guess was
+        wrong (an operator's clear left it at a later try); the scheduler then
+        decides again from the store (``Scheduler._apply``)."""
+        return frozenset(self._assumed_waiting)
+
     def fan_in(self, join_ids: Collection[str]) -> Mapping[str, FanInCounts]:
         result = {j: self._fan_in[j] for j in join_ids if j in self._fan_in}
         missing = [j for j in join_ids if j not in self._fan_in]

@@ -611,6 +611,9 @@ class Scheduler:
         )
         if unqueued:
             effective += self._dispatch_direct(spec, run, unqueued, commands, effective, now)
+        guessed: frozenset[str] = getattr(view, "assumed_waiting", frozenset())  # runtime.handoff
+        if any(c.task_id in guessed and c not in effective for c in commands if c in schedules):
+            effective += self.advance(run, spec, Reconcile())  # a cleared task: read it
         freed = [h for c in effective if isinstance(c, SetTaskState) for h in c.held_slots]
         self.freed(freed)  # given back by the writes themselves: start who waits
         for cmd in effective:

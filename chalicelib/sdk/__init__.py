@@ -38,6 +38,7 @@ from chalicelib.sdk.executor import ExecutorConfig
 from chalicelib.sdk.hooks import BaseHook
 from chalicelib.sdk.mapped import MappedOperator
 from chalicelib.sdk.params import Param
+from chalicelib.sdk.setup_teardown import setup, teardown
 from chalicelib.sdk.taskgroup import TaskGroup, task_group
 from chalicelib.sdk.variables import Variable
 from chalicelib.sdk.xcom_arg import XComArg
@@ -78,6 +79,8 @@ __all__ = [
     "cross_downstream",
     "dag",
     "get_current_context",
+    "setup",
     "task",
     "task_group",
+    "teardown",
 ]

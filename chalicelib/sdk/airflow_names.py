@@ -57,10 +57,6 @@ _NO_METADATA = Missing(
     "yielding Metadata is not supported"
 )
 _NO_LABEL = Missing("edge labels are not kept; write the dependency without a Label")
-_NO_SETUP = Missing(
-    "setup and teardown tasks are not available yet; use trigger_rule='all_done' "
-    "on the clean-up task"
-)
 _NO_ORM = Missing(
     "Slipstream has no metadata database models; read the run from the task "
     "context (context['dag_run'], context['ti']) or use the REST API"
@@ -146,8 +142,8 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
         "dag": f"{SDK}:dag",
         "task": f"{SDK}:task",
         "task_group": f"{SDK}:task_group",
-        "setup": _NO_SETUP,
-        "teardown": _NO_SETUP,
+        "setup": f"{SDK}:setup",
+        "teardown": f"{SDK}:teardown",
     },
     # -- Airflow 3's task SDK
     "airflow.sdk": {
@@ -175,8 +171,8 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
             "every DAG file is imported whole; there is no per-DAG parsing context"
         ),
         "Label": _NO_LABEL,
-        "setup": _NO_SETUP,
-        "teardown": _NO_SETUP,
+        "setup": f"{SDK}:setup",
+        "teardown": f"{SDK}:teardown",
         **_SENSOR_BASE,
     },
     "airflow.sdk.bases.sensor": {**_SENSOR_BASE},

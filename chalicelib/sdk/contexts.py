@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from chalicelib.sdk.dag import DAG
+    from chalicelib.sdk.setup_teardown import SetupTeardownScope
     from chalicelib.sdk.taskgroup import TaskGroup
 
 
@@ -24,6 +25,7 @@ class _Open(threading.local):
         # DAGs opened with ``with`` while a file loads: the loader picks them up even
         # when the file keeps no global reference to them (Airflow auto-registers too).
         self.collectors: list[list[DAG]] = []
+        self.scopes: list[SetupTeardownScope] = []  # open ``with setup/teardown:`` blocks
 
 
 _open = _Open()
@@ -62,6 +64,18 @@ def current_group(dag: DAG | None) -> TaskGroup | None:
     return dag.task_group
 
 
+def push_scope(scope: SetupTeardownScope) -> None:
+    _open.scopes.append(scope)
+
+
+def pop_scope() -> SetupTeardownScope:
+    return _open.scopes.pop()
+
+
+def current_scope() -> SetupTeardownScope | None:
+    return _open.scopes[-1] if _open.scopes else None
+
+
 def start_collecting() -> list[DAG]:
     collected: list[DAG] = []
     _open.collectors.append(collected)
@@ -80,3 +94,4 @@ def restore(depths: tuple[int, int]) -> None:
     """Close blocks a DAG file left open (it entered a DAG by hand and then raised)."""
     del _open.dags[depths[0] :]
     del _open.groups[depths[1] :]
+    _open.scopes.clear()  # only a DAG file's own code opens them

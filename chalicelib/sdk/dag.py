@@ -44,6 +44,7 @@ from chalicelib.sdk.scheduler_settings import (
     SchedulerSettings,
     scheduler_settings,
 )
+from chalicelib.sdk.setup_teardown import note_task
 from chalicelib.sdk.source import Site, caller_site, display_path
 from chalicelib.sdk.taskgroup import TaskGroup
 
@@ -328,6 +329,7 @@ class DAG:
         group.add(node)
         self.task_dict[node.task_id] = node
         self._note_suffix(node.task_id)
+        note_task(node)
 
     def add_task_group(self, group: TaskGroup) -> None:
         assert group.group_id is not None

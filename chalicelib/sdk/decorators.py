@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.sdk import contexts
 from chalicelib.sdk.mapped import EXPAND_KWARGS_SOURCE, MappedOperator, OperatorPartial
+from chalicelib.sdk.setup_teardown import apply_role
 from chalicelib.sdk.xcom_arg import XComArg
 
 if TYPE_CHECKING:
@@ -142,7 +143,14 @@ class _TaskDecorator:
         self.function = function
         self.kind = kind
         self.kwargs = kwargs
+        self.role: dict[str, bool] = {}  # set by @setup / @teardown (sdk.setup_teardown)
         functools.update_wrapper(self, function)
+
+    def with_role(self, **role: bool) -> _TaskDecorator:
+        """The same function whose tasks are setups or teardowns."""
+        other = _TaskDecorator(self.function, self.kind, self.kwargs)
+        other.role = {**self.role, **role}
+        return other
 
     # -- building --------------------------------------------------------
     def _operator_kwargs(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -173,11 +181,14 @@ class _TaskDecorator:
         self._check_call(operator_kwargs["task_id"], args, kwargs, partial=False)
         operator_class = _operator_class(self.kind)
         operator = operator_class(op_args=list(args), op_kwargs=kwargs, **operator_kwargs)
+        apply_role(operator, self.role)
         return XComArg(operator)
 
     def override(self, **kwargs: Any) -> _TaskDecorator:
         """The same function with other task arguments (``f.override(task_id="g")(...)``)."""
-        return _TaskDecorator(self.function, self.kind, {**self.kwargs, **kwargs})
+        other = _TaskDecorator(self.function, self.kind, {**self.kwargs, **kwargs})
+        other.role = dict(self.role)
+        return other
 
     def partial(self, **kwargs: Any) -> _TaskPartial:
         return _TaskPartial(self, kwargs)
@@ -220,6 +231,7 @@ class _TaskPartial:
         operator = MappedOperator(
             partial.operator_class, partial.kwargs, dict(mapped), "expand", sys._getframe(1)
         )
+        apply_role(operator, self.decorator.role)
         return XComArg(operator)
 
     def expand_kwargs(self, source: Any) -> XComArg:
@@ -231,6 +243,7 @@ class _TaskPartial:
             "expand_kwargs",
             sys._getframe(1),
         )
+        apply_role(operator, self.decorator.role)
         return XComArg(operator)
 
 

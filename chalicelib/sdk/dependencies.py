@@ -91,6 +91,11 @@ class TaskNode(DependencyMixin):
     executor: ExecutorConfig
     params: dict[str, Param]
     doc_md: str | None
+    # Setup/teardown roles (sdk.setup_teardown); a teardown's failure fails the
+    # run only with on_failure_fail_dagrun.
+    is_setup: bool = False
+    is_teardown: bool = False
+    on_failure_fail_dagrun: bool = False
 
     @property
     def output(self) -> XComArg:
@@ -163,6 +168,38 @@ class TaskNode(DependencyMixin):
                     found.add(tid)
                     stack.append(other)
         return found
+
+    # -- setup and teardown ------------------------------------------------
+    def as_setup(self) -> TaskNode:
+        """Mark this task a setup (Airflow's ``as_setup``); returns the task."""
+        from chalicelib.sdk.setup_teardown import mark_setup
+
+        mark_setup(self)
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: Any = None) -> TaskNode:
+        """Mark this task a teardown of ``setups`` (each made a setup upstream of it)."""
+        from chalicelib.sdk.setup_teardown import NOTSET, mark_teardown
+
+        mark_teardown(
+            self,
+            setups=NOTSET if setups is None else setups,
+            on_failure_fail_dagrun=NOTSET
+            if on_failure_fail_dagrun is None
+            else on_failure_fail_dagrun,
+        )
+        return self
+
+    def __enter__(self) -> Any:
+        """``with teardown_task:`` / ``with setup_task:``: tasks made inside go between."""
+        from chalicelib.sdk.setup_teardown import enter_scope
+
+        return enter_scope(self)
+
+    def __exit__(self, *exc: object) -> None:
+        from chalicelib.sdk.setup_teardown import exit_scope
+
+        exit_scope()
 
     def record_problem(self, message: str) -> None:
         """Keep a construction-time problem so validation reports it with this task's line."""

@@ -73,6 +73,14 @@ class MappedTaskGroup(TaskGroup):
                     node._site,
                     task_id=node.task_id,
                 )
+            if getattr(node, "is_setup", False) or getattr(node, "is_teardown", False):
+                self.dag.record_problem(
+                    f"task {node.task_id!r} in mapped task group {self.group_id!r} is a "
+                    "setup or teardown: Slipstream does not run setup/teardown per index of "
+                    "a mapped group yet; put them around the group",
+                    node._site,
+                    task_id=node.task_id,
+                )
             if getattr(node, "depends_on_past", False):
                 self.dag.record_problem(
                     f"task {node.task_id!r} in mapped task group {self.group_id!r} sets "

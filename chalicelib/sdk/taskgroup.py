@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, overload
 from chalicelib.core.errors import SlipstreamError
 from chalicelib.sdk import contexts
 from chalicelib.sdk.dependencies import DependencyMixin, TaskNode
+from chalicelib.sdk.setup_teardown import group_leaves
 from chalicelib.sdk.source import Site, caller_site
 
 if TYPE_CHECKING:
@@ -114,6 +115,8 @@ class TaskGroup(DependencyMixin):
     @property
     def leaves(self) -> list[TaskNode]:
         """Tasks of the group with no downstream task inside the group."""
+        if any(t.is_teardown for t in self.iter_tasks()):
+            return group_leaves(self.iter_tasks())  # teardowns stand aside (Airflow)
         inside = self._task_ids()
         return [t for t in self.iter_tasks() if not any(d in inside for d in t._downstream)]
 

@@ -74,6 +74,33 @@ class XComArg(ResolvableArg, DependencyMixin):
     def _relation_leaves(self) -> list[TaskNode]:
         return [self.operator]
 
+    # Setup/teardown, as on the task (Airflow's PlainXComArg delegates the same way).
+    @property
+    def is_setup(self) -> bool:
+        return self.operator.is_setup
+
+    @is_setup.setter
+    def is_setup(self, value: bool) -> None:
+        self.operator.is_setup = value
+
+    @property
+    def is_teardown(self) -> bool:
+        return self.operator.is_teardown
+
+    def as_setup(self) -> XComArg:
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: Any = None) -> XComArg:
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> Any:
+        return self.operator.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.operator.__exit__(*exc)
+
     def iter_references(self) -> Iterator[tuple[TaskNode, str]]:
         yield self.operator, self.key
 

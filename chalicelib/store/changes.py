@@ -268,7 +268,8 @@ def count_instances(
         if not ti.state.finished:
             continue
         finished += 1
-        if ti.task_id in spec.leaves and ti.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
+        leaf = ti.task_id in spec.run_state_leaves
+        if leaf and ti.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED):
             failed += 1
         if expanded:
             counts = tallies[ti.task_id]

@@ -162,3 +162,36 @@ def test_dags_test_runs_a_mapped_task_group_index_by_index() -> None:
     assert [states[f"process.upload[{i}]"] for i in range(3)] == ["success", "skipped", "success"]
     assert states["process.note_empty[1]"] == "success"
     assert states["report"] == "success"
+
+
+def test_dags_test_runs_setup_and_teardown_tasks_and_ignores_a_failed_teardown() -> None:
+    dag_file = str(CORPUS / "setup_teardown.py")
+
+    result = runner.invoke(app, ["dags", "test", dag_file, "corpus_setup_teardown", "--json"])
+
+    assert result.exit_code == 0, result.output  # exit 0: the run succeeded
+    answer = json.loads(result.stdout)
+    states = answer["task_states"]
+    assert states["delete_bucket"] == "failed"  # a teardown: the run still succeeds
+    assert states["check"] == "success" and states["stop_cluster"] == "success"
+    assert {states[t] for t in ("provision", "use_provisioned", "deprovision")} == {"skipped"}
+
+
+def test_validate_reports_a_setup_followed_by_another_trigger_rule(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "bad_setup.py",
+        "from airflow.sdk import DAG\n"
+        "from airflow.operators.empty import EmptyOperator\n"
+        "with DAG('bad_setup', schedule=None):\n"
+        "    s = EmptyOperator(task_id='s').as_setup()\n"
+        "    s >> EmptyOperator(task_id='w', trigger_rule='one_failed')\n",
+    )
+
+    result = runner.invoke(app, ["dags", "validate", path])
+
+    assert result.exit_code != 0
+    assert "bad_setup.py:4:" in result.output
+    assert "task 'w' directly downstream of this setup has trigger rule 'one_failed'" in (
+        result.output
+    )

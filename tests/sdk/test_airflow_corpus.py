@@ -119,6 +119,28 @@ EXPECTED: dict[str, tuple[str, dict[str, str], dict[str, int]]] = {
         {"extract": "success", "transform": "success", "load": "success"},
         {},
     ),
+    # The only failure is a teardown's, so the run succeeds; a skipped setup skips
+    # its scope and its teardown.
+    "setup_teardown.py": (
+        "success",
+        {
+            "create_bucket": "success",
+            "load": "success",
+            "check": "success",
+            "delete_bucket": "failed",
+            "start_cluster": "success",
+            "query": "success",
+            "stop_cluster": "success",
+            "provision": "skipped",
+            "use_provisioned": "skipped",
+            "deprovision": "skipped",
+            "report.open": "success",
+            "report.write": "success",
+            "report.close": "success",
+            "publish": "success",
+        },
+        {},
+    ),
 }
 
 

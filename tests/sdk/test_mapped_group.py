@@ -76,6 +76,7 @@ def test_a_dag_without_mapped_groups_keeps_its_spec_bytes() -> None:
         ("work.expand(y=[1])", "Slipstream does not map a task inside a mapped group"),
         ('work.override(trigger_rule="always")(x)', "has trigger rule 'always'"),
         ("work.override(depends_on_past=True)(x)", "does not check the past of a mapped group"),
+        ("work(x).as_setup()", "is a setup or teardown"),
     ],
 )
 def test_nested_mapping_is_refused_with_file_and_line(

@@ -23,7 +23,7 @@ from chalicelib.api.routes.dag_runs import run_response
 from chalicelib.api.routes.task_instances import ti_response
 from chalicelib.api.routing import Call, route
 from chalicelib.core.runs import DagRun, TaskInstance
-from chalicelib.core.selection import related_tasks
+from chalicelib.core.selection import related_tasks, tasks_to_clear
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import TaskState
 from chalicelib.scheduler.interventions import Changed, Interventions, run_instances
@@ -48,9 +48,11 @@ def _select(
     *,
     upstream: bool,
     downstream: bool,
+    clearing: bool = False,
 ) -> list[TaskInstance]:
     """The instances named by ``refs`` (task ids, or [task_id, map_index] pairs),
-    widened to their relatives; all of the run's instances when ``refs`` is None."""
+    widened to their relatives (for a clear, also their setups and teardowns);
+    all of the run's instances when ``refs`` is None."""
     if refs is None:
         return instances
     tasks: set[str] = set()
@@ -61,8 +63,9 @@ def _select(
         else:
             exact.add((ref[0], int(ref[1])))
     named = tasks | {t for t, _ in exact}
+    widen = tasks_to_clear if clearing else related_tasks
     try:
-        related = related_tasks(spec, named, upstream=upstream, downstream=downstream)
+        related = widen(spec, named, upstream=upstream, downstream=downstream)
     except KeyError as exc:
         raise BadRequest(f"Task(s) not in the DAG: {exc.args[0]}") from None
     whole = (related - named) | tasks
@@ -122,6 +125,7 @@ def post_clear_task_instances(call: Call) -> TaskInstanceCollection:
         body.task_ids,
         upstream=body.include_upstream,
         downstream=body.include_downstream,
+        clearing=True,
     )
     if body.only_failed:
         chosen = [ti for ti in chosen if ti.state in (TaskState.FAILED, TaskState.UPSTREAM_FAILED)]
