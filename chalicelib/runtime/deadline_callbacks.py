@@ -8,7 +8,6 @@ effort, like DAG callbacks: an error is logged and changes no state.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import importlib
 import inspect
@@ -68,6 +67,8 @@ def call_deadline_callback(alert: Any, run: DagRun, index: int, deadline_time: d
     try:
         result = _resolve(alert)(**alert.callback.kwargs, context=context)
         if inspect.isawaitable(result):
+            import asyncio  # only for an async callback: kept off the worker's cold start
+
             asyncio.run(_await(result))
     except Exception:
         log.exception("deadline callback %s of run %s failed", alert.callback.path, run.run_id)

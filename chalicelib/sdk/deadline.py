@@ -8,7 +8,7 @@ written, with what is wrong; serialized into the spec as ``DeadlineSpec``.
 
 from __future__ import annotations
 
-import datetime as dt
+import datetime
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -119,7 +119,7 @@ class SyncCallback(Callback):
 class _Reference:
     """Where a deadline counts from (see ``DeadlineReference``)."""
 
-    def __init__(self, kind: Reference, fixed: dt.datetime | None = None) -> None:
+    def __init__(self, kind: Reference, fixed: datetime.datetime | None = None) -> None:
         self.kind = kind
         self.fixed = fixed
 
@@ -149,13 +149,13 @@ class DeadlineReference:
     DAGRUN_QUEUED_AT = _Reference(Reference.DAGRUN_QUEUED_AT)
 
     @classmethod
-    def FIXED_DATETIME(cls, dt_: dt.datetime) -> _Reference:
-        if not isinstance(dt_, dt.datetime):
+    def FIXED_DATETIME(cls, dt: datetime.datetime) -> _Reference:
+        if not isinstance(dt, datetime.datetime):
             raise TypeError(
-                f"DeadlineReference.FIXED_DATETIME needs a datetime, got {type(dt_).__name__}"
+                f"DeadlineReference.FIXED_DATETIME needs a datetime, got {type(dt).__name__}"
             )
-        aware = dt_ if dt_.tzinfo is not None else dt_.replace(tzinfo=dt.UTC)
-        return _Reference(Reference.FIXED_DATETIME, aware.astimezone(dt.UTC))
+        aware = dt if dt.tzinfo is not None else dt.replace(tzinfo=datetime.UTC)
+        return _Reference(Reference.FIXED_DATETIME, aware.astimezone(datetime.UTC))
 
     @classmethod
     def AVERAGE_RUNTIME(cls, *args: Any, **kwargs: Any) -> _Reference:
@@ -171,7 +171,7 @@ class DeadlineAlert:
     def __init__(
         self,
         reference: Any,
-        interval: dt.timedelta,
+        interval: datetime.timedelta,
         callback: Callback,
         name: str | None = None,
     ) -> None:
@@ -180,12 +180,12 @@ class DeadlineAlert:
                 "DeadlineAlert reference must be DeadlineReference.DAGRUN_LOGICAL_DATE, "
                 f"DAGRUN_QUEUED_AT or FIXED_DATETIME(datetime), got {reference!r}"
             )
-        if not isinstance(interval, dt.timedelta):
+        if not isinstance(interval, datetime.timedelta):
             raise TypeError(
                 f"DeadlineAlert interval must be a timedelta, got {type(interval).__name__} "
                 f"{interval!r}"
             )
-        if interval < dt.timedelta(0) and reference.kind is not Reference.FIXED_DATETIME:
+        if interval < datetime.timedelta(0) and reference.kind is not Reference.FIXED_DATETIME:
             # Airflow accepts it, and the deadline is then always missed (it falls
             # before the run exists): refused here (docs/porting.md, differences).
             raise ValueError(

@@ -82,6 +82,10 @@ def test_a_bad_reference_is_refused(reference: object, message: str) -> None:
 def test_references_slipstream_lacks_or_misuses_say_so() -> None:
     with pytest.raises(NotImplementedError, match="AVERAGE_RUNTIME is not available"):
         DeadlineReference.AVERAGE_RUNTIME(limit=5)
+    aware = dt.datetime(2025, 1, 1, 9, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert DeadlineReference.FIXED_DATETIME(dt=aware).fixed == dt.datetime(
+        2025, 1, 1, 7, tzinfo=dt.UTC
+    )  # Airflow's keyword; kept in UTC
     with pytest.raises(TypeError, match="FIXED_DATETIME needs a datetime"):
         DeadlineReference.FIXED_DATETIME("2025-01-01")  # type: ignore[arg-type]
 
