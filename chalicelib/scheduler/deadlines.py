@@ -15,7 +15,13 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from chalicelib.core.deadlines import DEADLINE_CALLBACK_TASK, Deadline, deadline_time, judge
+from chalicelib.core.deadlines import (
+    DEADLINE_CALLBACK_TASK,
+    Deadline,
+    DeadlineState,
+    deadline_time,
+    judge,
+)
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.runs import DagRun
 from chalicelib.core.spec import DagSpec, ExecutorSpec
@@ -62,11 +68,18 @@ class Deadlines:
     def _judge(self, deadline: Deadline, now: dt.datetime) -> bool:
         store = self.scheduler.store
         run = store.get_run(deadline.dag_id, deadline.run_id)
+        if run is None:
+            # The run was deleted: nothing to alert about; the item leaves the index.
+            if deadline.state is DeadlineState.PENDING:
+                store.deadlines.mark_met(deadline)
+            else:
+                store.deadlines.claim_callback(deadline.dag_id, deadline.run_id, deadline.index)
+            return False
         verdict = judge(deadline, run, now)
         if verdict == "met":
             store.deadlines.mark_met(deadline)
             return False
-        if run is None or verdict in ("wait", "done"):
+        if verdict in ("wait", "done"):
             return False
         if verdict == "resend":
             if store.deadlines.mark_resent(deadline, now):

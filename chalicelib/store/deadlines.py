@@ -183,7 +183,8 @@ def build_deadline_model(dag_model: type[Any]) -> type[Any]:
         missed_at = Utc(null=True)
         sent_at = Utc(null=True)
         claimed = BooleanAttribute(null=True)
-        tn = UnicodeAttribute(null=True)
+        # not ``tn``: that is the key of the DAG table's by_tenant index (DAG lists)
+        dl_tn = UnicodeAttribute(null=True)
         due = DeadlineDueIndex()
 
     return DeadlineItem
@@ -207,7 +208,7 @@ class DynamoDeadlineStore(DeadlineStore):
             dl_idx=deadline.index,
             dl_time=deadline.deadline_time,
             dl_st=DeadlineState.PENDING.value,
-            tn=deadline.tenant,
+            dl_tn=deadline.tenant,
         )
         try:
             item.save(condition=m.dag_id.does_not_exist())
@@ -313,5 +314,5 @@ def _deadline(item: Any) -> Deadline:
         missed_at=item.missed_at,
         callback_sent_at=item.sent_at,
         callback_claimed=bool(item.claimed),
-        tenant=item.tn,
+        tenant=item.dl_tn,
     )

@@ -124,6 +124,8 @@ def test_a_missed_deadline_calls_back_once_in_a_worker_and_shows(
         assert deadline["reference"] == "FIXED_DATETIME"
         assert deadline["deadline_time"].startswith("2020-01-01T00:00:00")
         assert deadline["callback"].endswith("late")
+        dags = requests.get(f"{server.url}/api/v2/dags", headers=headers, timeout=30).json()
+        assert [d["dag_id"] for d in dags["dags"]] == ["deadline_e2e"]  # no deadline items
         logs = requests.get(f"{server.url}/api/v2/eventLogs", headers=headers, timeout=30)
         assert logs.status_code == 200, logs.text
         missed = [e for e in logs.json()["event_logs"] if e["event"] == "deadline_missed"]
