@@ -81,8 +81,8 @@ async def _await(awaitable: Any) -> Any:
 
 
 def run_deadline_callback(deps: Any, message: WorkerMessage, spec: Any, run: DagRun) -> bool:
-    """The worker's side: claim the callback (once, however often it is sent),
-    load the DAG from its bundle and call the alert's callback."""
+    """The worker's side: load the DAG from its bundle, claim the callback (once,
+    however often it is sent) and call the alert's callback."""
     index = message.map_index
     store = deps.store.deadlines
     if not 0 <= index < len(spec.deadlines):
@@ -92,14 +92,16 @@ def run_deadline_callback(deps: Any, message: WorkerMessage, spec: Any, run: Dag
     if not found:
         log.warning("%s: no such deadline", message.label)
         return False
-    if not store.claim_callback(run.dag_id, run.run_id, index):
-        log.info("%s: deadline callback already taken by another worker", message.label)
-        return False
     bundle_key = deps.scheduler.specs.bundle_key(message.dag_id, message.version)
     if bundle_key is None or spec.fileloc is None:
         log.warning("%s: no bundle to load the deadline callback from", message.label)
         return False
+    # Loaded before the claim: a worker that fails to load the DAG leaves the
+    # callback unclaimed, so the tick sends it again (REDISPATCH_AFTER).
     dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)
+    if not store.claim_callback(run.dag_id, run.run_id, index):
+        log.info("%s: deadline callback already taken by another worker", message.label)
+        return False
     ok = call_deadline_callback(dag.deadline[index], run, index, found[0].deadline_time)
     log.info("%s: deadline callback ran (%s)", message.label, "ok" if ok else "failed")
     return True
