@@ -14,7 +14,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.core.deadlines import DEADLINE_CALLBACK_TASK, REDISPATCH_AFTER, DeadlineState
+from chalicelib.core.deadlines import (
+    DEADLINE_CALLBACK_TASK,
+    REDISPATCH_AFTER,
+    Deadline,
+    DeadlineState,
+)
 from chalicelib.core.runs import DagRun
 from chalicelib.executors.base import DispatchError
 from chalicelib.sdk import (
@@ -26,6 +31,8 @@ from chalicelib.sdk import (
     task,
 )
 from chalicelib.store.base import StateStore
+from chalicelib.store.catalog import Catalog
+from chalicelib.store.dynamodb import DynamoStateStore
 from tests.scheduler.harness import FakeClock, Stack
 
 NOW = dt.datetime(2024, 1, 1, 3, 30, tzinfo=dt.UTC)
@@ -243,3 +250,27 @@ def test_a_dag_without_deadlines_keeps_its_version_id() -> None:
     with DAG("plain") as dag:
         task(lambda: None, task_id="t")()
     assert "deadlines" not in json.loads(dag.to_spec().canonical_json())
+
+
+def test_deadline_items_stay_out_of_the_dag_lists_and_the_dag_due_index(stack: Stack) -> None:
+    """They share the dags table: neither the tick's due-DAG query nor a tenant's DAG
+    list (the by_tenant index) may see them."""
+    stack.deploy(deadline_dag(DeadlineReference.DAGRUN_QUEUED_AT, dt.timedelta(minutes=1)))
+    run = start_and_leave_running(stack)
+    stack.store.deadlines.register(
+        Deadline("timed", run.run_id, 1, NOW, tenant="default")  # one with a tenant
+    )
+    later = NOW + dt.timedelta(days=1)
+    assert stack.store.due_dags(later) == []  # "timed" has no schedule
+    assert len(stack.store.deadlines.due(later)) == 2
+    if isinstance(stack.store, DynamoStateStore):
+        page = Catalog(stack.store).list_dags("default", limit=10, offset=0)
+        assert [r.dag_id for r in page.items] == ["timed"]
+
+
+def test_a_deleted_runs_deadline_leaves_the_index_without_a_callback(stack: Stack) -> None:
+    stack.deploy(deadline_dag(DeadlineReference.DAGRUN_QUEUED_AT, dt.timedelta(minutes=1)))
+    stack.store.deadlines.register(Deadline("timed", "gone", 0, NOW))
+    stack.clock.advance(120)
+    assert stack.scheduler.tick().deadlines_missed == []
+    assert stack.store.deadlines.due(stack.clock()) == [] and deadline_messages(stack) == []
