@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.core import setup_teardown
 from chalicelib.core.assets import AliasRef, AssetRef, Condition
+from chalicelib.core.deadlines import DeadlineSpec
 from chalicelib.core.events import EventTrigger
 from chalicelib.core.fan_in import FanIns, find_fan_ins
 from chalicelib.core.map_sources import drop_unused_source_fields
@@ -173,6 +174,7 @@ class DagSpec(_Frozen):
     # None: the deploy's own choice (new DAGs paused unless --unpause), as in Airflow.
     is_paused_upon_creation: bool | None = None
     render_template_as_native_obj: bool = False
+    deadlines: list[DeadlineSpec] = Field(default_factory=list)  # DAG(deadline=...)
     tasks: dict[str, TaskSpec] = Field(default_factory=dict)
     task_groups: dict[str, TaskGroupSpec] = Field(default_factory=dict)
     sdk_version: str
@@ -188,6 +190,8 @@ class DagSpec(_Frozen):
         # a DAG that does not use them keeps the version id it had.
         if data.get("asset_condition") is None:
             data.pop("asset_condition", None)
+        if not data.get("deadlines"):
+            data.pop("deadlines", None)
         for task in data["tasks"].values():
             if not task.get("outlets"):
                 task.pop("outlets", None)

@@ -127,6 +127,8 @@ class TableReporter:
         )
         for label, error in result.errors.items():
             self.console.print(Text(f"  {label}: {error}", style="red"))
+        for missed in result.missed_deadlines:
+            self.console.print(Text(f"  {missed}", style="yellow"))
 
 
 class _LiveView:

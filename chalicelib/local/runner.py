@@ -44,6 +44,7 @@ from chalicelib.core.runs import DagRun, RunType, make_run_id
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import WAITING_ON_TIMER, DagRunState, TaskState
 from chalicelib.local.clock import Clock, VirtualClock, utc_now
+from chalicelib.local.deadlines import judge_at_end
 from chalicelib.local.run_state import InMemoryRunState, StaleState
 from chalicelib.runtime.dag_callbacks import run_dag_callbacks
 from chalicelib.runtime.executing import TryRequest, TryResult, execute_try
@@ -79,6 +80,7 @@ class DagTestResult:
     reason: str | None = None  # why the run ended as it did, when the engine said (a timeout)
     # Mapped instances whose task has a map_index_template: label -> rendered name
     rendered_map_indexes: dict[str, str] = field(default_factory=dict)
+    missed_deadlines: list[Any] = field(default_factory=list)  # local/deadlines.py
 
     @property
     def succeeded(self) -> bool:
@@ -220,6 +222,7 @@ class LocalDagRun:
                 self.reporter.stop(self)
         self._run_dag_callback()
         result = self._result(time.perf_counter() - started)
+        result.missed_deadlines = judge_at_end(self.dag, self.spec, self.state.run)
         if self.reporter is not None:
             self.reporter.summary(result, self)
         return result

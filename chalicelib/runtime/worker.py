@@ -43,6 +43,7 @@ from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
 from chalicelib.runtime.dag_states import StoreDagStateReader, reading_dag_states
 from chalicelib.runtime.dag_triggers import SchedulerDagTrigger, triggering_dags
+from chalicelib.runtime.deadline_callbacks import DEADLINE_CALLBACK_TASK, run_deadline_callback
 from chalicelib.runtime.executing import (
     TryRequest,
     TryResult,
@@ -149,6 +150,8 @@ def handle_worker_message(message: WorkerMessage, deps: WorkerDeps | None = None
         return WorkerOutcome(claimed=False)
     if message.task_id == DAG_CALLBACK_TASK:
         return _dag_callbacks(deps, message, spec, run)
+    if message.task_id == DEADLINE_CALLBACK_TASK:
+        return WorkerOutcome(claimed=run_deadline_callback(deps, message, spec, run))
     meter = deps.meter() if deps.meter is not None else None
     with meter.active() if meter is not None else contextlib.nullcontext():
         return _claim_and_run(deps, message, spec, run, meter)

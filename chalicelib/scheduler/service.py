@@ -105,6 +105,7 @@ class TickReport:
     tries_redispatched: list[str] = field(default_factory=list)
     runs_reconciled: list[str] = field(default_factory=list)
     tries_promoted: list[str] = field(default_factory=list)
+    deadlines_missed: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # items left to the next tick
 
 
@@ -136,8 +137,10 @@ class Scheduler:
         self._bounds: dict[str, int] = {}
         self._expansions: dict[tuple[str, str], dict[str, int]] = {}
         from chalicelib.scheduler.backfills import Backfills
+        from chalicelib.scheduler.deadlines import Deadlines
 
         self.backfills = Backfills(self)
+        self.deadlines = Deadlines(self)
 
     # ------------------------------------------------------------- the tick
 
@@ -177,6 +180,8 @@ class Scheduler:
         for key in keys:
             with failures.item(f"promoting waiting tries of {key}"):
                 report.tries_promoted.extend(self.promote([key]))
+        with failures.item("judging due deadlines"):
+            report.deadlines_missed.extend(self.deadlines.tick(now, failures))
         report.failures = failures.items
         return report
 
@@ -403,6 +408,7 @@ class Scheduler:
             return
         spec = self.specs.get(run.dag_id, run.version)
         if isinstance(message, RunCreated):
+            self.deadlines.register(run, spec)  # scheduler/deadlines.py
             self.start_run(run, spec)
         elif isinstance(message, TaskFinishedMessage):
             self.advance(run, spec, TaskFinished(message.task_id, message.map_index))

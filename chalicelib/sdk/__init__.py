@@ -26,6 +26,7 @@ from chalicelib.sdk.assets import (
 from chalicelib.sdk.baseoperator import BaseOperator
 from chalicelib.sdk.context import get_current_context
 from chalicelib.sdk.dag import DAG, dag
+from chalicelib.sdk.deadline import AsyncCallback, DeadlineAlert, DeadlineReference, SyncCallback
 from chalicelib.sdk.decorators import task
 from chalicelib.sdk.dependencies import chain, cross_downstream
 from chalicelib.sdk.exceptions import (
@@ -51,6 +52,7 @@ __all__ = [
     "AssetAlias",
     "AssetAll",
     "AssetAny",
+    "AsyncCallback",
     "BaseHook",
     "BaseOperator",
     "Connection",
@@ -60,6 +62,8 @@ __all__ = [
     "DatasetAlias",
     "DatasetAll",
     "DatasetAny",
+    "DeadlineAlert",
+    "DeadlineReference",
     "DeltaDataIntervalTimetable",
     "DeltaTriggerTimetable",
     "EventPattern",
@@ -68,6 +72,7 @@ __all__ = [
     "Model",
     "Param",
     "S3Event",
+    "SyncCallback",
     "TaskFailed",
     "TaskGroup",
     "TaskSkipped",

@@ -52,6 +52,10 @@ _ASSETS: dict[str, str | Missing] = {
 _DATASETS: dict[str, str | Missing] = {
     name: f"{SDK}:{name}" for name in ("Dataset", "DatasetAlias", "DatasetAll", "DatasetAny")
 }
+_DEADLINES: dict[str, str | Missing] = {
+    name: f"{SDK}.deadline:{name}"
+    for name in ("DeadlineAlert", "DeadlineReference", "AsyncCallback", "SyncCallback", "Callback")
+}
 _NO_METADATA = Missing(
     "asset event extras are set with outlet_events[asset].extra = {...} in the task; "
     "yielding Metadata is not supported"
@@ -174,8 +178,11 @@ AIRFLOW_NAMES: dict[str, dict[str, str | Missing]] = {
         "setup": f"{SDK}:setup",
         "teardown": f"{SDK}:teardown",
         **_SENSOR_BASE,
+        **_DEADLINES,
     },
     "airflow.sdk.bases.sensor": {**_SENSOR_BASE},
+    "airflow.sdk.definitions.deadline": {**_DEADLINES},
+    "airflow.sdk.definitions.callback": {**_DEADLINES},
     # -- sensors (Airflow 2 paths, then the standard and Amazon providers')
     "airflow.sensors.base": {**_SENSOR_BASE},
     "airflow.sensors.base_sensor_operator": {**_SENSOR_BASE},

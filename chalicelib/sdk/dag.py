@@ -37,6 +37,7 @@ from chalicelib.sdk.dag_options import (
     refuse_sla,
     search_path,
 )
+from chalicelib.sdk.deadline import deadline_alerts
 from chalicelib.sdk.dependencies import TaskNode
 from chalicelib.sdk.params import DagParam, Param, as_param
 from chalicelib.sdk.scheduler_settings import (
@@ -92,6 +93,7 @@ class DAG:
         jinja_environment_kwargs: Mapping[str, Any] | None = None,
         render_template_as_native_obj: bool = False,
         sla_miss_callback: Any = None,
+        deadline: Any = None,
     ):
         if not isinstance(dag_id, str) or not dag_id:
             raise TypeError(f"DAG needs a dag_id (a non-empty str), got {dag_id!r}")
@@ -160,6 +162,7 @@ class DAG:
         self.dagrun_timeout = self._duration("dagrun_timeout", dagrun_timeout)
         self.on_success_callback = self._callback("on_success_callback", on_success_callback)
         self.on_failure_callback = self._callback("on_failure_callback", on_failure_callback)
+        self.deadline = deadline_alerts(deadline, self.record_problem)  # sdk/deadline.py
         self._schedule_parts: tuple[Timetable, list[EventTrigger]] | None = None
         self._asset_condition: Condition | None = None
         self.task_group = TaskGroup(None, dag=self)

@@ -17,7 +17,10 @@ UNSET: Any = object()
 
 SLA_MESSAGE = (
     "{what} is Airflow 2's SLA, which Airflow 3 removed and Slipstream does not support: "
-    "use a deadline alert instead (Airflow 3's replacement for SLAs)"
+    "use a deadline alert instead (Airflow 3's replacement for SLAs), e.g. "
+    "DAG(deadline=DeadlineAlert(reference=DeadlineReference.DAGRUN_LOGICAL_DATE, "
+    "interval=timedelta(hours=1), callback=SyncCallback(notify))) "
+    "from airflow.sdk.definitions.deadline (see docs/porting.md)"
 )
 
 Record = Callable[[str], None]

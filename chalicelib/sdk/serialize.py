@@ -23,6 +23,7 @@ from chalicelib.core.trigger_rules import TriggerRule
 from chalicelib.core.values import OPAQUE_TAG, TUPLE_TAG, callable_ref, encode, is_tagged
 from chalicelib.sdk.baseoperator import BASE_OPERATOR_ARGS, BaseOperator
 from chalicelib.sdk.dag import DAG
+from chalicelib.sdk.deadline import deadline_specs
 from chalicelib.sdk.dependencies import TaskNode
 from chalicelib.sdk.mapped import EXPAND_KWARGS_SOURCE, MappedOperator, is_mappable_literal
 from chalicelib.sdk.mapped_group import MappedTaskGroup, closest_mapped_group
@@ -74,6 +75,7 @@ def dag_to_spec(dag: DAG, bundle_root: str | None = None) -> DagSpec:
         on_failure_callback=refs.callbacks(dag.on_failure_callback),
         is_paused_upon_creation=dag.is_paused_upon_creation,
         render_template_as_native_obj=dag.render_template_as_native_obj,
+        deadlines=deadline_specs(dag.deadline, refs.callable_ref),
         tasks=tasks,
         task_groups=groups,
         sdk_version=chalicelib.__version__,

@@ -31,6 +31,7 @@ from chalicelib.store.changes import InstanceWrite, acquire_write, claim_write, 
 
 if TYPE_CHECKING:
     from chalicelib.store.backfills import BackfillStore
+    from chalicelib.store.deadlines import DeadlineStore
 
 
 DISPATCH_AGAIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -117,6 +118,8 @@ class StateStore(abc.ABC):
 
     backfills: BackfillStore
     """Each adapter's backfills table (store.backfills), beside its runs."""
+    deadlines: DeadlineStore
+    """Each run's deadline alerts (store.deadlines), in the dags table's due index."""
 
     # ------------------------------------------------------------ DAGs
 

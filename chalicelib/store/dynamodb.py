@@ -108,6 +108,9 @@ class DynamoStateStore(StateStore):
         from chalicelib.store.backfills import DynamoBackfillStore
 
         self.backfills = DynamoBackfillStore(self.models, self._connection, self)
+        from chalicelib.store.deadlines import DynamoDeadlineStore
+
+        self.deadlines = DynamoDeadlineStore(self.models, self._connection)
 
     # ------------------------------------------------------------ DAGs
 

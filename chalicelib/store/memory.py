@@ -74,6 +74,9 @@ class InMemoryStateStore(StateStore):
         from chalicelib.store.backfills import InMemoryBackfillStore
 
         self.backfills = InMemoryBackfillStore(self)
+        from chalicelib.store.deadlines import InMemoryDeadlineStore
+
+        self.deadlines = InMemoryDeadlineStore()
 
     # ------------------------------------------------------------ DAGs
 

@@ -141,6 +141,7 @@ EXPECTED: dict[str, tuple[str, dict[str, str], dict[str, int]]] = {
         },
         {},
     ),
+    "deadline_alerts.py": ("success", {"build_report": "success", "publish": "success"}, {}),
 }
 
 
@@ -206,3 +207,15 @@ def test_depends_on_past_from_default_args_reaches_the_spec() -> None:
         "transform": ("transform",),
         "load": ("transform",),
     }
+
+
+def test_a_corpus_deadline_long_past_is_reported_and_called_back_once() -> None:
+    """``page_on_call`` asserts the kwargs and context Airflow gives it; the other
+    alert (an hour after the run was queued) is met and its callback never runs."""
+    (dag,) = load_dags([str(CORPUS / "deadline_alerts.py")]).dags.values()
+
+    result = run_dag_test(dag, show=False)
+
+    (missed,) = result.missed_deadlines
+    assert missed.index == 0 and missed.callback_ok
+    assert missed.callback.endswith("page_on_call")

@@ -1,9 +1,10 @@
 """Slipstream's own read-outs under ``/api/v2/slipstream``: what starts a DAG
 from events, the serialized spec of one of its versions, and the AWS calls and
-cost of a run."""
+cost of a run, and its deadline alerts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from typing import Any
 
@@ -151,4 +152,65 @@ def get_run_usage(call: Call) -> RunUsage:
             f"at us-east-1 on-demand list prices, worker time at {memory} MB; "
             "scheduler messages and ticks are not included"
         ),
+    )
+
+
+class DeadlineResponse(BaseModel):
+    index: int
+    name: str | None
+    reference: str
+    interval_seconds: float
+    callback: str
+    deadline_time: dt.datetime | None  # None until the scheduler has seen the run
+    state: str  # pending, met or missed
+    missed: bool
+    missed_at: dt.datetime | None
+    callback_sent: bool
+
+
+class DeadlineCollection(BaseModel):
+    dag_id: str
+    dag_run_id: str
+    deadlines: list[DeadlineResponse]
+    total_entries: int
+
+
+@route(
+    bp,
+    "/slipstream/dags/{dag_id}/dagRuns/{dag_run_id}/deadlines",
+    "GET",
+    role=Role.VIEWER,
+    response=DeadlineCollection,
+    tag=TAG,
+)
+def get_run_deadlines(call: Call) -> DeadlineCollection:
+    """A run's deadline alerts (``DAG(deadline=...)``): when each falls and whether
+    the run missed it. Airflow 3.1's REST API has no deadline resource, so this
+    is Slipstream's own; the miss is also in the event log (``deadline_missed``)."""
+    dag_id, run_id = call.path["dag_id"], call.path["dag_run_id"]
+    _, stored = visible_run(call, dag_id, run_id)
+    spec = deps.specs().get(dag_id, stored.run.version)
+    found = {
+        d.index: d
+        for d in wiring.state_store().deadlines.for_run(dag_id, run_id, len(spec.deadlines))
+    }
+    rows = []
+    for index, alert in enumerate(spec.deadlines):
+        item = found.get(index)
+        rows.append(
+            DeadlineResponse(
+                index=index,
+                name=alert.name,
+                reference=alert.reference.name,
+                interval_seconds=alert.interval,
+                callback=alert.callback,
+                deadline_time=None if item is None else item.deadline_time,
+                state="pending" if item is None else item.state.value,
+                missed=item is not None and item.state.value == "missed",
+                missed_at=None if item is None else item.missed_at,
+                callback_sent=item is not None and item.callback_sent_at is not None,
+            )
+        )
+    return DeadlineCollection(
+        dag_id=dag_id, dag_run_id=run_id, deadlines=rows, total_entries=len(rows)
     )
