@@ -247,3 +247,20 @@ def test_marking_a_running_ecs_try_failed_stops_its_container(env: Env) -> None:
     task = env.task(str(ti.external_executor_id))
     assert task["desiredStatus"] == "STOPPED"
     assert task["stoppedReason"] == "Slipstream: only marked failed"
+
+
+def test_the_api_shows_the_task_arn_as_the_try_hostname(env: Env) -> None:
+    from chalicelib.api.routes.task_instances import ti_response
+
+    class NoVersions:
+        display_name = "boxed"
+
+        def __call__(self, version: str) -> None:
+            return None
+
+    run_id = env.start()
+    ti = env.ti(run_id)
+    run = env.stack.store.get_run("boxed", run_id)
+    spec = env.stack.scheduler.specs.get("boxed", run.version)
+    shown = ti_response(spec, run, ti, NoVersions())  # type: ignore[arg-type]
+    assert shown.hostname == ti.external_executor_id and shown.executor == "ecs"
