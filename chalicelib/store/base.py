@@ -351,10 +351,20 @@ class StateStore(abc.ABC):
         its state (QUEUED, not RUNNING). False when the try is no longer queued.
 
         ``until``: a backoff timer dispatches it again then (scheduler.start_backoff);
-        the reaper stays the fallback, a heartbeat timeout after that."""
+        the reaper stays the fallback, a heartbeat timeout after that. Its
+        ``queued_at`` restarts, so reconciliation's queued timeout does not
+        dispatch it as lost meanwhile (which would restart the attempt count)."""
+        fields: dict[str, Any] = {} if until is None else {"queued_at": now}
         write = replace(
             instance_write(
-                spec, task_id, map_index, TaskState.QUEUED, try_number, TaskState.QUEUED, now, {}
+                spec,
+                task_id,
+                map_index,
+                TaskState.QUEUED,
+                try_number,
+                TaskState.QUEUED,
+                now,
+                fields,
             ),
             heartbeat=DISPATCH_AGAIN if until is None else until,
         )

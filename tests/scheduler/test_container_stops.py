@@ -264,3 +264,17 @@ def test_the_api_shows_the_task_arn_as_the_try_hostname(env: Env) -> None:
     spec = env.stack.scheduler.specs.get("boxed", run.version)
     shown = ti_response(spec, run, ti, NoVersions())  # type: ignore[arg-type]
     assert shown.hostname == ti.external_executor_id and shown.executor == "ecs"
+
+
+def test_a_lost_backoff_timer_leaves_the_try_to_the_reaper(env: Env) -> None:
+    refusing = Refusing(env.ecs, times=1)
+    env.executor._client = refusing
+    run_id = env.start()
+    env.stack.queue.pending.clear()  # the backoff message is lost
+    env.stack.clock.advance(backoff_seconds(1))
+    assert env.stack.scheduler.tick().tries_redispatched == []  # not before its timeout
+    env.stack.clock.advance(env.stack.scheduler.heartbeat_timeout.total_seconds() + 1)
+    assert env.stack.scheduler.tick().tries_redispatched == [f"{run_id}/only"]
+    ti = env.ti(run_id)
+    assert (ti.state, ti.try_number, refusing.calls) == (TaskState.QUEUED, 1, 2)
+    assert ti.external_executor_id is not None
