@@ -180,6 +180,14 @@ def _handle_record(record: SQSRecord, parsed: SchedulerMessage | dict[str, Any])
         failed = reconcile_invoke_failure(wiring.scheduler(), parsed)
         metrics.add_metric(name="WorkerInvokeFailures", unit=MetricUnit.Count, value=int(failed))
         return
+    from chalicelib.scheduler.container_stops import is_task_stopped
+
+    if is_task_stopped(parsed):
+        from chalicelib.scheduler.container_stops import reconcile_stopped_task
+
+        failed = reconcile_stopped_task(wiring.scheduler(), parsed)
+        metrics.add_metric(name="WorkerContainersDied", unit=MetricUnit.Count, value=int(failed))
+        return
     if isinstance(parsed, dict):
         created = wiring.event_router().route(parsed)
         metrics.add_metric(name="EventRuns", unit=MetricUnit.Count, value=len(created))

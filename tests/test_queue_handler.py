@@ -231,3 +231,30 @@ def test_the_queue_redrives_a_message_that_keeps_failing(queue: tuple[str, Any])
         assert receives <= MAX_RECEIVE_COUNT
     assert receives == MAX_RECEIVE_COUNT
     assert [m["Body"] for m in _dead_letters(url)] == ["keeps failing"]
+
+
+def test_a_stopped_ecs_task_event_reconciles_its_try_and_is_not_routed(
+    queue: tuple[str, RecordingScheduler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.scheduler import container_stops
+
+    url, scheduler = queue
+    reconciled: list[str] = []
+
+    def reconcile(given: Any, event: dict[str, Any]) -> bool:
+        assert given is scheduler
+        reconciled.append(event["detail"]["taskArn"])
+        return True
+
+    monkeypatch.setattr(container_stops, "reconcile_stopped_task", reconcile)
+    stopped = {
+        "id": "e1",
+        "source": "aws.ecs",
+        "detail-type": "ECS Task State Change",
+        "detail": {"taskArn": "arn:aws:ecs:us-east-1:1:task/c/t1", "lastStatus": "STOPPED"},
+    }
+    running = {**stopped, "id": "e2", "detail": {**stopped["detail"], "lastStatus": "RUNNING"}}
+    response = handlers.scheduler_queue(_event(url, json.dumps(stopped), json.dumps(running)))
+    assert response == {"batchItemFailures": []}
+    assert reconciled == ["arn:aws:ecs:us-east-1:1:task/c/t1"]
+    assert wiring.event_router().routed == ["e2"]  # type: ignore[attr-defined]

@@ -45,12 +45,16 @@ class TaskFinishedMessage(RunTarget):
 
 
 class TimerFired(RunTarget):
-    """A delayed message came due: a retry delay ended, or a timeout check."""
+    """A delayed message came due: a retry delay ended, a timeout check, or a
+    refused start's backoff ("dispatch": start ``try_number`` again, ``attempt``
+    counting the starts tried so far plus this one)."""
 
     type: Literal["timer"] = "timer"
-    kind: Literal["retry", "timeout_check"] = "retry"
+    kind: Literal["retry", "timeout_check", "dispatch"] = "retry"
     task_id: str | None = None
     map_index: int = -1
+    try_number: int | None = None
+    attempt: int = 0
 
 
 class RunChanged(RunTarget):

@@ -87,6 +87,9 @@ class TaskInstance:
     # When a sensor's try first poked (Airflow's first reschedule date): its
     # ``timeout`` counts from here across reschedules of the same try.
     first_poke_at: dt.datetime | None = None
+    # Where the executor started the try (an ECS task ARN), as Airflow's
+    # external_executor_id: lets a mark stop the container and a stop event find it.
+    external_executor_id: str | None = None
 
     @property
     def key(self) -> tuple[str, int]:

@@ -172,14 +172,24 @@ class EcsExecutor(Executor):
         failures = response.get("failures") or []
         tasks = response.get("tasks") or []
         if failures or not tasks:
+            # RESOURCE:*, capacity, AGENT: ECS answered but will not start it now.
+            # Transient: the scheduler backs off and tries again (start_backoff),
+            # then fails the try with this reason.
             reasons = "; ".join(
                 f"{f.get('reason', '?')} {f.get('detail', '')}".strip() for f in failures
             )
-            raise DispatchError(
+            raise DispatchUnavailable(
                 f"ECS did not start {message.label} on {settings.ecs_cluster}: "
                 f"{reasons or 'no task returned'}"
             )
         return DispatchHandle(self.kind, tasks[0]["taskArn"])
+
+    def stop(self, task_arn: str, reason: str) -> None:
+        """Stop a try's container (an operator marked or failed the try): its
+        worker's own record then loses its condition and is dropped."""
+        self._call(
+            "stop_task", None, cluster=self.settings.ecs_cluster, task=task_arn, reason=reason[:255]
+        )
 
     def describe(self, task_arn: str) -> EcsTaskStatus:
         """The task's state for the reaper; ``MISSING`` once ECS has forgotten it

@@ -10,6 +10,7 @@ one and finish it when nothing is left.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,7 +19,10 @@ from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.selection import related_tasks
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
+from chalicelib.executors.base import DispatchError
 from chalicelib.scheduler.service import Scheduler
+
+log = logging.getLogger("slipstream.scheduler")
 
 UNCLEARABLE = frozenset({TaskState.NONE, TaskState.QUEUED, TaskState.RUNNING})
 """A try that is queued or running is left alone by a clear (Airflow would
@@ -35,6 +39,7 @@ RESET_FIELDS = {
     "wait_key": None,
     "wait_rank": None,
     "first_poke_at": None,
+    "external_executor_id": None,
     "slots": (),
 }
 
@@ -202,7 +207,22 @@ class Interventions:
             )
             if result.won:
                 done.append(change)
+                if ti.state in (TaskState.QUEUED, TaskState.RUNNING) and ti.external_executor_id:
+                    self._stop_container(ti, change.after)
         return done
+
+    def _stop_container(self, ti: TaskInstance, after: TaskState) -> None:
+        """Stop the ECS task still running a try an operator just marked: the mark
+        has won already (the worker's late record loses its condition), so a
+        failed stop is logged and the container runs on to no effect."""
+        executor = self.scheduler.executors.get("ecs")
+        stop = getattr(executor, "stop", None)
+        if stop is None or ti.external_executor_id is None:
+            return
+        try:
+            stop(ti.external_executor_id, f"Slipstream: {ti.label} marked {after.value}")
+        except DispatchError as exc:
+            log.warning("could not stop %s of %s: %s", ti.external_executor_id, ti.label, exc)
 
     def _changed(self, run: DagRun) -> None:
         self.scheduler.queue.send(RunChanged(dag_id=run.dag_id, run_id=run.run_id))

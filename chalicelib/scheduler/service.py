@@ -416,6 +416,10 @@ class Scheduler:
             self.on_run_changed(run, spec)
         elif message.kind == "timeout_check":
             self.advance(run, spec, TimeoutCheck())
+        elif message.kind == "dispatch":
+            from chalicelib.scheduler.start_backoff import start_again
+
+            start_again(self, run, spec, message)
         elif message.task_id is not None:
             self.advance(run, spec, RetryDue(message.task_id, message.map_index))
 
@@ -668,9 +672,11 @@ class Scheduler:
         now: dt.datetime,
         *,
         direct: bool = False,
+        attempt: int = 1,
     ) -> bool:
         """Hand a try to its executor. Unless ``direct``, the store already moved it
-        to QUEUED for us, and a failed dispatch fails (or retries) the try."""
+        to QUEUED for us, and a failed dispatch fails (or retries) the try; one
+        refused for now is started again with backoff (``attempt``: start_backoff)."""
         message = WorkerMessage(
             dag_id=run.dag_id,
             run_id=run.run_id,
@@ -685,24 +691,28 @@ class Scheduler:
         try:
             if executor is None:
                 raise DispatchError(f"no executor {cmd.executor.kind!r} is configured here")
-            executor.dispatch(message, cmd.executor)
+            handle = executor.dispatch(message, cmd.executor)
         except DispatchError as exc:
             if direct:
                 log.warning("direct dispatch of %s failed, queueing it: %s", message.label, exc)
                 return False
             if exc.transient:
-                # The try never started: it waits QUEUED for the next tick to
-                # dispatch it again, and keeps its retries for its own failures.
-                log.warning("%s not dispatched for now (the tick retries): %s", message.label, exc)
-                self.store.defer_dispatch(
-                    run.dag_id, run.run_id, spec, cmd.task_id, cmd.map_index, cmd.try_number, now
-                )
+                # The try never started: it waits QUEUED, keeping its retries for
+                # its own failures, and is started again after a backoff.
+                from chalicelib.scheduler.start_backoff import start_refused
+
+                start_refused(self, spec, run, cmd, now, attempt, exc)
                 return False
             log.error("dispatch of %s failed: %s", message.label, exc)
             ti = self.store.get_instance(run.dag_id, run.run_id, cmd.task_id, cmd.map_index)
             if ti is not None and ti.state is TaskState.QUEUED:
                 self._apply(spec, run, fail_try(spec, run, ti, now, reason=str(exc)), now)
             return False
+        if handle.kind == "ecs" and not direct:  # a mark stops it; a stop event finds it
+            self.store.record_executor_id(
+                run.dag_id, run.run_id, spec, cmd.task_id, cmd.map_index, cmd.try_number,
+                handle.ref, now,
+            )  # fmt: skip
         return True
 
     def freed(self, held: Sequence[str], known: DagRun | None = None) -> None:

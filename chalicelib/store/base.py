@@ -357,17 +357,59 @@ class StateStore(abc.ABC):
         map_index: int,
         try_number: int,
         now: dt.datetime,
+        *,
+        until: dt.datetime | None = None,
     ) -> bool:
         """A queued try whose dispatch failed for now (throttled, unreachable) stays
         QUEUED and enters the heartbeat index as if it had beaten long ago, so the
         next tick's reaper finds it at once and dispatches it again. It never
         started, so it uses no retry; the reaper tells it from a silent worker by
-        its state (QUEUED, not RUNNING). False when the try is no longer queued."""
+        its state (QUEUED, not RUNNING). False when the try is no longer queued.
+
+        ``until``: a backoff timer dispatches it again then (scheduler.start_backoff);
+        the reaper stays the fallback, a heartbeat timeout after that. Its
+        ``queued_at`` restarts, so reconciliation's queued timeout does not
+        dispatch it as lost meanwhile (which would restart the attempt count)."""
+        fields: dict[str, Any] = {} if until is None else {"queued_at": now}
         write = replace(
             instance_write(
-                spec, task_id, map_index, TaskState.QUEUED, try_number, TaskState.QUEUED, now, {}
+                spec,
+                task_id,
+                map_index,
+                TaskState.QUEUED,
+                try_number,
+                TaskState.QUEUED,
+                now,
+                fields,
             ),
-            heartbeat=DISPATCH_AGAIN,
+            heartbeat=DISPATCH_AGAIN if until is None else until,
+        )
+        return self._transition(
+            dag_id, run_id, spec, write, read_outcome=False, defer_counters=False
+        ).won
+
+    def record_executor_id(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        external_id: str,
+        now: dt.datetime,
+    ) -> bool:
+        """Note where a queued try was started (an ECS task ARN) on the try itself;
+        False when it is no longer that queued try (its worker claimed it first)."""
+        write = instance_write(
+            spec,
+            task_id,
+            map_index,
+            TaskState.QUEUED,
+            try_number,
+            TaskState.QUEUED,
+            now,
+            {"external_executor_id": external_id},
         )
         return self._transition(
             dag_id, run_id, spec, write, read_outcome=False, defer_counters=False

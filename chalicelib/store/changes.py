@@ -44,6 +44,7 @@ INSTANCE_FIELDS = frozenset(
         "retry_base",
         "infra_failures",
         "first_poke_at",
+        "external_executor_id",
     }
 )
 
@@ -219,7 +220,11 @@ def _new_try_fields(command: ScheduleTask) -> dict[str, Any]:
     """A new try starts its sensor timeout afresh; a reschedule keeps the first poke."""
     if command.same_try:
         return {"try_number": command.try_number}
-    return {"try_number": command.try_number, "first_poke_at": None}
+    return {
+        "try_number": command.try_number,
+        "first_poke_at": None,
+        "external_executor_id": None,
+    }
 
 
 def applied(ti: TaskInstance, write: InstanceWrite) -> TaskInstance:

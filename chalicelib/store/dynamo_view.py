@@ -158,6 +158,7 @@ def _instance_from_item(item: Any) -> TaskInstance:
         retry_base=int(item.rb or 0),
         infra_failures=int(item.inf or 0),
         first_poke_at=item.poke0,
+        external_executor_id=item.xid,
     )
 
 

@@ -323,6 +323,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "rb": NumberAttribute(null=True),  # tries before the last clear (fresh retries)
         "inf": NumberAttribute(null=True),  # tries ended by infrastructure failures
         "poke0": UTCDateTimeAttribute(null=True),  # a sensor try's first poke (its timeout)
+        "xid": UnicodeAttribute(null=True),  # external_executor_id (ECS task ARN)
         "wt": UnicodeAttribute(null=True),  # WRITE_TOKEN of the last guarded write
         "running": RunningIndex(),
         "waiting": WaitingIndex(),

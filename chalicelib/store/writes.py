@@ -72,6 +72,7 @@ _FIELD_ATTRS = {
     "retry_base": "rb",
     "infra_failures": "inf",
     "first_poke_at": "poke0",
+    "external_executor_id": "xid",
 }
 
 

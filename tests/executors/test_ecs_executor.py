@@ -226,3 +226,30 @@ def test_fargate_sizes(cpu: int, memory: int, ok: bool) -> None:
     else:
         with pytest.raises(DispatchError, match=f"cpu {cpu}"):
             check_fargate_size(cpu, memory)
+
+
+def test_failures_in_the_run_task_answer_are_a_refusal_for_now(aws: dict[str, Any]) -> None:
+    """RESOURCE:*, capacity, AGENT: the scheduler backs off and starts it again."""
+
+    class Refusing:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(aws["ecs"], name)
+
+        def run_task(self, **_: Any) -> Any:
+            return {"tasks": [], "failures": [{"reason": "RESOURCE:MEMORY", "arn": "x"}]}
+
+    executor = EcsExecutor(Refusing(), aws["settings"])
+    with pytest.raises(DispatchError, match=r"ECS did not start .*RESOURCE:MEMORY") as raised:
+        executor.dispatch(message(), ExecutorSpec(kind="ecs"))
+    assert raised.value.transient
+
+
+def test_stop_stops_the_task_with_the_reason(aws: dict[str, Any]) -> None:
+    executor = _executor(aws)
+    arn = executor.dispatch(message(), ExecutorSpec(kind="ecs")).ref
+    executor.stop(arn, "Slipstream: extract marked failed")
+    task = _task(aws, arn)
+    assert (task["desiredStatus"], task["stoppedReason"]) == (
+        "STOPPED",
+        "Slipstream: extract marked failed",
+    )

@@ -98,7 +98,7 @@ def test_a_queueing_write_whose_answer_is_lost_still_dispatches(dynamo: Stack) -
     assert dynamo.store.get_run("queued", run_id).state is DagRunState.SUCCESS
 
 
-def test_a_refused_dispatch_is_sent_again_by_the_tick_without_using_a_retry(
+def test_a_refused_dispatch_is_sent_again_after_a_backoff_without_using_a_retry(
     stack: Stack,
 ) -> None:
     refused: list[str] = []
@@ -114,11 +114,13 @@ def test_a_refused_dispatch_is_sent_again_by_the_tick_without_using_a_retry(
     with DAG("throttled") as dag:
         EmptyOperator(task_id="only", retries=0)
     run_id = _start(stack, dag)
-    stack.settle()
+    stack.scheduler.handle(stack.queue.pending.pop(0)[0])
     assert refused and stack.states("throttled", run_id) == {"only": "queued"}
+    # The backoff timer (scheduler.start_backoff) starts it again, not the tick:
+    [(timer, delay)] = stack.queue.pending
+    assert (timer.kind, timer.attempt, delay) == ("dispatch", 2, 40)
     report = stack.scheduler.tick()
-    assert report.tries_reaped == []
-    assert report.tries_redispatched == [f"{run_id}/only"]
+    assert report.tries_reaped == [] and report.tries_redispatched == []
     stack.settle()
     ti = stack.store.get_instance("throttled", run_id, "only", -1)
     assert ti is not None and (ti.state, ti.try_number) == (TaskState.SUCCESS, 1)

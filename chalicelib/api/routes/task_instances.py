@@ -65,6 +65,7 @@ def ti_response(
         operator_name=operator,
         queued_when=ti.queued_at,
         executor=task.executor.kind,
+        hostname=ti.external_executor_id,  # where it runs: the ECS task ARN (porting.md)
         dag_version=versions(run.version),
     )
 
