@@ -388,6 +388,64 @@ def test_the_grid_unfolds_a_mapped_task_without_a_node_per_cell(
     assert "task=process" in browser.current_url
 
 
+def test_graph_model_collapses_groups_and_lays_out_columns(browser: Any, served: Served) -> None:
+    """The Graph view's model in the browser: a collapsed group is one node whose
+    edges are its members' edges, and each node sits right of its upstream nodes."""
+    from chalicelib.ui.assets import bundle
+
+    module = next(name for name in bundle() if name.startswith("graph_model."))
+    browser.get(f"{served.url}/ui/")
+    result = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        import(arguments[0]).then((m) => {
+          const tasks = [
+            {task_id: "start", downstream_task_ids: ["load.a", "load.b"]},
+            {task_id: "load.a", downstream_task_ids: ["load.b"]},
+            {task_id: "load.b", downstream_task_ids: ["end"], is_mapped: true},
+            {task_id: "end", downstream_task_ids: []}];
+          const shut = m.buildGraph(tasks, new Set());
+          const open = m.buildGraph(tasks, new Set(["load"]));
+          const place = m.layout(open);
+          done({
+            shut: shut.nodes.map((n) => `${n.kind}:${n.id}:${n.members.length}`),
+            shutEdges: shut.edges.map((e) => e.join(">")),
+            openEdges: open.edges.map((e) => e.join(">")),
+            columns: place.columns,
+          });
+        });
+        """,
+        f"/ui/{module}",
+    )
+    assert result["shut"] == ["task:start:1", "group:load:2", "task:end:1"]
+    assert result["shutEdges"] == ["start>load", "load>end"]
+    assert result["openEdges"] == ["start>load.a", "start>load.b", "load.a>load.b", "load.b>end"]
+    assert result["columns"] == [["start"], ["load.a"], ["load.b"], ["end"]]
+
+
+def test_the_graph_shows_a_runs_states(browser: Any, served: Served) -> None:
+    run_id = _latest_run(served)
+    sign_in(browser, served)
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/grid")
+    css(browser, "#graph-link").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#graph[data-drawn=true]"))
+    nodes = browser.find_elements(By.CSS_SELECTOR, "#graph g.node")
+    assert [n.get_attribute("data-node") for n in nodes] == [
+        "list_partitions",
+        "process",
+        "summarise",
+    ]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#graph path.edge")) == 2
+    assert all("success" in n.get_attribute("aria-label") for n in nodes)
+    nodes[1].send_keys("")  # focus speaks the node's state in the chosen run
+    wait(
+        browser, lambda d: f"Mapped task process: success in {run_id}" in text_of(d, "#graph-node")
+    )
+    check_view(browser, "graph")
+    browser.find_elements(By.CSS_SELECTOR, "#graph g.node")[2].send_keys(Keys.ENTER)
+    wait(browser, lambda d: "task=summarise" in d.current_url)
+
+
 def test_start_a_backfill_and_watch_its_progress(browser: Any, served: Served) -> None:
     sign_in(browser, served, role="op")
     browser.get(f"{served.url}/ui/#/dags/mapped_fanout/backfill")

@@ -214,7 +214,8 @@ export async function gridView(dagId) {
       h("a", { class: "button", href: "#/dags" }, "All DAGs"), " ",
       may("user") ? h("a", { class: "button", href: `#/dags/${enc(dagId)}/trigger`, id: "trigger-link" }, "Trigger") : null, " ",
       h("a", { class: "button", href: `#/dags/${enc(dagId)}/backfill`, id: "backfill-link" }, "Backfills"), " ",
-      h("a", { class: "button", href: `#/dags/${enc(dagId)}/versions`, id: "versions-link" }, "Versions")),
+      h("a", { class: "button", href: `#/dags/${enc(dagId)}/versions`, id: "versions-link" }, "Versions"), " ",
+      h("a", { class: "button", href: `#/dags/${enc(dagId)}/graph`, id: "graph-link" }, "Graph")),
     h("p", { class: "muted" }, "Column heads: the run's state; its type (sch scheduled, man manual, bf backfill, evt event); its DAG version."),
     legend, h("p", {}, newer, " ", older, shown), scroller, status,
     h("details", {}, h("summary", {}, "Runs as a list"), runList)));
