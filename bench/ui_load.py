@@ -208,7 +208,11 @@ def _browser_rss_mb(driver: Any) -> float:
     return total_kb / 1024
 
 
-def _time_page(driver: Any, url: str, ready: Callable[[Any], bool], timeout: float = 300) -> float:
+TIMEOUT = [300.0]  # --timeout
+
+
+def _time_page(driver: Any, url: str, ready: Callable[[Any], bool]) -> float:
+    timeout = TIMEOUT[0]
     driver.get("about:blank")
     started = time.perf_counter()
     driver.get(url)
@@ -229,11 +233,13 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--long-runs", type=int, default=5000)
     parser.add_argument("--log-mb", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds a page may take")
     parser.add_argument(
         "--only", nargs="+", choices=PAGES, default=list(PAGES), help="pages to seed and time"
     )
     args = parser.parse_args()
     only = set(args.only)
+    TIMEOUT[0] = args.timeout
 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service

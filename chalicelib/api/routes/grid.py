@@ -28,7 +28,7 @@ from chalicelib.api.routes.dag_runs import RUN_TYPE_NAMES
 from chalicelib.api.routing import Call, route
 from chalicelib.core.grid import ABSENT, STATE_CODES, code_of, count_states, summary_state
 from chalicelib.core.spec import DagSpec
-from chalicelib.store.grid_reads import run_states
+from chalicelib.store.grid_reads import runs_states
 
 bp = Blueprint(__name__)
 TAG = "Slipstream"
@@ -100,7 +100,7 @@ def get_grid(call: Call) -> GridResponse:
     if unknown:
         raise BadRequest(f"expand names tasks of {dag_id} that are not mapped: {unknown}")
     task_ids = sorted(tasks)
-    columns = [run_states(catalog.models, dag_id, run.run_id) for run in runs]
+    columns = runs_states(catalog.models, dag_id, [run.run_id for run in runs])
     rows: dict[str, list[str]] = {task_id: [] for task_id in task_ids}
     mapped = {t: GridMapped(counts=[]) for t in task_ids if tasks[t]}
     indices: dict[str, list[dict[int, str]]] = {t: [] for t in query.expand}
