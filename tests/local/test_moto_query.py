@@ -78,4 +78,4 @@ def test_partition_queries_answer_as_moto_does() -> None:
         got = _queries()
     assert got == expected
     assert len(expected[0]) >= 2  # more than one page
-    assert expected[3] and expected[4] == 120
+    assert expected[3] and expected[4] > 0  # the index and the scan read other partitions too
