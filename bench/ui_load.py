@@ -20,6 +20,7 @@ Targets: each <= 2 s; browser memory for the 10,000-task grid <= 500 MB (the
 proportional set size of every Chromium process, from /proc/*/smaps_rollup).
 
 Run: .venv/bin/python bench/ui_load.py [--dags 1000] [--tasks 10000] [--long-runs 5000]
+     [--only dags wide long log]  (some pages only; the others are neither seeded nor timed)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+PAGES = ("dags", "wide", "long", "log")
 TARGET_S = 2.0
 TARGET_MB = 500.0
 GRID_RUNS = 25
@@ -120,7 +122,7 @@ def _seed_runs(dag_id: str, count: int, with_instances: int) -> list[str]:
         assert store.create_run(run, spec)
         ids.append(run.run_id)
     put = _moto_put(model.Meta.table_name)
-    for run_id in ids[-with_instances:]:
+    for run_id in ids[len(ids) - with_instances :]:
         for n, task_id in enumerate(spec.tasks):
             item = model(
                 instance_pk(dag_id, run_id),
@@ -206,7 +208,11 @@ def _browser_rss_mb(driver: Any) -> float:
     return total_kb / 1024
 
 
-def _time_page(driver: Any, url: str, ready: Callable[[Any], bool], timeout: float = 300) -> float:
+TIMEOUT = [300.0]  # --timeout
+
+
+def _time_page(driver: Any, url: str, ready: Callable[[Any], bool]) -> float:
+    timeout = TIMEOUT[0]
     driver.get("about:blank")
     started = time.perf_counter()
     driver.get(url)
@@ -227,7 +233,13 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--long-runs", type=int, default=5000)
     parser.add_argument("--log-mb", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds a page may take")
+    parser.add_argument(
+        "--only", nargs="+", choices=PAGES, default=list(PAGES), help="pages to seed and time"
+    )
     args = parser.parse_args()
+    only = set(args.only)
+    TIMEOUT[0] = args.timeout
 
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -254,21 +266,25 @@ def main() -> int:
         print(f"deployed {len(report.dags)} DAGs in {time.perf_counter() - started:.1f}s")
         # The long DAG first: moto 5.2's transactions (create_run) copy whole tables,
         # so they are cheap only while the task-instance table is still small.
+        if "long" in only:
+            started = time.perf_counter()
+            _seed_runs("long", args.long_runs, GRID_RUNS)
+            print(
+                f"seeded {args.long_runs} runs of a 50-task DAG"
+                f" in {time.perf_counter() - started:.1f}s"
+            )
         started = time.perf_counter()
-        _seed_runs("long", args.long_runs, GRID_RUNS)
-        print(
-            f"seeded {args.long_runs} runs of a 50-task DAG in {time.perf_counter() - started:.1f}s"
-        )
-        started = time.perf_counter()
-        wide_runs = _seed_runs("wide", GRID_RUNS, GRID_RUNS)
+        wide_runs = _seed_runs("wide", GRID_RUNS, GRID_RUNS if only & {"wide", "log"} else 0)
         print(
             f"seeded {GRID_RUNS} runs x {args.tasks} tasks in {time.perf_counter() - started:.1f}s"
         )
-        started = time.perf_counter()
-        lines = _seed_log("wide", wide_runs[-1], "g000.t0000", args.log_mb)
-        print(
-            f"seeded a {args.log_mb} MB log ({lines} lines) in {time.perf_counter() - started:.1f}s"
-        )
+        if "log" in only:
+            started = time.perf_counter()
+            lines = _seed_log("wide", wide_runs[-1], "g000.t0000", args.log_mb)
+            print(
+                f"seeded a {args.log_mb} MB log ({lines} lines)"
+                f" in {time.perf_counter() - started:.1f}s"
+            )
         server = ApiServer(port=0).start()
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
@@ -289,23 +305,26 @@ def main() -> int:
                 who,
             )
             ui = f"{server.url}/ui/"
-            seconds = _time_page(
-                driver,
-                ui + "#/dags",
-                lambda d: _js(
-                    d,
-                    "const rows = document.querySelectorAll('#dag-table tbody tr');"
-                    "return rows.length === 25"
-                    " && ![...rows].some(r => r.textContent.includes('…'))",
-                ),
-            )
-            results.append(
-                (f"DAG list, {len(report.dags)} DAGs", seconds, "first page + last runs")
-            )
+            if "dags" in only:
+                seconds = _time_page(
+                    driver,
+                    ui + "#/dags",
+                    lambda d: _js(
+                        d,
+                        "const rows = document.querySelectorAll('#dag-table tbody tr');"
+                        "return rows.length === 25"
+                        " && ![...rows].some(r => r.textContent.includes('…'))",
+                    ),
+                )
+                results.append(
+                    (f"DAG list, {len(report.dags)} DAGs", seconds, "first page + last runs")
+                )
             for dag_id, label in (
                 ("wide", f"grid, {args.tasks} tasks x {GRID_RUNS} runs"),
                 ("long", f"grid, 50 tasks x {args.long_runs} runs"),
             ):
+                if dag_id not in only:
+                    continue
                 drawn = _time_page(
                     driver,
                     ui + f"#/dags/{dag_id}/grid",
@@ -326,17 +345,18 @@ def main() -> int:
                 results.append((label, filled, "every cell filled"))
                 if dag_id == "wide":
                     results.append((label, -_browser_rss_mb(driver), "browser memory (MB)"))
-            run = quote(wide_runs[-1], safe="")
-            seconds = _time_page(
-                driver,
-                ui + f"#/dags/wide/runs/{run}?task=g000.t0000",
-                lambda d: _js(
-                    d,
-                    "const s = document.querySelector('#log + button + p');"
-                    "return !!s && / lines/.test(s.textContent)",
-                ),
-            )
-            results.append((f"log, {args.log_mb} MB", seconds, "run view + first log page"))
+            if "log" in only:
+                run = quote(wide_runs[-1], safe="")
+                seconds = _time_page(
+                    driver,
+                    ui + f"#/dags/wide/runs/{run}?task=g000.t0000",
+                    lambda d: _js(
+                        d,
+                        "const s = document.querySelector('#log + button + p');"
+                        "return !!s && / lines/.test(s.textContent)",
+                    ),
+                )
+                results.append((f"log, {args.log_mb} MB", seconds, "run view + first log page"))
         finally:
             driver.quit()
             server.stop()

@@ -132,6 +132,7 @@ class LocalStack:
 
         from chalicelib.local import snapshot
         from chalicelib.local.moto_fidelity import faithful_s3_events, faithful_transactions
+        from chalicelib.local.moto_query import partition_queries
         from chalicelib.local.moto_speed import fast_item_serialization
 
         # A state dir that cannot be loaded is refused before anything starts.
@@ -142,6 +143,7 @@ class LocalStack:
         self._fidelity = contextlib.ExitStack()
         self._fidelity.enter_context(faithful_transactions())
         self._fidelity.enter_context(fast_item_serialization())
+        self._fidelity.enter_context(partition_queries())  # a Query reads its partition only
         self._fidelity.enter_context(faithful_s3_events())
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -298,8 +298,8 @@ def test_a_conf_that_is_not_json_is_refused_before_submit(browser: Any, served: 
 
 
 def test_grid_rows_fold_groups_and_count_mapped_instances(browser: Any, served: Served) -> None:
-    """The grid's row model as the browser runs it, on a DAG with nested groups and
-    a mapped task (the example DAGs have no groups)."""
+    """The grid's row model as the browser runs it, on the compact answer of a DAG
+    with nested groups and a mapped task (the example DAGs have no groups)."""
     from chalicelib.ui.assets import bundle
 
     module = next(name for name in bundle() if name.startswith("grid_model."))
@@ -308,24 +308,28 @@ def test_grid_rows_fold_groups_and_count_mapped_instances(browser: Any, served: 
         """
         const done = arguments[arguments.length - 1];
         import(arguments[0]).then((m) => {
-          const tasks = [{task_id: "extract"}, {task_id: "load.a"},
-            {task_id: "load.b", is_mapped: true}, {task_id: "load.inner.c"}];
-          const tis = [
-            {task_id: "extract", map_index: -1, state: "success", try_number: 1},
-            {task_id: "load.a", map_index: -1, state: "success", try_number: 1},
-            {task_id: "load.b", map_index: 0, state: "success", try_number: 1},
-            {task_id: "load.b", map_index: 1, state: "failed", try_number: 2},
-            {task_id: "load.inner.c", map_index: -1, state: "upstream_failed", try_number: 0}];
-          const runs = new Map([["r1", tis]]);
-          const open = m.buildRows(tasks, new Set(), new Set(["load.b"]), runs);
-          const folded = m.buildRows(tasks, new Set(["load"]), new Set(), runs);
-          const cell = (rows, id) => m.cellOf(rows.find((r) => r.id === id), tis);
+          // two runs, newest first: letter 0 is r2, letter 1 is r1 (the left column)
+          const model = m.gridModel({
+            runs: [{dag_run_id: "r2"}, {dag_run_id: "r1"}],
+            task_ids: ["extract", "load.a", "load.b", "load.inner.c"],
+            states: ["S.", "SS", "FS", "US"],
+            mapped: {"load.b": {counts: [{success: 1, failed: 1}, {success: 2}],
+                                instances: ["SS", "F."]}},
+            codes: {S: "success", F: "failed", U: "upstream_failed", "-": "none", ".": "absent"},
+            total_entries: 2,
+          });
+          const open = m.buildRows(model, new Set(), new Set(["load.b"]));
+          const folded = m.buildRows(model, new Set(["load"]), new Set());
+          const cell = (rows, id, col) => m.cellOf(model, rows.find((r) => r.id === id), col);
           done({
             open: open.map((r) => `${r.kind}:${r.id}:${r.depth}`),
             folded: folded.map((r) => r.id),
-            group: cell(folded, "load"),
-            mapped: cell(open, "load.b"),
-            instance: cell(open, "load.b[1]"),
+            group: cell(folded, "load", 1),
+            oldGroup: cell(folded, "load", 0),
+            mapped: cell(open, "load.b", 1),
+            instance: cell(open, "load.b[1]", 1),
+            absent: cell(open, "extract", 0),
+            columns: model.columns.map((r) => r.dag_run_id),
           });
         });
         """,
@@ -342,10 +346,104 @@ def test_grid_rows_fold_groups_and_count_mapped_instances(browser: Any, served: 
         "task:load.inner.c:2",
     ]
     assert result["folded"] == ["extract", "load"]
+    assert result["columns"] == ["r1", "r2"]  # oldest left
     assert result["group"]["state"] == "failed"
     assert result["group"]["counts"] == {"success": 2, "failed": 1, "upstream_failed": 1}
+    assert result["oldGroup"] == {"state": "success", "counts": {"success": 4}}
     assert result["mapped"] == {"state": "failed", "counts": {"success": 1, "failed": 1}}
-    assert result["instance"] == {"state": "failed", "try": 2}
+    assert result["instance"] == {"state": "failed"}
+    assert result["absent"] == {"state": None}
+
+
+def test_the_grid_unfolds_a_mapped_task_without_a_node_per_cell(
+    browser: Any, served: Served
+) -> None:
+    """The grid reads one compact answer, paints cells on a canvas (no DOM per
+    cell), unfolds a mapped task to its instances, and a cell opens the run."""
+    run_id = _latest_run(served)
+    sign_in(browser, served)
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/grid")
+    css(browser, "#grid[data-loaded=true]")
+    assert browser.find_elements(By.CSS_SELECTOR, "#grid *") == browser.find_elements(
+        By.CSS_SELECTOR, "#grid canvas, #grid .grid-spacer"
+    )
+    calls = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => n.includes('/api/v2/'))"
+    )
+    assert any("/slipstream/dags/mapped_fanout/grid" in n for n in calls)
+    assert not any("/taskInstances" in n or n.endswith("/tasks") for n in calls)
+    canvas = browser.find_element(By.CSS_SELECTOR, "canvas")
+    rows = int(css(browser, "#grid").get_attribute("data-rows"))
+    canvas.send_keys(Keys.ARROW_DOWN, " ")  # fold out "process": its instances come next
+    wait(browser, lambda d: int(d.find_element(By.ID, "grid").get_attribute("data-rows")) > rows)
+    canvas.send_keys(Keys.ARROW_DOWN, Keys.ARROW_DOWN)
+    columns = served.call("GET", "/slipstream/dags/mapped_fanout/grid").json()["runs"]
+    canvas.send_keys(*[Keys.ARROW_RIGHT] * len(columns))  # the newest run is the last column
+    wait(browser, lambda d: f"process[1] in {run_id}" in text_of(d, "#grid-cell"))
+    assert "success" in text_of(browser, "#grid-cell")
+    screenshot(browser, "grid-unfolded")
+    canvas.send_keys(Keys.ENTER)
+    wait(browser, lambda d: f"/runs/{quote(run_id, safe='')}" in d.current_url)
+    assert "task=process" in browser.current_url
+
+
+def test_graph_model_collapses_groups_and_lays_out_columns(browser: Any, served: Served) -> None:
+    """The Graph view's model in the browser: a collapsed group is one node whose
+    edges are its members' edges, and each node sits right of its upstream nodes."""
+    from chalicelib.ui.assets import bundle
+
+    module = next(name for name in bundle() if name.startswith("graph_model."))
+    browser.get(f"{served.url}/ui/")
+    result = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        import(arguments[0]).then((m) => {
+          const tasks = [
+            {task_id: "start", downstream_task_ids: ["load.a", "load.b"]},
+            {task_id: "load.a", downstream_task_ids: ["load.b"]},
+            {task_id: "load.b", downstream_task_ids: ["end"], is_mapped: true},
+            {task_id: "end", downstream_task_ids: []}];
+          const shut = m.buildGraph(tasks, new Set());
+          const open = m.buildGraph(tasks, new Set(["load"]));
+          const place = m.layout(open);
+          done({
+            shut: shut.nodes.map((n) => `${n.kind}:${n.id}:${n.members.length}`),
+            shutEdges: shut.edges.map((e) => e.join(">")),
+            openEdges: open.edges.map((e) => e.join(">")),
+            columns: place.columns,
+          });
+        });
+        """,
+        f"/ui/{module}",
+    )
+    assert result["shut"] == ["task:start:1", "group:load:2", "task:end:1"]
+    assert result["shutEdges"] == ["start>load", "load>end"]
+    assert result["openEdges"] == ["start>load.a", "start>load.b", "load.a>load.b", "load.b>end"]
+    assert result["columns"] == [["start"], ["load.a"], ["load.b"], ["end"]]
+
+
+def test_the_graph_shows_a_runs_states(browser: Any, served: Served) -> None:
+    run_id = _latest_run(served)
+    sign_in(browser, served)
+    browser.get(f"{served.url}/ui/#/dags/mapped_fanout/grid")
+    css(browser, "#graph-link").click()
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#graph[data-drawn=true]"))
+    nodes = browser.find_elements(By.CSS_SELECTOR, "#graph g.node")
+    assert [n.get_attribute("data-node") for n in nodes] == [
+        "list_partitions",
+        "process",
+        "summarise",
+    ]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#graph path.edge")) == 2
+    assert all("success" in n.get_attribute("aria-label") for n in nodes)
+    nodes[1].send_keys("")  # focus speaks the node's state in the chosen run
+    wait(
+        browser, lambda d: f"Mapped task process: success in {run_id}" in text_of(d, "#graph-node")
+    )
+    check_view(browser, "graph")
+    browser.find_elements(By.CSS_SELECTOR, "#graph g.node")[2].send_keys(Keys.ENTER)
+    wait(browser, lambda d: "task=summarise" in d.current_url)
 
 
 def test_start_a_backfill_and_watch_its_progress(browser: Any, served: Served) -> None:

@@ -5,6 +5,7 @@ import { api, session } from "./api.js";
 import { h, mount, errorBox } from "./dom.js";
 import { dagsView } from "./dags.js";
 import { gridView } from "./grid.js";
+import { graphView } from "./graph.js";
 import { runView } from "./run.js";
 import { triggerView } from "./trigger.js";
 import { backfillView } from "./backfill.js";
@@ -17,6 +18,7 @@ const ROUTES = [
   [/^#\/dags(?:\?.*)?$/, () => dagsView()],
   [/^#\/admin$/, () => adminView()],
   [/^#\/dags\/([^/]+)\/grid(?:\?.*)?$/, (m) => gridView(decodeURIComponent(m[1]))],
+  [/^#\/dags\/([^/]+)\/graph(?:\?run=([^&]*))?$/, (m) => graphView(decodeURIComponent(m[1]), m[2] ? decodeURIComponent(m[2]) : null)],
   [/^#\/dags\/([^/]+)\/trigger(?:\?.*)?$/, (m) => triggerView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/backfill(?:\?.*)?$/, (m) => backfillView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/versions(?:\?.*)?$/, (m) => versionsView(decodeURIComponent(m[1]))],

@@ -1,12 +1,14 @@
 // The grid: runs (columns, oldest left) x tasks (rows), drawn on a canvas that only
-// paints the rows in view, so 10,000 tasks cost no more DOM than 10. Task groups
-// (ids "group.task") fold; a mapped task is one row with counts per state and
-// unfolds to its instances. Keyboard: arrows move, Enter opens, Space folds.
+// paints the rows in view, so 10,000 tasks cost no more DOM than 10. Its data is one
+// compact answer (GET /slipstream/dags/{id}/grid: a letter per task and run), polled
+// with ETags. Task groups (ids "group.task") fold; a mapped task is one row with
+// counts per state and unfolds to its instances. Keyboard: arrows move, Enter opens,
+// Space folds.
 
 import { api, enc, may, poll } from "./api.js";
 import { h, mount, announce, when } from "./dom.js";
-import { stateOf, FINISHED } from "./states.js";
-import { buildRows, cellOf, RUN_TYPES } from "./grid_model.js";
+import { stateOf } from "./states.js";
+import { buildRows, cellOf, gridModel, RUN_TYPES } from "./grid_model.js";
 
 const ROW = 22;
 const CELL = 26;
@@ -14,27 +16,13 @@ const LABEL = 300;
 const HEAD = 64;
 const RUNS = 25;
 
-// A run's instances, page by page; `changed` is false when every page was a 304.
-async function allInstances(dagId, runId) {
-  const out = [];
-  let changed = false;
-  for (let offset = 0; ; offset += 1000) {
-    const page = await api.get(`/dags/${enc(dagId)}/dagRuns/${enc(runId)}/taskInstances`, { limit: 1000, offset });
-    changed = changed || page.changed;
-    for (const ti of page.data.task_instances) out.push(ti);
-    if (page.data.task_instances.length < 1000 || out.length >= page.data.total_entries) return { out, changed };
-  }
-}
-
 export async function gridView(dagId) {
-  const [{ data: tasks }, { data: dag }] = await Promise.all([
-    api.get(`/dags/${enc(dagId)}/tasks`),
-    api.get(`/dags/${enc(dagId)}`),
-  ]);
+  const { data: dag } = await api.get(`/dags/${enc(dagId)}`);
   const folded = new Set();
   const unfolded = new Set();
+  let model = gridModel({ runs: [], task_ids: [], states: [], mapped: {}, codes: {}, total_entries: 0 });
   let runs = [];
-  const instances = new Map(); // run id -> [ti]
+  let offset = 0;
   let rows = [];
   let focus = { row: 0, col: -1 };
 
@@ -76,7 +64,8 @@ export async function gridView(dagId) {
       const label = mark + r.label + (r.kind === "mapped" ? " [ ]" : "");
       ctx.fillText(label.length > 40 ? label.slice(0, 39) + "…" : label, 6 + r.depth * 14, y + ROW / 2);
       runs.forEach((run, c) => {
-        const cell = cellOf(r, instances.get(run.dag_run_id));
+        const cell = cellOf(model, r, c);
+        if (cell.state === null) return; // the task is not in this run's DAG version
         const s = stateOf(cell.state);
         const x = LABEL + c * CELL;
         ctx.fillStyle = s.color;
@@ -104,7 +93,7 @@ export async function gridView(dagId) {
       ctx.fillStyle = "#333";
       ctx.font = "11px system-ui, sans-serif";
       ctx.fillText(RUN_TYPES[run.run_type] || "?", x + CELL / 2, 36);
-      const version = (run.dag_versions || []).map((v) => v.version_number).pop();
+      const version = run.version_number;
       ctx.font = "10px system-ui, sans-serif";
       ctx.fillText(version ? `v${version}` : "", x + CELL / 2, 54);
       ctx.font = "13px system-ui, sans-serif";
@@ -121,22 +110,29 @@ export async function gridView(dagId) {
       status.textContent = `${r.kind === "group" ? "Group" : r.kind === "mapped" ? "Mapped task" : "Task"} ${r.id}`;
     } else {
       const run = runs[focus.col];
-      const cell = cellOf(r, instances.get(run.dag_run_id));
-      const counts = cell.counts ? " (" + Object.entries(cell.counts).map(([k, v]) => `${v} ${k}`).join(", ") + ")" : "";
-      status.textContent = `${r.id} in ${run.dag_run_id} (${run.run_type}): ${cell.state || "no status"}${counts}${cell.try ? `, try ${cell.try}` : ""}`;
+      const cell = cellOf(model, r, focus.col);
+      const name = (state) => (state === "none" ? "no status" : state.replace(/_/g, " "));
+      const entries = Object.entries(cell.counts || {});
+      const counts = entries.length ? " (" + entries.map(([k, v]) => `${v} ${name(k)}`).join(", ") + ")" : "";
+      const state = cell.state === null ? "not in this run's version" : name(cell.state);
+      status.textContent = `${r.id} in ${run.dag_run_id} (${run.run_type}): ${state}${counts}`;
     }
     announce(status.textContent);
   }
 
   function rebuild() {
-    rows = buildRows(tasks.tasks, folded, unfolded, instances);
+    rows = buildRows(model, folded, unfolded);
+    scroller.dataset.rows = String(rows.length);
     focus.row = Math.min(focus.row, Math.max(rows.length - 1, 0));
     draw();
   }
 
   function toggle(r) {
     if (r.kind === "group") { folded.has(r.id) ? folded.delete(r.id) : folded.add(r.id); }
-    if (r.kind === "mapped") { unfolded.has(r.id) ? unfolded.delete(r.id) : unfolded.add(r.id); }
+    if (r.kind === "mapped") {
+      unfolded.has(r.id) ? unfolded.delete(r.id) : unfolded.add(r.id);
+      refresh().catch((e) => console.warn(e)); // its instances come with the next answer (expand=...)
+    }
     rebuild();
   }
 
@@ -186,35 +182,31 @@ export async function gridView(dagId) {
   scroller.addEventListener("scroll", () => requestAnimationFrame(draw));
 
   const runList = h("ul", { class: "run-links", "aria-label": "Runs" });
-
-  let pending = false;
-  function redrawSoon() {
-    // Many runs' pages arrive close together: one rebuild per frame.
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(() => { pending = false; rebuild(); });
-  }
+  const older = h("button", { type: "button", id: "grid-older" }, "Older runs");
+  const newer = h("button", { type: "button", id: "grid-newer", disabled: true }, "Newer runs");
+  const shown = h("span", { id: "grid-range", class: "muted" }, "");
 
   async function refresh() {
-    const answer = await api.get(`/dags/${enc(dagId)}/dagRuns`, { limit: RUNS, order_by: "-run_after" });
-    runs = answer.data.dag_runs.slice().reverse();
-    const stale = runs.filter((r) => !instances.has(r.dag_run_id) || !FINISHED.has(r.state) || answer.changed);
-    if (answer.changed) {
-      runList.replaceChildren(...runs.slice().reverse().map((r) => h("li", {},
-        h("a", { href: `#/dags/${enc(dagId)}/runs/${enc(r.dag_run_id)}` }, r.dag_run_id),
-        ` ${r.state} · ${r.run_type} · ${when(r.run_after)}`)));
-      rebuild(); // the rows and column heads at once; cells fill in as runs arrive
-      scroller.dataset.drawn = "true";
-    }
-    await Promise.all(stale.map(async (run) => {
-      const { out, changed } = await allInstances(dagId, run.dag_run_id);
-      if (changed || !instances.has(run.dag_run_id)) {
-        instances.set(run.dag_run_id, out);
-        redrawSoon();
-      }
-    }));
+    const query = new URLSearchParams({ limit: RUNS, offset });
+    for (const id of unfolded) query.append("expand", id);
+    const answer = await api.get(`/slipstream/dags/${enc(dagId)}/grid`, query);
+    if (!answer.changed && rows.length) return; // a 304: nothing to redraw
+    model = gridModel(answer.data);
+    runs = model.columns;
+    focus.col = Math.min(focus.col, runs.length - 1);
+    runList.replaceChildren(...answer.data.runs.map((r) => h("li", {},
+      h("a", { href: `#/dags/${enc(dagId)}/runs/${enc(r.dag_run_id)}` }, r.dag_run_id),
+      ` ${r.state} · ${r.run_type} · ${when(r.run_after)}`)));
+    const total = answer.data.total_entries;
+    shown.textContent = total ? ` runs ${offset + 1}–${offset + runs.length} of ${total}, newest first` : " no runs yet";
+    older.disabled = offset + RUNS >= total;
+    newer.disabled = offset === 0;
+    rebuild();
+    scroller.dataset.drawn = "true";
     scroller.dataset.loaded = "true";
   }
+  older.addEventListener("click", () => { offset += RUNS; refresh().catch((e) => console.warn(e)); });
+  newer.addEventListener("click", () => { offset = Math.max(0, offset - RUNS); refresh().catch((e) => console.warn(e)); });
 
   mount(h("section", { "aria-labelledby": "grid-title" },
     h("h1", { id: "grid-title" }, `${dag.dag_display_name}`),
@@ -222,9 +214,10 @@ export async function gridView(dagId) {
       h("a", { class: "button", href: "#/dags" }, "All DAGs"), " ",
       may("user") ? h("a", { class: "button", href: `#/dags/${enc(dagId)}/trigger`, id: "trigger-link" }, "Trigger") : null, " ",
       h("a", { class: "button", href: `#/dags/${enc(dagId)}/backfill`, id: "backfill-link" }, "Backfills"), " ",
-      h("a", { class: "button", href: `#/dags/${enc(dagId)}/versions`, id: "versions-link" }, "Versions")),
+      h("a", { class: "button", href: `#/dags/${enc(dagId)}/versions`, id: "versions-link" }, "Versions"), " ",
+      h("a", { class: "button", href: `#/dags/${enc(dagId)}/graph`, id: "graph-link" }, "Graph")),
     h("p", { class: "muted" }, "Column heads: the run's state; its type (sch scheduled, man manual, bf backfill, evt event); its DAG version."),
-    legend, scroller, status,
+    legend, h("p", {}, newer, " ", older, shown), scroller, status,
     h("details", {}, h("summary", {}, "Runs as a list"), runList)));
   return poll(refresh, 3000);
 }

@@ -1,0 +1,60 @@
+"""Query one partition on the local stack, as DynamoDB does, not the whole table.
+
+moto 5.2 answers every page of a table Query by listing and sorting every item
+of the table, then keeping the partition's: a page costs the table's size.
+The grid's one Query per run (a 10,000-task run is two pages) then took
+seconds per page once a bench had seeded 250,000 instances, and parallel
+pages timed out. ``partition_queries`` hands moto's query only the items of
+the asked partition (a table Query, not an index one); moto's own code still
+sorts, pages, filters and projects them, so the answers are moto's.
+
+tests/local/test_moto_query.py checks the answers equal moto's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from moto.dynamodb.models.table import Table
+
+_PARTITION = threading.local()  # the (table, items) the current thread's query reads
+
+
+def _all_items(original: Any) -> Any:
+    def all_items(self: Table) -> Any:
+        held = getattr(_PARTITION, "held", None)
+        if held is not None and held[0] is self:
+            return list(held[1])
+        return original(self)
+
+    return all_items
+
+
+def _query(original: Any) -> Any:
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or not self.range_key_attr:
+            return original(self, hash_key, *args, **kwargs)
+        partition = self.items.get(hash_key) or {}
+        _PARTITION.held = (self, list(partition.values()))
+        try:
+            return original(self, hash_key, *args, **kwargs)
+        finally:
+            _PARTITION.held = None
+
+    return query
+
+
+@contextlib.contextmanager
+def partition_queries() -> Iterator[None]:
+    """Table Queries read only their partition while the context is open."""
+    saved = (Table.all_items, Table.query)
+    Table.all_items = _all_items(saved[0])  # type: ignore[method-assign]
+    Table.query = _query(saved[1])  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Table.all_items, Table.query = saved  # type: ignore[method-assign]
