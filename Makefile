@@ -19,7 +19,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # The machine has 2 cores; more xdist workers only add start-up time. --dist loadgroup
-# keeps each xdist_group on one worker: the browser tests share one served stack, in order.
+# keeps each xdist_group on one worker: tests/conftest.py puts each module in a group of
+# its own (module-scoped stacks), and the browser tests share one served stack, in order.
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 

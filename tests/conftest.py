@@ -21,6 +21,15 @@ settings.register_profile("explore", deadline=None, max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "slipstream"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each test module on one xdist worker (``--dist loadgroup``): many
+    modules share a module-scoped stack whose tests build on each other's runs.
+    A module that names its own group (the browser tests) keeps it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
