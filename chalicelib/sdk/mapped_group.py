@@ -62,42 +62,41 @@ class MappedTaskGroup(TaskGroup):
         return iter_xcom_args(list(self.expand_input.values()))
 
     def check_members(self) -> None:
-        """Refuse a task mapped again inside the group (Airflow would multiply the
-        lengths), and trigger rule ``always`` inside it (Airflow refuses it too)."""
+        """Refuse what a mapped group's tasks cannot be: mapped again (Airflow would
+        multiply the lengths), trigger rule ``always`` (Airflow refuses it too), and,
+        not yet per index here, setup/teardown and ``depends_on_past``."""
         for node in self.iter_tasks():
-            if str(getattr(node, "trigger_rule", "")) == "always":
-                self.dag.record_problem(
-                    f"task {node.task_id!r} in mapped task group {self.group_id!r} has "
-                    "trigger rule 'always': a mapped group's tasks wait for the group's "
-                    "input, so Airflow and Slipstream refuse it",
-                    node._site,
-                    task_id=node.task_id,
-                )
-            if getattr(node, "is_setup", False) or getattr(node, "is_teardown", False):
-                self.dag.record_problem(
-                    f"task {node.task_id!r} in mapped task group {self.group_id!r} is a "
-                    "setup or teardown: Slipstream does not run setup/teardown per index of "
-                    "a mapped group yet; put them around the group",
-                    node._site,
-                    task_id=node.task_id,
-                )
-            if getattr(node, "depends_on_past", False):
-                self.dag.record_problem(
-                    f"task {node.task_id!r} in mapped task group {self.group_id!r} sets "
-                    "depends_on_past/wait_for_downstream: Slipstream does not check the "
-                    "past of a mapped group's instances yet; use it on a task outside "
-                    "the group",
-                    node._site,
-                    task_id=node.task_id,
-                )
-            if getattr(node, "is_mapped", False):
-                self.dag.record_problem(
-                    f"task {node.task_id!r} is expanded inside mapped task group "
-                    f"{self.group_id!r}: Slipstream does not map a task inside a mapped group; "
-                    "its tasks are already mapped over the group's input",
-                    node._site,
-                    task_id=node.task_id,
-                )
+            for refused, why in _REFUSED_MEMBERS:
+                if refused(node):
+                    self.dag.record_problem(
+                        f"task {node.task_id!r} in mapped task group {self.group_id!r} {why}",
+                        node._site,
+                        task_id=node.task_id,
+                    )
+
+
+_REFUSED_MEMBERS: tuple[tuple[Any, str], ...] = (
+    (
+        lambda node: str(getattr(node, "trigger_rule", "")) == "always",
+        "has trigger rule 'always': a mapped group's tasks wait for the group's input, "
+        "so Airflow and Slipstream refuse it",
+    ),
+    (
+        lambda node: getattr(node, "is_setup", False) or getattr(node, "is_teardown", False),
+        "is a setup or teardown: Slipstream does not run setup/teardown per index of a "
+        "mapped group yet; put them around the group",
+    ),
+    (
+        lambda node: getattr(node, "depends_on_past", False),
+        "sets depends_on_past/wait_for_downstream: Slipstream does not check the past of "
+        "a mapped group's instances yet; use it on a task outside the group",
+    ),
+    (
+        lambda node: getattr(node, "is_mapped", False),
+        "is expanded inside it: Slipstream does not map a task inside a mapped group; "
+        "its tasks are already mapped over the group's input",
+    ),
+)
 
 
 class MappedArgument(ResolvableArg):

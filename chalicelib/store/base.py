@@ -371,22 +371,10 @@ class StateStore(abc.ABC):
         ``queued_at`` restarts, so reconciliation's queued timeout does not
         dispatch it as lost meanwhile (which would restart the attempt count)."""
         fields: dict[str, Any] = {} if until is None else {"queued_at": now}
-        write = replace(
-            instance_write(
-                spec,
-                task_id,
-                map_index,
-                TaskState.QUEUED,
-                try_number,
-                TaskState.QUEUED,
-                now,
-                fields,
-            ),
-            heartbeat=DISPATCH_AGAIN if until is None else until,
+        heartbeat = DISPATCH_AGAIN if until is None else until
+        return self._update_queued(
+            dag_id, run_id, spec, task_id, map_index, try_number, now, fields, heartbeat
         )
-        return self._transition(
-            dag_id, run_id, spec, write, read_outcome=False, defer_counters=False
-        ).won
 
     def record_executor_id(
         self,
@@ -401,16 +389,29 @@ class StateStore(abc.ABC):
     ) -> bool:
         """Note where a queued try was started (an ECS task ARN) on the try itself;
         False when it is no longer that queued try (its worker claimed it first)."""
-        write = instance_write(
-            spec,
-            task_id,
-            map_index,
-            TaskState.QUEUED,
-            try_number,
-            TaskState.QUEUED,
-            now,
-            {"external_executor_id": external_id},
+        fields = {"external_executor_id": external_id}
+        return self._update_queued(
+            dag_id, run_id, spec, task_id, map_index, try_number, now, fields
         )
+
+    def _update_queued(
+        self,
+        dag_id: str,
+        run_id: str,
+        spec: DagSpec,
+        task_id: str,
+        map_index: int,
+        try_number: int,
+        now: dt.datetime,
+        fields: dict[str, Any],
+        heartbeat: Any = None,
+    ) -> bool:
+        """Change fields of a try that stays QUEUED, on the condition that it still is."""
+        write = instance_write(
+            spec, task_id, map_index, TaskState.QUEUED, try_number, TaskState.QUEUED, now, fields
+        )
+        if heartbeat is not None:
+            write = replace(write, heartbeat=heartbeat)
         return self._transition(
             dag_id, run_id, spec, write, read_outcome=False, defer_counters=False
         ).won

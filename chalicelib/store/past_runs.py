@@ -16,6 +16,11 @@ from chalicelib.core.runs import DagRun
 from chalicelib.store.dynamo_view import _run_from_item
 
 
+def _one_bound(before: dt.datetime | None, after: dt.datetime | None) -> None:
+    if (before is None) == (after is None):
+        raise ValueError("give exactly one of before and after")
+
+
 def select_by_logical_date(
     runs: Iterable[DagRun],
     *,
@@ -24,8 +29,7 @@ def select_by_logical_date(
     limit: int = 1,
 ) -> list[DagRun]:
     """The in-memory answer of ``StateStore.runs_by_logical_date``."""
-    if (before is None) == (after is None):
-        raise ValueError("give exactly one of before and after")
+    _one_bound(before, after)
     dated = [r for r in runs if r.logical_date is not None]
     if before is not None:
         found = sorted(
@@ -50,8 +54,7 @@ def query_by_logical_date(
     limit: int = 1,
 ) -> list[DagRun]:
     """The DynamoDB answer: one Query of the ``by_logical`` index."""
-    if (before is None) == (after is None):
-        raise ValueError("give exactly one of before and after")
+    _one_bound(before, after)
     if before is not None:
         condition, forward = model.logical < before, False
     else:

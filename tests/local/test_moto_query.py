@@ -8,29 +8,13 @@ import boto3  # type: ignore[import-untyped]
 from moto import mock_aws
 
 from chalicelib.local.moto_query import partition_queries
+from tests.local.dynamo_tables import create_table_with_index
 
 
 def _queries() -> list[Any]:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName="t",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "st", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by_state",
-                "KeySchema": [{"AttributeName": "st", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
+    create_table_with_index(
+        client, sk_type="S", index="by_state", index_key="st", projection={"ProjectionType": "ALL"}
     )
     for run in range(3):
         for task in range(40):

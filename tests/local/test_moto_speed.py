@@ -12,6 +12,7 @@ from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.dynamo_type import Item
 
 from chalicelib.local.moto_speed import fast_item_serialization
+from tests.local.dynamo_tables import create_table_with_index
 
 EVERY_TYPE: dict[str, Any] = {
     "pk": {"S": "run#1"},
@@ -37,28 +38,15 @@ KEY = {"pk": {"S": "run#1"}, "sk": {"N": "7"}}
 
 def _answers() -> dict[str, Any]:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName="t",
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "N"},
-            {"AttributeName": "text", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "by_text",
-                "KeySchema": [{"AttributeName": "text", "KeyType": "HASH"}],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": ["blobs", "nested", "numbers", "flag", "absent"],
-                },
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
+    create_table_with_index(
+        client,
+        sk_type="N",
+        index="by_text",
+        index_key="text",
+        projection={
+            "ProjectionType": "INCLUDE",
+            "NonKeyAttributes": ["blobs", "nested", "numbers", "flag", "absent"],
+        },
     )
     client.put_item(TableName="t", Item=EVERY_TYPE)
     calls: dict[str, Callable[[], Any]] = {
