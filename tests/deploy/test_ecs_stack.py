@@ -239,11 +239,13 @@ def test_user_code_cannot_pass_a_tenants_role(stacks: dict[str, dict[str, Any]])
     outputs = _outputs(stacks["net"])
     iam = boto3.client("iam", region_name=REGION)
     role_name = outputs["WorkerTaskRoleArn"].rsplit("/", 1)[1]
-    (policy_name,) = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-    document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
-    if isinstance(document, str):  # moto keeps what CloudFormation gave it: a dict's repr
-        document = ast.literal_eval(document)
-    (passing,) = [s for s in document["Statement"] if s.get("Sid") == "PassWorkerRoles"]
+    statements = []
+    for policy_name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+        if isinstance(document, str):  # moto keeps what CloudFormation gave it: a dict's repr
+            document = ast.literal_eval(document)
+        statements += document["Statement"]
+    (passing,) = [s for s in statements if s.get("Sid") == "PassWorkerRoles"]
     assert passing["Condition"] == {
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
     }

@@ -189,6 +189,7 @@ def test_every_named_resource_has_an_output(template: dict[str, Any]) -> None:
         "AWS::EC2::RouteTable",
         "AWS::EC2::Route",
         "AWS::EC2::SubnetRouteTableAssociation",
+        "AWS::IAM::Policy",  # attached to a role that has its output
     }
     skipped = {"SchedulerQueuePolicy"} | {
         k for k, v in template["Resources"].items() if v["Type"] in plumbing
@@ -370,12 +371,22 @@ def test_every_log_group_expires(template: dict[str, Any]) -> None:
         assert group["Properties"]["RetentionInDays"] > 0, name
 
 
+def _task_role_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """WorkerTaskRole's inline policy and the policies attached to it."""
+    resources = template["Resources"]
+    (inline,) = resources["WorkerTaskRole"]["Properties"]["Policies"]
+    statements = list(inline["PolicyDocument"]["Statement"])
+    for policy in _resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": "WorkerTaskRole"} in policy["Properties"]["Roles"]:
+            statements += policy["Properties"]["PolicyDocument"]["Statement"]
+    return statements
+
+
 def test_the_default_task_role_cannot_reach_other_stages(template: dict[str, Any]) -> None:
     """No RunTask on "*", PassRole only to ECS and only this stage's roles."""
     role = template["Resources"]["WorkerTaskRole"]
     assert role["Properties"]["Path"] == {"Fn::Sub": "/slipstream/${Stage}/"}
-    (policy,) = role["Properties"]["Policies"]
-    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    statements = {s["Sid"]: s for s in _task_role_statements(template)}
     run = statements["DispatchNextContainers"]
     assert run["Action"] == ["ecs:RunTask"] and run["Resource"] != "*"
     assert "${Stage}" in run["Resource"]["Fn::Sub"]
@@ -384,8 +395,10 @@ def test_the_default_task_role_cannot_reach_other_stages(template: dict[str, Any
         "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
     }
     # itself and the execution role only: never a tenant's role (tests/deploy/test_ecs_stack.py)
-    passed = [arn["Fn::Sub"] for arn in passing["Resource"]]
-    assert passed and all(":role/slipstream/${Stage}/${" in arn for arn in passed)
+    assert passing["Resource"] == [
+        {"Fn::GetAtt": ["WorkerExecutionRole", "Arn"]},
+        {"Fn::GetAtt": ["WorkerTaskRole", "Arn"]},
+    ]
     for statement in statements.values():
         if statement["Resource"] == "*":
             assert set(statement["Action"]) <= {
@@ -406,9 +419,8 @@ def test_the_default_task_role_grants_what_the_worker_lambda_may(
         if statement["Sid"] not in ("OwnLambdaLogs", "Tracing")
         for action in statement["Action"]
     }
-    (policy,) = template["Resources"]["WorkerTaskRole"]["Properties"]["Policies"]
     granted = set()
-    for statement in policy["PolicyDocument"]["Statement"]:
+    for statement in _task_role_statements(template):
         action = statement["Action"]
         granted |= {action} if isinstance(action, str) else set(action)
     assert granted == expected
