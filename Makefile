@@ -38,7 +38,7 @@ STACK_OUTPUT = aws cloudformation describe-stacks --stack-name $(1) --output tex
 	--query "Stacks[0].Outputs[?OutputKey=='$(2)'].OutputValue"
 
 .PHONY: help install demo test lint typecheck pytest bench chaos schemathesis screenshots clean distclean \
-	deploy destroy plan-deploy plan-destroy lint-infra
+	deploy destroy plan-deploy plan-destroy lint-infra worker-image
 
 help:
 	@echo "make demo       run $(DEMO_DAG_ID) on the local serverless stack (moto), print its tasks"
@@ -50,6 +50,7 @@ help:
 	@echo "make schemathesis  fuzz the served API against its OpenAPI document (no 5xx, answers match)"
 	@echo "make screenshots  run the browser tests and save each UI view into docs/images/"
 	@echo "make deploy STAGE=dev   deploy a stage to the AWS account of your credentials"
+	@echo "make worker-image STAGE=dev  build and push the ECS worker image"
 	@echo "make destroy STAGE=dev  delete a stage's stacks (tables, bucket, queues, task logs stay)"
 	@echo "make lint-infra cfn-lint infra/stack.yaml"
 	@echo "make clean      remove caches and build leftovers (keeps $(VENV))"
@@ -124,6 +125,11 @@ deploy: $(STAMP)
 		--capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset
 	eval "$$($(CLI) stage env --stage $(STAGE))" && $(BIN)/slipstream dags deploy . --stage $(STAGE)
 	curl -fsS "$$($(call STACK_OUTPUT,$(APP_STACK),EndpointURL))api/v2/monitor/health" && echo
+
+# Build infra/worker.Dockerfile, push it to the stage's ECR repository tagged with the
+# git commit, and set the stack's WorkerImage (the task definition); prints the steps first.
+worker-image: $(STAMP)
+	$(BIN)/python -m chalicelib.deploy.worker_image --stage $(STAGE) --stack $(INFRA_STACK)
 
 plan-destroy:
 	@echo "make destroy STAGE=$(STAGE) will delete stack $(APP_STACK), then stack $(INFRA_STACK)."

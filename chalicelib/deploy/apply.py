@@ -42,6 +42,7 @@ from chalicelib.core.timetables import DataInterval, TimeRestriction
 from chalicelib.deploy.asset_index import asset_store_of, index_assets
 from chalicelib.deploy.bundle import DEFAULT_ROOTS, Bundle
 from chalicelib.deploy.bundle_store import BundleStore
+from chalicelib.deploy.task_roles import task_role_problems
 from chalicelib.store.base import DagRecord, DagVersionRecord, StateStore
 
 MANIFEST_FORMAT = 1
@@ -157,7 +158,7 @@ def apply_plan(
     key = manifest_key(stage, tenant)
     previous_manifest = _read_manifest(bundles.get_json(key), key)
     planned = _decide(
-        plan, bundle, store, now, paused_at_creation, report.problems, git_commit, tenant
+        plan, bundle, store, now, paused_at_creation, report.problems, git_commit, tenant, stage
     )
     found = {spec.dag_id for spec in plan.specs}
     gone = _disappeared(previous_manifest, found, set(plan.scanned_files), set(bundle.files))
@@ -215,6 +216,7 @@ def _decide(
     problems: list[Problem],
     git_commit: str | None,
     tenant: str | None,
+    stage: str,
 ) -> list[_Planned]:
     in_bundle = set(bundle.files)
     planned: list[_Planned] = []
@@ -243,6 +245,10 @@ def _decide(
                     dag_id=dag_id,
                 )
             )
+            continue
+        roles = task_role_problems(spec, file, stage=stage, tenant=tenant)
+        if roles:
+            problems.extend(roles)
             continue
         try:
             next_due = first_due_at(spec, previous, now)

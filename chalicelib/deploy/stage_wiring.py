@@ -56,12 +56,12 @@ OUTPUT_VARIABLES = {
     "WorkerSubnets": "SLIPSTREAM_SUBNETS",
     "WorkerSecurityGroups": "SLIPSTREAM_SECURITY_GROUPS",
     "WorkerImage": "SLIPSTREAM_DEFAULT_IMAGE",
+    "WorkerAssignPublicIp": "SLIPSTREAM_ASSIGN_PUBLIC_IP",
+    "WorkerRepositoryUri": "SLIPSTREAM_WORKER_REPOSITORY",
 }
-REQUIRED_OUTPUTS = frozenset(OUTPUT_VARIABLES) - {
-    "WorkerSubnets",
-    "WorkerSecurityGroups",
-    "WorkerImage",
-}
+# Present only when the stage has a network (created or given) and an image.
+OPTIONAL_OUTPUTS = frozenset({"WorkerSubnets", "WorkerSecurityGroups", "WorkerImage"})
+REQUIRED_OUTPUTS = frozenset(OUTPUT_VARIABLES) - OPTIONAL_OUTPUTS
 
 # Per stage: prod gets room to run, every other stage a small ceiling so a
 # runaway DAG in dev cannot starve the account's other functions.

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[impor
 
 from chalicelib.core.messages import WorkerMessage
 from chalicelib.core.spec import ExecutorSpec
+from chalicelib.core.task_roles import task_role_refusal
 from chalicelib.executors.base import (
     DispatchError,
     DispatchHandle,
@@ -125,6 +126,18 @@ class EcsExecutor(Executor):
             raise DispatchError(
                 f"{message.label}: ECS needs SLIPSTREAM_SUBNETS and SLIPSTREAM_SECURITY_GROUPS"
             )
+        if spec.task_role_arn and message.run is not None:
+            # Deploy refused such a spec already; this catches specs deployed before
+            # the check. A message without its run snapshot (a big conf) carries no
+            # tenant: its spec passed the deploy-time check.
+            refusal = task_role_refusal(
+                spec.task_role_arn,
+                stage=settings.stage,
+                tenant=message.run.tenant,
+                default_role_arn=settings.task_role_arn,
+            )
+            if refusal is not None:
+                raise DispatchError(f"{message.label}: {refusal}")
         cpu = spec.cpu or settings.default_cpu
         memory = spec.memory or settings.default_memory
         check_fargate_size(cpu, memory)

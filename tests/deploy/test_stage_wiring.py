@@ -70,13 +70,12 @@ def test_two_stages_share_no_resource_name(
         facts = StackFacts.from_description(stage, described)
         wire_project(project, facts)
         env = stage_environment(facts)
-        # the prefix and the executor kinds are not names of resources
-        named = {
-            v
-            for k, v in env.items()
-            if k not in ("SLIPSTREAM_EXECUTORS", "SLIPSTREAM_TABLE_PREFIX")
+        # the prefix, the executor kinds and the public-IP flag are not names of resources
+        flags = ("SLIPSTREAM_EXECUTORS", "SLIPSTREAM_TABLE_PREFIX", "SLIPSTREAM_ASSIGN_PUBLIC_IP")
+        named = {v for k, v in env.items() if k not in flags}
+        named |= {
+            v for k, v in facts.outputs.items() if k not in ("TablePrefix", "WorkerAssignPublicIp")
         }
-        named |= {v for k, v in facts.outputs.items() if k != "TablePrefix"}
         for function in FUNCTION_POLICIES:
             policy = json.loads(
                 (project / ".chalice" / f"policy-{stage}-{function}.json").read_text()

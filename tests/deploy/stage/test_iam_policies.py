@@ -148,15 +148,29 @@ def test_the_api_cannot_start_compute_or_pass_roles(deployed: Deployed) -> None:
     assert deployed.policies["api_handler"] != deployed.policies["scheduler_events"]
 
 
+def _pass_role(deployed: Deployed, function: str) -> dict[str, Any]:
+    (statement,) = [
+        s for s in _statements(deployed.policies[function]) if s["Action"] == ["iam:PassRole"]
+    ]
+    assert statement["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
+    }
+    return statement
+
+
 def test_pass_role_is_bound_to_ecs_and_the_stage_roles(deployed: Deployed) -> None:
-    for function in ("scheduler_events", "worker"):
-        (statement,) = [
-            s for s in _statements(deployed.policies[function]) if s["Action"] == ["iam:PassRole"]
-        ]
-        assert statement["Resource"].endswith(f":role/slipstream/{STAGE}/*")
-        assert statement["Condition"] == {
-            "StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}
-        }
+    """The scheduler passes any role of the stage (which DAG may name which is
+    checked at deploy and dispatch: chalicelib/core/task_roles.py); the worker runs
+    user code, so it passes only the default task and execution roles, never a
+    tenant's (its hand-off of such a try falls back to the scheduler)."""
+    assert _pass_role(deployed, "scheduler_events")["Resource"].endswith(
+        f":role/slipstream/{STAGE}/*"
+    )
+    worker = _pass_role(deployed, "worker")["Resource"]
+    assert worker == [
+        deployed.outputs["WorkerExecutionRoleArn"],
+        deployed.outputs["WorkerTaskRoleArn"],
+    ]
 
 
 def test_policy_templates_are_the_ones_wired(deployed: Deployed) -> None:
