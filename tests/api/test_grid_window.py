@@ -17,10 +17,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import wiring
 from chalicelib.api.routes import grid as grid_route
 from chalicelib.core.states import DagRunState
-from chalicelib.deploy.deployer import deploy
 from tests.api.served import ROOT, Served, serve
 from tests.api.test_grid import _run, _ti
 
@@ -61,25 +59,18 @@ ALL_ROWS = [
 ]
 
 
-def _deploy_grouped(root: Path) -> None:
+def _deploy_grouped(served: Served, root: Path) -> None:
     (root / "dags").mkdir(parents=True)
     (root / "dags" / "grouped.py").write_text(GROUPED)
     (root / "operators").symlink_to(ROOT / "operators")
-    report = deploy(
-        [str(root / "dags")],
-        store=wiring.state_store(),
-        bundles=wiring.bundle_store(),
-        bundle_root=str(root),
-        now=wiring.utc_now(),
-        stage="local",
-    )
+    report = served.stack.deploy(root)
     assert report.ok, report.problems
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serve(tmp_path_factory.mktemp("grid_window")) as running:
-        _deploy_grouped(tmp_path_factory.mktemp("grouped"))
+        _deploy_grouped(running, tmp_path_factory.mktemp("grouped"))
         old = _run(0, DagRunState.FAILED, dag_id="grouped")
         for task_id, index, state in [
             ("start", -1, "success"),

@@ -141,15 +141,15 @@ export async function gridView(dagId) {
     draw();
   }
 
-  // The windows the screen shows (first) and the next one below, by number.
-  function wanted() {
+  // The windows the screen shows, by number (and, with `ahead`, the next one below).
+  function wanted(ahead = false) {
     const first = Math.floor(scroller.scrollTop / ROW);
     const last = first + Math.ceil((scroller.clientHeight || 600) / ROW);
     const want = [];
     const add = (b) => { if (b >= 0 && b * BLOCK < Math.max(total, 1) && !want.includes(b)) want.push(b); };
     if (!rows.length) add(0);
     for (let i = first; i <= Math.min(last, rows.length - 1); i++) add(Math.floor(rows[i].s / BLOCK));
-    if (rows.length) add(Math.floor(rows[Math.min(last, rows.length - 1)].s / BLOCK) + 1);
+    if (ahead && rows.length) add(Math.floor(rows[Math.min(last, rows.length - 1)].s / BLOCK) + 1);
     return want;
   }
 
@@ -190,10 +190,14 @@ export async function gridView(dagId) {
     }
   }
 
-  // Reads the windows in view, nearest first (each a 304 when unchanged), then marks the grid loaded.
+  // Reads the windows in view, top first (each a 304 when unchanged; the first
+  // answer tells how many rows there are, so a second round reads the rest in
+  // view), marks the grid loaded, then reads the window below ahead of a scroll.
   async function refresh() {
     for (const block of wanted()) await load(block);
+    for (const block of wanted()) if (!blocks.has(block)) await load(block);
     if (wanted().every((b) => blocks.has(b))) scroller.dataset.loaded = "true";
+    for (const block of wanted(true)) if (!blocks.has(block)) await load(block);
   }
 
   function reset() {
@@ -263,7 +267,7 @@ export async function gridView(dagId) {
     requestAnimationFrame(() => {
       pending = false;
       draw();
-      for (const block of wanted()) if (!blocks.has(block) && !loading.has(block)) load(block).catch((e) => console.warn(e));
+      for (const block of wanted(true)) if (!blocks.has(block) && !loading.has(block)) load(block).catch((e) => console.warn(e));
     });
   });
 
