@@ -37,7 +37,6 @@ from chalicelib.core.grid import (
     TASK,
     fill_window,
     grid_rows,
-    groups_of,
     members,
 )
 from chalicelib.core.spec import DagSpec
@@ -131,7 +130,7 @@ def get_grid(call: Call) -> GridResponse:
     unknown = sorted(set(query.expand) - mapped)
     if unknown:
         raise BadRequest(f"expand names tasks of {dag_id} that are not mapped: {unknown}")
-    not_groups = sorted(set(query.folded) - groups_of(task_ids))
+    not_groups = sorted(group for group in set(query.folded) if not members(task_ids, group))
     if not_groups:
         raise BadRequest(f"folded names no task group of {dag_id}: {not_groups}")
     rows = grid_rows(task_ids, mapped, set(query.folded))
