@@ -45,5 +45,10 @@ def runs_states(
     """``run_states`` of each run, in the order of ``run_ids``."""
     if len(run_ids) <= 1:
         return [run_states(models, dag_id, run_id, span) for run_id in run_ids]
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_QUERIES, len(run_ids))) as pool:
-        return list(pool.map(lambda run_id: run_states(models, dag_id, run_id, span), run_ids))
+    # The first Query on this thread: a process's first one builds the model's
+    # botocore client (a second or more of loading service files), and threads
+    # racing to it would each build one.
+    first = run_states(models, dag_id, run_ids[0], span)
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_QUERIES, len(run_ids) - 1)) as pool:
+        rest = pool.map(lambda run_id: run_states(models, dag_id, run_id, span), run_ids[1:])
+        return [first, *rest]

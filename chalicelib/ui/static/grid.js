@@ -20,6 +20,16 @@ const RUNS = 25;
 const BLOCK = 40; // rows per window: a screenful and a half, a few hundred instances a run
 
 export async function gridView(dagId) {
+  const url = `/slipstream/dags/${enc(dagId)}/grid`;
+  const windowQuery = (block) => {
+    const query = new URLSearchParams({ limit: RUNS, offset, task_offset: block * BLOCK, task_limit: BLOCK });
+    for (const id of unfolded) query.append("expand", id);
+    for (const id of folded) query.append("folded", id);
+    return query;
+  };
+  // The first window is asked for with the DAG's details, not after them.
+  let early = api.get(url, new URLSearchParams({ limit: RUNS, offset: 0, task_offset: 0, task_limit: BLOCK }));
+  early.catch(() => {}); // a failure is reported when load() awaits it
   const { data: dag } = await api.get(`/dags/${enc(dagId)}`);
   const folded = new Set();
   const unfolded = new Set();
@@ -167,13 +177,12 @@ export async function gridView(dagId) {
   }
 
   async function load(block) {
-    const query = new URLSearchParams({ limit: RUNS, offset, task_offset: block * BLOCK, task_limit: BLOCK });
-    for (const id of unfolded) query.append("expand", id);
-    for (const id of folded) query.append("folded", id);
     const asked = generation;
+    const ready = block === 0 && asked === 0 && early; // the first window, already on its way
+    early = null;
     loading.add(block);
     try {
-      const answer = await api.get(`/slipstream/dags/${enc(dagId)}/grid`, query);
+      const answer = await (ready || api.get(url, windowQuery(block)));
       if (asked !== generation || (!answer.changed && blocks.has(block))) return; // stale, or a 304
       const key = answer.data.runs.map((r) => r.dag_run_id).join(" ");
       if (key !== runsKey) { // new runs shifted the columns: other windows are re-read as they show
