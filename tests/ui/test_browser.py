@@ -546,3 +546,52 @@ def test_admin_shows_what_the_role_may_read_and_never_a_secret(
     css(browser, "#admin-pools")
     assert browser.find_elements(By.ID, "admin-connections") == []
     assert browser.find_elements(By.ID, "admin-keys") == []
+
+
+ROWS_DAG = """
+import datetime as dt
+
+from chalicelib.sdk import DAG, TaskGroup
+from operators.empty import EmptyOperator
+
+with DAG("many_rows", schedule=None, start_date=dt.datetime(2024, 1, 1)):
+    for group in range(3):
+        with TaskGroup(f"g{group}"):
+            for index in range(40):
+                EmptyOperator(task_id=f"t{index:02d}")
+"""
+
+
+def test_the_grid_reads_the_rows_in_view_and_the_next_window_on_scroll(
+    browser: Any, served: Served, tmp_path: Any
+) -> None:
+    """123 rows (3 groups of 40 tasks): the grid reads windows of 40 rows, the ones
+    in view and the next; the last window only once the user scrolls to it. A
+    folded group is one row, asked of the server with ``folded=``."""
+    from tests.api.served import ROOT
+
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "many_rows.py").write_text(ROWS_DAG)
+    (tmp_path / "operators").symlink_to(ROOT / "operators")
+    assert served.stack.deploy(tmp_path).ok
+    sign_in(browser, served)
+    browser.get(f"{served.url}/ui/#/dags/many_rows/grid")
+    css(browser, "#grid[data-loaded=true]")
+    assert css(browser, "#grid").get_attribute("data-rows") == "123"
+
+    def windows(d: Any) -> set[str]:
+        names = d.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+            ".filter(n => n.includes('/slipstream/dags/many_rows/grid'))"
+        )
+        return {n.split("task_offset=")[1].split("&")[0] for n in names if "task_offset=" in n}
+
+    wait(browser, lambda d: windows(d) >= {"0", "40"})
+    assert "120" not in windows(browser)
+    browser.execute_script("document.getElementById('grid').scrollTop = 1e6")
+    wait(browser, lambda d: "120" in windows(d))
+    canvas = browser.find_element(By.CSS_SELECTOR, "canvas")
+    browser.execute_script("document.getElementById('grid').scrollTop = 0")
+    canvas.send_keys(" ")  # the first row is the heading of g0: fold it
+    wait(browser, lambda d: d.find_element(By.ID, "grid").get_attribute("data-rows") == "83")
+    assert "Folded group g0" in text_of(browser, "#grid-cell")

@@ -43,6 +43,7 @@ export async function gridView(dagId) {
   let offset = 0;
   let rows = [];
   let focus = { row: 0, col: -1 };
+  let redescribe = false; // a fold changed the focused row: say what it is once it is read
 
   const canvas = h("canvas", { tabindex: 0, role: "img", class: "grid-canvas",
     "aria-label": `Grid of ${dagId}: tasks by runs. Arrow keys move between cells, Enter opens the run, Space folds a group or mapped task.` });
@@ -193,6 +194,7 @@ export async function gridView(dagId) {
       total = answer.data.total_rows;
       blocks.set(block, windowRows(answer.data));
       rebuild();
+      if (redescribe && rows[focus.row] && rows[focus.row].kind !== "pending") { redescribe = false; describe(); }
       scroller.dataset.drawn = "true";
     } finally {
       loading.delete(block);
@@ -222,6 +224,7 @@ export async function gridView(dagId) {
     else if (r.kind === "folded") folded.delete(r.id);
     else if (r.kind === "mapped") unfolded.has(r.id) ? unfolded.delete(r.id) : unfolded.add(r.id);
     else return;
+    redescribe = true;
     reset(); // the rows change: read them again (a mapped task's instances come with expand=...)
   }
 
