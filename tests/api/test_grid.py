@@ -22,14 +22,19 @@ BASE = dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
 PATH = "/slipstream/dags/mapped_fanout/grid"
 
 
-def _run(index: int, state: DagRunState, run_type: RunType = RunType.SCHEDULED) -> str:
+def _run(
+    index: int,
+    state: DagRunState,
+    run_type: RunType = RunType.SCHEDULED,
+    dag_id: str = "mapped_fanout",
+) -> str:
     store = wiring.state_store()
-    record = store.get_dag("mapped_fanout")
+    record = store.get_dag(dag_id)
     assert record is not None and record.current_version
-    spec = deps.specs().get("mapped_fanout", record.current_version)
+    spec = deps.specs().get(dag_id, record.current_version)
     when = BASE + dt.timedelta(days=index)
     run = DagRun(
-        dag_id="mapped_fanout",
+        dag_id=dag_id,
         run_id=f"grid__{index}",
         run_type=run_type,
         logical_date=when,
@@ -46,11 +51,11 @@ def _run(index: int, state: DagRunState, run_type: RunType = RunType.SCHEDULED) 
     return run.run_id
 
 
-def _ti(run_id: str, task_id: str, map_index: int, state: str) -> None:
+def _ti(
+    run_id: str, task_id: str, map_index: int, state: str, dag_id: str = "mapped_fanout"
+) -> None:
     model = wiring.state_store().models.task_instance
-    model(
-        instance_pk("mapped_fanout", run_id), instance_sk(task_id, map_index), st=state, try_n=1
-    ).save()
+    model(instance_pk(dag_id, run_id), instance_sk(task_id, map_index), st=state, try_n=1).save()
 
 
 @pytest.fixture(scope="module")

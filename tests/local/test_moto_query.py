@@ -37,6 +37,17 @@ def _queries() -> list[Any]:
             ScanIndexForward=forward,
         )
         answers.append([(p["Items"], p.get("LastEvaluatedKey")) for p in pages])
+    window = client.get_paginator("query").paginate(
+        TableName="t",
+        KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+        ExpressionAttributeValues={
+            ":p": {"S": "dag#run2"},
+            ":a": {"S": "t002#"},
+            ":b": {"S": "t038$"},
+        },
+        ProjectionExpression="sk, st",
+    )
+    answers.append([(p["Items"], p.get("LastEvaluatedKey")) for p in window])
     none = client.query(
         TableName="t",
         KeyConditionExpression="pk = :p",
@@ -62,4 +73,7 @@ def test_partition_queries_answer_as_moto_does() -> None:
         got = _queries()
     assert got == expected
     assert len(expected[0]) >= 2  # more than one page
-    assert expected[3] and expected[4] > 0  # the index and the scan read other partitions too
+    assert len(expected[2]) >= 2  # the BETWEEN window pages too
+    window = [i["sk"]["S"] for p in expected[2] for i in p[0]]
+    assert window[0] == "t002#-1" and window[-1] == "t038#-1" and len(window) == 37
+    assert expected[4] and expected[5] > 0  # the index and the scan read other partitions too

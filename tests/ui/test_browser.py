@@ -298,8 +298,9 @@ def test_a_conf_that_is_not_json_is_refused_before_submit(browser: Any, served: 
 
 
 def test_grid_rows_fold_groups_and_count_mapped_instances(browser: Any, served: Served) -> None:
-    """The grid's row model as the browser runs it, on the compact answer of a DAG
-    with nested groups and a mapped task (the example DAGs have no groups)."""
+    """The grid's row model as the browser runs it, on one window's answer of a DAG
+    with nested groups (one folded) and a mapped task (the example DAGs have no
+    groups): rows not read yet are placeholders, a mapped task unfolds in place."""
     from chalicelib.ui.assets import bundle
 
     module = next(name for name in bundle() if name.startswith("grid_model."))
@@ -308,51 +309,56 @@ def test_grid_rows_fold_groups_and_count_mapped_instances(browser: Any, served: 
         """
         const done = arguments[arguments.length - 1];
         import(arguments[0]).then((m) => {
-          // two runs, newest first: letter 0 is r2, letter 1 is r1 (the left column)
-          const model = m.gridModel({
-            runs: [{dag_run_id: "r2"}, {dag_run_id: "r1"}],
-            task_ids: ["extract", "load.a", "load.b", "load.inner.c"],
-            states: ["S.", "SS", "FS", "US"],
+          // two runs, newest first: letter 0 is r2, letter 1 is r1 (the left column);
+          // the first window (5 rows) of a grid of 7 rows
+          const answer = {
+            runs: [{dag_run_id: "r2"}, {dag_run_id: "r1"}], total_entries: 2,
+            total_rows: 7, task_offset: 0,
+            task_ids: ["extract", "load", "load.a", "load.b", "load.inner"], kinds: "tgtmf",
+            states: ["S.", "..", "SS", "FS", "US"],
             mapped: {"load.b": {counts: [{success: 1, failed: 1}, {success: 2}],
                                 instances: ["SS", "F."]}},
+            groups: {"load.inner": {counts: [{upstream_failed: 1}, {success: 3}]}},
             codes: {S: "success", F: "failed", U: "upstream_failed", "-": "none", ".": "absent"},
-            total_entries: 2,
-          });
-          const open = m.buildRows(model, new Set(), new Set(["load.b"]));
-          const folded = m.buildRows(model, new Set(["load"]), new Set());
-          const cell = (rows, id, col) => m.cellOf(model, rows.find((r) => r.id === id), col);
+          };
+          const blocks = new Map([[0, m.windowRows(answer)]]);
+          const open = m.displayRows(7, blocks, 5, new Set(["load.b"]));
+          const shut = m.displayRows(7, blocks, 5, new Set());
+          const cell = (id, col) => m.cellAt(open.find((r) => r.id === id), col, 2, answer.codes);
           done({
-            open: open.map((r) => `${r.kind}:${r.id}:${r.depth}`),
-            folded: folded.map((r) => r.id),
-            group: cell(folded, "load", 1),
-            oldGroup: cell(folded, "load", 0),
-            mapped: cell(open, "load.b", 1),
-            instance: cell(open, "load.b[1]", 1),
-            absent: cell(open, "extract", 0),
-            columns: model.columns.map((r) => r.dag_run_id),
+            open: open.map((r) => `${r.kind}:${r.id}:${r.depth}:${r.s}`),
+            shut: shut.map((r) => r.id),
+            folded: cell("load.inner", 1),
+            oldFolded: cell("load.inner", 0),
+            heading: cell("load", 1),
+            mapped: cell("load.b", 1),
+            instance: cell("load.b[1]", 1),
+            absent: cell("extract", 0),
+            pending: m.cellAt(open[open.length - 1], 1, 2, answer.codes),
           });
         });
         """,
         f"/ui/{module}",
     )
     assert result["open"] == [
-        "task:extract:0",
-        "group:load:0",
-        "task:load.a:1",
-        "mapped:load.b:1",
-        "instance:load.b[0]:2",
-        "instance:load.b[1]:2",
-        "group:load.inner:1",
-        "task:load.inner.c:2",
+        "task:extract:0:0",
+        "group:load:0:1",
+        "task:load.a:1:2",
+        "mapped:load.b:1:3",
+        "instance:load.b[0]:2:3",
+        "instance:load.b[1]:2:3",
+        "folded:load.inner:1:4",
+        "pending::0:5",
+        "pending::0:6",
     ]
-    assert result["folded"] == ["extract", "load"]
-    assert result["columns"] == ["r1", "r2"]  # oldest left
-    assert result["group"]["state"] == "failed"
-    assert result["group"]["counts"] == {"success": 2, "failed": 1, "upstream_failed": 1}
-    assert result["oldGroup"] == {"state": "success", "counts": {"success": 4}}
+    assert result["shut"] == ["extract", "load", "load.a", "load.b", "load.inner", "", ""]
+    assert result["folded"] == {"state": "upstream_failed", "counts": {"upstream_failed": 1}}
+    assert result["oldFolded"] == {"state": "success", "counts": {"success": 3}}
+    assert result["heading"] == {"state": None}  # an open group's heading has no cells
     assert result["mapped"] == {"state": "failed", "counts": {"success": 1, "failed": 1}}
     assert result["instance"] == {"state": "failed"}
     assert result["absent"] == {"state": None}
+    assert result["pending"] == {"state": None}
 
 
 def test_the_grid_unfolds_a_mapped_task_without_a_node_per_cell(
@@ -371,7 +377,7 @@ def test_the_grid_unfolds_a_mapped_task_without_a_node_per_cell(
         "return performance.getEntriesByType('resource').map(e => e.name)"
         ".filter(n => n.includes('/api/v2/'))"
     )
-    assert any("/slipstream/dags/mapped_fanout/grid" in n for n in calls)
+    assert any("/slipstream/dags/mapped_fanout/grid" in n and "task_limit=" in n for n in calls)
     assert not any("/taskInstances" in n or n.endswith("/tasks") for n in calls)
     canvas = browser.find_element(By.CSS_SELECTOR, "canvas")
     rows = int(css(browser, "#grid").get_attribute("data-rows"))
@@ -540,3 +546,52 @@ def test_admin_shows_what_the_role_may_read_and_never_a_secret(
     css(browser, "#admin-pools")
     assert browser.find_elements(By.ID, "admin-connections") == []
     assert browser.find_elements(By.ID, "admin-keys") == []
+
+
+ROWS_DAG = """
+import datetime as dt
+
+from chalicelib.sdk import DAG, TaskGroup
+from operators.empty import EmptyOperator
+
+with DAG("many_rows", schedule=None, start_date=dt.datetime(2024, 1, 1)):
+    for group in range(3):
+        with TaskGroup(f"g{group}"):
+            for index in range(40):
+                EmptyOperator(task_id=f"t{index:02d}")
+"""
+
+
+def test_the_grid_reads_the_rows_in_view_and_the_next_window_on_scroll(
+    browser: Any, served: Served, tmp_path: Any
+) -> None:
+    """123 rows (3 groups of 40 tasks): the grid reads windows of 40 rows, the ones
+    in view and the next; the last window only once the user scrolls to it. A
+    folded group is one row, asked of the server with ``folded=``."""
+    from tests.api.served import ROOT
+
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "many_rows.py").write_text(ROWS_DAG)
+    (tmp_path / "operators").symlink_to(ROOT / "operators")
+    assert served.stack.deploy(tmp_path).ok
+    sign_in(browser, served)
+    browser.get(f"{served.url}/ui/#/dags/many_rows/grid")
+    css(browser, "#grid[data-loaded=true]")
+    assert css(browser, "#grid").get_attribute("data-rows") == "123"
+
+    def windows(d: Any) -> set[str]:
+        names = d.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)"
+            ".filter(n => n.includes('/slipstream/dags/many_rows/grid'))"
+        )
+        return {n.split("task_offset=")[1].split("&")[0] for n in names if "task_offset=" in n}
+
+    wait(browser, lambda d: windows(d) >= {"0", "40"})
+    assert "120" not in windows(browser)
+    browser.execute_script("document.getElementById('grid').scrollTop = 1e6")
+    wait(browser, lambda d: "120" in windows(d))
+    canvas = browser.find_element(By.CSS_SELECTOR, "canvas")
+    browser.execute_script("document.getElementById('grid').scrollTop = 0")
+    canvas.send_keys(" ")  # the first row is the heading of g0: fold it
+    wait(browser, lambda d: d.find_element(By.ID, "grid").get_attribute("data-rows") == "83")
+    assert "Folded group g0" in text_of(browser, "#grid-cell")

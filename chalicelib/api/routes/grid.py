@@ -1,14 +1,17 @@
-"""``GET /api/v2/slipstream/dags/{dag_id}/grid``: the grid of the last runs in
+"""``GET /api/v2/slipstream/dags/{dag_id}/grid``: one window of the grid in
 one compact answer.
 
 Airflow's grid reads every task instance of every shown run as a full object;
-at 10,000 tasks over 25 runs that is 250,000 objects for the browser to parse
-and keep, which is what made the UI's grid take a minute and most of a
-gigabyte. This answer is the runs' heads, the task ids once, and per task one
-string with a letter per run (``core.grid``), plus state counts per run for
-mapped tasks: a few hundred kilobytes for that grid. The reads are bounded: one
-page of the runs index, then one Query per shown run on its own partition
-(keys and states only), never a scan.
+at 10,000 tasks over 25 runs that is 250,000 objects, which took this UI's
+first grid a minute on moto. This answer is a window: a page of runs
+(``offset``/``limit``, newest first) times a window of rows
+(``task_offset``/``task_limit``, see ``core.grid.grid_rows``: sorted task ids
+with group headings, a folded group one row). Per row one string with a letter
+per run (``core.grid``), state counts per run for mapped tasks and folded
+groups. The reads follow the window: one page of the runs index, then per shown
+run one Query of the key range of the window's task ids (keys and states
+only), never a scan and never a task outside the window (a folded group's
+members are in its row, so they are read).
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from chalicelib.api.errors import BadRequest
 from chalicelib.api.routes.common import VersionLookup, current_spec, summary_of, visible_dag
 from chalicelib.api.routes.dag_runs import RUN_TYPE_NAMES
 from chalicelib.api.routing import Call, route
-from chalicelib.core.grid import ABSENT, STATE_CODES, code_of, count_states, summary_state
+from chalicelib.core.grid import (
+    ABSENT,
+    FOLDED,
+    MAPPED,
+    STATE_CODES,
+    TASK,
+    fill_window,
+    grid_rows,
+    members,
+)
 from chalicelib.core.spec import DagSpec
 from chalicelib.store.grid_reads import runs_states
 
@@ -34,13 +46,21 @@ bp = Blueprint(__name__)
 TAG = "Slipstream"
 MAX_GRID_RUNS = 100
 """Runs per answer: 100 runs of a 10,000-task DAG is still one megabyte of letters."""
+MAX_GRID_ROWS = 1000
+"""Rows per answer (also the default, so a small DAG is one answer): a screen
+shows a few dozen; 1,000 rows over 25 runs is at most 25,000 instances read."""
 
 
 class GridQuery(QueryModel):
     limit: Annotated[int, Field(ge=1, le=MAX_GRID_RUNS)] = 25
     offset: Annotated[int, Field(ge=0)] = 0
+    task_offset: Annotated[int, Field(ge=0)] = 0
+    """First row of the window (rows as ``core.grid.grid_rows`` orders them)."""
+    task_limit: Annotated[int, Field(ge=1, le=MAX_GRID_ROWS)] = MAX_GRID_ROWS
     expand: list[str] = Field(default_factory=list)
     """Mapped tasks whose instances to list one by one (a grid row unfolded)."""
+    folded: list[str] = Field(default_factory=list)
+    """Task groups shown as one row (their members hidden, their cells summarised)."""
 
 
 class GridRun(BaseModel):
@@ -66,10 +86,19 @@ class GridResponse(BaseModel):
     runs: list[GridRun]
     """Newest first; letter ``i`` of every state string is ``runs[i]``."""
     total_entries: int
+    total_rows: int
+    """Rows of the whole grid with these groups folded (the window is a slice of them)."""
+    task_offset: int
     task_ids: list[str]
+    """The window's rows: task ids, or group ids for group rows (see ``kinds``)."""
+    kinds: str
+    """Per row a letter: t task, m mapped task, g group heading (no states of its
+    own: its members are the rows below), f folded group (cells summarise members)."""
     states: list[str]
-    """Per task (as ``task_ids``): one letter per run, see ``codes``."""
+    """Per row (as ``task_ids``): one letter per run, see ``codes``."""
     mapped: dict[str, GridMapped]
+    groups: dict[str, GridMapped]
+    """Folded groups in the window: per run, how many member instances are in each state."""
     codes: dict[str, str]
 
 
@@ -91,44 +120,34 @@ def get_grid(call: Call) -> GridResponse:
     page = catalog.list_runs(dag_id, limit=query.limit, offset=query.offset, descending=True)
     runs = [stored.run for stored in page.items]
     versions = VersionLookup(dag_id, summary_of(record).get("display_name") or dag_id)
-    specs: list[DagSpec] = [deps.specs().get(dag_id, run.version) for run in runs]
-    tasks: dict[str, bool] = {}  # task id -> mapped, in any shown version or the current one
-    for spec in [*specs, current_spec(record)] if record.current_version else specs:
-        for task_id, task in spec.tasks.items():
-            tasks[task_id] = tasks.get(task_id, False) or task.mapping is not None
-    unknown = [name for name in query.expand if not tasks.get(name)]
+    shown: dict[str, DagSpec] = {run.version: deps.specs().get(dag_id, run.version) for run in runs}
+    if record.current_version:
+        shown.setdefault(record.current_version, current_spec(record))
+    mapped: set[str] = set()  # mapped in any shown version or the current one
+    for spec in shown.values():
+        mapped.update(task_id for task_id, task in spec.tasks.items() if task.mapping is not None)
+    task_ids = sorted({task_id for spec in shown.values() for task_id in spec.tasks})
+    unknown = sorted(set(query.expand) - mapped)
     if unknown:
         raise BadRequest(f"expand names tasks of {dag_id} that are not mapped: {unknown}")
-    task_ids = sorted(tasks)
-    columns = runs_states(catalog.models, dag_id, [run.run_id for run in runs])
-    rows: dict[str, list[str]] = {task_id: [] for task_id in task_ids}
-    mapped = {t: GridMapped(counts=[]) for t in task_ids if tasks[t]}
-    indices: dict[str, list[dict[int, str]]] = {t: [] for t in query.expand}
-    for spec, states in zip(specs, columns, strict=True):
-        by_task: dict[str, dict[int, str | None]] = {t: {} for t in mapped}
-        for (task_id, index), state in states.items():
-            if task_id in by_task and index >= 0:
-                by_task[task_id][index] = state
-        for task_id in task_ids:
-            if task_id not in spec.tasks:
-                rows[task_id].append(ABSENT)
-                if task_id in mapped:
-                    mapped[task_id].counts.append({})
-            elif task_id in mapped and by_task[task_id]:
-                counts = count_states(by_task[task_id].values())
-                mapped[task_id].counts.append(counts)
-                rows[task_id].append(code_of(summary_state(counts)))
-            else:  # a plain task, or a mapped one not expanded yet (its -1 record)
-                rows[task_id].append(code_of(states.get((task_id, -1))))
-                if task_id in mapped:
-                    mapped[task_id].counts.append({})
-        for task_id in query.expand:
-            indices[task_id].append({i: code_of(s) for i, s in by_task[task_id].items()})
-    for task_id, per_run in indices.items():
-        width = max((max(column, default=-1) for column in per_run), default=-1) + 1
-        mapped[task_id].instances = [
-            "".join(column.get(i, ABSENT) for column in per_run) for i in range(width)
-        ]
+    not_groups = sorted(group for group in set(query.folded) if not members(task_ids, group))
+    if not_groups:
+        raise BadRequest(f"folded names no task group of {dag_id}: {not_groups}")
+    rows = grid_rows(task_ids, mapped, set(query.folded))
+    window = rows[query.task_offset : query.task_offset + query.task_limit]
+    read = [row.id for row in window if row.kind in (TASK, MAPPED)]
+    for row in window:
+        if row.kind == FOLDED:
+            read.extend(members(task_ids, row.id))
+    columns = (
+        runs_states(catalog.models, dag_id, [run.run_id for run in runs], (min(read), max(read)))
+        if read
+        else [{} for _ in runs]
+    )
+    present = {version: set(spec.tasks) for version, spec in shown.items()}
+    cells = fill_window(
+        window, task_ids, [present[run.version] for run in runs], columns, query.expand
+    )
     return GridResponse(
         dag_id=dag_id,
         runs=[
@@ -145,8 +164,15 @@ def get_grid(call: Call) -> GridResponse:
             for run in runs
         ],
         total_entries=page.total,
-        task_ids=task_ids,
-        states=["".join(rows[task_id]) for task_id in task_ids],
-        mapped=mapped,
+        total_rows=len(rows),
+        task_offset=query.task_offset,
+        task_ids=[row.id for row in window],
+        kinds="".join(row.kind for row in window),
+        states=cells.states,
+        mapped={
+            task_id: GridMapped(counts=counts, instances=cells.instances.get(task_id))
+            for task_id, counts in cells.mapped.items()
+        },
+        groups={group: GridMapped(counts=counts) for group, counts in cells.groups.items()},
         codes={letter: name for name, letter in STATE_CODES.items()} | {ABSENT: "absent"},
     )

@@ -1,8 +1,9 @@
 // The grid's rows and cells as plain data (no DOM), so the canvas only paints.
 // The data is the compact answer of GET /api/v2/slipstream/dags/{id}/grid: per
-// task one string with a letter per run (newest run first), counts per run for
-// mapped tasks. A cell is read from those strings when it is painted; nothing
-// per cell is kept, so 10,000 tasks over 25 runs cost 10,000 short strings.
+// row one string with a letter per run (newest run first), counts per run for
+// mapped tasks and folded groups. A cell is read from those strings when it is
+// painted; nothing per cell is kept. The grid view asks for a window of rows at
+// a time (windowRows below); the Graph view reads one answer whole (gridModel).
 
 export const RUN_TYPES = { scheduled: "sch", manual: "man", backfill: "bf", asset_triggered: "evt", event: "evt" };
 
@@ -25,71 +26,58 @@ export function gridModel(answer) {
   return { ...answer, columns: answer.runs.slice().reverse(), index, n: answer.runs.length };
 }
 
-// The state name of the letter for task index `t` in column `col` (null: not in that run's version).
-function stateAt(model, text, col) {
-  const letter = text.charAt(model.n - 1 - col);
-  if (!letter || letter === ".") return null;
-  return model.codes[letter] || "none";
+// --- Windows of rows --------------------------------------------------------
+// The grid view reads the grid a window of rows at a time (task_offset/task_limit),
+// so a 10,000-task DAG costs the rows in view. The server orders the rows (sorted
+// task ids, a heading before each group's members, a folded group one row) and
+// says each row's kind; these helpers turn a window's answer into rows to paint.
+
+const KINDS = { t: "task", m: "mapped", g: "group", f: "folded" };
+
+// The rows of one window's answer; `s` is a row's place among all the grid's rows.
+export function windowRows(answer) {
+  return answer.task_ids.map((id, i) => {
+    const parts = id.split(".");
+    const kind = KINDS[answer.kinds[i]] || "task";
+    const row = { kind, id, taskId: id, s: answer.task_offset + i, label: parts[parts.length - 1], depth: parts.length - 1, text: answer.states[i] };
+    if (kind === "mapped") {
+      row.counts = answer.mapped[id].counts;
+      row.instances = answer.mapped[id].instances || null;
+    }
+    if (kind === "folded") row.counts = answer.groups[id].counts;
+    return row;
+  });
 }
 
-// Rows in display order: groups (from dotted task ids) then their tasks, depth-first.
-// Group members are collected in one pass, so 10,000 tasks in 100 groups is 10,000 steps.
-export function buildRows(model, folded, unfolded) {
+// An unfolded mapped row's instances, one row each (from an answer with expand=<id>).
+export function instanceRows(row) {
+  return (row.instances || []).map((text, i) => ({
+    kind: "instance", id: `${row.id}[${i}]`, taskId: row.id, s: row.s, mapIndex: i, text, label: `[${i}]`, depth: row.depth + 1,
+  }));
+}
+
+// The rows to paint: every row of the grid (`total`), loaded ones from `blocks`
+// (block number -> rows of `size`), the others as "pending" placeholders, each
+// unfolded mapped row followed by its instances.
+export function displayRows(total, blocks, size, unfolded) {
   const rows = [];
-  const groups = new Map();
-  for (const taskId of model.task_ids) {
-    const parts = taskId.split(".");
-    let hidden = false;
-    for (let d = 1; d < parts.length; d++) {
-      const group = parts.slice(0, d).join(".");
-      let row = groups.get(group);
-      if (!row) {
-        row = { kind: "group", id: group, label: parts[d - 1], depth: d - 1, members: [] };
-        groups.set(group, row);
-        if (!hidden) rows.push(row);
-      }
-      row.members.push(model.index.get(taskId));
-      if (folded.has(group)) hidden = true;
-    }
-    if (hidden) continue;
-    const depth = parts.length - 1;
-    const t = model.index.get(taskId);
-    const mapped = model.mapped[taskId];
-    if (mapped) {
-      rows.push({ kind: "mapped", id: taskId, taskId, t, label: parts[depth], depth });
-      if (unfolded.has(taskId)) {
-        (mapped.instances || []).forEach((text, i) => {
-          rows.push({ kind: "instance", id: `${taskId}[${i}]`, taskId, mapIndex: i, text, label: `[${i}]`, depth: depth + 1 });
-        });
-      }
-    } else {
-      rows.push({ kind: "task", id: taskId, taskId, t, label: parts[depth], depth });
-    }
+  for (let s = 0; s < total; s++) {
+    const block = blocks.get(Math.floor(s / size));
+    const row = block && block[s % size];
+    if (!row) { rows.push({ kind: "pending", id: "", s, label: "…", depth: 0 }); continue; }
+    rows.push(row);
+    if (row.kind === "mapped" && unfolded.has(row.id)) rows.push(...instanceRows(row));
   }
   return rows;
 }
 
-// A row's cell in one column: its state, and counts per state for groups and mapped tasks.
-export function cellOf(model, row, col) {
-  if (col < 0 || col >= model.n) return { state: null };
-  if (row.kind === "task") return { state: stateAt(model, model.states[row.t], col) };
-  if (row.kind === "instance") return { state: stateAt(model, row.text, col) };
-  if (row.kind === "mapped") {
-    const counts = model.mapped[row.taskId].counts[model.n - 1 - col] || {};
-    return { state: stateAt(model, model.states[row.t], col), counts };
-  }
-  const counts = {};
-  for (const t of row.members) {
-    const state = stateAt(model, model.states[t], col);
-    if (state === null) continue;
-    const mapped = model.mapped[model.task_ids[t]];
-    const per = mapped && mapped.counts[model.n - 1 - col];
-    if (per && Object.keys(per).length) {
-      for (const [name, k] of Object.entries(per)) counts[name] = (counts[name] || 0) + k;
-    } else {
-      counts[state] = (counts[state] || 0) + 1;
-    }
-  }
-  const names = Object.keys(counts);
-  return { state: names.length ? worst(names) : null, counts };
+// A row's cell in column `col` of `n` runs (oldest left): its state (null: nothing
+// to paint, e.g. not in that run's DAG version or a group heading) and, for mapped
+// tasks and folded groups, how many instances are in each state.
+export function cellAt(row, col, n, codes) {
+  if (col < 0 || col >= n || !row.text) return { state: null };
+  const letter = row.text.charAt(n - 1 - col);
+  const state = !letter || letter === "." ? null : codes[letter] || "none";
+  if (row.kind === "mapped" || row.kind === "folded") return { state, counts: row.counts[n - 1 - col] || {} };
+  return { state };
 }
