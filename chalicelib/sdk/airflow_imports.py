@@ -148,7 +148,9 @@ def _activate() -> None:
         _depth += 1
         if _depth > 1:
             return
-        for name in [n for n in sys.modules if is_airflow_module(n)]:
+        # list() copies sys.modules in one step: another thread importing meanwhile
+        # would make a comprehension over the live dict fail mid-iteration.
+        for name in [n for n in list(sys.modules) if is_airflow_module(n)]:
             _set_aside[name] = sys.modules.pop(name)
         sys.meta_path.insert(0, _FINDER)
 
@@ -161,9 +163,9 @@ def _deactivate() -> None:
             return
         with contextlib.suppress(ValueError):
             sys.meta_path.remove(_FINDER)
-        for name in [n for n in sys.modules if is_airflow_module(n)]:
-            if isinstance(sys.modules[name], _ShimModule):
-                del sys.modules[name]
+        for name in [n for n in list(sys.modules) if is_airflow_module(n)]:
+            if isinstance(sys.modules.get(name), _ShimModule):
+                sys.modules.pop(name, None)
         sys.modules.update(_set_aside)
         _set_aside.clear()
 
