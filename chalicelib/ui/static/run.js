@@ -5,6 +5,7 @@
 import { api, enc, may, poll } from "./api.js";
 import { h, mount, when, seconds, errorBox, announce } from "./dom.js";
 import { stateOf, FINISHED } from "./states.js";
+import { deadlinesBox } from "./deadlines.js";
 
 function stateCell(state) {
   const s = stateOf(state);
@@ -30,6 +31,7 @@ export async function runView(dagId, runId) {
   const problem = h("div");
   const cost = h("section", { class: "card", id: "cost", "aria-labelledby": "cost-title" },
     h("h2", { id: "cost-title" }, "AWS calls and cost"), h("p", { class: "muted" }, "Loading…"));
+  const deadlines = deadlinesBox(dagId, runId);
   let stopLog = null;
   let costState = null;
 
@@ -228,7 +230,7 @@ export async function runView(dagId, runId) {
       problem.replaceChildren();
       run = r.data;
       if (r.changed || force) renderHead();
-      if (run.state !== costState) { costState = run.state; loadCost(); }
+      if (run.state !== costState) { costState = run.state; loadCost(); deadlines.load(); }
       if (tis.changed || force) {
         instances = tis.data.task_instances;
         renderTable();
@@ -249,7 +251,7 @@ export async function runView(dagId, runId) {
         h("table", { class: "table", id: "ti-table" },
           h("thead", {}, h("tr", {}, ["Task", "State", "Try", "Duration", "Started (UTC)"].map((c) => h("th", { scope: "col" }, c)))),
           body),
-        cost),
+        cost, deadlines.node),
       side)));
   const stop = poll(() => refresh(false), 2500);
   return () => { stop(); if (stopLog) stopLog(); };

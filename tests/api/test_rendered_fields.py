@@ -1,0 +1,93 @@
+"""``rendered_fields`` in the task-instance answers: a try records its template
+fields as rendered (secrets masked, as in its log), the API answers them as
+Airflow 3 does, a try that never rendered has none, and a retry's render
+replaces the one before."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.api.served import ROOT, Served, serve
+
+DAGS = """
+import datetime as dt
+
+from airflow.sdk import DAG
+from airflow.providers.standard.operators.bash import BashOperator
+
+with DAG("render_me", schedule=None, start_date=dt.datetime(2024, 1, 1), params={"who": "world"}):
+    say = BashOperator(
+        task_id="say",
+        bash_command="echo {{ params.who }} {{ run_id }} {{ var.value.api_password }} ",
+        env={"API_TOKEN": "{{ var.value.plain }}", "GREETING": "hi {{ params.who }} {{ var.value.plain }}"},
+    )
+    say >> BashOperator(task_id="never", bash_command="exit 1 ", trigger_rule="all_failed")
+"""
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serve(tmp_path_factory.mktemp("api")) as running:
+        project = tmp_path_factory.mktemp("render")
+        (project / "dags").mkdir()
+        (project / "dags" / "render_me.py").write_text(DAGS)
+        (project / "operators").symlink_to(Path(ROOT) / "operators")
+        report = running.stack.deploy(project)
+        assert report.ok, report.problems
+        for key, value in (("api_password", "s3cret-value-42"), ("plain", "plain-value")):
+            made = running.call("POST", "/variables", json={"key": key, "value": value})
+            assert made.status_code == 201, made.text
+        yield running
+
+
+def _run(served: Served, conf: dict[str, Any] | None = None) -> str:
+    run = served.stack.trigger("render_me", conf=conf)
+    served.stack.wait_for_run("render_me", run.run_id)
+    return run.run_id
+
+
+def test_a_try_records_its_rendered_fields_with_secrets_masked(served: Served) -> None:
+    run_id = _run(served, {"who": "ada"})
+    path = f"/dags/render_me/dagRuns/{quote(run_id, safe='')}/taskInstances"
+    one = served.call("GET", f"{path}/say", role="viewer").json()
+    assert one["state"] == "success"
+    assert one["rendered_fields"] == {
+        "bash_command": f"echo ada {run_id} *** ",
+        "env": {"API_TOKEN": "***", "GREETING": "hi ada plain-value"},
+        "cwd": None,
+    }
+    listed = served.call("GET", path, role="viewer").json()["task_instances"]
+    by_id = {ti["task_id"]: ti for ti in listed}
+    assert by_id["say"]["rendered_fields"] == one["rendered_fields"]
+    # "never" was skipped by its trigger rule: no try, nothing rendered.
+    assert by_id["never"]["state"] == "skipped" and by_id["never"]["rendered_fields"] == {}
+    assert "s3cret-value-42" not in served.call("GET", path, role="viewer").text
+
+
+def test_a_cleared_task_shows_its_new_tries_render(served: Served) -> None:
+    run_id = _run(served, {"who": "first"})
+    path = f"/dags/render_me/dagRuns/{quote(run_id, safe='')}/taskInstances/say"
+    assert "first" in served.call("GET", path).json()["rendered_fields"]["bash_command"]
+    changed = served.call("PATCH", "/variables/plain", json={"key": "plain", "value": "plain-two"})
+    assert changed.status_code == 200, changed.text
+    cleared = served.call(
+        "POST",
+        "/dags/render_me/clearTaskInstances",
+        json={"dry_run": False, "task_ids": ["say"], "dag_run_id": run_id, "only_failed": False},
+    )
+    assert cleared.status_code == 200, cleared.text
+    served.stack.wait_until(
+        lambda: served.call("GET", path).json()["try_number"] == 2
+        and served.call("GET", path).json()["state"] == "success"
+        or None,
+        60,
+        "the cleared try to finish",
+    )
+    rendered = served.call("GET", path).json()["rendered_fields"]
+    assert rendered["env"] == {"API_TOKEN": "***", "GREETING": "hi first plain-two"}
+    assert rendered["bash_command"] == f"echo first {run_id} *** "
