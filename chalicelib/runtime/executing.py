@@ -158,7 +158,9 @@ def _execute_try(
     except TaskSkipped as exc:
         return _finish(request, ti, context, log, start, clock, TaskState.SKIPPED, exc=exc)
     except TaskRescheduled as exc:
-        return replace(rescheduled(request, log, start, clock(), exc), rendered_fields=ti.rendered_fields)
+        return replace(
+            rescheduled(request, log, start, clock(), exc), rendered_fields=ti.rendered_fields
+        )
     except Exception as exc:
         if phase == "execute" or not is_infrastructure_error(exc):
             return _task_failure(request, ti, context, log, start, clock, exc)

@@ -20,9 +20,7 @@ from chalicelib.secrets import secret_masker
 
 MAX_FIELD_CHARS = 4096
 MAX_TOTAL_CHARS = 8192
-TRUNCATED = (
-    "Truncated. You can change this behaviour in [core]max_templated_field_length. "
-)
+TRUNCATED = "Truncated. You can change this behaviour in [core]max_templated_field_length. "
 OVER_TOTAL = "Not kept: the task's rendered fields exceed 8 KB in all"
 _DEPTH = 20
 

@@ -14,6 +14,17 @@ function stateCell(state) {
     " ", state || "no status");
 }
 
+// The last try's template fields as rendered (secrets already masked by the
+// worker): text as it was sent, anything else as JSON.
+function renderedFields(fields) {
+  return h("dl", { class: "facts rendered", id: "rendered-fields" },
+    Object.entries(fields).flatMap(([name, value]) => [
+      h("dt", {}, name),
+      h("dd", {}, value === null ? h("span", { class: "muted" }, "none")
+        : h("pre", { class: "values" }, typeof value === "string" ? value : JSON.stringify(value, null, 1))),
+    ]));
+}
+
 function tiKey(ti) {
   return ti.map_index >= 0 ? `${ti.task_id}[${ti.map_index}]` : ti.task_id;
 }
@@ -208,7 +219,7 @@ export async function runView(dagId, runId) {
         h("dt", {}, "Ended"), h("dd", {}, when(ti.end_date))),
       actions(ti),
       Object.keys(ti.rendered_fields || {}).length
-        ? [h("h3", {}, "Rendered fields"), h("pre", { class: "values" }, JSON.stringify(ti.rendered_fields, null, 1))]
+        ? [h("h3", {}, "Rendered fields"), renderedFields(ti.rendered_fields)]
         : null,
       h("h3", {}, "XCom"), xcomBox(ti),
       h("h3", {}, "Log"), h("label", { for: "try-select" }, "Try "), tries, logBox,
