@@ -145,6 +145,8 @@ def test_an_op_creates_edits_and_deletes_a_connection_never_seeing_its_secrets(
     assert "Not saved" in text_of(browser, "#connections-error")
     assert wiring.connection_store().get("default", "warehouse").port == 5432  # type: ignore[union-attr]
     browser.find_element(By.ID, "connections-cancel").click()
+    # The list is read again before the form goes: wait for that, not the old rows.
+    wait(browser, lambda d: not d.find_elements(By.ID, "connections-form"))
 
     delete = _row(browser, "connections", "warehouse").find_element(
         By.XPATH, ".//button[.='Delete']"
