@@ -94,6 +94,13 @@ def _fill(driver: Any, values: dict[str, str]) -> None:
         field.send_keys(value)
 
 
+def _saved(driver: Any, section: str) -> None:
+    """Save the open form and wait until the list is read again (the form goes
+    after that), so no old row is picked up."""
+    driver.find_element(By.ID, f"{section}-save").click()
+    wait(driver, lambda d: not d.find_elements(By.ID, f"{section}-form"))
+
+
 def _row(driver: Any, table: str, item: str) -> Any:
     return css(driver, f"#admin-{table} tr[data-id='{item}']")
 
@@ -116,14 +123,14 @@ def test_an_op_creates_edits_and_deletes_a_connection_never_seeing_its_secrets(
             "connections-f-extra": '{"region": "eu-west-1", "api_token": "tok-abc-123"}',
         },
     )
-    browser.find_element(By.ID, "connections-save").click()
+    _saved(browser, "connections")
     row = _row(browser, "connections", "warehouse")
     assert "db.internal" in row.text and "set" in row.text
     stored = wiring.connection_store().get("default", "warehouse")
     assert stored is not None and stored.password == "hunter2-secret" and stored.port == 5432
 
     row.find_element(By.XPATH, ".//button[.='Edit']").click()
-    form = css(browser, "#connections-form")
+    css(browser, "#connections-form")
     assert browser.find_element(By.ID, "connections-f-password").get_attribute("value") == ""
     assert browser.find_element(By.ID, "connections-f-extra").get_attribute("value") == ""
     assert "Set; never shown" in text_of(browser, "#connections-f-extra-hint")
@@ -131,8 +138,8 @@ def test_an_op_creates_edits_and_deletes_a_connection_never_seeing_its_secrets(
     check_view(browser, "admin-edit")
     for secret in ("hunter2-secret", "tok-abc-123"):
         assert secret not in browser.page_source
-    form.find_element(By.ID, "connections-save").click()
-    wait(browser, lambda d: "db2.internal" in text_of(d, "#admin-connections"))
+    _saved(browser, "connections")
+    assert "db2.internal" in text_of(browser, "#admin-connections")
     stored = wiring.connection_store().get("default", "warehouse")
     assert stored is not None and stored.host == "db2.internal"
     assert stored.password == "hunter2-secret" and "tok-abc-123" in (stored.extra or "")
@@ -166,11 +173,11 @@ def test_pools_and_variables_are_edited_in_place(browser: Any, served: Served) -
     wait(browser, lambda d: "name" in text_of(d, "#pools-error"))
     assert served.call("GET", "/pools/bad%20name!").status_code == 404
     _fill(browser, {"pools-f-name": "gpu", "pools-f-description": "the two GPU hosts"})
-    browser.find_element(By.ID, "pools-save").click()
+    _saved(browser, "pools")
     assert "the two GPU hosts" in _row(browser, "pools", "gpu").text
     _row(browser, "pools", "gpu").find_element(By.XPATH, ".//button[.='Edit']").click()
     _fill(browser, {"pools-f-slots": "5"})
-    browser.find_element(By.ID, "pools-save").click()
+    _saved(browser, "pools")
     wait(browser, lambda d: served.call("GET", "/pools/gpu").json()["slots"] == 5)
     assert served.call("GET", "/pools/gpu").json()["description"] == "the two GPU hosts"
     # default_pool cannot be deleted, so it offers no Delete.
@@ -181,12 +188,12 @@ def test_pools_and_variables_are_edited_in_place(browser: Any, served: Served) -
 
     css(browser, "#variables-new").click()
     _fill(browser, {"variables-f-key": "region", "variables-f-value": "eu-west-1"})
-    browser.find_element(By.ID, "variables-save").click()
+    _saved(browser, "variables")
     _row(browser, "variables", "region").find_element(By.XPATH, ".//button[.='Edit']").click()
     _fill(
         browser, {"variables-f-value": "us-east-1", "variables-f-description": "where reports run"}
     )
-    browser.find_element(By.ID, "variables-save").click()
+    _saved(browser, "variables")
     wait(browser, lambda d: "us-east-1" in text_of(d, "#admin-variables"))
     answer = served.call("GET", "/variables/region").json()
     assert answer["value"] == "us-east-1" and answer["description"] == "where reports run"

@@ -43,6 +43,7 @@ function detail(body, status) {
 
 // A list value repeats its name (update_mask=a&update_mask=b), as the API reads lists.
 function queryString(query) {
+  if (query instanceof URLSearchParams) return query;
   const params = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) {
     for (const one of Array.isArray(value) ? value : [value]) params.append(name, one);
