@@ -65,7 +65,7 @@ with DAG(
 ):
     BashOperator(
         task_id="build",
-        bash_command="echo {{ params.region }} {{ var.value.report_password }} ",
+        bash_command="test -n '{{ var.value.report_password }}' && echo {{ params.region }} ",
         env={"REGION": "{{ params.region }}"},
     )
 """
@@ -135,6 +135,7 @@ def test_an_op_creates_edits_and_deletes_a_connection_never_seeing_its_secrets(
     assert browser.find_element(By.ID, "connections-f-extra").get_attribute("value") == ""
     assert "Set; never shown" in text_of(browser, "#connections-f-extra-hint")
     _fill(browser, {"connections-f-host": "db2.internal"})
+    browser.execute_script("document.getElementById('connections-save').scrollIntoView(false)")
     check_view(browser, "admin-edit")
     for secret in ("hunter2-secret", "tok-abc-123"):
         assert secret not in browser.page_source
@@ -314,10 +315,12 @@ def test_the_run_shows_its_deadlines_and_rendered_fields(browser: Any, served: S
     assert served.stack.wait_for_run("report", run.run_id).state.value == "success"
     sign_in(browser, served, role="viewer")
     browser.get(f"{served.url}/ui/#/dags/report/runs/{quote(run.run_id, safe='')}?task=build")
-    wait(browser, lambda d: "echo apac ***" in text_of(d, "#rendered-fields"))
+    wait(browser, lambda d: "test -n '***' && echo apac" in text_of(d, "#rendered-fields"))
     assert "pa55-word-77" not in browser.page_source
     assert "REGION" in text_of(browser, "#rendered-fields")
     deadline = css(browser, "#deadline-table tr[data-deadline='0']")
     assert "2 h before" in deadline.text and "2098-12-31 22:00:00Z" in deadline.text
     wait(browser, lambda d: "Marking task as SUCCESS" in text_of(d, "#log"))
+    wait(browser, lambda d: "apac" in text_of(d, "#xcom"))
+    assert "pa55-word-77" not in browser.page_source
     check_view(browser, "run-deadlines")

@@ -34,6 +34,7 @@ function answerForm(detail, onAnswered) {
     params.length ? h("fieldset", {}, h("legend", {}, "Params"), params.map((f) => f.row)) : null,
     h("div", { class: "actions" }, h("button", { type: "submit", id: "hitl-submit" }, "Send answer")),
     error);
+  form.addEventListener("change", () => { error.textContent = ""; });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -115,9 +116,8 @@ export async function hitlView() {
     h("h1", {}, "Requests waiting for a person"),
     h("p", { class: "muted" }, "Human-in-the-loop tasks of this tenant that wait for an answer, oldest first."),
     problem, status,
-    h("div", { class: "split" },
-      h("table", { class: "table", id: "hitl-table" },
-        h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))), body),
-      side)));
+    h("table", { class: "table", id: "hitl-table" },
+      h("thead", {}, h("tr", {}, head.map((c) => h("th", { scope: "col" }, c)))), body),
+    side));
   return poll(refresh, 5000);
 }
