@@ -44,7 +44,7 @@ export function editorForm(section, item, { onSaved, onCancel }) {
   const rows = section.fields.filter((f) => !(item && f.newOnly)).map((field) => {
     const id = `${prefix}-${field.name}`;
     const hint = item && field.secret
-      ? `${field.isSet ? (field.isSet(item) ? "Set; " : "Not set; ") : ""}never shown. Leave empty to keep it, type to replace it.`
+      ? `${field.isSet ? (field.isSet(item) ? "Set; never" : "Not set; never") : "Never"} shown. Leave empty to keep it, type to replace it.`
       : field.hint;
     return h("div", { class: "field" },
       h("label", { for: id }, field.label),
