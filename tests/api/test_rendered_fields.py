@@ -6,13 +6,12 @@ replaces the one before."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.api.served import ROOT, Served, serve
+from tests.api.served import Served, deploy_dags, serve
 
 DAGS = """
 import datetime as dt
@@ -36,12 +35,7 @@ with DAG("render_me", schedule=None, start_date=dt.datetime(2024, 1, 1), params=
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serve(tmp_path_factory.mktemp("api")) as running:
-        project = tmp_path_factory.mktemp("render")
-        (project / "dags").mkdir()
-        (project / "dags" / "render_me.py").write_text(DAGS)
-        (project / "operators").symlink_to(Path(ROOT) / "operators")
-        report = running.stack.deploy(project)
-        assert report.ok, report.problems
+        deploy_dags(running, tmp_path_factory.mktemp("render"), "render_me.py", DAGS)
         for key, value in (("api_password", "s3cret-value-42"), ("plain", "plain-value")):
             made = running.call("POST", "/variables", json={"key": key, "value": value})
             assert made.status_code == 201, made.text

@@ -7,15 +7,14 @@ with axe-core and walked with the keyboard, and screenshotted."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from chalicelib import wiring
-from chalicelib.core.states import TaskState
-from tests.api.served import ROOT, Served, serve
+from tests.api.served import Served, deploy_dags, serve
+from tests.api.test_hitl import _waiting
 from tests.ui.conftest import screenshot
 from tests.ui.test_browser import check_view, css, sign_in, text_of, wait
 
@@ -74,12 +73,7 @@ with DAG(
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serve(tmp_path_factory.mktemp("ui-admin")) as running:
-        project = tmp_path_factory.mktemp("ui-admin-dags")
-        (project / "dags").mkdir()
-        (project / "dags" / "admin_ui.py").write_text(DAGS)
-        (project / "operators").symlink_to(Path(ROOT) / "operators")
-        report = running.stack.deploy(project)
-        assert report.ok, report.problems
+        deploy_dags(running, tmp_path_factory.mktemp("ui-admin-dags"), "admin_ui.py", DAGS)
         made = running.call(
             "POST", "/variables", json={"key": "report_password", "value": "pa55-word-77"}
         )
@@ -255,17 +249,6 @@ def test_roles_that_may_not_edit_get_no_editing_controls(
     assert browser.find_elements(By.ID, "pools-new") == []
     assert browser.find_elements(By.XPATH, "//button[.='Edit' or .='Delete']") == []
     assert "Actions" not in text_of(browser, "#admin-pools thead")
-
-
-def _waiting(served: Served, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-    run = served.stack.trigger(dag_id, conf=conf)
-
-    def parked() -> bool | None:
-        ti = wiring.state_store().get_instance(dag_id, run.run_id, "ask", -1)
-        return True if ti is not None and ti.state is TaskState.UP_FOR_RESCHEDULE else None
-
-    served.stack.wait_until(parked, 60, f"{dag_id}.ask to wait")
-    return run.run_id
 
 
 def test_answer_a_waiting_request_from_the_requests_page(browser: Any, served: Served) -> None:
