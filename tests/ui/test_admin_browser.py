@@ -128,6 +128,7 @@ def test_an_op_creates_edits_and_deletes_a_connection_never_seeing_its_secrets(
     assert browser.find_element(By.ID, "connections-f-password").get_attribute("value") == ""
     assert browser.find_element(By.ID, "connections-f-extra").get_attribute("value") == ""
     assert "Set; never shown" in text_of(browser, "#connections-f-extra-hint")
+    assert "Set; never shown" in text_of(browser, "#connections-f-password-hint")
     _fill(browser, {"connections-f-host": "db2.internal"})
     browser.execute_script("document.getElementById('connections-save').scrollIntoView(false)")
     check_view(browser, "admin-edit")

@@ -33,8 +33,8 @@ const SECTIONS = [
     remove: (p) => api.delete(`/pools/${enc(p.name)}`),
     removable: (p) => p.name !== "default_pool" },
   { id: "connections", title: "Connections", role: "op", path: "/connections", key: "connections",
-    head: ["Connection", "Type", "Host", "Login", "Port", "Extra"],
-    row: (c) => [c.connection_id, c.conn_type, c.host || "", c.login || "", c.port ?? "", c.extra ? "set" : ""],
+    head: ["Connection", "Type", "Host", "Login", "Port", "Password", "Extra"],
+    row: (c) => [c.connection_id, c.conn_type, c.host || "", c.login || "", c.port ?? "", c.password ? "set" : "", c.extra ? "set" : ""],
     editRole: "op", noun: "connection", name: (c) => c.connection_id,
     fields: [
       text("connection_id", "Connection id", { required: true, newOnly: true }),
@@ -42,7 +42,7 @@ const SECTIONS = [
       text("description", "Description"),
       text("host", "Host"), text("login", "Login"), text("schema", "Schema"),
       text("port", "Port", { type: "number", min: 0 }),
-      text("password", "Password", { type: "password", secret: true }),
+      text("password", "Password", { type: "password", secret: true, isSet: (c) => !!c.password }),
       text("extra", "Extra (JSON)", { type: "textarea", secret: true, isSet: (c) => !!c.extra }),
     ],
     save: (v, item) => {
