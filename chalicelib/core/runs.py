@@ -73,6 +73,7 @@ class TaskInstance:
     skip_downstream: tuple[str, ...] | None = None  # set by branching and short-circuit
     result_length: int | None = None  # len() of a list/dict result, for mapping
     rendered_map_index: str | None = None  # the task's map_index_template, rendered
+    rendered_fields: str | None = None  # JSON of the last try's rendered template fields
     error: str | None = None
     slots: tuple[str, ...] = ()  # slot claims held while QUEUED/RUNNING ("key|amount")
     wait_key: str | None = None  # SCHEDULED and waiting for a slot of this counter

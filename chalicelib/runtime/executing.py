@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import traceback as tb_module
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.aws.errors import is_infrastructure_error
@@ -32,6 +33,7 @@ from chalicelib.runtime.outcome import (
     rescheduled,
 )
 from chalicelib.runtime.outlets import OutletEvent, OutletEventAccessors
+from chalicelib.runtime.rendered_fields import rendered_fields_json
 from chalicelib.runtime.task_instance import RuntimeTaskInstance
 from chalicelib.runtime.templating import render_template_fields, template_env
 from chalicelib.runtime.timeout import execution_timeout
@@ -139,6 +141,7 @@ def _execute_try(
             triggering_asset_events=request.triggering_asset_events,
         )
         operator = _instance_operator(request, task, context, xcoms)
+        ti.rendered_fields = rendered_fields_json(operator)
         ti.task = operator
         context["task"] = operator
         log.info("Running %s", ti)
@@ -155,7 +158,9 @@ def _execute_try(
     except TaskSkipped as exc:
         return _finish(request, ti, context, log, start, clock, TaskState.SKIPPED, exc=exc)
     except TaskRescheduled as exc:
-        return rescheduled(request, log, start, clock(), exc)
+        return replace(
+            rescheduled(request, log, start, clock(), exc), rendered_fields=ti.rendered_fields
+        )
     except Exception as exc:
         if phase == "execute" or not is_infrastructure_error(exc):
             return _task_failure(request, ti, context, log, start, clock, exc)
@@ -377,6 +382,7 @@ def _finish(
         traceback=trace,
         result_length=result_length,
         rendered_map_index=rendered_map_index,
+        rendered_fields=ti.rendered_fields,
         skip_downstream=ti.skipped_downstream,
         asset_events=_asset_events(request, context) if state is TaskState.SUCCESS else (),
     )

@@ -56,6 +56,7 @@ class TryResult:
     # multiple_outputs result, that key's length (what the engine sizes the map by).
     result_length: int | None = None
     rendered_map_index: str | None = None  # the task's map_index_template, rendered
+    rendered_fields: str | None = None  # JSON of the try's rendered template fields
     skip_downstream: tuple[str, ...] | None = None
     # An infrastructure failure (AWS, not the task's code, ended the try). When
     # it is not charged to the user's retries, the instance's new retry_base
@@ -75,6 +76,7 @@ class TryResult:
             "error": self.error,
             "result_length": self.result_length,
             "rendered_map_index": self.rendered_map_index,
+            "rendered_fields": self.rendered_fields,
             "skip_downstream": self.skip_downstream,
         }
         if self.retry_base is not None:

@@ -62,6 +62,8 @@ class RuntimeTaskInstance:
         self._relevant_map_index = relevant_map_index
         # This instance's arguments of its mapped task group (runtime.mapped_groups).
         self.group_arguments: dict[str, Any] | None = None
+        # The try's template fields once rendered, masked and bounded (runtime.rendered_fields).
+        self.rendered_fields: str | None = None
 
     def relevant_map_index(self, task_id: str) -> int | None:
         """The instance of ``task_id`` whose result an XComArg gives this one: the

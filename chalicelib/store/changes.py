@@ -37,6 +37,7 @@ INSTANCE_FIELDS = frozenset(
         "error",
         "result_length",
         "rendered_map_index",
+        "rendered_fields",
         "skip_downstream",
         "slots",
         "wait_key",

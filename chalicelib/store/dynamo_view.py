@@ -151,6 +151,7 @@ def _instance_from_item(item: Any) -> TaskInstance:
         skip_downstream=skip,
         result_length=None if item.rlen is None else int(item.rlen),
         rendered_map_index=item.rmi,
+        rendered_fields=item.rf,
         error=item.err,
         slots=tuple(item.slt or ()),
         wait_key=item.wq,

@@ -314,6 +314,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "err": UnicodeAttribute(null=True),
         "rlen": NumberAttribute(null=True),
         "rmi": UnicodeAttribute(null=True),  # rendered_map_index
+        "rf": UnicodeAttribute(null=True),  # rendered_fields (JSON, at most ~8 KB)
         "skip": ListAttribute(null=True),  # skip_downstream; [] means "skip nothing"
         "skip_set": BooleanAttribute(null=True),
         "mcount": NumberAttribute(null=True),

@@ -67,6 +67,7 @@ _FIELD_ATTRS = {
     "error": "err",
     "result_length": "rlen",
     "rendered_map_index": "rmi",
+    "rendered_fields": "rf",
     "wait_key": "wq",
     "wait_rank": "wp",
     "retry_base": "rb",

@@ -109,3 +109,13 @@ def serve(tmp_path: Path) -> Iterator[Served]:
             yield served
         finally:
             server.stop()
+
+
+def deploy_dags(served: Served, project: Path, file_name: str, source: str) -> None:
+    """Deploy one more DAG file (with the repository's operators) to tenant
+    ``default`` of a served stack, for a module that needs DAGs of its own."""
+    (project / "dags").mkdir()
+    (project / "dags" / file_name).write_text(source)
+    (project / "operators").symlink_to(ROOT / "operators")
+    report = served.stack.deploy(project)
+    assert report.ok, report.problems

@@ -26,6 +26,7 @@ from airflow_client.client.models import (
     TriggerDAGRunPostBody,
 )
 
+from chalicelib import wiring
 from chalicelib.core.states import DagRunState
 from tests.api.served import Served
 
@@ -219,18 +220,23 @@ def test_connections_create_get_patch_delete_never_show_the_password(client) -> 
         extra='{"sslmode": "require", "api_key": "abc123xyz"}',
     )
     created = api.post_connection(body)
-    assert created.password is None and created.host == "db.internal"
+    assert created.password == "***" and created.host == "db.internal"
     with pytest.raises(ApiException) as twice:
         api.post_connection(body)
     assert twice.value.status == 409
     fetched = api.get_connection("warehouse_pg")
-    assert fetched.password is None
+    assert fetched.password == "***"  # set, and never shown (Airflow's redaction)
     assert fetched.port == 5432
     assert '"api_key": "***"' in (fetched.extra or "")
     assert "s3cret-pass" not in api.get_connections().model_dump_json()
     body.host = "db2.internal"
     patched = api.patch_connection("warehouse_pg", body, update_mask=["host"])
     assert patched.host == "db2.internal"
+    # An answer sent back as it came ("***" for the password) keeps the password.
+    body.password = fetched.password
+    api.patch_connection("warehouse_pg", body, update_mask=["password", "host"])
+    stored = wiring.connection_store().get("default", "warehouse_pg")
+    assert stored is not None and stored.password == "s3cret-pass"
     api.delete_connection("warehouse_pg")
     with pytest.raises(ApiException) as gone:
         api.get_connection("warehouse_pg")

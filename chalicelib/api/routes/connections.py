@@ -18,6 +18,7 @@ from chalicelib.api.errors import BadRequest, NotFound
 from chalicelib.api.routes.secrets_common import offset_page, store_errors
 from chalicelib.api.routing import Call, route
 from chalicelib.secrets.connection import Connection
+from chalicelib.secrets.secret_masker import REDACTED
 
 bp = Blueprint(__name__)
 TAG = "Connection"
@@ -34,6 +35,8 @@ def connection_response(conn: Connection) -> ConnectionResponse:
         login=shown.get("login"),
         schema=shown.get("schema"),
         port=shown.get("port"),
+        # As Airflow's answer: a set password is "***", so a reader knows one exists.
+        password=REDACTED if shown.get("password_set") else None,
         extra=shown.get("extra"),
     )
 
@@ -148,8 +151,12 @@ def patch_connection(call: Call) -> ConnectionResponse:
         wanted = _connection(body)
         attribute = {f: "schema_" if f == "schema" else f for f in mask}
         changes = {attribute[f]: getattr(wanted, attribute[f]) for f in mask}
-        if changes.get("password") is None and "password" in changes and current.password:
-            del changes["password"]  # a round-tripped answer has no password: keep the stored one
+        if (
+            changes.get("password") in (None, REDACTED)
+            and "password" in changes
+            and current.password
+        ):
+            del changes["password"]  # a round-tripped answer ("***" or none): keep the stored one
         updated = current.model_copy(update=changes)
         store.put(call.who.tenant, updated, create_only=False)
     _log(call, "patch_connection", conn_id)

@@ -25,6 +25,7 @@ from chalicelib.api.routing import Call, route
 from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import TaskState
+from chalicelib.runtime.rendered_fields import rendered_fields_of
 from chalicelib.store.catalog import StoredRun
 
 bp = Blueprint(__name__)
@@ -48,6 +49,7 @@ def ti_response(
         dag_run_id=run.run_id,
         map_index=ti.map_index,
         rendered_map_index=ti.rendered_map_index,
+        rendered_fields=rendered_fields_of(ti.rendered_fields),
         logical_date=run.logical_date,
         run_after=run.run_after,
         start_date=ti.start_date,

@@ -41,8 +41,18 @@ function detail(body, status) {
   return `HTTP ${status}`;
 }
 
+// A list value repeats its name (update_mask=a&update_mask=b), as the API reads lists.
+function queryString(query) {
+  if (query instanceof URLSearchParams) return query;
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    for (const one of Array.isArray(value) ? value : [value]) params.append(name, one);
+  }
+  return params;
+}
+
 async function send(method, path, { body, query, key } = {}) {
-  const url = "/api/v2" + path + (query ? "?" + new URLSearchParams(query) : "");
+  const url = "/api/v2" + path + (query ? "?" + queryString(query) : "");
   const headers = { Accept: "application/json" };
   const token = key || session.key;
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -70,6 +80,7 @@ export const api = {
   post: (path, body) => send("POST", path, { body }),
   put: (path, body) => send("PUT", path, { body }),
   patch: (path, body, query) => send("PATCH", path, { body, query }),
+  delete: (path) => send("DELETE", path),
   whoami: (key) => send("GET", "/slipstream/session", { key }),
   exchange: (code) => send("POST", "/slipstream/session", { body: { code } }),
 };

@@ -11,12 +11,14 @@ import { triggerView } from "./trigger.js";
 import { backfillView } from "./backfill.js";
 import { versionsView } from "./versions.js";
 import { adminView } from "./admin.js";
+import { hitlView } from "./hitl.js";
 
 let stopView = null;
 
 const ROUTES = [
   [/^#\/dags(?:\?.*)?$/, () => dagsView()],
   [/^#\/admin$/, () => adminView()],
+  [/^#\/hitl$/, () => hitlView()],
   [/^#\/dags\/([^/]+)\/grid(?:\?.*)?$/, (m) => gridView(decodeURIComponent(m[1]))],
   [/^#\/dags\/([^/]+)\/graph(?:\?run=([^&]*))?$/, (m) => graphView(decodeURIComponent(m[1]), m[2] ? decodeURIComponent(m[2]) : null)],
   [/^#\/dags\/([^/]+)\/trigger(?:\?.*)?$/, (m) => triggerView(decodeURIComponent(m[1]))],

@@ -5,12 +5,24 @@
 import { api, enc, may, poll } from "./api.js";
 import { h, mount, when, seconds, errorBox, announce } from "./dom.js";
 import { stateOf, FINISHED } from "./states.js";
+import { deadlinesBox } from "./deadlines.js";
 
 function stateCell(state) {
   const s = stateOf(state);
   return h("span", { class: "state" },
     h("span", { class: "chip", style: `background:${s.color};color:${s.ink}`, "aria-hidden": "true" }, s.letter),
     " ", state || "no status");
+}
+
+// The last try's template fields as rendered (secrets already masked by the
+// worker): text as it was sent, anything else as JSON.
+function renderedFields(fields) {
+  return h("dl", { class: "facts rendered", id: "rendered-fields" },
+    Object.entries(fields).flatMap(([name, value]) => [
+      h("dt", {}, name),
+      h("dd", {}, value === null ? h("span", { class: "muted" }, "none")
+        : h("pre", { class: "values" }, typeof value === "string" ? value : JSON.stringify(value, null, 1))),
+    ]));
 }
 
 function tiKey(ti) {
@@ -30,6 +42,7 @@ export async function runView(dagId, runId) {
   const problem = h("div");
   const cost = h("section", { class: "card", id: "cost", "aria-labelledby": "cost-title" },
     h("h2", { id: "cost-title" }, "AWS calls and cost"), h("p", { class: "muted" }, "Loading…"));
+  const deadlines = deadlinesBox(dagId, runId);
   let stopLog = null;
   let costState = null;
 
@@ -206,7 +219,7 @@ export async function runView(dagId, runId) {
         h("dt", {}, "Ended"), h("dd", {}, when(ti.end_date))),
       actions(ti),
       Object.keys(ti.rendered_fields || {}).length
-        ? [h("h3", {}, "Rendered fields"), h("pre", { class: "values" }, JSON.stringify(ti.rendered_fields, null, 1))]
+        ? [h("h3", {}, "Rendered fields"), renderedFields(ti.rendered_fields)]
         : null,
       h("h3", {}, "XCom"), xcomBox(ti),
       h("h3", {}, "Log"), h("label", { for: "try-select" }, "Try "), tries, logBox,
@@ -228,7 +241,7 @@ export async function runView(dagId, runId) {
       problem.replaceChildren();
       run = r.data;
       if (r.changed || force) renderHead();
-      if (run.state !== costState) { costState = run.state; loadCost(); }
+      if (run.state !== costState) { costState = run.state; loadCost(); deadlines.load(); }
       if (tis.changed || force) {
         instances = tis.data.task_instances;
         renderTable();
@@ -249,7 +262,7 @@ export async function runView(dagId, runId) {
         h("table", { class: "table", id: "ti-table" },
           h("thead", {}, h("tr", {}, ["Task", "State", "Try", "Duration", "Started (UTC)"].map((c) => h("th", { scope: "col" }, c)))),
           body),
-        cost),
+        cost, deadlines.node),
       side)));
   const stop = poll(() => refresh(false), 2500);
   return () => { stop(); if (stopLog) stopLog(); };

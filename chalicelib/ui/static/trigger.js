@@ -17,7 +17,7 @@ function typeOf(param) {
   return type;
 }
 
-function field(name, param) {
+export function field(name, param) {
   const schema = param.schema || {};
   const type = typeOf(param);
   const id = `param-${name}`;
