@@ -256,3 +256,33 @@ def redact_sensitive(value: Any, name: str | None = None) -> Any:
     if isinstance(value, list):
         return [redact_sensitive(inner) for inner in value]
     return value
+
+
+def restore_redacted(sent: Any, stored: Any) -> Any:
+    """``sent`` with each ``***`` put back to the stored value at the same place.
+
+    An editor that read a connection got its secret extras as ``***``; sending
+    that answer back (a PATCH of other fields, or of the whole object) must not
+    overwrite the secrets with the mask. A ``***`` with nothing stored at its
+    place stays as sent.
+    """
+    if sent == REDACTED and stored is not None:
+        return stored
+    if isinstance(sent, dict) and isinstance(stored, dict):
+        return {key: restore_redacted(value, stored.get(key)) for key, value in sent.items()}
+    return sent
+
+
+def restore_redacted_extra(sent: str | None, stored: str | None) -> str | None:
+    """``restore_redacted`` over two ``extra`` JSON texts; the whole text when it was masked."""
+    if sent is None or stored is None:
+        return sent
+    if sent == REDACTED:
+        return stored  # the stored extra was not a JSON object, so it was masked whole
+    try:
+        sent_value, stored_value = json.loads(sent), json.loads(stored)
+    except ValueError:
+        return sent
+    if not isinstance(sent_value, dict) or not isinstance(stored_value, dict):
+        return sent
+    return json.dumps(restore_redacted(sent_value, stored_value))

@@ -237,6 +237,12 @@ def test_connections_create_get_patch_delete_never_show_the_password(client) -> 
     api.patch_connection("warehouse_pg", body, update_mask=["password", "host"])
     stored = wiring.connection_store().get("default", "warehouse_pg")
     assert stored is not None and stored.password == "s3cret-pass"
+    # So does its extra: "***" sent back keeps the stored secret, a changed field changes.
+    body.extra = (fetched.extra or "").replace('"require"', '"verify-full"')
+    api.patch_connection("warehouse_pg", body, update_mask=["extra"])
+    stored = wiring.connection_store().get("default", "warehouse_pg")
+    assert stored is not None
+    assert json.loads(stored.extra or "{}") == {"sslmode": "verify-full", "api_key": "abc123xyz"}
     api.delete_connection("warehouse_pg")
     with pytest.raises(ApiException) as gone:
         api.get_connection("warehouse_pg")

@@ -17,7 +17,7 @@ from chalicelib.api.datamodels.secrets import (
 from chalicelib.api.errors import BadRequest, NotFound
 from chalicelib.api.routes.secrets_common import offset_page, store_errors
 from chalicelib.api.routing import Call, route
-from chalicelib.secrets.connection import Connection
+from chalicelib.secrets.connection import Connection, restore_redacted_extra
 from chalicelib.secrets.secret_masker import REDACTED
 
 bp = Blueprint(__name__)
@@ -157,6 +157,8 @@ def patch_connection(call: Call) -> ConnectionResponse:
             and current.password
         ):
             del changes["password"]  # a round-tripped answer ("***" or none): keep the stored one
+        if "extra" in changes:
+            changes["extra"] = restore_redacted_extra(changes["extra"], current.extra)
         updated = current.model_copy(update=changes)
         store.put(call.who.tenant, updated, create_only=False)
     _log(call, "patch_connection", conn_id)
