@@ -260,6 +260,11 @@ class Catalog:
             matched += 1
         return Page(page, matched)
 
+    def latest_runs(self, dag_id: str, limit: int) -> list[StoredRun]:
+        """A DAG's newest ``limit`` runs by run_after: one Query of ``by_dag``, no count."""
+        items = self.models.dag_run.by_dag.query(dag_id, scan_index_forward=False, limit=limit)
+        return [_stored_run(item) for item in items]
+
     def stream_runs(
         self, dag_id: str | None, *, tenant: str | None, descending: bool = True
     ) -> Iterator[StoredRun]:

@@ -4,6 +4,7 @@ list reading only its page when nothing filters it."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -108,5 +109,19 @@ def test_stale_dags_left_out_of_page_and_total(served: Served) -> None:
         assert "branching" not in _ids(body) and body["total_entries"] == 3
         every = served.call("GET", "/dags", params={"exclude_stale": "false"}).json()
         assert "branching" in _ids(every) and every["total_entries"] == 4
+    finally:
+        store.upsert_dag(record)
+
+
+def test_triggers_of_a_dag_deployed_before_summaries_held_them(served: Served) -> None:
+    store = wiring.state_store()
+    record = store.get_dag("s3_ingest")
+    assert record is not None and record.summary
+    older = {k: v for k, v in json.loads(record.summary).items() if k != "event_triggers"}
+    store.upsert_dag(dataclasses.replace(record, summary=json.dumps(older)))
+    try:
+        body = served.call("GET", "/slipstream/dags", params={"dag_id_pattern": "s3"}).json()
+        triggers = served.call("GET", "/slipstream/dags/s3_ingest/eventTriggers").json()
+        assert body["dags"][0]["event_triggers"] == triggers["triggers"] != []
     finally:
         store.upsert_dag(record)

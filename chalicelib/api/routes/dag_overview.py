@@ -4,11 +4,12 @@ private ``GET /ui/dags?dag_runs_limit=``, whose ``latest_dag_runs`` this keeps).
 
 The DAG list page used to ask ``/dags`` and then, per shown DAG, its runs and
 its event triggers: 51 requests for 25 DAGs, each paying authentication and
-the DAG row read again. Here the reads per DAG are bounded: one Query of the
-``dag-runs.by_dag`` index for at most ``dag_runs_limit`` runs, one GetItem
-for the run count it skips (``list_runs``), and the spec of the current
-version (cached per version) for its triggers; the DAGs of a page are read
-eight at a time.
+the DAG row read again. Here the read per DAG is bounded: one Query of the
+``dag-runs.by_dag`` index for at most ``dag_runs_limit`` runs, no count. The
+triggers come from the DAG row's summary (written at deploy); only a DAG
+deployed before the summary carried them has its spec read (cached per
+version). The DAGs of a page are read eight at a time, on threads kept for
+the next call (a Lambda container reuses them).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from chalicelib.api.auth import Role
 from chalicelib.api.datamodels.common import ApiModel
 from chalicelib.api.datamodels.dag_runs import DagRunResponse
 from chalicelib.api.datamodels.dags import DagListQuery, DagResponse
-from chalicelib.api.routes.common import current_spec
+from chalicelib.api.routes.common import current_spec, summary_of
 from chalicelib.api.routes.dag_runs import runs_page
 from chalicelib.api.routes.dags import dag_response, listed_dags
-from chalicelib.api.routes.slipstream import EventTriggerResponse, event_triggers
+from chalicelib.api.routes.slipstream import EventTriggerResponse
 from chalicelib.api.routing import Call, route
+from chalicelib.core.dag_summary import event_triggers
 from chalicelib.store.base import DagRecord
 
 bp = Blueprint(__name__)
@@ -51,14 +53,27 @@ class DagOverviewCollection(ApiModel):
     total_entries: int
 
 
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=PARALLEL_DAGS, thread_name_prefix="dags"))
+    return _POOL[0]
+
+
 def _overview(record: DagRecord, runs_limit: int) -> DagWithLatestRuns:
     runs = []
     if runs_limit:
-        page = deps.catalog().list_runs(record.dag_id, limit=runs_limit, offset=0, descending=True)
-        runs = runs_page(page.items, {record.dag_id: record})
-    triggers = event_triggers(current_spec(record)) if record.current_version else []
+        stored = deps.catalog().latest_runs(record.dag_id, runs_limit)
+        runs = runs_page(stored, {record.dag_id: record})
+    triggers = summary_of(record).get("event_triggers")
+    if triggers is None:
+        triggers = event_triggers(current_spec(record)) if record.current_version else []
     return DagWithLatestRuns(
-        **dag_response(record).model_dump(), latest_dag_runs=runs, event_triggers=triggers
+        **dag_response(record).model_dump(),
+        latest_dag_runs=runs,
+        event_triggers=[EventTriggerResponse(**t) for t in triggers],
     )
 
 
@@ -80,6 +95,5 @@ def get_dag_overview(call: Call) -> DagOverviewCollection:
     if len(page.items) <= 1:
         dags = [_overview(record, limit) for record in page.items]
     else:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_DAGS, len(page.items))) as pool:
-            dags = list(pool.map(lambda record: _overview(record, limit), page.items))
+        dags = list(_pool().map(lambda record: _overview(record, limit), page.items))
     return DagOverviewCollection(dags=dags, total_entries=page.total)
