@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -125,3 +126,23 @@ def test_triggers_of_a_dag_deployed_before_summaries_held_them(served: Served) -
         assert body["dags"][0]["event_triggers"] == triggers["triggers"] != []
     finally:
         store.upsert_dag(record)
+
+
+def test_the_first_dags_runs_are_read_before_the_pool_starts(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold process makes the runs table's client on the request's thread, not
+    in eight pool threads at once (each of which would make its own)."""
+    catalog = deps.catalog()
+    original = catalog.latest_runs
+    order: list[tuple[str, bool]] = []
+
+    def latest_runs(dag_id: str, limit: int) -> Any:
+        order.append((dag_id, threading.current_thread().name.startswith("dags")))
+        return original(dag_id, limit)
+
+    monkeypatch.setattr(catalog, "latest_runs", latest_runs)
+    body = served.call("GET", "/slipstream/dags", params={"dag_runs_limit": 1}).json()
+    assert order[0] == (_ids(body)[0], False)
+    assert sorted(dag_id for dag_id, _ in order) == sorted(_ids(body))
+    assert all(in_pool for _, in_pool in order[1:])
