@@ -129,8 +129,8 @@ class Catalog:
             items = model.by_tenant.query(
                 tenant, filter_condition=active, scan_index_forward=forward, limit=offset + limit
             )
-            page = [self.store._dag_record(item) for item in _paged(items, offset, limit)]
-            return Page(page, model.by_tenant.count(tenant, filter_condition=active))
+            shown = [self.store._dag_record(item) for item in _paged(items, offset, limit)]
+            return Page(shown, model.by_tenant.count(tenant, filter_condition=active))
         items = model.by_tenant.query(tenant, filter_condition=active, scan_index_forward=forward)
         matching = (r for r in map(self.store._dag_record, items) if keep(r))
         page: list[DagRecord] = []
