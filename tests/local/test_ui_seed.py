@@ -14,7 +14,7 @@ import pytest
 
 from chalicelib import wiring
 from chalicelib.deploy.apply import apply_plan
-from chalicelib.deploy.deployer import plan_deploy
+from chalicelib.deploy.deployer import DeployPlan, plan_deploy
 from chalicelib.local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,11 +51,14 @@ def _ui_seed() -> ModuleType:
     return module
 
 
-def _project(tmp_path: Path, text: str) -> Path:
+def _plan(tmp_path: Path, text: str) -> DeployPlan:
+    """A project of one DAG file, planned as ``slipstream deploy`` plans it."""
     (tmp_path / "dags").mkdir()
     (tmp_path / "dags" / "bench.py").write_text(text)
     (tmp_path / "operators").symlink_to(ROOT / "operators")
-    return tmp_path
+    plan = plan_deploy([str(tmp_path / "dags")], bundle_root=str(tmp_path))
+    assert plan.ok, plan.problems
+    return plan
 
 
 def _items(ui_seed: ModuleType) -> list[str]:
@@ -68,10 +71,7 @@ def _items(ui_seed: ModuleType) -> list[str]:
 
 
 def test_seeded_items_are_what_a_first_deploy_writes(tmp_path: Path) -> None:
-    ui_seed = _ui_seed()
-    project = _project(tmp_path, DAGS)
-    plan = plan_deploy([str(project / "dags")], bundle_root=str(project))
-    assert plan.ok, plan.problems
+    ui_seed, plan = _ui_seed(), _plan(tmp_path, DAGS)
     with LocalStack(workers=1, tick_seconds=3600):
         report = apply_plan(
             plan, store=wiring.state_store(), bundles=wiring.bundle_store(), now=NOW
@@ -90,10 +90,7 @@ def test_seeded_items_are_what_a_first_deploy_writes(tmp_path: Path) -> None:
 
 
 def test_dags_with_event_triggers_are_refused(tmp_path: Path) -> None:
-    ui_seed = _ui_seed()
-    project = _project(tmp_path, EVENTS)
-    plan = plan_deploy([str(project / "dags")], bundle_root=str(project))
-    assert plan.ok, plan.problems
+    ui_seed, plan = _ui_seed(), _plan(tmp_path, EVENTS)
     with LocalStack(workers=1, tick_seconds=3600):
         with pytest.raises(ValueError, match="on_upload: seed DAGs without event triggers"):
             ui_seed.seed_dags(wiring.state_store(), wiring.bundle_store(), plan, NOW)
