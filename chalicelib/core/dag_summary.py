@@ -44,4 +44,17 @@ def summarize(spec: DagSpec, *, git_commit: str | None, deployed_at: dt.datetime
         "git_commit": git_commit,
         "deployed_at": deployed_at.astimezone(dt.UTC).isoformat(),
         "tasks": len(spec.tasks),
+        "event_triggers": event_triggers(spec),  # so the DAG list reads no spec
     }
+
+
+def event_triggers(spec: DagSpec) -> list[dict[str, Any]]:
+    """The events that start runs of ``spec``, each with the pattern it is routed by."""
+    return [
+        {
+            "type": trigger.type,
+            "description": trigger.model_dump(exclude={"type"}),
+            "event_pattern": trigger.event_pattern(),
+        }
+        for trigger in spec.events
+    ]

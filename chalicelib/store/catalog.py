@@ -116,16 +116,23 @@ class Catalog:
         *,
         limit: int,
         offset: int,
-        keep: Callable[[DagRecord], bool] = lambda _: True,
+        keep: Callable[[DagRecord], bool] | None = None,
+        active_only: bool = False,
         descending: bool = False,
     ) -> Page:
-        """One tenant's DAGs by id; ``keep`` filters (pattern, tags, paused) as they stream."""
+        """One tenant's DAGs by id; ``keep`` filters (pattern, tags, paused) as they
+        stream. Without ``keep`` only the page is read and the total is a COUNT."""
         model = self.models.dag
-        rows = (
-            self.store._dag_record(item)
-            for item in model.by_tenant.query(tenant, scan_index_forward=not descending)
-        )
-        matching = (r for r in rows if keep(r))
+        active = model.active == True if active_only else None  # noqa: E712 (a condition)
+        forward = not descending
+        if keep is None:
+            items = model.by_tenant.query(
+                tenant, filter_condition=active, scan_index_forward=forward, limit=offset + limit
+            )
+            shown = [self.store._dag_record(item) for item in _paged(items, offset, limit)]
+            return Page(shown, model.by_tenant.count(tenant, filter_condition=active))
+        items = model.by_tenant.query(tenant, filter_condition=active, scan_index_forward=forward)
+        matching = (r for r in map(self.store._dag_record, items) if keep(r))
         page: list[DagRecord] = []
         total = 0
         for record in matching:
@@ -252,6 +259,11 @@ class Catalog:
                 page.append(_stored_run(item))
             matched += 1
         return Page(page, matched)
+
+    def latest_runs(self, dag_id: str, limit: int) -> list[StoredRun]:
+        """A DAG's newest ``limit`` runs by run_after: one Query of ``by_dag``, no count."""
+        items = self.models.dag_run.by_dag.query(dag_id, scan_index_forward=False, limit=limit)
+        return [_stored_run(item) for item in items]
 
     def stream_runs(
         self, dag_id: str | None, *, tenant: str | None, descending: bool = True

@@ -42,6 +42,7 @@ from chalicelib.api.routing import Call, route
 from chalicelib.core.assets import airflow_expression
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.store.base import DagRecord
+from chalicelib.store.catalog import Page
 
 bp = Blueprint(__name__)
 TAG = "DAG"
@@ -118,17 +119,31 @@ def _keeps(query: Any) -> Any:
 @route(bp, "/dags", "GET", role=Role.VIEWER, query=DagListQuery, response=DagCollection, tag=TAG)
 def get_dags(call: Call) -> DagCollection:
     """List DAGs of the caller's tenant."""
-    query: DagListQuery = call.query
+    page = listed_dags(call, call.query)
+    return DagCollection(dags=[dag_response(r) for r in page.items], total_entries=page.total)
+
+
+def listed_dags(call: Call, query: DagListQuery) -> Page:
+    """The page of the caller's DAGs ``query`` asks for. Without a pattern, tag,
+    owner or paused filter only the page is read (and the total is a COUNT):
+    a filter needs each DAG's summary, so it reads the tenant's DAG rows."""
     if query.order_by.lstrip("-") not in ("dag_id", "dag_display_name"):
         raise BadRequest(f"Ordering with '{query.order_by}' is disallowed")
-    page = deps.catalog().list_dags(
+    filtered = bool(
+        query.tags
+        or query.owners
+        or query.dag_id_pattern
+        or query.dag_display_name_pattern
+        or query.paused is not None
+    )
+    return deps.catalog().list_dags(
         call.who.tenant,
         limit=query.limit,
         offset=query.offset,
-        keep=_keeps(query),
+        keep=_keeps(query) if filtered else None,
+        active_only=query.exclude_stale,
         descending=query.order_by.startswith("-"),
     )
-    return DagCollection(dags=[dag_response(r) for r in page.items], total_entries=page.total)
 
 
 @route(bp, "/dags/{dag_id}", "GET", role=Role.VIEWER, response=DagResponse, tag=TAG)

@@ -17,6 +17,7 @@ from chalicelib.api.auth import Role
 from chalicelib.api.errors import BadRequest, NotFound
 from chalicelib.api.routes.common import current_spec, visible_dag, visible_run
 from chalicelib.api.routing import Call, route
+from chalicelib.core.dag_summary import event_triggers
 from chalicelib.core.pricing import estimate
 from chalicelib.store.usage import USAGE_EVENT
 
@@ -57,15 +58,7 @@ def get_event_triggers(call: Call) -> EventTriggerCollection:
     """The S3 and EventBridge events that start runs of a DAG's current version,
     with the EventBridge pattern each one is routed by."""
     record = visible_dag(call, call.path["dag_id"])
-    spec = current_spec(record)
-    triggers = [
-        EventTriggerResponse(
-            type=trigger.type,
-            description=trigger.model_dump(exclude={"type"}),
-            event_pattern=trigger.event_pattern(),
-        )
-        for trigger in spec.events
-    ]
+    triggers = [EventTriggerResponse(**t) for t in event_triggers(current_spec(record))]
     return EventTriggerCollection(
         dag_id=record.dag_id, triggers=triggers, total_entries=len(triggers)
     )

@@ -1,5 +1,6 @@
 // The DAG list: one page of DAGs (search and tag filter are the API's own query
-// parameters), each with its schedule in words, next run, last runs and paused switch.
+// parameters), each with its schedule in words, next run, last runs and paused switch,
+// all from one GET /api/v2/slipstream/dags (the DAGs with their latest runs and triggers).
 
 import { api, enc, may, poll } from "./api.js";
 import { h, mount, when, errorBox, announce } from "./dom.js";
@@ -65,7 +66,7 @@ export async function dagsView() {
   const next = h("button", { type: "button", onclick: () => { offset += PAGE; refresh(true); } }, "Next page");
   const problem = h("div");
   const runsByDag = new Map();
-  const triggersByDag = new Map(); // read once per DAG: they change only with a deploy
+  const triggersByDag = new Map();
 
   const filters = h("form", { class: "filters", role: "search", onsubmit: (e) => { e.preventDefault(); offset = 0; refresh(true); } },
     h("label", { for: "dag-search" }, "Search"), search,
@@ -101,40 +102,28 @@ export async function dagsView() {
   }
 
   async function refresh(force) {
-    const query = new URLSearchParams({ limit: PAGE, offset, order_by: "dag_id" });
+    // One call: the page of DAGs with each one's last five runs and event triggers.
+    const query = new URLSearchParams({ limit: PAGE, offset, order_by: "dag_id", dag_runs_limit: 5 });
     if (search.value.trim()) query.set("dag_id_pattern", search.value.trim());
     if (tag.value.trim()) query.set("tags", tag.value.trim());
     if (paused.value) query.set("paused", paused.value);
-    let changed = false;
     try {
-      const answer = await api.get("/dags", query);
+      const answer = await api.get("/slipstream/dags", query);
       problem.replaceChildren();
-      if (answer.changed || force) {
-        dags = answer.data.dags;
-        count.textContent = `${answer.data.total_entries} DAGs, showing ${dags.length ? offset + 1 : 0}–${offset + dags.length}`;
-        prev.disabled = offset === 0;
-        next.disabled = offset + PAGE >= answer.data.total_entries;
-        changed = true;
+      if (!answer.changed && !force) return;
+      dags = answer.data.dags;
+      for (const d of dags) {
+        runsByDag.set(d.dag_id, d.latest_dag_runs);
+        triggersByDag.set(d.dag_id, d.event_triggers);
       }
+      count.textContent = `${answer.data.total_entries} DAGs, showing ${dags.length ? offset + 1 : 0}–${offset + dags.length}`;
+      prev.disabled = offset === 0;
+      next.disabled = offset + PAGE >= answer.data.total_entries;
     } catch (e) {
       problem.replaceChildren(errorBox(e));
       return;
     }
-    // Last five runs per shown DAG: one small paged call each, in parallel.
-    const results = await Promise.all(dags.map((d) =>
-      api.get(`/dags/${enc(d.dag_id)}/dagRuns`, { limit: 5, order_by: "-run_after" })
-        .then((a) => [d.dag_id, a]).catch(() => [d.dag_id, null])));
-    await Promise.all(dags.filter((d) => !triggersByDag.has(d.dag_id)).map((d) =>
-      api.get(`/slipstream/dags/${enc(d.dag_id)}/eventTriggers`)
-        .then((a) => { triggersByDag.set(d.dag_id, a.data.triggers); changed = true; })
-        .catch(() => triggersByDag.set(d.dag_id, []))));
-    for (const [dagId, a] of results) {
-      if (a && (a.changed || !runsByDag.has(dagId))) {
-        runsByDag.set(dagId, a.data.dag_runs);
-        changed = true;
-      }
-    }
-    if (changed) render();
+    render();
   }
 
   mount(h("section", { "aria-labelledby": "dags-title" },
