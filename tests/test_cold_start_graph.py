@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,21 +50,25 @@ HEAVY = (
 )
 
 
-def _imports(handler: str | None) -> dict[str, object]:
+def _fresh(script: str, handler: str | None, **env_vars: str) -> dict[str, Any]:
+    """What ``script`` prints last (JSON), run in a fresh interpreter as the
+    Lambda function ``handler`` (every function when None)."""
     env = {k: v for k, v in os.environ.items() if k != "_HANDLER"}
     env["AWS_LAMBDA_FUNCTION_NAME"] = "slipstream-test"  # powertools: "in Lambda"
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    env.update(env_vars)
     if handler is not None:
         env["_HANDLER"] = handler
     out = subprocess.run(
-        [sys.executable, "-c", f"HEAVY = {HEAVY!r}" + PROBE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 0, out.stderr
+    answer: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def _imports(handler: str | None) -> dict[str, Any]:
+    return _fresh(f"HEAVY = {HEAVY!r}" + PROBE, handler)
 
 
 @pytest.mark.parametrize("handler", ["app.worker", "app.scheduler_tick", "app.scheduler_events"])
@@ -86,7 +91,7 @@ def test_the_api_function_and_chalice_package_register_every_route() -> None:
     everything = _imports(None)
 
     assert api["routes"] == everything["routes"]
-    assert int(api["routes"]) > 40  # type: ignore[call-overload]  # paths, not operations
+    assert int(api["routes"]) > 40  # paths, not operations
     assert api["xray"] is False and api["worker_runtime"] is False
 
 
@@ -118,17 +123,7 @@ print(json.dumps({
 
 
 def test_a_first_request_imports_only_the_route_module_it_reaches() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "_HANDLER"}
-    env["_HANDLER"] = "app.app"
-    out = subprocess.run(
-        [sys.executable, "-c", FIRST_REQUEST],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = _fresh(FIRST_REQUEST, "app.app")
 
     assert seen["status"] == [200, 200] and seen["same"] is True
     assert seen["body"]["version"] == chalicelib.__version__
@@ -172,13 +167,7 @@ print(json.dumps({"same": lazy == paths(eager), "paths": len(lazy)}))
 def test_chalice_package_sees_the_same_api_as_with_every_module_imported(auth: str) -> None:
     """API Gateway's routes, authorizers, content types and summaries are the
     ones the route modules declare, with or without the IAM authorizer."""
-    env = {k: v for k, v in os.environ.items() if k != "_HANDLER"}
-    env["SLIPSTREAM_API_AUTH"] = auth
-    out = subprocess.run(
-        [sys.executable, "-c", SWAGGER], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = _fresh(SWAGGER, None, SLIPSTREAM_API_AUTH=auth)
 
     assert seen["same"] is True and seen["paths"] > 40
 
