@@ -55,7 +55,12 @@ def register(app: Any) -> None:
 
 def load(app: Any, module: str) -> None:
     """Import one route module and put its real views on ``app`` in place of
-    its stubs (once; a second caller waits for the first)."""
+    its stubs (once; a second caller waits for the first).
+
+    Each stub's entry is replaced by the real one in a single assignment, so a
+    request another thread of the local server routes meanwhile finds one or
+    the other, never neither (``register_blueprint`` would refuse the stubs'
+    paths as duplicates, and removing them first would open that gap)."""
     with _loading:
         loaded = _loaded[app]
         if module in loaded:
@@ -65,11 +70,25 @@ def load(app: Any, module: str) -> None:
         import chalicelib.handlers  # noqa: F401
 
         blueprint = importlib.import_module(f"{PACKAGE}.{module}").bp
-        for row in table():
-            if row["module"] == module:
-                app.routes[row["path"]].pop(row["method"], None)
-        app.register_blueprint(blueprint)
+        routes = _registered(blueprint)
+        # The real views read the request through their blueprint, which the
+        # scratch registration pointed at the scratch app; Chalice 1.34 has
+        # no public way to point it back.
+        blueprint._current_app = app
+        for path, methods in routes.items():
+            for method, entry in methods.items():
+                app.routes[path][method] = entry
         loaded.add(module)
+
+
+def _registered(blueprint: Any) -> dict[str, dict[str, Any]]:
+    """The route entries ``blueprint`` registers, by path and method (on a
+    scratch app: the real app already holds the stubs' entries)."""
+    from chalice import Chalice
+
+    scratch = Chalice(app_name="route-table")
+    scratch.register_blueprint(blueprint)
+    return dict(scratch.routes)
 
 
 def _stub(app: Any, row: dict[str, Any]) -> Callable[..., Any]:
@@ -111,8 +130,6 @@ def build_table() -> list[dict[str, Any]]:
     """The table as the route modules register their routes now, each module's
     blueprint on a scratch app (run in a fresh interpreter: registering moves a
     blueprint's ``current_app`` to the scratch app)."""
-    from chalice import Chalice
-
     from chalicelib.api.routes import MODULES, blueprints
     from chalicelib.api.routing import JSON_CONTENT_TYPES, OPERATIONS
 
@@ -120,9 +137,7 @@ def build_table() -> list[dict[str, Any]]:
     every = blueprints()  # imports every route module: fills OPERATIONS
     guarded = {(op.path, op.method.upper()): op.role is not None for op in OPERATIONS}
     for module, blueprint in zip(MODULES, every, strict=True):
-        scratch = Chalice(app_name="route-table")
-        scratch.register_blueprint(blueprint)
-        for path, methods in scratch.routes.items():
+        for path, methods in _registered(blueprint).items():
             for method, entry in methods.items():
                 if entry.content_types != JSON_CONTENT_TYPES:
                     raise SystemExit(f"{method} {path}: content types differ from routing's")
