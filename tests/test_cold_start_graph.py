@@ -132,6 +132,40 @@ def test_a_first_request_imports_only_the_route_module_it_reaches() -> None:
     assert seen["dags_view"] == "chalicelib.api.lazy_routes"  # still its stand-in
 
 
+NO_GAP = """
+import json
+from chalice import Chalice
+from chalicelib.api import lazy_routes
+
+class NoRemoval(dict):
+    def pop(self, *args):
+        raise AssertionError(f"an entry was removed: {args[0]}")
+    def __delitem__(self, key):
+        raise AssertionError(f"an entry was removed: {key}")
+
+app = Chalice(app_name="probe")
+lazy_routes.register(app)
+for path in list(app.routes):
+    app.routes[path] = NoRemoval(app.routes[path])
+order = [(path, list(methods)) for path, methods in app.routes.items()]
+lazy_routes.load(app, "dags")
+entries = [e for methods in app.routes.values() for e in methods.values()]
+print(json.dumps({
+    "order_kept": order == [(path, list(methods)) for path, methods in app.routes.items()],
+    "real": sorted({e.view_function.__module__ for e in entries}),
+}))
+"""
+
+
+def test_loading_a_route_module_swaps_each_entry_in_place() -> None:
+    """The local server answers in threads: a request routed while a module
+    loads must find the stub or the real view, never a missing method."""
+    seen = _fresh(NO_GAP, "app.app")
+
+    assert seen["order_kept"] is True
+    assert seen["real"] == ["chalicelib.api.lazy_routes", "chalicelib.api.routes.dags"]
+
+
 def test_the_route_table_lists_exactly_what_the_route_modules_register() -> None:
     """Fails when a route is added or changed without ``--write``."""
     done = subprocess.run(
