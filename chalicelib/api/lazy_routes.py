@@ -7,9 +7,9 @@ start (issue 8, bench/cold_start.py), and a first request uses one of them.
 Chalice needs each path and method at import (API Gateway's routes, ``chalice
 package``'s swagger, the local server's matcher), so ``route_table.json`` lists
 them: path, method, module, view name, docstring and whether a role guards it.
-A stub view stands in for each. Its first call imports the module and registers
-that module's blueprint on the app in place of the module's stubs, then hands
-the request to the real view; later requests reach the real views directly.
+A stub view stands in for each. Its first call imports the module, swaps each
+of the module's stub entries on the app for the real one, then hands the
+request to the real view; later requests reach the real views directly.
 
 The table is built from the route modules themselves (``python -m
 chalicelib.api.lazy_routes --write``) and a test fails when it no longer
