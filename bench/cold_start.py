@@ -27,12 +27,11 @@ Measured (2 cores shared with other sessions; import s is the median of 5):
 
 - before the API's route table, load average 1.2: api 1.05, scheduler_tick
   0.28, scheduler_events 0.33, worker 0.32.
-- with it (``chalicelib.api.lazy_routes``), load average 8.4-10.2: api 0.187
-  (p90 0.222; first call 3.97 s, which now imports the route module, the store
-  and boto3), scheduler_tick 0.947, scheduler_events 1.152, worker 0.839, all
-  0.851. The other functions' module graphs are unchanged; their times are
-  the load's (0.8-1.1 s at that load for ``import app`` in both main and this
-  tree, while main's API took 2.57 s there).
+- with it (``chalicelib.api.lazy_routes``), load average 1.3-1.9: api 0.073
+  (p90 0.075; first call 1.50 s, which now imports the route module, the store
+  and boto3), scheduler_tick 0.388, scheduler_events 0.358, worker 0.333, all
+  0.327. The other functions' module graphs are unchanged. At load 8.4-10.2
+  the api imported in 0.187 s, the others in 0.84-1.15 s (main's api: 2.57 s).
 
 Run: .venv/bin/python bench/cold_start.py [--samples 7]
 """
