@@ -16,8 +16,8 @@ API_PREFIX = "/api/v2"
 
 
 def register(app: Any) -> None:
-    """Register every resource's blueprint on the Chalice ``app``."""
-    from chalicelib.api.routes import ALL_BLUEPRINTS
+    """Register every route on the Chalice ``app``; each resource's module is
+    imported when a request first reaches one of its routes (``lazy_routes``)."""
+    from chalicelib.api import lazy_routes
 
-    for blueprint in ALL_BLUEPRINTS:
-        app.register_blueprint(blueprint)
+    lazy_routes.register(app)

@@ -59,8 +59,11 @@ WRITES = ("post", "patch", "put", "delete")
 
 @functools.cache
 def document() -> dict[str, Any]:
-    """Built once per container: the registry is fixed once the routes are imported."""
-    import chalicelib.api.routes  # noqa: F401  (fills OPERATIONS)
+    """Built once per container, on the first request for it: the registry is
+    fixed once every route module is imported."""
+    from chalicelib.api.routes import blueprints
+
+    blueprints()  # imports every route module: fills OPERATIONS
 
     return build(OPERATIONS)
 

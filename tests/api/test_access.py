@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-import chalicelib.api.routes  # noqa: F401  (registers every route in OPERATIONS)
 from chalicelib.api.auth import Role
+from chalicelib.api.routes import ALL_BLUEPRINTS  # noqa: F401  (fills OPERATIONS)
 from chalicelib.api.routing import OPERATIONS, Operation
 from tests.api.served import ROLES, Served
 

@@ -1,53 +1,50 @@
-"""One blueprint per resource; ``ALL_BLUEPRINTS`` is what app.py registers."""
+"""One blueprint per resource, one module each.
+
+Importing this package imports none of them: the API Lambda registers every
+route from ``lazy_routes``' table at import and imports a module when a request
+first reaches it (issue 8, cold start). ``blueprints()`` (or ``ALL_BLUEPRINTS``)
+imports them all, which also fills ``routing.OPERATIONS`` for the OpenAPI
+document.
+"""
 
 from __future__ import annotations
 
-from chalicelib.api.routes import (
-    assets,
-    backfills,
-    connections,
-    dag_overview,
-    dag_runs,
-    dags,
-    deploys,
-    event_log,
-    grid,
-    hitl,
-    interventions,
-    keys,
-    monitor,
-    openapi,
-    pools,
-    sessions,
-    slipstream,
-    task_instances,
-    task_logs,
-    tries,
-    variables,
-    xcom,
-)
+import importlib
+from typing import Any
 
-ALL_BLUEPRINTS = [
-    monitor.bp,
-    openapi.bp,
-    dags.bp,
-    dag_runs.bp,
-    backfills.bp,
-    task_instances.bp,
-    task_logs.bp,
-    tries.bp,
-    interventions.bp,
-    pools.bp,
-    connections.bp,
-    variables.bp,
-    event_log.bp,
-    keys.bp,
-    sessions.bp,
-    slipstream.bp,
-    dag_overview.bp,
-    grid.bp,
-    xcom.bp,
-    deploys.bp,
-    assets.bp,
-    hitl.bp,
-]
+MODULES = (
+    "monitor",
+    "openapi",
+    "dags",
+    "dag_runs",
+    "backfills",
+    "task_instances",
+    "task_logs",
+    "tries",
+    "interventions",
+    "pools",
+    "connections",
+    "variables",
+    "event_log",
+    "keys",
+    "sessions",
+    "slipstream",
+    "dag_overview",
+    "grid",
+    "xcom",
+    "deploys",
+    "assets",
+    "hitl",
+)
+"""The route modules, in the order their routes are registered."""
+
+
+def blueprints() -> list[Any]:
+    """Every route module's blueprint (importing each)."""
+    return [importlib.import_module(f"{__name__}.{module}").bp for module in MODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ALL_BLUEPRINTS":
+        return blueprints()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
