@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from chalicelib.core.backfill import is_backfill_run
+from chalicelib.core.data_intervals import DataInterval, TimeRestriction
 from chalicelib.core.engine import (
     QUEUED_TIMEOUT,
     Command,
@@ -60,7 +61,6 @@ from chalicelib.core.slots import (
 )
 from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
-from chalicelib.core.timetables import DataInterval, TimeRestriction
 from chalicelib.core.validation import resolve_params
 from chalicelib.executors.base import DispatchError, Executor
 from chalicelib.scheduler.isolation import Failures, isolated

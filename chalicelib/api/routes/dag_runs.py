@@ -28,9 +28,9 @@ from chalicelib.api.routes.common import (
 )
 from chalicelib.api.routes.dags import like
 from chalicelib.api.routing import Call, route
+from chalicelib.core.data_intervals import DataInterval
 from chalicelib.core.runs import DagRun, RunType
 from chalicelib.core.states import DagRunState
-from chalicelib.core.timetables import DataInterval
 from chalicelib.scheduler.interventions import Interventions
 from chalicelib.store.base import DagRecord
 from chalicelib.store.catalog import StoredRun
