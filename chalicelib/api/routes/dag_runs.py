@@ -185,7 +185,7 @@ def _run_filter(query: DagRunListQuery) -> Any:
         checks.append(lambda r: r.run_after < after_lt)
     if not checks:
         return None
-    from chalicelib.store.dynamodb import _run_from_item
+    from chalicelib.store.dynamo_view import _run_from_item
 
     def keep(item: Any) -> bool:
         run = _run_from_item(item)
