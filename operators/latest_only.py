@@ -21,8 +21,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from chalicelib.core.data_intervals import DataInterval, TimeRestriction
 from chalicelib.core.runs import RunType
-from chalicelib.core.timetables import DataInterval, TimeRestriction
 from chalicelib.sdk.baseoperator import BaseOperator
 from operators.python import BranchMixIn
 

@@ -22,25 +22,20 @@ from chalicelib.cli.asset_schedules import (
     normalized,
 )
 from chalicelib.cli.main import dags_app
+from chalicelib.core.cron_timetables import CronDataIntervalTimetable, CronTriggerTimetable
+from chalicelib.core.data_intervals import DagRunInfo, DataInterval, as_utc
 from chalicelib.core.errors import DagValidationError, ScheduleError, SlipstreamError
 from chalicelib.core.spec import DagSpec
+from chalicelib.core.timetable_base import NullTimetable, OnceTimetable
 from chalicelib.core.timetables import (
     AnyTimetable,
-    CronDataIntervalTimetable,
-    CronTriggerTimetable,
-    DagRunInfo,
-    DataInterval,
-    NullTimetable,
-    OnceTimetable,
-    as_utc,
     due_runs,
     interval_for_logical_date,
-    localize,
     next_runs,
-    resolve_timezone,
     time_restriction,
     timetable_from_schedule,
 )
+from chalicelib.core.timezones import localize, resolve_timezone
 
 EXIT_USER_ERROR = 2
 """Bad arguments: unknown DAG id, unreadable file, a date that is not ISO 8601."""

@@ -18,16 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chalicelib.core.data_intervals import DagRunInfo, DataInterval, TimeRestriction, as_utc
 from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState
-from chalicelib.core.timetables import (
-    DagRunInfo,
-    DataInterval,
-    TimeRestriction,
-    Timetable,
-    as_utc,
-)
+from chalicelib.core.timetables import Timetable
 
 MAX_BACKFILL_RUNS = 5_000
 """The planned dates live in one DynamoDB item (400 KB); more is refused, not truncated."""

@@ -21,7 +21,8 @@ from chalicelib.core.deadlines import DeadlineSpec
 from chalicelib.core.events import EventTrigger
 from chalicelib.core.fan_in import FanIns, find_fan_ins
 from chalicelib.core.map_sources import drop_unused_source_fields
-from chalicelib.core.timetables import NullTimetable, Timetable
+from chalicelib.core.timetable_base import NullTimetable
+from chalicelib.core.timetables import Timetable
 from chalicelib.core.trigger_rules import TriggerRule
 
 EXECUTOR_KINDS = ("lambda", "ecs", "local")

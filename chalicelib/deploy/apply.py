@@ -36,9 +36,9 @@ from enum import Enum
 from typing import Any
 
 from chalicelib.core.dag_summary import summarize
+from chalicelib.core.data_intervals import DataInterval, TimeRestriction
 from chalicelib.core.errors import Problem, ScheduleError, SlipstreamError
 from chalicelib.core.spec import DagSpec
-from chalicelib.core.timetables import DataInterval, TimeRestriction
 from chalicelib.deploy.asset_index import asset_store_of, index_assets
 from chalicelib.deploy.bundle import DEFAULT_ROOTS, Bundle
 from chalicelib.deploy.bundle_store import BundleStore

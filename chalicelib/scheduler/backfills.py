@@ -62,7 +62,7 @@ class Backfills:
     # -------------------------------------------------------------- planning
 
     def _spec(self, dag_id: str) -> tuple[Any, DagSpec]:
-        from chalicelib.scheduler.service import UnknownDag
+        from chalicelib.scheduler.run_lifecycle import UnknownDag
 
         record = self.store.get_dag(dag_id)
         if record is None or not record.current_version:

@@ -4,13 +4,9 @@ Names and behaviour follow Apache Airflow so existing DAGs read the same;
 see docs/authoring.md.
 """
 
+from chalicelib.core.cron_timetables import CronDataIntervalTimetable, CronTriggerTimetable
+from chalicelib.core.delta_timetables import DeltaDataIntervalTimetable, DeltaTriggerTimetable
 from chalicelib.core.events import EventPattern, S3Event
-from chalicelib.core.timetables import (
-    CronDataIntervalTimetable,
-    CronTriggerTimetable,
-    DeltaDataIntervalTimetable,
-    DeltaTriggerTimetable,
-)
 from chalicelib.core.trigger_rules import TriggerRule
 from chalicelib.sdk.assets import (
     Asset,

@@ -26,7 +26,8 @@ from chalicelib.core.errors import (
 )
 from chalicelib.core.events import EventPattern, S3Event
 from chalicelib.core.spec import DagSpec
-from chalicelib.core.timetables import NullTimetable, timetable_from_schedule
+from chalicelib.core.timetable_base import NullTimetable
+from chalicelib.core.timetables import timetable_from_schedule
 from chalicelib.sdk import contexts
 from chalicelib.sdk.assets import BaseAsset, schedule_condition
 from chalicelib.sdk.dag_options import (

@@ -18,7 +18,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.store.base import StoreError
-from chalicelib.store.dynamodb import CONDITION_FAILED
+from chalicelib.store.writes import CONDITION_FAILED
 
 PREFIX = "ssk"
 CODE_ITEM_PREFIX = "signin-"

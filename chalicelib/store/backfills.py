@@ -299,7 +299,7 @@ class DynamoBackfillStore(BackfillStore):
         return True
 
     def runs_between(self, dag_id: str, start: dt.datetime, end: dt.datetime) -> list[DagRun]:
-        from chalicelib.store.dynamodb import _run_from_item
+        from chalicelib.store.dynamo_view import _run_from_item
 
         keys = [
             (k.dag_id, k.run_id)

@@ -24,12 +24,8 @@ from chalicelib.core.runs import DagRun, TaskInstance
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState
 from chalicelib.store.base import DagRecord, StoreError
-from chalicelib.store.dynamodb import (
-    CONDITION_FAILED,
-    DynamoStateStore,
-    _instance_from_item,
-    _run_from_item,
-)
+from chalicelib.store.dynamo_view import _instance_from_item, _run_from_item
+from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.models import (
     DEFAULT_TENANT,
     DUE_SHARD,
@@ -39,7 +35,7 @@ from chalicelib.store.models import (
     instance_pk,
     instance_sk,
 )
-from chalicelib.store.writes import new_token
+from chalicelib.store.writes import CONDITION_FAILED, new_token
 
 BATCH_GET_LIMIT = 100
 VERSION_ROW_ATTRIBUTES = ("dag_id", "ver", "vnum", "created_at", "git_commit", "bundle_key")

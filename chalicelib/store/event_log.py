@@ -17,7 +17,7 @@ from typing import Any
 from pynamodb.exceptions import PutError
 
 from chalicelib.store.catalog import Page
-from chalicelib.store.dynamodb import CONDITION_FAILED
+from chalicelib.store.writes import CONDITION_FAILED
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.store.api_keys import CODE_ITEM_PREFIX, ApiKey, ApiKeyStore
 from chalicelib.store.base import StoreError
-from chalicelib.store.dynamodb import CONDITION_FAILED
+from chalicelib.store.writes import CONDITION_FAILED
 
 PREFIX = "ssc"
 CODE_LIFETIME = dt.timedelta(minutes=10)

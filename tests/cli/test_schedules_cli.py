@@ -18,15 +18,11 @@ from typer.testing import CliRunner
 
 from chalicelib.cli import schedules
 from chalicelib.cli.main import _register_commands, app
+from chalicelib.core.cron_timetables import CronDataIntervalTimetable, CronTriggerTimetable
 from chalicelib.core.errors import DagValidationError, Problem, SlipstreamError
 from chalicelib.core.spec import DagSpec
-from chalicelib.core.timetables import (
-    CronDataIntervalTimetable,
-    CronTriggerTimetable,
-    NullTimetable,
-    OnceTimetable,
-    Timetable,
-)
+from chalicelib.core.timetable_base import NullTimetable, OnceTimetable
+from chalicelib.core.timetables import Timetable
 
 UTC = dt.timezone.utc
 NEW_YORK = "America/New_York"

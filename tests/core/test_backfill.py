@@ -17,13 +17,9 @@ from chalicelib.core.backfill import (
     plan_backfill,
     run_info_at,
 )
+from chalicelib.core.cron_timetables import CronDataIntervalTimetable, CronTriggerTimetable
 from chalicelib.core.states import DagRunState
-from chalicelib.core.timetables import (
-    CronDataIntervalTimetable,
-    CronTriggerTimetable,
-    NullTimetable,
-    OnceTimetable,
-)
+from chalicelib.core.timetable_base import NullTimetable, OnceTimetable
 
 UTC = dt.UTC
 NOW = dt.datetime(2025, 1, 1, tzinfo=UTC)

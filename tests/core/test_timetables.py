@@ -15,18 +15,13 @@ import pendulum
 import pytest
 from dateutil.relativedelta import relativedelta
 
+from chalicelib.core.cron_timetables import CronDataIntervalTimetable, CronTriggerTimetable
+from chalicelib.core.data_intervals import DagRunInfo, DataInterval, TimeRestriction
+from chalicelib.core.delta_timetables import DeltaDataIntervalTimetable
 from chalicelib.core.errors import ScheduleError
 from chalicelib.core.spec import DagSpec
+from chalicelib.core.timetable_base import ContinuousTimetable, NullTimetable, OnceTimetable
 from chalicelib.core.timetables import (
-    ContinuousTimetable,
-    CronDataIntervalTimetable,
-    CronTriggerTimetable,
-    DagRunInfo,
-    DataInterval,
-    DeltaDataIntervalTimetable,
-    NullTimetable,
-    OnceTimetable,
-    TimeRestriction,
     due_runs,
     interval_for_logical_date,
     next_runs,

@@ -21,10 +21,9 @@ import itertools
 
 import pytest
 
+from chalicelib.core.cron_timetables import CronTriggerTimetable
+from chalicelib.core.data_intervals import DagRunInfo, DataInterval
 from chalicelib.core.timetables import (
-    CronTriggerTimetable,
-    DagRunInfo,
-    DataInterval,
     due_runs,
     interval_for_logical_date,
     next_runs,

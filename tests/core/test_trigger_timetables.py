@@ -12,18 +12,12 @@ import datetime as dt
 import pytest
 from dateutil.relativedelta import relativedelta
 
+from chalicelib.core.cron_timetables import CronDataIntervalTimetable, CronTriggerTimetable
+from chalicelib.core.data_intervals import DataInterval
+from chalicelib.core.delta_timetables import DeltaDataIntervalTimetable, DeltaTriggerTimetable
 from chalicelib.core.errors import ScheduleError
 from chalicelib.core.spec import DagSpec
-from chalicelib.core.timetables import (
-    CronDataIntervalTimetable,
-    CronTriggerTimetable,
-    DataInterval,
-    DeltaDataIntervalTimetable,
-    DeltaTriggerTimetable,
-    due_runs,
-    next_runs,
-    timetable_from_schedule,
-)
+from chalicelib.core.timetables import due_runs, next_runs, timetable_from_schedule
 
 UTC = dt.UTC
 

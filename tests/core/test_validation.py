@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.core.cron_timetables import CronDataIntervalTimetable
 from chalicelib.core.errors import DagValidationError, Problem
 from chalicelib.core.spec import DagSpec, ExecutorSpec, MappingSpec, MapSource, TaskSpec
-from chalicelib.core.timetables import CronDataIntervalTimetable
 from chalicelib.core.validation import find_cycles, param_value_problem, validate_spec
 from chalicelib.sdk.loader import load_dags
 from tests.sdk.dagfiles import line_of, write_dag

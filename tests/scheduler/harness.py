@@ -95,7 +95,7 @@ class Stack:
                 bundle_key="bundles/test.zip",
             )
         )
-        from chalicelib.core.timetables import TimeRestriction
+        from chalicelib.core.data_intervals import TimeRestriction
 
         info = spec.timetable.next_dagrun_info(
             last_automated_data_interval=None,

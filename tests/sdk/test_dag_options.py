@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from chalicelib.core.timetables import CronTriggerTimetable, NullTimetable
+from chalicelib.core.cron_timetables import CronTriggerTimetable
+from chalicelib.core.timetable_base import NullTimetable
 from chalicelib.sdk import DAG, Param, task
 from chalicelib.sdk.scheduler_settings import CRON_DATA_INTERVALS
 from operators.empty import EmptyOperator

@@ -8,12 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.core.timetables import (
-    CronDataIntervalTimetable,
-    CronTriggerTimetable,
-    DeltaDataIntervalTimetable,
-    DeltaTriggerTimetable,
-)
+from chalicelib.core.cron_timetables import CronDataIntervalTimetable, CronTriggerTimetable
+from chalicelib.core.delta_timetables import DeltaDataIntervalTimetable, DeltaTriggerTimetable
 from chalicelib.sdk import DAG
 from chalicelib.sdk.scheduler_settings import (
     CATCHUP_BY_DEFAULT,

@@ -25,7 +25,8 @@ from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.store.base import StoreError
 from chalicelib.store.catalog import Catalog
-from chalicelib.store.dynamodb import DynamoStateStore, _instance_from_item
+from chalicelib.store.dynamo_view import _instance_from_item
+from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.models import instance_pk
 from tests.aws_faults import AMBIGUOUS, REFUSE, AwsFaults
 from tests.core.simulation import literal_mapping, make_spec

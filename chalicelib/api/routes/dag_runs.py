@@ -28,9 +28,9 @@ from chalicelib.api.routes.common import (
 )
 from chalicelib.api.routes.dags import like
 from chalicelib.api.routing import Call, route
+from chalicelib.core.data_intervals import DataInterval
 from chalicelib.core.runs import DagRun, RunType
 from chalicelib.core.states import DagRunState
-from chalicelib.core.timetables import DataInterval
 from chalicelib.scheduler.interventions import Interventions
 from chalicelib.store.base import DagRecord
 from chalicelib.store.catalog import StoredRun
@@ -185,7 +185,7 @@ def _run_filter(query: DagRunListQuery) -> Any:
         checks.append(lambda r: r.run_after < after_lt)
     if not checks:
         return None
-    from chalicelib.store.dynamodb import _run_from_item
+    from chalicelib.store.dynamo_view import _run_from_item
 
     def keep(item: Any) -> bool:
         run = _run_from_item(item)
