@@ -22,6 +22,7 @@ from chalicelib.core.engine import (
     ScheduleTask,
     SetTaskState,
     StartTimer,
+    decide,
     fail_try,
 )
 from chalicelib.core.messages import RunSnapshot, TimerFired, WorkerMessage
@@ -37,6 +38,7 @@ from chalicelib.core.slots import (
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.executors.base import DispatchError
+from chalicelib.scheduler.past import StorePastView, changed_tasks, wake_next_runs
 from chalicelib.scheduler.scheduler_state import SchedulerState
 
 log = logging.getLogger("slipstream.scheduler")
@@ -54,24 +56,43 @@ EXPANSIONS_CACHED = 1024
 
 
 class Applying(SchedulerState):
-    """Writes decisions and dispatches tries; advance and finish_run (what an
-    applied decision may lead to) come from RunLifecycle above."""
+    """Decides what follows an event, writes it and dispatches the tries that
+    won; finish_run (what an applied decision may lead to) comes from
+    RunLifecycle above."""
 
     if TYPE_CHECKING:
-
-        def advance(
-            self,
-            run: DagRun,
-            spec: DagSpec,
-            event: Event,
-            view: RunStateView | None = None,
-            *,
-            direct: bool = False,
-        ) -> list[Command]: ...
 
         def finish_run(
             self, spec: DagSpec, run: DagRun, state: DagRunState, now: dt.datetime
         ) -> None: ...
+
+    def advance(
+        self,
+        run: DagRun,
+        spec: DagSpec,
+        event: Event,
+        view: RunStateView | None = None,
+        *,
+        direct: bool = False,
+    ) -> list[Command]:
+        """Decide what follows ``event`` and apply it.
+
+        Also the worker's mini-scheduler, which passes a view that already
+        knows what it just wrote, and ``direct=True``: a first try that claims
+        no slot is then dispatched without queueing it first, and its worker
+        claims it from NONE. The claim stays the one conditional write that
+        decides who starts a try, so the queueing write is only skipped, never
+        needed; if the dispatch fails, the try is queued and dispatched as usual.
+        """
+        effective: list[Command] = []
+        if run.state is DagRunState.RUNNING:
+            now = self.clock()
+            view = view or self.store.run_view(run.dag_id, run.run_id, spec)
+            commands = decide(spec, run, event, view, now, StorePastView(self.store, self.specs))
+            effective = self._apply(spec, run, commands, now, view=view, direct=direct)
+        if spec.past_wakes:  # depends_on_past: the next run may wait on this one
+            wake_next_runs(self._scheduler, run, spec, changed_tasks(event, effective))
+        return effective
 
     def pools(self) -> dict[str, int]:
         """Configured pools, as last read (read now only if never read here)."""

@@ -13,15 +13,11 @@ from typing import Any
 from chalicelib.core.backfill import is_backfill_run
 from chalicelib.core.data_intervals import DataInterval
 from chalicelib.core.engine import (
-    Command,
-    Event,
     Reconcile,
     RetryDue,
     RunStarted,
-    RunStateView,
     TaskFinished,
     TimeoutCheck,
-    decide,
 )
 from chalicelib.core.errors import SlipstreamError
 from chalicelib.core.messages import (
@@ -39,7 +35,7 @@ from chalicelib.core.states import DagRunState
 from chalicelib.core.validation import resolve_params
 from chalicelib.executors.base import DispatchError
 from chalicelib.scheduler.applying import Applying
-from chalicelib.scheduler.past import StorePastView, changed_tasks, wake_next_runs
+from chalicelib.scheduler.past import wake_next_runs
 
 log = logging.getLogger("slipstream.scheduler")
 
@@ -168,34 +164,6 @@ class RunLifecycle(Applying):
         outcome = self.store.run_progress(run.dag_id, run.run_id).outcome
         if outcome is not None:
             self.finish_run(spec, run, outcome, self.clock())
-
-    def advance(
-        self,
-        run: DagRun,
-        spec: DagSpec,
-        event: Event,
-        view: RunStateView | None = None,
-        *,
-        direct: bool = False,
-    ) -> list[Command]:
-        """Decide what follows ``event`` and apply it.
-
-        Also the worker's mini-scheduler, which passes a view that already
-        knows what it just wrote, and ``direct=True``: a first try that claims
-        no slot is then dispatched without queueing it first, and its worker
-        claims it from NONE. The claim stays the one conditional write that
-        decides who starts a try, so the queueing write is only skipped, never
-        needed; if the dispatch fails, the try is queued and dispatched as usual.
-        """
-        effective: list[Command] = []
-        if run.state is DagRunState.RUNNING:
-            now = self.clock()
-            view = view or self.store.run_view(run.dag_id, run.run_id, spec)
-            commands = decide(spec, run, event, view, now, StorePastView(self.store, self.specs))
-            effective = self._apply(spec, run, commands, now, view=view, direct=direct)
-        if spec.past_wakes:  # depends_on_past: the next run may wait on this one
-            wake_next_runs(self._scheduler, run, spec, changed_tasks(event, effective))
-        return effective
 
     def finish_run(self, spec: DagSpec, run: DagRun, state: DagRunState, now: dt.datetime) -> None:
         if not self.store.finish_run(run.dag_id, run.run_id, state, now):
