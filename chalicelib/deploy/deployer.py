@@ -41,6 +41,8 @@ from chalicelib.sdk.scheduler_settings import (
 )
 from chalicelib.sdk.source import display_path
 from chalicelib.store.base import StateStore
+from chalicelib.store.import_errors import remember_deploy
+from chalicelib.store.models import DEFAULT_TENANT
 
 __all__ = [
     "DagDeployment",
@@ -115,7 +117,8 @@ def deploy(
     import_timeout: float | None = None,
 ) -> DeployReport:
     """Deploy the DAGs found under ``paths``, with the code under ``bundle_root``:
-    :func:`plan_deploy` then :func:`apply_plan` (see there for the flags).
+    :func:`plan_deploy` then :func:`apply_plan` (see there for the flags). The
+    files that failed (or none) become the tenant's import errors.
 
     ``git_commit`` is recorded on new versions; pass :func:`detect_git_commit`.
     """
@@ -126,7 +129,7 @@ def deploy(
         import_timeout=import_timeout,
         stage=stage,
     )
-    return apply_plan(
+    report = apply_plan(
         plan,
         store=store,
         bundles=bundles,
@@ -136,6 +139,8 @@ def deploy(
         paused_at_creation=paused_at_creation,
         tenant=tenant,
     )
+    remember_deploy(store, tenant or DEFAULT_TENANT, report.problems, now, bundle_root)
+    return report
 
 
 @contextlib.contextmanager

@@ -35,6 +35,7 @@ MODULES = (
     "deploys",
     "assets",
     "hitl",
+    "import_errors",
 )
 """The route modules, in the order their routes are registered."""
 

@@ -27,7 +27,7 @@ from chalicelib.api.datamodels.dag_runs import DagRunResponse
 from chalicelib.api.datamodels.dags import DagListQuery, DagResponse
 from chalicelib.api.routes.common import current_spec, summary_of
 from chalicelib.api.routes.dag_runs import runs_page
-from chalicelib.api.routes.dags import dag_response, listed_dags
+from chalicelib.api.routes.dags import dag_response, import_error_files, listed_dags
 from chalicelib.api.routes.slipstream import EventTriggerResponse
 from chalicelib.api.routing import Call, route
 from chalicelib.core.dag_summary import event_triggers
@@ -62,7 +62,7 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL[0]
 
 
-def _overview(record: DagRecord, runs_limit: int) -> DagWithLatestRuns:
+def _overview(record: DagRecord, runs_limit: int, broken: set[str]) -> DagWithLatestRuns:
     runs = []
     if runs_limit:
         stored = deps.catalog().latest_runs(record.dag_id, runs_limit)
@@ -71,7 +71,7 @@ def _overview(record: DagRecord, runs_limit: int) -> DagWithLatestRuns:
     if triggers is None:
         triggers = event_triggers(current_spec(record)) if record.current_version else []
     return DagWithLatestRuns(
-        **dag_response(record).model_dump(),
+        **dag_response(record, broken).model_dump(),
         latest_dag_runs=runs,
         event_triggers=[EventTriggerResponse(**t) for t in triggers],
     )
@@ -97,6 +97,7 @@ def get_dag_overview(call: Call) -> DagOverviewCollection:
     # The first DAG on this thread: its read makes the runs table's AWS client,
     # which the pool's threads would otherwise each make at once on a cold start
     # (pynamodb makes one per table on first use; seconds here when eight race).
-    dags = [_overview(page.items[0], limit)]
-    dags += _pool().map(lambda record: _overview(record, limit), page.items[1:])
+    broken = import_error_files(call)
+    dags = [_overview(page.items[0], limit, broken)]
+    dags += _pool().map(lambda record: _overview(record, limit, broken), page.items[1:])
     return DagOverviewCollection(dags=dags, total_entries=page.total)

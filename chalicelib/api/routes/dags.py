@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import fnmatch
+from collections.abc import Collection
 from typing import Any
 
 from chalice import Blueprint
 
+from chalicelib import wiring
 from chalicelib.api import deps
 from chalicelib.api.auth import Role
 from chalicelib.api.datamodels.common import (
@@ -43,6 +45,7 @@ from chalicelib.core.assets import airflow_expression
 from chalicelib.core.spec import DagSpec, TaskSpec
 from chalicelib.store.base import DagRecord
 from chalicelib.store.catalog import Page
+from chalicelib.store.import_errors import ImportErrors
 
 bp = Blueprint(__name__)
 TAG = "DAG"
@@ -55,8 +58,15 @@ def like(pattern: str, value: str) -> bool:
     return fnmatch.fnmatchcase(value.lower(), f"*{glob}*")
 
 
-def dag_response(record: DagRecord) -> DagResponse:
-    return DagResponse(**_dag_fields(record))
+def dag_response(record: DagRecord, broken: Collection[str] = ()) -> DagResponse:
+    """``broken``: the files the tenant's last deploy refused (``has_import_errors``)."""
+    fields = _dag_fields(record)
+    return DagResponse(**fields, has_import_errors=fields["fileloc"] in broken)
+
+
+def import_error_files(call: Call) -> set[str]:
+    """The files the caller's tenant's last deploy refused: one read per list."""
+    return ImportErrors(wiring.state_store().models.event_log).files(call.who.tenant)
 
 
 def _dag_fields(record: DagRecord) -> dict[str, Any]:
@@ -120,7 +130,9 @@ def _keeps(query: Any) -> Any:
 def get_dags(call: Call) -> DagCollection:
     """List DAGs of the caller's tenant."""
     page = listed_dags(call, call.query)
-    return DagCollection(dags=[dag_response(r) for r in page.items], total_entries=page.total)
+    broken = import_error_files(call)
+    dags = [dag_response(r, broken) for r in page.items]
+    return DagCollection(dags=dags, total_entries=page.total)
 
 
 def listed_dags(call: Call, query: DagListQuery) -> Page:

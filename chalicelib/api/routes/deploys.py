@@ -8,6 +8,7 @@ apply step, which reads specs only: no DAG code is imported here.
 The caller's tenant owns what is deployed. Tenant ``default`` deploys as a
 deploy without a tenant does (``slipstream dags deploy`` straight to the
 stores, ``slipstream dev``), so both paths manage the same DAGs and manifest.
+A refused deploy's problems become the tenant's import errors; a success clears them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from chalicelib.core.spec import DagSpec
 from chalicelib.core.validation import validate_spec
 from chalicelib.deploy.apply import DeployPlan, DeployReport, apply_plan
 from chalicelib.deploy.bundle import Bundle, BundleError, safe_members
+from chalicelib.store.import_errors import remember_deploy
 from chalicelib.store.models import DEFAULT_TENANT
 
 bp = Blueprint(__name__)
@@ -145,8 +147,11 @@ def post_deploy(call: Call) -> DeployResponse:
     body: DeployBody = call.body
     bundle = _bundle(body)
     specs = _specs(body)
-    _refuse([p for spec in specs for p in validate_spec(spec, file=spec.fileloc)])
     tenant = call.who.tenant
+    invalid = [p for spec in specs for p in validate_spec(spec, file=spec.fileloc)]
+    if invalid:
+        remember_deploy(wiring.state_store(), tenant, invalid, deps.now())
+    _refuse(invalid)
     stage = wiring.store_settings().stage
     plan = DeployPlan(specs=specs, bundle=bundle, scanned_files=list(body.scanned_files))
     report = apply_plan(
@@ -159,6 +164,7 @@ def post_deploy(call: Call) -> DeployResponse:
         paused_at_creation=not body.unpause,
         tenant=None if tenant == DEFAULT_TENANT else tenant,
     )
+    remember_deploy(wiring.state_store(), tenant, report.problems, deps.now())
     _refuse(report.problems)
     deps.event_log().record(
         tenant,
