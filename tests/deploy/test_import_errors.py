@@ -103,8 +103,9 @@ def test_recording_twice_writes_once_and_readers_see_only_the_newest_batch(aws: 
     model = aws[0].models.event_log
     errors.replace("acme", {"dags/a.py": "dags/a.py:1: bad"}, NOW)
     # a crash after writing the next batch, before deleting the old one:
-    model("importerr#acme", int(LATER.timestamp() * 1_000_000) * 1000, when=LATER,
-          event="import_error", extra='{"filename": "dags/b.py", "stack_trace": "b"}').save()  # fmt: skip
+    newer = int(LATER.timestamp() * 1_000_000) * 1000
+    extra = '{"filename": "dags/b.py", "stack_trace": "b"}'
+    model("importerr#acme", newer, when=LATER, event="import_error", extra=extra).save()
 
     assert [e.filename for e in errors.list("acme").items] == ["dags/b.py"]
     errors.replace("acme", {"dags/b.py": "b"}, LATER)

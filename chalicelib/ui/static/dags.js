@@ -1,6 +1,7 @@
 // The DAG list: one page of DAGs (search and tag filter are the API's own query
 // parameters), each with its schedule in words, next run, last runs and paused switch,
-// all from one GET /api/v2/slipstream/dags (the DAGs with their latest runs and triggers).
+// all from one GET /api/v2/slipstream/dags (the DAGs with their latest runs and triggers),
+// and above them the files the last deploy refused (GET /api/v2/importErrors).
 
 import { api, enc, may, poll } from "./api.js";
 import { h, mount, when, errorBox, announce } from "./dom.js";
@@ -53,6 +54,21 @@ function pausedSwitch(dag, onChange) {
   return h("label", { class: "switch", for: id }, box, h("span", {}, dag.is_paused ? "paused" : "active"));
 }
 
+const IMPORT_ERRORS_SHOWN = 100;
+
+// The files the tenant's last deploy refused, folded into one line that opens
+// (a native <details>: Enter or Space on its summary) to each file and its problems.
+function importErrorBanner(answer) {
+  const n = answer.total_entries;
+  if (!n) return null;
+  const files = n === 1 ? "1 DAG file failed" : `${n} DAG files failed`;
+  const more = n > answer.import_errors.length ? h("li", { class: "muted" }, `and ${n - answer.import_errors.length} more (GET /api/v2/importErrors)`) : null;
+  return h("details", { class: "import-errors", id: "import-errors" },
+    h("summary", { class: "error" }, `⚠ ${files} to import in the last deploy`),
+    h("ul", {}, answer.import_errors.map((e) => h("li", {},
+      h("strong", {}, e.filename), h("pre", { class: "import-error-text" }, e.stack_trace))), more));
+}
+
 export async function dagsView() {
   const params = new URLSearchParams((location.hash.split("?")[1]) || "");
   let offset = 0;
@@ -65,6 +81,7 @@ export async function dagsView() {
   const prev = h("button", { type: "button", onclick: () => { offset = Math.max(0, offset - PAGE); refresh(true); } }, "Previous page");
   const next = h("button", { type: "button", onclick: () => { offset += PAGE; refresh(true); } }, "Next page");
   const problem = h("div");
+  const banner = h("div", { "aria-live": "polite" });
   const runsByDag = new Map();
   const triggersByDag = new Map();
 
@@ -101,6 +118,15 @@ export async function dagsView() {
     if (focused) document.getElementById(focused)?.focus();
   }
 
+  async function refreshImportErrors(force) {
+    const answer = await api.get("/importErrors", { limit: IMPORT_ERRORS_SHOWN, order_by: "filename" });
+    if (!answer.changed && !force) return;
+    const wasOpen = document.getElementById("import-errors")?.open;
+    const shown = importErrorBanner(answer.data);
+    if (shown && wasOpen) shown.open = true;
+    banner.replaceChildren(...(shown ? [shown] : []));
+  }
+
   async function refresh(force) {
     // One call: the page of DAGs with each one's last five runs and event triggers.
     const query = new URLSearchParams({ limit: PAGE, offset, order_by: "dag_id", dag_runs_limit: 5 });
@@ -108,7 +134,7 @@ export async function dagsView() {
     if (tag.value.trim()) query.set("tags", tag.value.trim());
     if (paused.value) query.set("paused", paused.value);
     try {
-      const answer = await api.get("/slipstream/dags", query);
+      const [answer] = await Promise.all([api.get("/slipstream/dags", query), refreshImportErrors(force)]);
       problem.replaceChildren();
       if (!answer.changed && !force) return;
       dags = answer.data.dags;
@@ -127,7 +153,7 @@ export async function dagsView() {
   }
 
   mount(h("section", { "aria-labelledby": "dags-title" },
-    h("h1", { id: "dags-title" }, "DAGs"), filters, problem, count,
+    h("h1", { id: "dags-title" }, "DAGs"), banner, filters, problem, count,
     h("table", { class: "table", id: "dag-table" },
       h("caption", { class: "sr-only" }, "DAGs of this tenant"),
       h("thead", {}, h("tr", {}, ["DAG", "Tags", "Schedule", "Next run", "Last runs", "Active", "Actions"].map((c) => h("th", { scope: "col" }, c)))),

@@ -1,0 +1,68 @@
+"""The DAG list's banner for the files the last deploy refused: shown with their
+count, opened by keyboard to each file's problems, gone after a good deploy;
+checked with axe-core and screenshotted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib import wiring
+from chalicelib.deploy.deployer import deploy
+from tests.api.served import ACME_DAG, ROOT, Served
+from tests.deploy.projects import imports_restored
+from tests.ui.test_browser import check_view, css, sign_in, text_of, wait
+
+pytest.importorskip("selenium")
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+
+@pytest.fixture
+def acme(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "acme"
+    (root / "dags").mkdir(parents=True)
+    (root / "operators").symlink_to(ROOT / "operators")
+    with imports_restored():
+        yield root
+
+
+def _deploy_acme(root: Path) -> bool:
+    return deploy(
+        [str(root / "dags")],
+        store=wiring.state_store(),
+        bundles=wiring.bundle_store(),
+        bundle_root=str(root),
+        now=wiring.utc_now(),
+        stage="local",
+        tenant="acme",
+    ).ok
+
+
+def test_the_banner_lists_the_refused_files_and_goes_after_a_good_deploy(
+    browser: Any, served: Served, acme: Path
+) -> None:
+    (acme / "dags" / "acme_only.py").write_text(ACME_DAG.replace("schedule=", "schedule=(", 1))
+    (acme / "dags" / "extra.py").write_text("import no_such_module_for_this_test\n")
+    assert not _deploy_acme(acme)
+
+    sign_in(browser, served, role="viewer", tenant="acme")
+    summary = css(browser, "#import-errors summary")
+    assert "2 DAG files failed to import in the last deploy" in summary.text
+    assert "import error" in text_of(browser, "tr[data-dag=acme_only]")
+    assert not browser.find_element(By.ID, "import-errors").get_attribute("open")
+    summary.send_keys(Keys.ENTER)  # a <details> opens from the keyboard
+    wait(browser, lambda d: d.find_element(By.ID, "import-errors").get_attribute("open"))
+    opened = text_of(browser, "#import-errors")
+    assert "dags/acme_only.py" in opened and "dags/extra.py" in opened
+    assert "no_such_module_for_this_test" in opened and "acme_only.py:" in opened
+    check_view(browser, "dags-import-errors")
+
+    (acme / "dags" / "acme_only.py").write_text(ACME_DAG)
+    (acme / "dags" / "extra.py").unlink()
+    assert _deploy_acme(acme)
+    wait(browser, lambda d: not d.find_elements(By.ID, "import-errors"))  # the next poll
+    assert "import error" not in text_of(browser, "tr[data-dag=acme_only]")
