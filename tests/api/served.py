@@ -16,7 +16,7 @@ import requests
 
 from chalicelib import wiring
 from chalicelib.api import deps
-from chalicelib.deploy.deployer import deploy
+from chalicelib.deploy.deployer import DeployReport, deploy
 from chalicelib.local.api_server import ApiServer
 from chalicelib.local.stack import LocalStack
 
@@ -82,19 +82,9 @@ def serve(tmp_path: Path) -> Iterator[Served]:
     with LocalStack(workers=2, tick_seconds=3600) as stack:
         report = stack.deploy(ROOT)
         assert report.ok, report.problems
-        acme = tmp_path / "acme"
-        (acme / "dags").mkdir(parents=True)
+        acme = tenant_project(tmp_path / "acme")
         (acme / "dags" / "acme_only.py").write_text(ACME_DAG)
-        (acme / "operators").symlink_to(ROOT / "operators")
-        acme_report = deploy(
-            [str(acme / "dags")],
-            store=wiring.state_store(),
-            bundles=wiring.bundle_store(),
-            bundle_root=str(acme),
-            now=wiring.utc_now(),
-            stage="local",
-            tenant="acme",
-        )
+        acme_report = deploy_tenant(acme, "acme")
         assert acme_report.ok, acme_report.problems
         server = ApiServer(port=0).start()
         try:
@@ -109,6 +99,26 @@ def serve(tmp_path: Path) -> Iterator[Served]:
             yield served
         finally:
             server.stop()
+
+
+def deploy_tenant(project: Path, tenant: str) -> DeployReport:
+    """Deploy ``project``'s dags/ straight to the served stack's stores for ``tenant``."""
+    return deploy(
+        [str(project / "dags")],
+        store=wiring.state_store(),
+        bundles=wiring.bundle_store(),
+        bundle_root=str(project),
+        now=wiring.utc_now(),
+        stage="local",
+        tenant=tenant,
+    )
+
+
+def tenant_project(root: Path) -> Path:
+    """An empty project at ``root`` (its dags/ to fill) using the repository's operators."""
+    (root / "dags").mkdir(parents=True)
+    (root / "operators").symlink_to(ROOT / "operators")
+    return root
 
 
 def deploy_dags(served: Served, project: Path, file_name: str, source: str) -> None:

@@ -11,45 +11,23 @@ import pytest
 from airflow_client.client import DAGApi, ImportErrorApi
 from airflow_client.client.exceptions import ApiException
 
-from chalicelib import wiring
 from chalicelib.cli.deploy_remote import deploy_body
-from chalicelib.deploy.deployer import deploy, plan_deploy
-from tests.api.served import ACME_DAG, ROOT, Served, serve
+from chalicelib.deploy.deployer import plan_deploy
+from tests.api.served import ACME_DAG, Served, deploy_tenant, tenant_project
 from tests.deploy.projects import imports_restored
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with serve(tmp_path_factory.mktemp("imperr")) as running:
-        yield running
 
 
 @pytest.fixture
 def acme(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "acme"
-    (root / "dags").mkdir(parents=True)
-    (root / "operators").symlink_to(ROOT / "operators")
     with imports_restored():
-        yield root
-
-
-def _deploy_acme(root: Path) -> bool:
-    return deploy(
-        [str(root / "dags")],
-        store=wiring.state_store(),
-        bundles=wiring.bundle_store(),
-        bundle_root=str(root),
-        now=wiring.utc_now(),
-        stage="local",
-        tenant="acme",
-    ).ok
+        yield tenant_project(tmp_path / "acme")
 
 
 def test_a_refused_deploy_lists_its_files_for_its_tenant_only(served: Served, acme: Path) -> None:
     (acme / "dags" / "acme_only.py").write_text(
         ACME_DAG.replace('tags=["acme"]):', 'tags=["acme"]')
     )
-    assert not _deploy_acme(acme)
+    assert not deploy_tenant(acme, "acme").ok
 
     with served.airflow_client(role="viewer", tenant="acme") as client:
         page = ImportErrorApi(client).get_import_errors(limit=10, offset=0, order_by=["-id"])
@@ -75,7 +53,7 @@ def test_a_refused_deploy_lists_its_files_for_its_tenant_only(served: Served, ac
         assert not any(d.has_import_errors for d in DAGApi(client).get_dags(limit=100).dags)
 
     (acme / "dags" / "acme_only.py").write_text(ACME_DAG)
-    assert _deploy_acme(acme)
+    assert deploy_tenant(acme, "acme").ok
     assert served.call("GET", "/importErrors", role="viewer", tenant="acme").json() == {
         "import_errors": [],
         "total_entries": 0,

@@ -5,13 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pytest
-from moto import mock_aws
 
 from chalicelib.core.spec import DagSpec
 from chalicelib.deploy.bundle import sha256_of_key
@@ -29,8 +26,6 @@ from chalicelib.sdk.source import display_path
 from chalicelib.store.base import DagRecord, DagVersionRecord, StateStore
 from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.memory import InMemoryStateStore
-from chalicelib.store.models import build_models, create_tables
-from chalicelib.store.settings import StoreSettings
 from tests.deploy.projects import EVENTS, HELLO, NOW, Project
 from tests.sdk.dagfiles import line_of
 
@@ -343,18 +338,6 @@ def test_no_git_on_the_path_is_no_commit(project: Project, monkeypatch: pytest.M
 
 
 # ------------------------------------------------------------------ on moto
-
-
-@pytest.fixture
-def aws() -> Iterator[tuple[DynamoStateStore, S3BundleStore, Any]]:
-    settings = StoreSettings(stage="deploytest", bucket="slipstream-deploy-test")
-    with mock_aws():
-        models = build_models(settings)
-        create_tables(models)
-        s3 = boto3.client("s3", region_name=settings.region)
-        s3.create_bucket(Bucket=settings.bucket)
-        store = DynamoStateStore(settings, models=models, s3_client=s3)
-        yield store, S3BundleStore(settings.bucket, s3), (s3, models)
 
 
 def test_on_aws_a_broken_file_leaves_s3_and_dynamodb_empty(

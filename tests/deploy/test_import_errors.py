@@ -4,49 +4,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pytest
-from moto import mock_aws
 
 from chalicelib.core.errors import Problem
-from chalicelib.deploy.bundle_store import S3BundleStore
 from chalicelib.deploy.deployer import deploy
-from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.event_log import EventLog
 from chalicelib.store.import_errors import ImportErrors, per_file, remember_deploy
-from chalicelib.store.models import build_models, create_tables
-from chalicelib.store.settings import StoreSettings
 from tests.deploy.projects import NOW, Project
 
 LATER = NOW + dt.timedelta(minutes=5)
 
 
-@pytest.fixture
-def aws() -> Iterator[tuple[DynamoStateStore, S3BundleStore]]:
-    settings = StoreSettings(stage="imperr", bucket="slipstream-imperr-test")
-    with mock_aws():
-        models = build_models(settings)
-        create_tables(models)
-        s3 = boto3.client("s3", region_name=settings.region)
-        s3.create_bucket(Bucket=settings.bucket)
-        yield (
-            DynamoStateStore(settings, models=models, s3_client=s3),
-            S3BundleStore(settings.bucket, s3),
-        )
-
-
 def _deploy(project: Project, aws: Any, now: dt.datetime, tenant: str | None = None) -> Any:
-    store, bundles = aws
+    store, bundles, _ = aws
     return deploy(
         [str(project.dags)],
         store=store,
         bundles=bundles,
         bundle_root=str(project.root),
         now=now,
-        stage="imperr",
+        stage="deploytest",
         tenant=tenant,
     )
 

@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import wiring
-from chalicelib.deploy.deployer import deploy
-from tests.api.served import ACME_DAG, ROOT, Served
+from tests.api.served import ACME_DAG, Served, deploy_tenant, tenant_project
 from tests.deploy.projects import imports_restored
 from tests.ui.test_browser import check_view, css, sign_in, text_of, wait
 
@@ -23,23 +21,8 @@ from selenium.webdriver.common.keys import Keys
 
 @pytest.fixture
 def acme(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "acme"
-    (root / "dags").mkdir(parents=True)
-    (root / "operators").symlink_to(ROOT / "operators")
     with imports_restored():
-        yield root
-
-
-def _deploy_acme(root: Path) -> bool:
-    return deploy(
-        [str(root / "dags")],
-        store=wiring.state_store(),
-        bundles=wiring.bundle_store(),
-        bundle_root=str(root),
-        now=wiring.utc_now(),
-        stage="local",
-        tenant="acme",
-    ).ok
+        yield tenant_project(tmp_path / "acme")
 
 
 def test_the_banner_lists_the_refused_files_and_goes_after_a_good_deploy(
@@ -47,7 +30,7 @@ def test_the_banner_lists_the_refused_files_and_goes_after_a_good_deploy(
 ) -> None:
     (acme / "dags" / "acme_only.py").write_text(ACME_DAG.replace("schedule=", "schedule=(", 1))
     (acme / "dags" / "extra.py").write_text("import no_such_module_for_this_test\n")
-    assert not _deploy_acme(acme)
+    assert not deploy_tenant(acme, "acme").ok
 
     sign_in(browser, served, role="viewer", tenant="acme")
     summary = css(browser, "#import-errors summary")
@@ -63,6 +46,6 @@ def test_the_banner_lists_the_refused_files_and_goes_after_a_good_deploy(
 
     (acme / "dags" / "acme_only.py").write_text(ACME_DAG)
     (acme / "dags" / "extra.py").unlink()
-    assert _deploy_acme(acme)
+    assert deploy_tenant(acme, "acme").ok
     wait(browser, lambda d: not d.find_elements(By.ID, "import-errors"))  # the next poll
     assert "import error" not in text_of(browser, "tr[data-dag=acme_only]")

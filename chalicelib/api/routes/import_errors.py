@@ -7,6 +7,8 @@ keeps per parsed file, they always describe one deploy.
 
 from __future__ import annotations
 
+import dataclasses
+
 from chalice import Blueprint
 
 from chalicelib import wiring
@@ -30,13 +32,7 @@ def _errors() -> ImportErrors:
 
 
 def _response(error: ImportError_) -> ImportErrorResponse:
-    return ImportErrorResponse(
-        import_error_id=error.import_error_id,
-        timestamp=error.timestamp,
-        filename=error.filename,
-        bundle_name=error.bundle_name,
-        stack_trace=error.stack_trace,
-    )
+    return ImportErrorResponse(**dataclasses.asdict(error))  # the same fields, one for one
 
 
 @route(
