@@ -12,9 +12,11 @@ import re
 
 import pytest
 
+from chalicelib import wiring
 from chalicelib.api.auth import Role
 from chalicelib.api.routes import ALL_BLUEPRINTS  # noqa: F401  (fills OPERATIONS)
 from chalicelib.api.routing import OPERATIONS, Operation
+from chalicelib.store.import_errors import ImportErrors
 from tests.api.served import ROLES, Served
 
 MISSING = {
@@ -33,6 +35,7 @@ MISSING = {
     "xcom_key": "return_value",
     "backfill_id": "999999",
     "asset_id": "1",
+    "import_error_id": "1",
 }
 API = "/api/v2"
 
@@ -111,6 +114,9 @@ def default_ids(served: Served) -> dict[str, str]:
     )
     assert backfill.status_code == 200, backfill.text
     events = served.call("GET", "/eventLogs").json()["event_logs"]
+    refused = ImportErrors(wiring.state_store().models.event_log).replace(
+        "default", {"dags/not_deployed.py": "dags/not_deployed.py:1: broken"}, wiring.utc_now()
+    )
     keys = served.call("GET", "/slipstream/keys").json()["api_keys"]
     return {
         "dag_id": "etl_hourly",
@@ -127,6 +133,7 @@ def default_ids(served: Served) -> dict[str, str]:
         "task_try_number": "1",
         "xcom_key": "return_value",
         "backfill_id": str(backfill.json()["id"]),
+        "import_error_id": str(refused[0].import_error_id),
     }
 
 
@@ -194,6 +201,7 @@ def test_another_tenants_objects_stay_out_of_lists_and_unchanged(
     acme_events = served.call("GET", "/eventLogs", tenant="acme").json()["event_logs"]
     assert all(e["dag_id"] != "etl_hourly" for e in acme_events)
     assert default_ids["key_id"] not in ids("/slipstream/keys", "api_keys", "key_id", "acme")
+    assert ids("/importErrors", "import_errors", "filename", "acme") == set()
     # Writes through another tenant's key changed nothing of default's.
     assert served.call("GET", "/dags/etl_hourly").json()["is_paused"] is False
     assert served.call("GET", "/connections/default_only").json()["host"] is None
