@@ -3,13 +3,16 @@
 The DAG files are imported and validated here, where their code is; the API
 receives only the specs and the bundle (``POST /api/v2/slipstream/deploys``)
 and writes them for the caller's tenant without importing any DAG code. A
-broken file is reported here and nothing is sent.
+broken file is reported here and nothing of the deploy is sent: only its
+problems (``POST /api/v2/slipstream/deploys/refused``), so the API lists them
+as the tenant's import errors.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from rich.table import Table
 from chalicelib.cli.output import print_json
 from chalicelib.cli.remote import Client, bad_input
 from chalicelib.deploy.deployer import DeployPlan, detect_git_commit, plan_deploy
+from chalicelib.store.import_errors import relative_path
 
 MAX_DEPLOY_BYTES = 5 * 1024 * 1024  # the API's limit (a Lambda request takes 6 MB)
 SHORT_VERSION = 12
@@ -38,6 +42,19 @@ def deploy_body(plan: DeployPlan, git_commit: str | None, unpause: bool) -> dict
     }
 
 
+def send_refusal(client: Client, plan: DeployPlan, root: Path) -> None:
+    """Tell the API which files refused this deploy (its import errors). Best effort:
+    an API that cannot take them (older, unreachable) must not hide the problems,
+    which are printed next either way."""
+    problems = [
+        {**asdict(p), "file": p.file and relative_path(p.file, root)} for p in plan.problems[:1000]
+    ]
+    try:
+        client.post("/slipstream/deploys/refused", {"problems": problems})
+    except typer.Exit:
+        typer.echo("(the API did not record these problems as import errors)", err=True)
+
+
 def deploy_remote(
     root: Path,
     client: Client,
@@ -50,6 +67,7 @@ def deploy_remote(
     """Plan here, apply there. ``on_problems`` reports a broken plan and exits 1."""
     plan = plan_deploy([str(root / "dags")], bundle_root=str(root), import_timeout=import_timeout)
     if plan.problems:
+        send_refusal(client, plan, root)
         on_problems(plan.problems, as_json)
     body = deploy_body(plan, detect_git_commit(str(root)), unpause)
     size = len(json.dumps(body))

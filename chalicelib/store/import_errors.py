@@ -58,12 +58,13 @@ def per_file(problems: Sequence[Problem], root: str | None = None) -> dict[str, 
     text the lines the CLI prints for it, in the order found."""
     grouped: dict[str, list[str]] = {}
     for problem in problems:
-        name = _relative(problem.file, root) if problem.file else NO_FILE
+        name = relative_path(problem.file, root) if problem.file else NO_FILE
         grouped.setdefault(name, []).append(str(problem))
     return {name: "\n".join(lines) for name, lines in grouped.items()}
 
 
-def _relative(path: str, root: str | None) -> str:
+def relative_path(path: str, root: str | Path | None) -> str:
+    """``path`` relative to ``root`` when it is under it (as ``/``-separated text)."""
     if root is None:
         return path
     try:

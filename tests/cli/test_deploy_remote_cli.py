@@ -85,6 +85,13 @@ def test_a_broken_file_changes_nothing(served: Served, project: Path) -> None:
     assert "broken.py" in result.output and "nothing was deployed" in result.output
     assert served.call("GET", "/dags/remote_second").status_code == 404
     assert deploys(served) == before
+    # the API lists the refused file as the tenant's import error, until a good deploy
+    listed = served.call("GET", "/importErrors", role="viewer").json()["import_errors"]
+    assert [e["filename"] for e in listed] == ["dags/broken.py"]
+    assert "dags/broken.py:3:" in listed[0]["stack_trace"]
+    (project / "dags" / "broken.py").unlink()
+    assert deploy_cli(served, project).exit_code == 0
+    assert served.call("GET", "/importErrors", role="viewer").json()["total_entries"] == 0
 
 
 def test_stage_is_refused_with_an_api(served: Served, project: Path) -> None:
@@ -136,3 +143,19 @@ def test_another_tenants_dag_id_is_refused(served: Served, project: Path) -> Non
     assert answer.status_code == 422
     assert "another tenant" in answer.json()["detail"][0]["msg"]
     assert served.call("GET", "/dags/acme_only", tenant="acme").status_code == 200
+
+
+def test_an_api_that_cannot_record_the_refusal_still_gets_the_problems_shown(
+    served: Served, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.cli import remote
+
+    def refuse(self: Any, path: str, body: Any) -> Any:
+        remote.fail(404, f"the API has no POST {path}", 2)
+
+    monkeypatch.setattr(remote.Client, "post", refuse)
+    (project / "dags" / "broken.py").write_text(BROKEN)
+    result = deploy_cli(served, project)
+    assert result.exit_code == 1
+    assert "broken.py" in result.output and "nothing was deployed" in result.output
+    assert "did not record these problems" in result.stderr

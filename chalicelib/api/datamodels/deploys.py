@@ -53,3 +53,22 @@ class DeployResponse(ApiModel):
     git_commit: str | None
     dags: list[DeployedDag]
     deactivated: list[str]
+
+
+class RefusedProblem(BodyModel):
+    message: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+    file: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    line: Annotated[int, Field(ge=0)] | None = None
+    dag_id: Annotated[str, StringConstraints(max_length=250)] | None = None
+    task_id: Annotated[str, StringConstraints(max_length=250)] | None = None
+
+
+class RefusedDeployBody(BodyModel):
+    """What the CLI found wrong before sending a deploy: the files that failed to
+    import or validate on the author's machine (paths relative to the project)."""
+
+    problems: Annotated[list[RefusedProblem], Field(min_length=1, max_length=1000)]
+
+
+class RefusedDeployResponse(ApiModel):
+    import_errors: int = Field(description="How many files the tenant's import errors now list.")

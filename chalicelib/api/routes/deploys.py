@@ -30,6 +30,8 @@ from chalicelib.api.datamodels.deploys import (
     DeployBody,
     DeployedDag,
     DeployResponse,
+    RefusedDeployBody,
+    RefusedDeployResponse,
 )
 from chalicelib.api.errors import ApiError, BadRequest, Unprocessable, validation_detail
 from chalicelib.api.routing import Call, route
@@ -38,7 +40,7 @@ from chalicelib.core.spec import DagSpec
 from chalicelib.core.validation import validate_spec
 from chalicelib.deploy.apply import DeployPlan, DeployReport, apply_plan
 from chalicelib.deploy.bundle import Bundle, BundleError, safe_members
-from chalicelib.store.import_errors import remember_deploy
+from chalicelib.store.import_errors import per_file, remember_deploy
 from chalicelib.store.models import DEFAULT_TENANT
 
 bp = Blueprint(__name__)
@@ -178,3 +180,28 @@ def post_deploy(call: Call) -> DeployResponse:
         },
     )
     return _response(report, stage)
+
+
+@route(
+    bp,
+    "/slipstream/deploys/refused",
+    "POST",
+    role=Role.OP,
+    body=RefusedDeployBody,
+    response=RefusedDeployResponse,
+    status=201,
+    tag=TAG,
+)
+def post_refused_deploy(call: Call) -> RefusedDeployResponse:
+    """Record a deploy the CLI refused (its files' problems become the tenant's import errors)."""
+    body: RefusedDeployBody = call.body
+    problems = [Problem(**p.model_dump()) for p in body.problems]
+    remember_deploy(wiring.state_store(), call.who.tenant, problems, deps.now())
+    deps.event_log().record(
+        call.who.tenant,
+        "deploy_refused",
+        owner=call.who.owner,
+        when=deps.now(),
+        extra={"files": sorted(per_file(problems))},
+    )
+    return RefusedDeployResponse(import_errors=len(per_file(problems)))
