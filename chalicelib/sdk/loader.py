@@ -201,11 +201,21 @@ def _import_problem(path: str, exc: BaseException) -> Problem:
     if isinstance(exc, AirflowNameMissing):  # the message already says what and what instead
         return Problem(str(exc), file=display_path(path), line=line)
     message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if frames and in_file and frames[-1] is not in_file[-1]:
-        deepest = frames[-1]
+    # The import machinery (our airflow.* hook, importlib's frozen frames) is where
+    # Python raises a failed import, which tells the author nothing: skip it.
+    raisers = [f for f in frames if not _import_machinery(f.filename)]
+    if raisers and in_file and raisers[-1] is not in_file[-1]:
+        deepest = raisers[-1]
         deepest_file = display_path(os.path.abspath(deepest.filename))
         message += f" (raised at {deepest_file}:{deepest.lineno})"
     return Problem(f"error while importing: {message}", file=display_path(path), line=line)
+
+
+_HOOK_FILE = os.path.abspath(sys.modules[dag_file_builtins.__module__].__file__ or "")
+
+
+def _import_machinery(filename: str) -> bool:
+    return filename.startswith("<frozen importlib") or os.path.abspath(filename) == _HOOK_FILE
 
 
 def _remove_first(items: list[str], value: str) -> None:

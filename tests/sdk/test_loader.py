@@ -80,6 +80,18 @@ def test_exception_during_import_points_at_the_line_in_the_dag_file(tmp_path: Pa
     assert "(raised at " in problem.message
 
 
+def test_a_missing_module_names_the_import_line_not_the_import_machinery(
+    tmp_path: Path,
+) -> None:
+    path = write_dag(tmp_path, "missing.py", "import no_such_module_anywhere  # here\n")
+
+    (problem,) = load_dags([str(path)]).problems
+
+    assert problem.line == line_of(path, "# here")
+    assert "No module named 'no_such_module_anywhere'" in problem.message
+    assert "raised at" not in problem.message
+
+
 def test_unknown_operator_argument_at_import_is_located(tmp_path: Path) -> None:
     path = write_dag(
         tmp_path,
