@@ -7,8 +7,9 @@ failing file, a successful one clears them.
 
 They live in the event log table under the partition ``importerr#<tenant>``
 (tenant names never hold ``#``), so no table is added. An error's id is the
-deploy's microsecond times 1,000 plus the file's place in the deploy: ids sort
-by time, and the batch a deploy writes shares ``id // 1000``. Writes are
+deploy's millisecond times 1,000 plus the file's place in the deploy: ids sort
+by time, the batch a deploy writes shares ``id // 1000``, and every id stays
+below 2**53, so a JavaScript client reads it exactly. Writes are
 conditional (``does_not_exist``): running one deploy's recording twice writes
 the same items once. The new batch is written before the old one is deleted;
 a crash in between leaves both, and readers show only the newest batch, so a
@@ -80,7 +81,7 @@ class ImportErrors:
     def replace(self, tenant: str, errors: dict[str, str], now: dt.datetime) -> list[ImportError_]:
         """Make ``errors`` (filename -> text) the tenant's import errors; {} clears them."""
         key = PARTITION_PREFIX + tenant
-        base = int(now.timestamp() * 1_000_000) * BATCH
+        base = int(now.timestamp() * 1000) * BATCH
         items = list(errors.items())
         if len(items) > BATCH:
             rest = "\n".join(f"{name}: {text}" for name, text in items[BATCH - 1 :])

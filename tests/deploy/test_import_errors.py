@@ -48,6 +48,7 @@ def test_a_refused_deploy_records_one_error_per_failing_file(project: Project, a
     assert ":2: syntax error" in broken.stack_trace and "broken.py" in broken.stack_trace
     assert broken.bundle_name == "dags" and broken.timestamp == NOW
     assert _errors(aws).get("default", broken.import_error_id) == broken
+    assert all(e.import_error_id < 2**53 for e in page.items)  # exact as a JavaScript number
     assert _errors(aws).list("acme").total == 0  # tenant-scoped
     assert (
         EventLog(aws[0].models.event_log)
