@@ -15,7 +15,7 @@ from chalicelib.core.cron import CronTicks, check_cron, describe_cron, normalize
 from chalicelib.core.data_intervals import DagRunInfo, DataInterval, TimeRestriction, as_utc
 from chalicelib.core.errors import ScheduleError
 from chalicelib.core.ticks import next_data_interval
-from chalicelib.core.timetable_base import TimetableBase
+from chalicelib.core.timetable_base import TimetableBase, TriggerWindow
 from chalicelib.core.timezones import resolve_timezone
 
 
@@ -23,14 +23,10 @@ def _normalize_expression(value: Any) -> Any:
     return normalize_cron(value) if isinstance(value, str) else value
 
 
-class CronDataIntervalTimetable(TimetableBase):
-    """A cron string or preset: each run covers [previous tick, tick) and runs at the tick.
+class _CronSchedule(TimetableBase):
+    """What both cron timetables share: the expression (presets expanded, given
+    positionally or by name), its time zone, and the ticks they walk."""
 
-    ``expression`` is stored with presets expanded (``@daily`` -> ``0 0 * * *``),
-    as Airflow's timetable summary shows it.
-    """
-
-    type: Literal["cron"] = "cron"
     expression: str
     timezone: str = "UTC"
 
@@ -53,6 +49,16 @@ class CronDataIntervalTimetable(TimetableBase):
     @property
     def description(self) -> str:
         return describe_cron(self.expression)
+
+
+class CronDataIntervalTimetable(_CronSchedule):
+    """A cron string or preset: each run covers [previous tick, tick) and runs at the tick.
+
+    ``expression`` is stored with presets expanded (``@daily`` -> ``0 0 * * *``),
+    as Airflow's timetable summary shows it.
+    """
+
+    type: Literal["cron"] = "cron"
 
     def validate(self) -> None:  # type: ignore[override]
         resolve_timezone(self.timezone)
@@ -78,7 +84,7 @@ class CronDataIntervalTimetable(TimetableBase):
         return DataInterval(start, self._ticks.next(start))
 
 
-class CronTriggerTimetable(TimetableBase):
+class CronTriggerTimetable(TriggerWindow, _CronSchedule):
     """Cron with trigger semantics: a run fires at each tick, not after an interval.
 
     The run's interval is ``[tick - interval_seconds, tick]`` and, as in Airflow
@@ -87,33 +93,11 @@ class CronTriggerTimetable(TimetableBase):
     """
 
     type: Literal["cron_trigger"] = "cron_trigger"
-    expression: str
-    timezone: str = "UTC"
     interval_seconds: float = 0.0
-
-    def __init__(self, expression: str | None = None, /, **data: Any) -> None:
-        if expression is not None:
-            data["expression"] = expression
-        super().__init__(**data)
-
-    _expand_presets = field_validator("expression", mode="before")(_normalize_expression)
-
-    @cached_property
-    def _ticks(self) -> CronTicks:
-        self.validate()  # once per instance; a clear message beats croniter's
-        return CronTicks(self.expression, resolve_timezone(self.timezone))
 
     @property
     def _interval(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.interval_seconds)
-
-    @property
-    def summary(self) -> str:
-        return self.expression
-
-    @property
-    def description(self) -> str:
-        return describe_cron(self.expression)
 
     def validate(self) -> None:  # type: ignore[override]
         resolve_timezone(self.timezone)
@@ -149,15 +133,4 @@ class CronTriggerTimetable(TimetableBase):
             if restriction.earliest is not None:
                 candidates.append(ticks.align_to_next(restriction.earliest))
             tick = max(candidates)
-        tick = as_utc(tick)
-        if restriction.latest is not None and restriction.latest < tick:
-            return None
-        return DagRunInfo.interval(tick - self._interval, tick)
-
-    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
-        end = as_utc(run_after)
-        return DataInterval(end - self._interval, end)
-
-    def interval_for_logical_date(self, logical_date: dt.datetime) -> DataInterval:
-        start = as_utc(logical_date)
-        return DataInterval(start, start + self._interval)
+        return self._run_firing_at(as_utc(tick), restriction)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from chalicelib.core.data_intervals import DagRunInfo, DataInterval, TimeRestriction, as_utc
 from chalicelib.core.errors import ScheduleError
 from chalicelib.core.ticks import DeltaTicks, microseconds, next_data_interval
-from chalicelib.core.timetable_base import TimetableBase
+from chalicelib.core.timetable_base import TimetableBase, TriggerWindow
 
 
 class _EveryDelta(TimetableBase):
@@ -76,7 +76,7 @@ class DeltaDataIntervalTimetable(_EveryDelta):
         return DataInterval(start, start + self.delta)
 
 
-class DeltaTriggerTimetable(_EveryDelta):
+class DeltaTriggerTimetable(TriggerWindow, _EveryDelta):
     """A timedelta schedule with trigger semantics (Airflow 3's default for a timedelta).
 
     A run fires every ``seconds`` of absolute time counted from start_date; its
@@ -145,14 +145,4 @@ class DeltaTriggerTimetable(_EveryDelta):
                 if last is None:
                     candidates.append(self._latest_on_grid(earliest, current))
             fire = max(candidates) if candidates else current
-        if restriction.latest is not None and restriction.latest < fire:
-            return None
-        return DagRunInfo.interval(fire - self._interval, fire)
-
-    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
-        end = as_utc(run_after)
-        return DataInterval(end - self._interval, end)
-
-    def interval_for_logical_date(self, logical_date: dt.datetime) -> DataInterval:
-        start = as_utc(logical_date)
-        return DataInterval(start, start + self._interval)
+        return self._run_firing_at(fire, restriction)

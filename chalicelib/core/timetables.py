@@ -98,9 +98,9 @@ def timetable_from_schedule(
             raise ScheduleError("schedule is an empty string: use None for no schedule")
         cron: CronDataIntervalTimetable | CronTriggerTimetable
         if cron_data_intervals:
-            cron = CronDataIntervalTimetable(text, timezone=timezone)
+            cron = CronDataIntervalTimetable(expression=text, timezone=timezone)
         else:
-            cron = CronTriggerTimetable(text, timezone=timezone)
+            cron = CronTriggerTimetable(expression=text, timezone=timezone)
         cron.validate()
         return cron
     seconds = (
