@@ -50,6 +50,9 @@ OUTPUT_VARIABLES = {
     "WorkerClusterName": "SLIPSTREAM_ECS_CLUSTER",
     "WorkerExecutionRoleArn": "SLIPSTREAM_EXECUTION_ROLE_ARN",
     "WorkerTaskRoleArn": "SLIPSTREAM_TASK_ROLE_ARN",
+    # the role isolated tries' user code assumes per tenant (runtime/tenant_credentials.py);
+    # every function gets it so the ECS task definitions EcsExecutor registers carry it
+    "TaskCodeRoleArn": "SLIPSTREAM_TASK_CODE_ROLE_ARN",
     "WorkerLogGroupName": "SLIPSTREAM_LOG_GROUP",
     "TaskLogGroupName": "SLIPSTREAM_TASK_LOG_GROUP",
     "SecretsPrefix": "SLIPSTREAM_SECRETS_PREFIX",
