@@ -50,6 +50,8 @@ def iam_actions(service: str, operation: str, params: dict[str, Any]) -> set[str
             for request in requests
             for k in request
         }
+    elif service == "sts" and operation == "AssumeRole" and params.get("Tags"):
+        names = {"AssumeRole", "TagSession"}  # session tags need TagSession too
     else:
         names = set(_RENAMED.get((service, operation), [operation]))
     return {f"{service}:{name}" for name in names}

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from chalicelib.deploy.stage_wiring import FUNCTION_POLICIES
+from tests.deploy.stage.aws_calls import iam_actions
 from tests.deploy.stage.deployed import ROOT, STAGE, Deployed
 
 OWN_LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
@@ -68,6 +69,10 @@ UNEXERCISED: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "ssm:GetParameter": ("chalicelib/secrets/variable_store.py", ".get_parameter("),
         **ECS_PATH,
+        # isolated tries only: TaskCodeRole for the try's tenant, with its session
+        # tag (TagSession); the worker runs no try isolated in this run
+        "sts:AssumeRole": ("chalicelib/runtime/tenant_credentials.py", ".assume_role("),
+        "sts:TagSession": ("chalicelib/runtime/tenant_credentials.py", "Tags=[{"),
     },
 }
 # Actions AWS grants on "*" only (no resource-level permissions).
@@ -176,3 +181,27 @@ def test_pass_role_is_bound_to_ecs_and_the_stage_roles(deployed: Deployed) -> No
 def test_policy_templates_are_the_ones_wired(deployed: Deployed) -> None:
     for role in set(FUNCTION_POLICIES.values()):
         assert (Path(ROOT) / "infra" / "policies" / f"{role}.json").is_file()
+
+
+def test_an_assume_with_session_tags_is_recorded_as_tag_session_too() -> None:
+    tagged = {"RoleArn": "r", "Tags": [{"Key": "tenant", "Value": "acme"}]}
+    assert iam_actions("sts", "AssumeRole", tagged) == {"sts:AssumeRole", "sts:TagSession"}
+    assert iam_actions("sts", "AssumeRole", {"RoleArn": "r"}) == {"sts:AssumeRole"}
+
+
+def test_the_worker_may_assume_only_the_stages_task_code_role(deployed: Deployed) -> None:
+    """Isolated tries' user code runs with TaskCodeRole for its tenant
+    (tests/deploy/test_task_code_policy.py); the worker learns the role from its
+    environment, and no other function may assume it."""
+    role = deployed.outputs["TaskCodeRoleArn"]
+    assert f":role/slipstream/{STAGE}/" in role
+    env = deployed.template["Resources"]["Worker"]["Properties"]["Environment"]["Variables"]
+    assert env["SLIPSTREAM_TASK_CODE_ROLE_ARN"] == role
+    for function, policy in deployed.policies.items():
+        assuming = [s for s in _statements(policy) if "sts:AssumeRole" in _listed(s["Action"])]
+        if function != "worker":
+            assert not assuming, function
+            continue
+        (statement,) = assuming
+        assert statement["Resource"] == role
+        assert statement["Condition"]["Null"] == {"aws:RequestTag/tenant": "false"}
