@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,28 +21,14 @@ from chalicelib.deploy.stage_wiring import (
     stage_environment,
     wire_project,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _create(cloudformation: Any, stage: str) -> dict[str, Any]:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Tried to parse AWS::SQS::QueuePolicy")
-        cloudformation.create_stack(
-            StackName=f"slipstream-{stage}-infra",
-            TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
-            Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}],
-            Capabilities=["CAPABILITY_IAM"],
-        )
-    (described,) = cloudformation.describe_stacks(StackName=f"slipstream-{stage}-infra")["Stacks"]
-    return dict(described)
+from tests.deploy.stacks import ROOT, create_stage_stack
 
 
 @pytest.fixture(scope="module")
 def stacks() -> Iterator[dict[str, dict[str, Any]]]:
     with mock_aws():
         cloudformation = boto3.client("cloudformation", region_name="us-east-1")
-        yield {stage: _create(cloudformation, stage) for stage in ("dev", "prod")}
+        yield {stage: create_stage_stack(cloudformation, stage) for stage in ("dev", "prod")}
 
 
 def _project(tmp_path: Path) -> Path:

@@ -23,9 +23,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import json
-import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -43,8 +41,8 @@ from tests.deploy.iam_eval import (
     evaluate,
     evaluate_with_resource_policy,
 )
+from tests.deploy.stacks import ROOT, create_stage_stack
 
-ROOT = Path(__file__).resolve().parents[2]
 STAGE, REGION, ACCOUNT = "dev", "us-east-1", "123456789012"
 PREFIX = f"slipstream/{STAGE}"
 SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/task-code/tenant-acme"
@@ -106,17 +104,9 @@ def moto() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def stage(moto: None) -> Stage:
     cloudformation = boto3.client("cloudformation", region_name=REGION)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Tried to parse AWS::SQS::QueuePolicy")
-        cloudformation.create_stack(
-            StackName=f"slipstream-{STAGE}-infra",
-            TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
-            Parameters=[{"ParameterKey": "Stage", "ParameterValue": STAGE}],
-            Capabilities=["CAPABILITY_IAM"],
-        )
-    (described,) = cloudformation.describe_stacks(StackName=f"slipstream-{STAGE}-infra")["Stacks"]
+    described = create_stage_stack(cloudformation, STAGE)
     assert described["StackStatus"] == "CREATE_COMPLETE"
-    return Stage(dict(described))
+    return Stage(described)
 
 
 def _task_code(stage: Stage, action: str, resource: str, **context: Any) -> str:
