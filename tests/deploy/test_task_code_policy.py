@@ -28,6 +28,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.authorization import enable_iam_authentication
@@ -42,6 +43,7 @@ from tests.deploy.iam_eval import (
     evaluate_with_resource_policy,
 )
 from tests.deploy.stacks import ROOT, create_stage_stack
+from tests.infra.test_stack import CfnLoader
 
 STAGE, REGION, ACCOUNT = "dev", "us-east-1", "123456789012"
 PREFIX = f"slipstream/{STAGE}"
@@ -301,3 +303,17 @@ def test_moto_refuses_the_tenants_code_slipstreams_state(stage: Stage) -> None:
                 TableName=runs, Item={"dag_id": {"S": "globex__daily"}, "run_id": {"S": "r"}}
             )
     assert s3.get_object(Bucket=stage.bucket, Key="bundles/b.zip")["Body"].read() == b"{}"
+
+
+def test_the_container_worker_learns_the_role_from_its_environment() -> None:
+    """The stack's own worker task definition, like the ones EcsExecutor registers
+    from the functions' environment, names the role; WorkerTaskRole may assume it."""
+    template = yaml.load((ROOT / "infra" / "stack.yaml").read_text(), Loader=CfnLoader)
+    resources = template["Resources"]
+    (container,) = resources["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    assert env["SLIPSTREAM_TASK_CODE_ROLE_ARN"] == {"Fn::GetAtt": ["TaskCodeRole", "Arn"]}
+    assert resources["TaskCodeRole"]["Properties"]["Path"] == {"Fn::Sub": "/slipstream/${Stage}/"}
+    assert template["Outputs"]["TaskCodeRoleArn"]["Value"] == {
+        "Fn::GetAtt": ["TaskCodeRole", "Arn"]
+    }
