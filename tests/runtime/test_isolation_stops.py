@@ -1,0 +1,131 @@
+"""How an isolated try ends when it does not end by itself: its execution_timeout
+(in the child, as in-process), the worker's outer deadline, the heartbeat's
+cancel, and a child that dies without a result."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.processes import group_gone
+from tests.runtime.isolation_stack import bundle_stack, fixed_credentials
+
+HEADER = """
+import os, signal, time
+from datetime import datetime, timedelta
+from chalicelib.sdk import DAG
+from operators.bash import BashOperator
+from operators.python import PythonOperator
+"""
+
+
+def _instance(stack, run, task_id):  # type: ignore[no-untyped-def]
+    ti = stack.store.get_instance(run.dag_id, run.run_id, task_id, -1)
+    assert ti is not None
+    return ti
+
+
+def test_execution_timeout_is_enforced_inside_the_child(tmp_path: Path) -> None:
+    source = (
+        HEADER
+        + """
+def slow():
+    time.sleep(120)
+
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="slow", python_callable=slow, execution_timeout=timedelta(seconds=1))
+"""
+    )
+    stack, logs = bundle_stack(tmp_path, source, credentials=fixed_credentials)
+    run, _ = stack.scheduler.trigger("iso")
+    stack.settle()
+    ti = _instance(stack, run, "slow")
+    assert ti.state.value == "failed"
+    assert ti.error == "TaskTimeout: Task exceeded its execution_timeout of 1s"
+    assert any(level == "error" for _, level, _ in logs.events("slow"))
+
+
+def test_a_child_past_its_outer_deadline_is_stopped_by_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLIPSTREAM_ISOLATION_GRACE_SECONDS", "1")
+    source = (
+        HEADER
+        + """
+def deaf():
+    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])  # the child's own timer
+    time.sleep(120)
+
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="deaf", python_callable=deaf, execution_timeout=timedelta(seconds=1))
+"""
+    )
+    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
+    run, _ = stack.scheduler.trigger("iso")
+    stack.settle()
+    ti = _instance(stack, run, "deaf")
+    assert ti.state.value == "failed"
+    assert ti.error is not None
+    assert ti.error.startswith("TaskTimeout: Task exceeded its execution_timeout of 1s")
+    assert "interpreter was stopped" in ti.error
+
+
+def test_a_cancelled_try_stops_its_child_and_the_commands_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLIPSTREAM_KILLED_TASK_CLEANUP_TIME", "0.3")
+    pidfile = tmp_path / "bash.pid"
+    source = (
+        HEADER
+        + f"""
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
+    BashOperator(
+        task_id="stubborn",
+        bash_command="echo $$ > {pidfile}; trap '' TERM; sleep 600 & wait",
+    )
+"""
+    )
+    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
+    run, _ = stack.scheduler.trigger("iso")
+    stack.deps.heartbeat_seconds = 0.05
+    # The store says the try is over once its command runs (someone marked it failed).
+    stack.store.heartbeat = lambda *args: not pidfile.exists()  # type: ignore[method-assign]
+    worker = threading.Thread(target=stack.settle, daemon=True)
+    worker.start()
+    worker.join(120)  # a bound, not a pause
+    stuck = worker.is_alive()
+    pgid = int(pidfile.read_text())
+    if stuck:
+        os.killpg(pgid, signal.SIGKILL)
+    assert not stuck, "the worker kept running a try the store says is over"
+    ti = _instance(stack, run, "stubborn")
+    assert ti.error is not None
+    assert ti.error.startswith("TaskCancelled: Task stopped: the try is no longer running")
+    assert group_gone(pgid)
+
+
+def test_a_child_that_dies_without_a_result_fails_the_try_through_its_retries(
+    tmp_path: Path,
+) -> None:
+    source = (
+        HEADER
+        + """
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="die", python_callable=die, retries=1, retry_delay=timedelta(0))
+"""
+    )
+    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
+    run, _ = stack.scheduler.trigger("iso")
+    stack.settle()
+    ti = _instance(stack, run, "die")
+    assert (ti.state.value, ti.try_number) == ("failed", 2)
+    assert ti.error == (
+        "IsolatedTaskDied: the task's interpreter ended without a result (killed by signal SIGKILL)"
+    )
