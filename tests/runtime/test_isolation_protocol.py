@@ -245,3 +245,40 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None, on_failure_callb
     stack.scheduler.trigger("iso")
     stack.settle()
     assert seen.read_text() == "task_failure ASIATENANTDEFAULT"
+
+
+def test_a_deadline_callback_runs_once_in_a_child_and_the_worker_keeps_the_claim(
+    tmp_path: Path,
+) -> None:
+    from chalicelib.core.deadlines import DEADLINE_CALLBACK_TASK
+
+    seen = tmp_path / "deadline.txt"
+    source = f"""
+import os
+from datetime import datetime, timedelta
+from chalicelib.sdk import DAG, DeadlineAlert, DeadlineReference, SyncCallback
+from operators.empty import EmptyOperator
+
+def notify(team, context):
+    with open("{seen}", "a") as f:
+        f.write(f"{{team}} {{context['deadline']['id']}} {{os.environ['AWS_ACCESS_KEY_ID']}}\\n")
+
+alert = DeadlineAlert(
+    reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
+    interval=timedelta(minutes=30),
+    callback=SyncCallback(notify, kwargs={{"team": "data"}}),
+)
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None, deadline=alert):
+    EmptyOperator(task_id="work")
+"""
+    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
+    run, _ = stack.scheduler.trigger("iso")
+    message, _ = stack.queue.pending.pop(0)
+    stack.scheduler.handle(message)
+    stack.executor.invocations.clear()  # the try is still running somewhere
+    stack.clock.advance(31 * 60)
+    stack.scheduler.tick()
+    (callback,) = [m for m in stack.executor.invocations if m.task_id == DEADLINE_CALLBACK_TASK]
+    assert stack.run_worker(callback).claimed
+    assert not stack.run_worker(callback).claimed  # a duplicate delivery: claimed already
+    assert seen.read_text() == f"data iso/{run.run_id}/0 ASIATENANTDEFAULT\n"
