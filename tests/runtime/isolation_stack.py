@@ -70,31 +70,31 @@ def bundle_stack(
     tenant: str | None = None,
     bundles_class: type[LocalBundleStore] = NoImportBundles,
 ) -> tuple[Stack, ListLogs]:
-    """A stack running the one DAG of ``source``, isolated when ``credentials`` is given."""
+    """A stack running the DAGs of ``source``, isolated when ``credentials`` is given."""
     project = tmp_path / "project"
     (project / "dags").mkdir(parents=True)
     path = project / "dags" / "iso.py"
     path.write_text(textwrap.dedent(source))
     loaded = load_dags([str(path)], check=False)
     assert not loaded.problems, loaded.problems
-    (dag,) = loaded.dags.values()
     bundle = build_bundle(project)
     store = bundles_class(tmp_path / "bucket", cache_dir=tmp_path / "cache")
     store.put(bundle)
     stack = Stack(store=InMemoryStateStore(), clock=FakeClock(T0))
-    spec = dag.to_spec(bundle_root=str(project))
-    stack.store.put_dag_version(
-        DagVersionRecord(
-            dag_id=spec.dag_id,
-            version=spec.content_hash,
-            spec_json=spec.model_dump_json(by_alias=True),
-            created_at=T0,
-            bundle_key=bundle.key,
+    for dag in loaded.dags.values():
+        spec = dag.to_spec(bundle_root=str(project))
+        stack.store.put_dag_version(
+            DagVersionRecord(
+                dag_id=spec.dag_id,
+                version=spec.content_hash,
+                spec_json=spec.model_dump_json(by_alias=True),
+                created_at=T0,
+                bundle_key=bundle.key,
+            )
         )
-    )
-    stack.store.upsert_dag(
-        DagRecord(dag_id=spec.dag_id, current_version=spec.content_hash, tenant=tenant)
-    )
+        stack.store.upsert_dag(
+            DagRecord(dag_id=spec.dag_id, current_version=spec.content_hash, tenant=tenant)
+        )
     logs = ListLogs()
     stack.deps.bundles = store
     stack.deps.task_logs = logs

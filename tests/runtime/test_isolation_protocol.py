@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
+from chalicelib.core.assets import AssetRef
 from chalicelib.core.states import TaskState
 from chalicelib.deploy.bundle_store import LocalBundleStore
 from chalicelib.runtime.isolation import child_env, tenant_bundles
 from chalicelib.runtime.isolation_broker import Services, add_xcom
 from chalicelib.runtime.isolation_codec import ProtocolError, result_from_json, result_to_json
 from chalicelib.runtime.outcome import TryResult
+from chalicelib.runtime.outlets import OutletEvent
 from chalicelib.runtime.xcom import InMemoryXComStore
 from tests.runtime.isolation_stack import bundle_stack, fixed_credentials
 
@@ -108,6 +110,9 @@ def test_a_result_round_trips_and_every_malformed_field_is_named() -> None:
         infrastructure=True,
         retry_base=1,
         infra_failures=1,
+        asset_events=(
+            OutletEvent(asset=AssetRef(uri="s3://b/k", name="k"), extra={"rows": 3}, alias="a"),
+        ),
     )
     assert result_from_json(result_to_json(full)) == full
     bad = {
@@ -282,3 +287,34 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None, deadline=alert):
     assert stack.run_worker(callback).claimed
     assert not stack.run_worker(callback).claimed  # a duplicate delivery: claimed already
     assert seen.read_text() == f"data iso/{run.run_id}/0 ASIATENANTDEFAULT\n"
+
+
+def test_a_child_triggers_its_tenants_dags_through_the_worker_and_no_other(
+    tmp_path: Path,
+) -> None:
+    from chalicelib.store.base import DagRecord
+
+    source = """
+from datetime import datetime
+from chalicelib.sdk import DAG
+from operators.empty import EmptyOperator
+from operators.trigger_dagrun import TriggerDagRunOperator
+
+with DAG("other", start_date=datetime(2024, 1, 1), schedule=None):
+    EmptyOperator(task_id="noop")
+
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
+    TriggerDagRunOperator(task_id="kick", trigger_dag_id="other", conf={"from": "iso"})
+    TriggerDagRunOperator(task_id="reach", trigger_dag_id="foreign")
+"""
+    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials, tenant="acme")
+    stack.store.upsert_dag(DagRecord(dag_id="foreign", current_version="v1", tenant="globex"))
+    run, _ = stack.scheduler.trigger("iso")
+    stack.settle()
+    assert stack.states("iso", run.run_id) == {"kick": "success", "reach": "failed"}
+    found, run_id = stack.xcoms[("iso", run.run_id)].pull("kick", -1, "trigger_run_id")
+    triggered = stack.store.get_run("other", run_id)
+    assert found and triggered is not None
+    assert triggered.conf == {"from": "iso"} and triggered.tenant == "acme"
+    reach = stack.store.get_instance("iso", run.run_id, "reach", -1)
+    assert reach is not None and reach.error == "LookupError: no deployed DAG 'foreign'"
