@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from chalicelib.aws.errors import is_infrastructure_error
-from chalicelib.deploy.bundle_store import BundleStore
 from chalicelib.runtime.isolation_broker import (
     BrokerClient,
     DagStatesProxy,
@@ -44,26 +43,6 @@ from chalicelib.runtime.isolation_codec import (
 from chalicelib.runtime.timeout import TryCancel
 from chalicelib.secrets import secret_masker
 from chalicelib.secrets.lookup import tenant_scope
-
-
-class _Extracted(BundleStore):
-    """The bundle folder the parent extracted: ``load`` needs no download here."""
-
-    def __init__(self, root: Path):
-        super().__init__(root.parent)
-        self.root = root
-
-    def load(self, key: str) -> Path:
-        return self.root
-
-    def exists(self, key: str) -> bool:
-        return True
-
-    def _write(self, key: str, data: bytes, content_type: str) -> None:
-        raise PermissionError("a task's interpreter writes no bundles")
-
-    def _read(self, key: str) -> bytes | None:
-        raise PermissionError("a task's interpreter reads no bundles")
 
 
 class _ForwardingSink:
@@ -124,7 +103,28 @@ def _clock(job: dict[str, Any]) -> Callable[[], dt.datetime]:
 
 
 def _load_dag(job: dict[str, Any]) -> Any:
-    return _Extracted(Path(job["root"])).load_dag(job["bundle_key"], job["fileloc"], job["dag_id"])
+    """The job's DAG, imported from the folder the parent extracted, with the
+    bundle (and its operator plugins) first on the path, as ``BundleStore.load_dag``
+    does in-process. A fresh interpreter has no other bundle's modules to forget,
+    and does not import the deploy package (a second of start-up saved)."""
+    from chalicelib.core.errors import DagValidationError, SlipstreamError
+    from chalicelib.sdk.loader import load_dags
+
+    root = Path(job["root"]).resolve()
+    path = (root / job["fileloc"]).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise FileNotFoundError(f"bundle {job['bundle_key']} has no DAG file {job['fileloc']!r}")
+    plugins = root / job["plugins"]
+    sys.path[:0] = [str(root), *([str(plugins)] if plugins.is_dir() else [])]
+    result = load_dags([str(path)], check=False)
+    if job["dag_id"] in result.dags:
+        return result.dags[job["dag_id"]]
+    if result.problems:
+        raise DagValidationError(result.problems)
+    found = ", ".join(sorted(result.dags)) or "none"
+    raise SlipstreamError(
+        f"bundle {job['bundle_key']}: no DAG {job['dag_id']!r} in {job['fileloc']}; found: {found}"
+    )
 
 
 def run_try(job: dict[str, Any], channel: Channel) -> dict[str, Any]:

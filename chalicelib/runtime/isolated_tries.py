@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from chalicelib.aws.errors import is_infrastructure_error
+from chalicelib.deploy.bundle import PLUGINS_FOLDER
 from chalicelib.runtime.isolation import (
     ChildOutcome,
     child_env,
@@ -46,6 +47,7 @@ def _base_job(deps: Any, kind: str, bundle_key: str, spec: Any, run: Any) -> dic
         "root": str(root),
         "bundle_key": bundle_key,
         "fileloc": spec.fileloc,
+        "plugins": PLUGINS_FOLDER,
         "dag_id": spec.dag_id,
         "spec": spec,
         "run": run,
