@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chalicelib.deploy.bundle_store import LocalBundleStore  # noqa: E402
-from tests.runtime.isolation_stack import bundle_stack, fixed_credentials  # noqa: E402
+from chalicelib.deploy.bundle_store import LocalBundleStore
+from tests.runtime.isolation_stack import bundle_stack, fixed_credentials
 
 SOURCE = """
 from datetime import datetime
@@ -40,7 +40,7 @@ def measure(folder: Path, isolated: bool, tries: int) -> list[float]:
     stack, _ = bundle_stack(folder, SOURCE, credentials=credentials, bundles_class=LocalBundleStore)
     seconds: list[float] = []
     for i in range(tries + 1):  # the first warms the bundle cache and imports
-        run, _ = stack.scheduler.trigger("noop", run_id=f"r{i}")
+        stack.scheduler.trigger("noop", run_id=f"r{i}")
         message, _ = stack.queue.pending.pop(0)
         stack.scheduler.handle(message)
         (invocation,) = stack.executor.invocations

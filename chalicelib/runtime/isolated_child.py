@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -130,7 +131,7 @@ def _load_dag(job: dict[str, Any]) -> Any:
 def run_try(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
     from chalicelib.runtime.dag_states import reading_dag_states
     from chalicelib.runtime.dag_triggers import triggering_dags
-    from chalicelib.runtime.executing import TryRequest, execute_try
+    from chalicelib.runtime.executing import execute_try
     from chalicelib.runtime.hitl import answering_hitl
     from chalicelib.runtime.outlets import TriggeringAssetEvents
     from chalicelib.runtime.sensor_wakeups import waking_sensors
@@ -149,19 +150,8 @@ def run_try(job: dict[str, Any], channel: Channel) -> dict[str, Any]:
             events = TriggeringAssetEvents(
                 lambda: _event_views(broker.call("assets", "triggering_events"))
             )
-        request = TryRequest(
-            dag=dag,
-            spec=job["spec"],
-            run=job["run"],
-            task_id=job["task_id"],
-            map_index=job["map_index"],
-            try_number=job["try_number"],
-            tenant=job["tenant"],
-            retry_base=job["retry_base"],
-            infra_failures=job["infra_failures"],
-            first_poke_at=job["first_poke_at"],
-            cancel=channel.cancel,
-            triggering_asset_events=events,
+        request = replace(
+            job["request"], dag=dag, cancel=channel.cancel, triggering_asset_events=events
         )
         wakeups = (
             waking_sensors(WakeupsProxy(broker)) if job["wakeups"] else contextlib.nullcontext()

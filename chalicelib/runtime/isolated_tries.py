@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.aws.errors import is_infrastructure_error
@@ -60,34 +61,15 @@ def _env(deps: Any, run: Any) -> dict[str, str]:
 
 
 def run_isolated_try(
-    deps: Any,
-    message: Any,
-    spec: Any,
-    run: Any,
-    bundle_key: str,
-    sink: TaskLogSink | None,
-    cancel: Any,
-    ports: TryPorts,
-    retry_base: int = 0,
-    infra_failures: int = 0,
-    first_poke_at: dt.datetime | None = None,
+    deps: Any, request: TryRequest, bundle_key: str, sink: TaskLogSink | None, ports: TryPorts
 ) -> TryResult:
+    """``request`` as the in-process path would run it, its DAG not imported (None)."""
     start = deps.clock()
-    request = TryRequest(
-        dag=None,
-        spec=spec,
-        run=run,
-        task_id=message.task_id,
-        map_index=message.map_index,
-        try_number=message.try_number,
-        tenant=run.tenant,
-        retry_base=retry_base,
-        infra_failures=infra_failures,
-    )
+    spec, run, retry_base = request.spec, request.run, request.retry_base
 
     def failed(error: str) -> TryResult:
         return failed_try(
-            spec, run, message.task_id, message.try_number, retry_base, start, deps.clock(), error
+            spec, run, request.task_id, request.try_number, retry_base, start, deps.clock(), error
         )
 
     try:
@@ -97,29 +79,23 @@ def run_isolated_try(
         if is_infrastructure_error(exc):
             return infrastructure_failure(request, start, deps.clock(), exc)
         return failed(f"{type(exc).__name__}: could not prepare the isolated try: {exc}")
+    job["request"] = replace(request, cancel=None, triggering_asset_events=None)
     job.update(
-        task_id=message.task_id,
-        map_index=message.map_index,
-        try_number=message.try_number,
-        tenant=run.tenant,
-        retry_base=retry_base,
-        infra_failures=infra_failures,
-        first_poke_at=first_poke_at,
         capture=sink is not None,
         asset_events=ports.load_asset_events is not None,
         wakeups=ports.wakeups is not None,
     )
-    timeout = spec.task(message.task_id).execution_timeout
+    timeout = spec.task(request.task_id).execution_timeout
     deadline = None if timeout is None else timeout + grace_seconds()
     xcoms = deps.xcoms(run.dag_id, run.run_id)
     outcome = run_child(
-        job, env, ports.services(xcoms), sink=sink, cancel=cancel, deadline=deadline
+        job, env, ports.services(xcoms), sink=sink, cancel=request.cancel, deadline=deadline
     )
     answer = outcome.answer or {}
     if "result" in answer:
         try:
             return result_from_json(
-                answer["result"], retry_base=retry_base, infra_failures=infra_failures
+                answer["result"], retry_base=retry_base, infra_failures=request.infra_failures
             )
         except ProtocolError as exc:
             return failed(f"IsolationProtocolError: bad result from the task's interpreter: {exc}")

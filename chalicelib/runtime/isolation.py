@@ -339,24 +339,12 @@ def _stop(proc: subprocess.Popen[bytes], *, patient: bool) -> None:
 def descendant_groups(pid: int) -> set[int]:
     """Process groups of ``pid``'s descendants (a BashOperator's command runs in
     its own group), read from /proc; empty where there is none."""
-    parents: dict[int, tuple[int, int]] = {}
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if len(fields) > 2:
-                parents[int(entry)] = (int(fields[1]), int(fields[2]))
+    table = process_groups.process_table() or {}
     found: set[int] = set()
     frontier = {pid}
     while frontier:
-        children = {p for p, (ppid, _) in parents.items() if ppid in frontier}
-        found |= {parents[p][1] for p in children}
+        children = {p for p, (_, ppid, _) in table.items() if ppid in frontier}
+        found |= {table[p][2] for p in children}
         frontier = children - frontier
     return found - {os.getpgrp()}
 

@@ -78,11 +78,19 @@ def alive(pgid: int) -> bool:
 
 def _live_members(pgid: int) -> int:
     """How many non-zombie processes are in the group; -1 when /proc cannot tell."""
+    table = process_table()
+    if table is None:
+        return -1
+    return sum(1 for state, _, group in table.values() if group == pgid and state not in "ZX")
+
+
+def process_table() -> dict[int, tuple[str, int, int]] | None:
+    """Every process's (state, parent pid, process group), from /proc; None without it."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return -1
-    count = 0
+        return None
+    table: dict[int, tuple[str, int, int]] = {}
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -93,9 +101,9 @@ def _live_members(pgid: int) -> int:
             continue
         # Fields after the command name (which may hold spaces): state ppid pgrp ...
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            count += 1
-    return count
+        if len(fields) > 2:
+            table[int(entry)] = (fields[0].decode(), int(fields[1]), int(fields[2]))
+    return table
 
 
 class _Stopper:

@@ -292,10 +292,7 @@ def _run_try(
 
     try:
         if deps.task_credentials is not None and bundle_key is not None and spec.fileloc:
-            return run_isolated_try(
-                deps, message, spec, run, bundle_key, sink, cancel, ports,
-                retry_base, infra_failures, first_poke_at,
-            )  # fmt: skip
+            return run_isolated_try(deps, request_for(None), bundle_key, sink, ports)
         # The bundle's import-time output belongs to the try too; the log is
         # shipped after the hand-off, with the try's AWS calls (_close_log).
         with capture_try(sink, flush=False):

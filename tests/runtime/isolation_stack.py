@@ -9,18 +9,18 @@ imports the DAG file itself in isolated mode.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from chalicelib.deploy.bundle import build_bundle
 from chalicelib.deploy.bundle_store import LocalBundleStore
-from chalicelib.runtime.task_log import LogEvent, TaskLogSink
+from chalicelib.runtime.task_log import TaskLogSink
 from chalicelib.sdk.loader import load_dags
 from chalicelib.store.base import DagRecord, DagVersionRecord
 from chalicelib.store.memory import InMemoryStateStore
+from tests.runtime.test_task_log import ListWriter
 from tests.scheduler.harness import FakeClock, Stack
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -31,18 +31,6 @@ class NoImportBundles(LocalBundleStore):
 
     def load_dag(self, key: str, fileloc: str, dag_id: str) -> Any:
         raise AssertionError("the worker imported the DAG file itself in isolated mode")
-
-
-class ListWriter:
-    def __init__(self) -> None:
-        self.batches: list[list[LogEvent]] = []
-
-    def write(self, events: Sequence[LogEvent]) -> None:
-        self.batches.append(list(events))
-
-    @property
-    def lines(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for batch in self.batches for _, line in batch]
 
 
 class ListLogs:
@@ -109,3 +97,18 @@ def fixed_credentials(tenant: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "tenant-secret",
         "AWS_SESSION_TOKEN": "tenant-token",
     }
+
+
+def run_once(tmp_path: Path, source: str, **options: Any) -> tuple[Stack, ListLogs, Any]:
+    """Deploy ``source`` (isolated, fixed credentials unless told), run DAG ``iso`` to its end."""
+    options.setdefault("credentials", fixed_credentials)
+    stack, logs = bundle_stack(tmp_path, source, **options)
+    run, _ = stack.scheduler.trigger("iso")
+    stack.settle()
+    return stack, logs, run
+
+
+def instance(stack: Stack, run: Any, task_id: str) -> Any:
+    ti = stack.store.get_instance(run.dag_id, run.run_id, task_id, -1)
+    assert ti is not None, f"no instance of {task_id}"
+    return ti

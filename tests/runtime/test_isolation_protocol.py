@@ -18,7 +18,7 @@ from chalicelib.runtime.isolation_codec import ProtocolError, result_from_json, 
 from chalicelib.runtime.outcome import TryResult
 from chalicelib.runtime.outlets import OutletEvent
 from chalicelib.runtime.xcom import InMemoryXComStore
-from tests.runtime.isolation_stack import bundle_stack, fixed_credentials
+from tests.runtime.isolation_stack import bundle_stack, fixed_credentials, instance, run_once
 
 T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
@@ -53,11 +53,9 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     PythonOperator(task_id="evil", python_callable=evil)
 """
     )
-    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
-    run, _ = stack.scheduler.trigger("iso")
-    stack.settle()
-    ti = stack.store.get_instance("iso", run.run_id, "evil", -1)
-    assert ti is not None and ti.state is TaskState.FAILED
+    stack, _, run = run_once(tmp_path, source)
+    ti = instance(stack, run, "evil")
+    assert ti.state is TaskState.FAILED
     assert ti.error is not None
     assert ti.error.startswith("IsolationProtocolError: the task's interpreter broke the protocol")
     assert "not JSON" in ti.error
@@ -78,11 +76,9 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     PythonOperator(task_id="liar", python_callable=liar)
 """
     )
-    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
-    run, _ = stack.scheduler.trigger("iso")
-    stack.settle()
-    ti = stack.store.get_instance("iso", run.run_id, "liar", -1)
-    assert ti is not None and ti.state is TaskState.FAILED
+    stack, _, run = run_once(tmp_path, source)
+    ti = instance(stack, run, "liar")
+    assert ti.state is TaskState.FAILED
     assert ti.error == (
         "IsolationProtocolError: bad result from the task's interpreter: "
         "a try cannot end in state 'running'"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import group_gone
-from tests.runtime.isolation_stack import bundle_stack, fixed_credentials
+from tests.runtime.isolation_stack import bundle_stack, fixed_credentials, instance, run_once
 
 HEADER = """
 import os, signal, time
@@ -21,12 +21,6 @@ from chalicelib.sdk import DAG
 from operators.bash import BashOperator
 from operators.python import PythonOperator
 """
-
-
-def _instance(stack, run, task_id):  # type: ignore[no-untyped-def]
-    ti = stack.store.get_instance(run.dag_id, run.run_id, task_id, -1)
-    assert ti is not None
-    return ti
 
 
 def test_execution_timeout_is_enforced_inside_the_child(tmp_path: Path) -> None:
@@ -40,10 +34,8 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     PythonOperator(task_id="slow", python_callable=slow, execution_timeout=timedelta(seconds=1))
 """
     )
-    stack, logs = bundle_stack(tmp_path, source, credentials=fixed_credentials)
-    run, _ = stack.scheduler.trigger("iso")
-    stack.settle()
-    ti = _instance(stack, run, "slow")
+    stack, logs, run = run_once(tmp_path, source)
+    ti = instance(stack, run, "slow")
     assert ti.state.value == "failed"
     assert ti.error == "TaskTimeout: Task exceeded its execution_timeout of 1s"
     assert any(level == "error" for _, level, _ in logs.events("slow"))
@@ -64,10 +56,8 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     PythonOperator(task_id="deaf", python_callable=deaf, execution_timeout=timedelta(seconds=1))
 """
     )
-    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
-    run, _ = stack.scheduler.trigger("iso")
-    stack.settle()
-    ti = _instance(stack, run, "deaf")
+    stack, _, run = run_once(tmp_path, source)
+    ti = instance(stack, run, "deaf")
     assert ti.state.value == "failed"
     assert ti.error is not None
     assert ti.error.startswith("TaskTimeout: Task exceeded its execution_timeout of 1s")
@@ -102,7 +92,7 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     if stuck:
         os.killpg(pgid, signal.SIGKILL)
     assert not stuck, "the worker kept running a try the store says is over"
-    ti = _instance(stack, run, "stubborn")
+    ti = instance(stack, run, "stubborn")
     assert ti.error is not None
     assert ti.error.startswith("TaskCancelled: Task stopped: the try is no longer running")
     assert group_gone(pgid)
@@ -121,10 +111,8 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     PythonOperator(task_id="die", python_callable=die, retries=1, retry_delay=timedelta(0))
 """
     )
-    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
-    run, _ = stack.scheduler.trigger("iso")
-    stack.settle()
-    ti = _instance(stack, run, "die")
+    stack, _, run = run_once(tmp_path, source)
+    ti = instance(stack, run, "die")
     assert (ti.state.value, ti.try_number) == ("failed", 2)
     assert ti.error == (
         "IsolatedTaskDied: the task's interpreter ended without a result (killed by signal SIGKILL)"
