@@ -314,3 +314,69 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     assert triggered.conf == {"from": "iso"} and triggered.tenant == "acme"
     reach = stack.store.get_instance("iso", run.run_id, "reach", -1)
     assert reach is not None and reach.error == "LookupError: no deployed DAG 'foreign'"
+
+
+def test_the_ports_cross_the_broker_as_the_same_objects() -> None:
+    import json
+
+    from chalicelib.core.hitl import HitlKey, HitlRequest, HitlResponse
+    from chalicelib.core.s3_keys import KeyPattern
+    from chalicelib.runtime.isolation_broker import (
+        BrokerClient,
+        DagStatesProxy,
+        HitlProxy,
+        WakeupsProxy,
+        add_dag_states,
+        add_hitl,
+        add_wakeups,
+    )
+
+    calls: list[tuple[str, Any]] = []
+    answer = HitlResponse(("yes",), {"n": 1}, T0, {"id": "u1", "name": "Ann"})
+
+    class Port:
+        def open(self, key: Any, request: Any, now: Any) -> None:
+            calls.append(("open", (key, request, now)))
+
+        def response(self, key: Any, try_number: int) -> Any:
+            calls.append(("response", (key, try_number)))
+            return answer
+
+        def close(self, key: Any, try_number: int, response: Any) -> Any:
+            calls.append(("close", (key, try_number, response)))
+            return response
+
+        def wake_on_s3(self, patterns: Any) -> None:
+            calls.append(("wake", patterns))
+
+        def run_state(self, dag_id: str, logical_date: Any) -> str:
+            calls.append(("run_state", (dag_id, logical_date)))
+            return "success"
+
+    services = Services()
+    add_hitl(services, Port())
+    add_wakeups(services, Port())
+    add_dag_states(services, Port())
+
+    def send(frame: dict[str, Any]) -> None:  # through JSON text, as over the pipe
+        reply = services.answer(json.loads(json.dumps(frame)))
+        client.deliver(json.loads(json.dumps(reply)))
+
+    client = BrokerClient(send)
+    key = HitlKey("d", "r", "t", 2)
+    request = HitlRequest(
+        "Approve?", ("yes", "no"), defaults=("no",), params={"n": {"value": 1}}, created_at=T0
+    )
+    HitlProxy(client).open(key, request, T0)
+    assert HitlProxy(client).response(key, 1) == answer
+    assert HitlProxy(client).close(key, 1, answer) == answer
+    patterns = [KeyPattern("bucket", "in/*.csv", "glob")]
+    WakeupsProxy(client).wake_on_s3(patterns)
+    assert DagStatesProxy(client).run_state("up", T0) == "success"
+    assert calls == [
+        ("open", (key, request, T0)),
+        ("response", (key, 1)),
+        ("close", (key, 1, answer)),
+        ("wake", patterns),
+        ("run_state", ("up", T0)),
+    ]
