@@ -380,3 +380,24 @@ def test_the_ports_cross_the_broker_as_the_same_objects() -> None:
         ("wake", patterns),
         ("run_state", ("up", T0)),
     ]
+
+
+def test_an_aws_error_in_the_worker_stays_an_infrastructure_error_in_the_child() -> None:
+    from botocore.exceptions import ClientError
+
+    from chalicelib.aws.errors import is_infrastructure_error
+    from chalicelib.runtime.isolation_broker import remote_error
+
+    class Throttled:
+        def pull_encoded(self, task_id: str, map_index: int, key: str) -> Any:
+            error = {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}
+            raise ClientError(error, "GetItem")  # type: ignore[arg-type]
+
+    services = Services()
+    add_xcom(services, Throttled())
+    args = {"task_id": "t", "map_index": -1, "key": "k"}
+    reply = services.answer({"call": 1, "service": "xcom", "method": "pull_encoded", "args": args})
+    raised = remote_error(reply["error"])
+    assert is_infrastructure_error(raised)
+    assert str(raised).startswith("ClientError: An error occurred (ThrottlingException)")
+    assert isinstance(remote_error({"type": "LookupError", "message": "no DAG"}), LookupError)
