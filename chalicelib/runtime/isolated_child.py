@@ -27,19 +27,19 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from chalicelib.aws.errors import is_infrastructure_error
-from chalicelib.runtime.isolation_broker import (
+from chalicelib.runtime.isolation_codec import (
+    decode_frame,
+    read_bytes,
+    result_to_json,
+    write_json,
+)
+from chalicelib.runtime.isolation_proxies import (
     BrokerClient,
     DagStatesProxy,
     DagTriggerProxy,
     HitlProxy,
     WakeupsProxy,
     XComProxy,
-)
-from chalicelib.runtime.isolation_codec import (
-    decode_frame,
-    read_bytes,
-    result_to_json,
-    write_json,
 )
 from chalicelib.runtime.timeout import TryCancel
 from chalicelib.secrets import secret_masker

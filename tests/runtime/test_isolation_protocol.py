@@ -321,14 +321,12 @@ def test_the_ports_cross_the_broker_as_the_same_objects() -> None:
 
     from chalicelib.core.hitl import HitlKey, HitlRequest, HitlResponse
     from chalicelib.core.s3_keys import KeyPattern
-    from chalicelib.runtime.isolation_broker import (
+    from chalicelib.runtime.isolation_broker import add_dag_states, add_hitl, add_wakeups
+    from chalicelib.runtime.isolation_proxies import (
         BrokerClient,
         DagStatesProxy,
         HitlProxy,
         WakeupsProxy,
-        add_dag_states,
-        add_hitl,
-        add_wakeups,
     )
 
     calls: list[tuple[str, Any]] = []
@@ -386,7 +384,7 @@ def test_an_aws_error_in_the_worker_stays_an_infrastructure_error_in_the_child()
     from botocore.exceptions import ClientError
 
     from chalicelib.aws.errors import is_infrastructure_error
-    from chalicelib.runtime.isolation_broker import remote_error
+    from chalicelib.runtime.isolation_proxies import remote_error
 
     class Throttled:
         def pull_encoded(self, task_id: str, map_index: int, key: str) -> Any:
