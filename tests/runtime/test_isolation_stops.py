@@ -23,41 +23,37 @@ from operators.python import PythonOperator
 """
 
 
-def test_execution_timeout_is_enforced_inside_the_child(tmp_path: Path) -> None:
-    source = (
+def timed_task(body: str) -> str:
+    """A DAG ``iso`` of one task ``timed``, running ``body``, with a 1 s execution_timeout."""
+    return (
         HEADER
-        + """
-def slow():
+        + f"""
+def timed():
+    {body}
     time.sleep(120)
 
 with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
-    PythonOperator(task_id="slow", python_callable=slow, execution_timeout=timedelta(seconds=1))
+    PythonOperator(task_id="timed", python_callable=timed, execution_timeout=timedelta(seconds=1))
 """
     )
-    stack, logs, run = run_once(tmp_path, source)
-    ti = instance(stack, run, "slow")
+
+
+def test_execution_timeout_is_enforced_inside_the_child(tmp_path: Path) -> None:
+    stack, logs, run = run_once(tmp_path, timed_task("pass"))
+    ti = instance(stack, run, "timed")
     assert ti.state.value == "failed"
     assert ti.error == "TaskTimeout: Task exceeded its execution_timeout of 1s"
-    assert any(level == "error" for _, level, _ in logs.events("slow"))
+    assert any(level == "error" for _, level, _ in logs.events("timed"))
 
 
 def test_a_child_past_its_outer_deadline_is_stopped_by_the_worker(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLIPSTREAM_ISOLATION_GRACE_SECONDS", "1")
-    source = (
-        HEADER
-        + """
-def deaf():
-    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])  # the child's own timer
-    time.sleep(120)
-
-with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
-    PythonOperator(task_id="deaf", python_callable=deaf, execution_timeout=timedelta(seconds=1))
-"""
-    )
+    # the task blocks the child's own timer, so only the worker can stop it
+    source = timed_task("signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])")
     stack, _, run = run_once(tmp_path, source)
-    ti = instance(stack, run, "deaf")
+    ti = instance(stack, run, "timed")
     assert ti.state.value == "failed"
     assert ti.error is not None
     assert ti.error.startswith("TaskTimeout: Task exceeded its execution_timeout of 1s")
