@@ -17,7 +17,6 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.aws.errors import is_infrastructure_error
-from chalicelib.deploy.bundle import PLUGINS_FOLDER
 from chalicelib.runtime.isolation import (
     ChildOutcome,
     child_env,
@@ -42,6 +41,8 @@ class BundleLoadFailed(Exception):
 
 def _base_job(deps: Any, kind: str, bundle_key: str, spec: Any, run: Any) -> dict[str, Any]:
     """What every child needs: the tenant's bundle folder (extracted here) and the DAG."""
+    from chalicelib.deploy.bundle import PLUGINS_FOLDER  # the worker's store loaded it already
+
     root = tenant_bundles(deps.bundles, run.tenant).load(bundle_key)
     return {
         "kind": kind,
