@@ -188,6 +188,8 @@ def test_a_dag_runs_end_to_end_with_its_code_in_child_interpreters(
     assert is_dumpable() is False
     if os.geteuid() != 0:
         assert reached["parent_environ"] == "denied"
+    # the bundle was extracted into the tenant's own folder, nowhere else
+    assert [p.name for p in (tmp_path / "cache" / "isolated").iterdir()] == ["tenant-acme"]
     # one child per try, each with freshly assumed credentials
     assert len(issued) == 6
     assert json.dumps(reached["env"]).count("s3cr3t") == 0
