@@ -113,3 +113,35 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     assert ti.error == (
         "IsolatedTaskDied: the task's interpreter ended without a result (killed by signal SIGKILL)"
     )
+
+
+def test_a_child_that_does_not_stop_when_cancelled_is_stopped_by_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process, a cancel reaches a task blocked in C code (a long sleep) only
+    when the call returns; the worker stops such a child after the grace."""
+    monkeypatch.setenv("SLIPSTREAM_ISOLATION_GRACE_SECONDS", "1")
+    started = tmp_path / "started"
+    source = (
+        HEADER
+        + f"""
+def blocked():
+    open("{started}", "w").close()
+    time.sleep(600)
+
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="blocked", python_callable=blocked)
+"""
+    )
+    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
+    run, _ = stack.scheduler.trigger("iso")
+    stack.deps.heartbeat_seconds = 0.05
+    stack.store.heartbeat = lambda *args: not started.exists()  # type: ignore[method-assign]
+    worker = threading.Thread(target=stack.settle, daemon=True)
+    worker.start()
+    worker.join(120)  # a bound, not a pause
+    assert not worker.is_alive(), "the worker waited for a child it had cancelled"
+    ti = instance(stack, run, "blocked")
+    assert ti.error == (
+        "TaskCancelled: Task stopped: the try is no longer running (marked, cleared or reaped)"
+    )
