@@ -202,6 +202,8 @@ JOBS = {"try": run_try, "dag_callbacks": run_dag_callbacks, "deadline": run_dead
 
 
 def main(argv: list[str]) -> int:
+    for fd in (int(argv[1]), int(argv[2])):
+        os.set_inheritable(fd, False)  # a command the task starts must not hold the channel
     inbound = os.fdopen(int(argv[1]), "rb", buffering=0)
     outbound = os.fdopen(int(argv[2]), "wb", buffering=0)
     body = read_bytes(inbound)

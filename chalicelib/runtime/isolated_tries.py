@@ -92,6 +92,9 @@ def run_isolated_try(
     outcome = run_child(
         job, env, ports.services(xcoms), sink=sink, cancel=request.cancel, deadline=deadline
     )
+    if outcome.unstarted is not None:
+        unstarted = OSError(f"could not start the task's interpreter: {outcome.unstarted}")
+        return infrastructure_failure(request, start, deps.clock(), unstarted)
     answer = outcome.answer or {}
     if "result" in answer:
         try:

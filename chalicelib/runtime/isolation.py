@@ -180,6 +180,7 @@ class ChildOutcome:
     timed_out: bool = False
     died: str | None = None  # "exit code 3", "signal SIGKILL"
     protocol: str | None = None  # what was malformed
+    unstarted: str | None = None  # why no child could be started
 
 
 def run_child(
@@ -199,16 +200,22 @@ def run_child(
     make_non_dumpable()
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", CHILD_MODULE, str(to_child_r), str(from_child_w)],
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        close_fds=True,
-        pass_fds=(to_child_r, from_child_w),
-    )
-    os.close(to_child_r)
-    os.close(from_child_w)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", CHILD_MODULE, str(to_child_r), str(from_child_w)],
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=(to_child_r, from_child_w),
+        )
+    except OSError as exc:  # out of processes or memory: the machine's fault, not the task's
+        os.close(to_child_w)
+        os.close(from_child_r)
+        return ChildOutcome(unstarted=f"{type(exc).__name__}: {exc}")
+    finally:
+        os.close(to_child_r)  # the child's ends: only the child keeps them open
+        os.close(from_child_w)
     outbound = os.fdopen(to_child_w, "wb", buffering=0)
     inbound = os.fdopen(from_child_r, "rb", buffering=0)
     frames: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -252,6 +259,7 @@ def _serve(
 ) -> ChildOutcome:
     started = time.monotonic()
     stop_at: float | None = None  # when the child's group gets SIGTERM
+    exited_at: float | None = None
     outcome = ChildOutcome()
     while True:
         try:
@@ -260,6 +268,12 @@ def _serve(
             kind, frame = "", None
         if kind == "bad":
             return ChildOutcome(protocol=frame)
+        if kind == "" and proc.poll() is not None:
+            # Ended, and its channel is still open: something it started holds the
+            # descriptor. Frames it wrote before it ended arrive first.
+            exited_at = exited_at or time.monotonic()
+            if time.monotonic() - exited_at > 2.0:
+                kind = "eof"
         if kind == "eof":
             proc.wait()
             if outcome.cancelled or outcome.timed_out:

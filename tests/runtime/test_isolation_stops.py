@@ -145,3 +145,34 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     assert ti.error == (
         "TaskCancelled: Task stopped: the try is no longer running (marked, cleared or reaped)"
     )
+
+
+def test_a_child_that_cannot_start_is_an_infrastructure_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    source = (
+        HEADER
+        + """
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
+    PythonOperator(task_id="never", python_callable=print, retries=0)
+"""
+    )
+    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(subprocess, "Popen", no_processes)
+    run, _ = stack.scheduler.trigger("iso")
+    message, _ = stack.queue.pending.pop(0)
+    stack.scheduler.handle(message)
+    (invocation,) = stack.executor.invocations
+    stack.run_worker(invocation)
+    ti = instance(stack, run, "never")
+    assert ti.state.value == "up_for_retry"  # not charged to the task's (zero) retries
+    assert ti.error == (
+        "infrastructure failure: OSError: could not start the task's interpreter: "
+        "BlockingIOError: [Errno 11] Resource temporarily unavailable"
+    )
