@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,20 @@ def test_a_child_past_its_outer_deadline_is_stopped_by_the_worker(
     assert "interpreter was stopped" in ti.error
 
 
+def cancelled_once_started(tmp_path: Path, source: str, started: Path) -> tuple[Any, Any, bool]:
+    """Run DAG ``iso`` on a worker thread; the store says its try is over (someone
+    marked it) once ``started`` exists. True when the worker is still busy after
+    a bound (not a pause: the try is stopped about a second in)."""
+    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
+    run, _ = stack.scheduler.trigger("iso")
+    stack.deps.heartbeat_seconds = 0.05
+    stack.store.heartbeat = lambda *args: not started.exists()  # type: ignore[method-assign]
+    worker = threading.Thread(target=stack.settle, daemon=True)
+    worker.start()
+    worker.join(120)
+    return stack, run, worker.is_alive()
+
+
 def test_a_cancelled_try_stops_its_child_and_the_commands_it_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,15 +90,8 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     )
 """
     )
-    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
-    run, _ = stack.scheduler.trigger("iso")
-    stack.deps.heartbeat_seconds = 0.05
     # The store says the try is over once its command runs (someone marked it failed).
-    stack.store.heartbeat = lambda *args: not pidfile.exists()  # type: ignore[method-assign]
-    worker = threading.Thread(target=stack.settle, daemon=True)
-    worker.start()
-    worker.join(120)  # a bound, not a pause
-    stuck = worker.is_alive()
+    stack, run, stuck = cancelled_once_started(tmp_path, source, pidfile)
     pgid = int(pidfile.read_text())
     if stuck:
         os.killpg(pgid, signal.SIGKILL)
@@ -133,14 +141,8 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     PythonOperator(task_id="blocked", python_callable=blocked)
 """
     )
-    stack, _ = bundle_stack(tmp_path, source, credentials=fixed_credentials)
-    run, _ = stack.scheduler.trigger("iso")
-    stack.deps.heartbeat_seconds = 0.05
-    stack.store.heartbeat = lambda *args: not started.exists()  # type: ignore[method-assign]
-    worker = threading.Thread(target=stack.settle, daemon=True)
-    worker.start()
-    worker.join(120)  # a bound, not a pause
-    assert not worker.is_alive(), "the worker waited for a child it had cancelled"
+    stack, run, stuck = cancelled_once_started(tmp_path, source, started)
+    assert not stuck, "the worker waited for a child it had cancelled"
     ti = instance(stack, run, "blocked")
     assert ti.error == (
         "TaskCancelled: Task stopped: the try is no longer running (marked, cleared or reaped)"
