@@ -65,6 +65,13 @@ def registered(owner: int | None = None) -> list[int]:
         return [g for g, o in _owners.items() if owner is None or o == owner]
 
 
+def unfinished() -> list[int]:
+    """Groups still registered or still inside their SIGTERM grace (a process
+    about to exit kills these rather than leave them behind)."""
+    with _lock:
+        return sorted(set(_owners) | set(_stoppers))
+
+
 def alive(pgid: int) -> bool:
     """Whether any process of the group still runs (zombies waiting to be reaped do not)."""
     try:
