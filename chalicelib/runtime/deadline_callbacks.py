@@ -96,6 +96,11 @@ def run_deadline_callback(deps: Any, message: WorkerMessage, spec: Any, run: Dag
     if bundle_key is None or spec.fileloc is None:
         log.warning("%s: no bundle to load the deadline callback from", message.label)
         return False
+    if getattr(deps, "task_credentials", None) is not None:  # user code in a child
+        from chalicelib.runtime.isolated_tries import run_isolated_deadline
+
+        when = found[0].deadline_time
+        return run_isolated_deadline(deps, message, spec, run, bundle_key, index, when)
     # Loaded before the claim: a worker that fails to load the DAG leaves the
     # callback unclaimed, so the tick sends it again (REDISPATCH_AFTER).
     dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)

@@ -65,6 +65,13 @@ def registered(owner: int | None = None) -> list[int]:
         return [g for g, o in _owners.items() if owner is None or o == owner]
 
 
+def unfinished() -> list[int]:
+    """Groups still registered or still inside their SIGTERM grace (a process
+    about to exit kills these rather than leave them behind)."""
+    with _lock:
+        return sorted(set(_owners) | set(_stoppers))
+
+
 def alive(pgid: int) -> bool:
     """Whether any process of the group still runs (zombies waiting to be reaped do not)."""
     try:
@@ -78,11 +85,19 @@ def alive(pgid: int) -> bool:
 
 def _live_members(pgid: int) -> int:
     """How many non-zombie processes are in the group; -1 when /proc cannot tell."""
+    table = process_table()
+    if table is None:
+        return -1
+    return sum(1 for state, _, group in table.values() if group == pgid and state not in "ZX")
+
+
+def process_table() -> dict[int, tuple[str, int, int]] | None:
+    """Every process's (state, parent pid, process group), from /proc; None without it."""
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return -1
-    count = 0
+        return None
+    table: dict[int, tuple[str, int, int]] = {}
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -93,9 +108,9 @@ def _live_members(pgid: int) -> int:
             continue
         # Fields after the command name (which may hold spaces): state ppid pgrp ...
         fields = stat[stat.rfind(b")") + 2 :].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            count += 1
-    return count
+        if len(fields) > 2:
+            table[int(entry)] = (fields[0].decode(), int(fields[1]), int(fields[2]))
+    return table
 
 
 class _Stopper:

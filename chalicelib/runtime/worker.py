@@ -38,11 +38,8 @@ from typing import Any, Protocol
 from chalicelib.aws.errors import describe, is_infrastructure_error
 from chalicelib.core.engine import Reconcile, TaskFinished
 from chalicelib.core.messages import WorkerMessage
-from chalicelib.core.runs import RunType
 from chalicelib.core.states import TaskState
 from chalicelib.runtime.dag_callbacks import DAG_CALLBACK_TASK, run_dag_callbacks
-from chalicelib.runtime.dag_states import StoreDagStateReader, reading_dag_states
-from chalicelib.runtime.dag_triggers import SchedulerDagTrigger, triggering_dags
 from chalicelib.runtime.deadline_callbacks import DEADLINE_CALLBACK_TASK, run_deadline_callback
 from chalicelib.runtime.executing import (
     TryRequest,
@@ -50,12 +47,12 @@ from chalicelib.runtime.executing import (
     execute_try,
     infrastructure_failure,
 )
-from chalicelib.runtime.hitl import StoreHitl, answering_hitl
-from chalicelib.runtime.outlets import EventView, TriggeringAssetEvents
+from chalicelib.runtime.isolated_tries import run_isolated_dag_callbacks, run_isolated_try
+from chalicelib.runtime.isolation import TaskCredentials, failed_try
 from chalicelib.runtime.recording import WorkerOutcome, persistently, record_and_hand_off
-from chalicelib.runtime.sensor_wakeups import TryWakeups, waking_sensors
 from chalicelib.runtime.task_log import TaskLogSink, capture_try
 from chalicelib.runtime.timeout import TryCancel
+from chalicelib.runtime.try_ports import try_ports
 from chalicelib.runtime.xcom import XComStore
 from chalicelib.scheduler.service import Scheduler
 from chalicelib.store.base import StateStore
@@ -103,6 +100,9 @@ class WorkerDeps:
     sleep: Callable[[float], None] = time.sleep  # between repeats of a step AWS refused
     assets: Any = None  # scheduler.assets.AssetService; None: outlets record nothing
     s3_watches: Any = None  # store.s3_watches.S3WatchStore; None: sensors only poll
+    # The tenant's credentials (STS, tagged with the tenant) for user code run in a
+    # child interpreter (runtime.isolation); None: user code runs in this process.
+    task_credentials: TaskCredentials | None = None
 
 
 _default_deps: WorkerDeps | None = None
@@ -242,8 +242,10 @@ def _dag_callbacks(deps: WorkerDeps, message: WorkerMessage, spec: Any, run: Any
     if bundle_key is None or spec.fileloc is None or not run.state.finished:
         log.warning("%s: no callbacks to run (no bundle, or the run is not over)", message.label)
         return WorkerOutcome(claimed=False)
-    dag = deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id)
-    ran = run_dag_callbacks(dag, run)
+    if deps.task_credentials is not None:
+        ran = run_isolated_dag_callbacks(deps, message, spec, run, bundle_key)
+    else:
+        ran = run_dag_callbacks(deps.bundles.load_dag(bundle_key, spec.fileloc, spec.dag_id), run)
     log.info("%s: ran %d DAG callbacks for a %s run", message.label, ran, run.state.value)
     return WorkerOutcome(claimed=True, recorded=False)
 
@@ -270,6 +272,8 @@ def _run_try(
     )
     beat.start()
 
+    ports = try_ports(deps, message, run)
+
     def request_for(dag: Any) -> TryRequest:
         return TryRequest(
             dag=dag,
@@ -283,10 +287,12 @@ def _run_try(
             infra_failures=infra_failures,
             first_poke_at=first_poke_at,
             cancel=cancel,
-            triggering_asset_events=_triggering_events(deps, run),
+            triggering_asset_events=ports.asset_events,
         )
 
     try:
+        if deps.task_credentials is not None and bundle_key is not None and spec.fileloc:
+            return run_isolated_try(deps, request_for(None), bundle_key, sink, ports)
         # The bundle's import-time output belongs to the try too; the log is
         # shipped after the hand-off, with the try's AWS calls (_close_log).
         with capture_try(sink, flush=False):
@@ -302,50 +308,10 @@ def _run_try(
                     return infrastructure_failure(request_for(None), now, now, exc)
                 return _load_failure(deps, message, spec, run, exc, retry_base)
             request = request_for(dag)
-            # ExternalTaskSensor reads other runs through the store, and
-            # TriggerDagRunOperator starts them through the scheduler, as this tenant
-            reader = StoreDagStateReader(deps.store, deps.scheduler.specs, run.tenant)
-            trigger = SchedulerDagTrigger(deps.scheduler, run.tenant)
-            wakeups = (
-                waking_sensors(TryWakeups(deps.s3_watches, message))
-                if deps.s3_watches is not None
-                else contextlib.nullcontext()
-            )
-            hitl = StoreHitl(lambda: _hitl_store(deps), run.tenant)
-            with (
-                reading_dag_states(reader),
-                triggering_dags(trigger),
-                wakeups,
-                answering_hitl(hitl),
-            ):
+            with ports.in_context():
                 return execute_try(request, deps.xcoms(run.dag_id, run.run_id), clock=deps.clock)
     finally:
         stop.set()
-
-
-def _hitl_store(deps: WorkerDeps) -> Any:
-    from chalicelib.store.hitl import hitl_store
-
-    return hitl_store(deps.store)
-
-
-def _triggering_events(deps: WorkerDeps, run: Any) -> TriggeringAssetEvents | None:
-    """An asset-triggered run's events, loaded only if the task reads them."""
-    if deps.assets is None or run.run_type is not RunType.ASSET_TRIGGERED:
-        return None
-
-    def load() -> dict[str, list[Any]]:
-        stored = deps.assets.store.run_events(run.dag_id, run.run_id)
-        found: dict[str, list[Any]] = {}
-        for key, events in stored.items():
-            views = [EventView(e) for e in events]
-            found.setdefault(key, []).extend(views)
-            if key.startswith("alias:"):  # an alias's events also show under their assets
-                for view in views:
-                    found.setdefault(view.asset.uri, []).append(view)
-        return found
-
-    return TriggeringAssetEvents(load)
 
 
 def _try_log_sink(deps: WorkerDeps, message: WorkerMessage) -> TaskLogSink | None:
@@ -414,22 +380,14 @@ def _load_failure(
     exc: Exception,
     retry_base: int = 0,
 ) -> TryResult:
-    from chalicelib.core.retries import decide_after_failure
-
     now = deps.clock()
-    decision = decide_after_failure(
-        spec.task(message.task_id),
-        dag_id=spec.dag_id,
-        logical_date=run.logical_date,
-        try_number=message.try_number,
-        failed_at=now,
-        retry_base=retry_base,
-    )
-    return TryResult(
-        state=decision.state,
-        start_date=now,
-        end_date=now,
-        next_try_at=decision.next_try_at,
-        retry_delay_seconds=decision.delay_seconds,
-        error=f"{type(exc).__name__}: could not load the DAG code: {exc}",
+    return failed_try(
+        spec,
+        run,
+        message.task_id,
+        message.try_number,
+        retry_base,
+        now,
+        now,
+        f"{type(exc).__name__}: could not load the DAG code: {exc}",
     )
