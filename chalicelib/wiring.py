@@ -285,6 +285,7 @@ def read_try_log(
 
 
 def build_worker_deps(sched: Scheduler | None = None) -> Any:
+    from chalicelib.runtime.tenant_credentials import task_credentials_from_environment
     from chalicelib.runtime.worker import WorkerDeps
     from chalicelib.store.usage import CallMeter
 
@@ -299,4 +300,7 @@ def build_worker_deps(sched: Scheduler | None = None) -> Any:
         meter=CallMeter,  # each try's AWS calls, reported in its log
         assets=asset_service(sched),
         s3_watches=s3_watches(sched),
+        # a stage with a TaskCodeRole runs user code in a child interpreter
+        # holding only its tenant's credentials (docs/security.md)
+        task_credentials=task_credentials_from_environment(),
     )

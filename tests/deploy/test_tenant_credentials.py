@@ -155,3 +155,32 @@ def test_from_environment_is_none_without_the_role(monkeypatch: pytest.MonkeyPat
         assert isinstance(credentials, StsTenantCredentials)
         assert credentials.role_arn == ROLE_ARN
         assert set(credentials("acme")) == VARIABLES
+
+
+def test_the_worker_runs_user_code_isolated_exactly_when_the_stage_has_a_task_code_role(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """wiring: SLIPSTREAM_TASK_CODE_ROLE_ARN (the stack's TaskCodeRoleArn output)
+    turns on the child-interpreter path with STS credentials per tenant."""
+    from chalicelib import wiring
+
+    monkeypatch.setenv("SLIPSTREAM_STAGE", "isolated")
+    monkeypatch.setenv("SLIPSTREAM_BUCKET", "slipstream-isolated")
+    monkeypatch.setenv("SLIPSTREAM_QUEUE_NAME", "slipstream-isolated-scheduler")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("SLIPSTREAM_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("SLIPSTREAM_QUEUE_URL", raising=False)
+    monkeypatch.delenv("SLIPSTREAM_TASK_CODE_ROLE_ARN", raising=False)
+    with mock_aws():
+        from chalicelib.local.stack import create_resources
+
+        wiring.reset()
+        create_resources()
+        assert wiring.build_worker_deps().task_credentials is None
+        role = "arn:aws:iam::123456789012:role/slipstream/isolated/slipstream-isolated-task-code"
+        monkeypatch.setenv("SLIPSTREAM_TASK_CODE_ROLE_ARN", role)
+        wiring.reset()
+        credentials = wiring.build_worker_deps().task_credentials
+        assert isinstance(credentials, StsTenantCredentials)
+        assert credentials.role_arn == role
+    wiring.reset()
