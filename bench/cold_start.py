@@ -38,7 +38,7 @@ Measured (2 cores shared with other sessions; import s is the median of 5):
   scheduler_events 0.176 (0.653), worker 0.150 (0.811), api 0.129 (0.126),
   all 0.174 (0.406). First calls 3.79 / 3.04 / 3.32 s (before 4.00 / 2.38 /
   3.39: they now pay the deferred import, within this load's noise). Quiet
-  machine, import only (``-X importtime``): the tick's graph 357 -> 175 modules.
+  machine, import only (``-X importtime``): the tick's graph 356 -> 174 modules.
 
 Run: .venv/bin/python bench/cold_start.py [--samples 7]
 """
