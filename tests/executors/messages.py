@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
+from dataclasses import replace
 
 from chalicelib.core.messages import RunSnapshot, WorkerMessage
-from chalicelib.core.runs import DagRun, RunType
+from chalicelib.core.runs import DagRun
+from tests.core.simulation import make_spec, manual_run
 
 DAG_ID = "etl"
 RUN_ID = "scheduled__2024-01-01T00:00:00+00:00"
@@ -13,19 +14,8 @@ RUN_ID = "scheduled__2024-01-01T00:00:00+00:00"
 
 def a_run(tenant: str | None = None, conf: dict[str, object] | None = None) -> DagRun:
     """The run message() names, of ``tenant``."""
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    return DagRun(
-        dag_id=DAG_ID,
-        run_id=RUN_ID,
-        run_type=RunType.SCHEDULED,
-        logical_date=when,
-        data_interval_start=when,
-        data_interval_end=when,
-        run_after=when,
-        version="v" * 64,
-        conf=dict(conf or {}),
-        tenant=tenant,
-    )
+    run = manual_run(make_spec({"extract": []}), RUN_ID)
+    return replace(run, dag_id=DAG_ID, tenant=tenant, conf=dict(conf or {}))
 
 
 def message(

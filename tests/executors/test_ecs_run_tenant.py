@@ -4,7 +4,6 @@ from the stage's store, on moto here) and refuses like the snapshot path."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +15,10 @@ from chalicelib.core.spec import ExecutorSpec
 from chalicelib.executors import build_executor
 from chalicelib.executors.base import DispatchError
 from chalicelib.executors.ecs_executor import EcsExecutor
+from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.models import build_models
 from chalicelib.store.settings import StoreSettings
+from tests.core.simulation import make_spec
 from tests.executors.conftest import Recording
 from tests.executors.messages import a_run, message
 
@@ -27,28 +28,18 @@ BIG_CONF = {"rows": ["x" * 100] * (SNAPSHOT_CONF_BYTES // 100 + 5)}
 
 
 @pytest.fixture
-def runs(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def runs(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoStateStore]:
     """The stage's runs table on moto, as the default reader finds it from the environment."""
     monkeypatch.setenv("SLIPSTREAM_STAGE", "dev")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    model = build_models(StoreSettings()).dag_run
-    model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
-    yield model
+    settings = StoreSettings()
+    models = build_models(settings)
+    models.dag_run.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    yield DynamoStateStore(settings, models=models)
 
 
-def _store(model: Any, run: DagRun) -> None:
-    """The run item as the store writes it (only what a read needs)."""
-    model(
-        run.dag_id,
-        run.run_id,
-        st=run.state.value,
-        run_type=run.run_type.value,
-        logical=run.logical_date,
-        run_after=run.run_after,
-        ver=run.version,
-        conf=json.dumps(run.conf),
-        tn=run.tenant,
-    ).save()
+def _store(store: DynamoStateStore, run: DagRun) -> None:
+    assert store.create_run(run, make_spec({"extract": []}))
 
 
 def _default_executor(aws: dict[str, Any]) -> tuple[EcsExecutor, Recording]:
@@ -61,7 +52,7 @@ def _default_executor(aws: dict[str, Any]) -> tuple[EcsExecutor, Recording]:
 
 
 def test_a_big_conf_run_of_one_tenant_may_not_run_as_another_tenants_role(
-    aws: dict[str, Any], runs: Any
+    aws: dict[str, Any], runs: DynamoStateStore
 ) -> None:
     run = a_run(tenant="acme", conf=BIG_CONF)
     _store(runs, run)
@@ -81,7 +72,9 @@ def test_a_big_conf_run_of_one_tenant_may_not_run_as_another_tenants_role(
     assert str(snapshot_refusal.value) == str(raised.value)
 
 
-def test_a_big_conf_run_may_run_as_its_own_tenants_role(aws: dict[str, Any], runs: Any) -> None:
+def test_a_big_conf_run_may_run_as_its_own_tenants_role(
+    aws: dict[str, Any], runs: DynamoStateStore
+) -> None:
     run = a_run(tenant="acme", conf=BIG_CONF)
     _store(runs, run)
     executor, _ = _default_executor(aws)
@@ -90,7 +83,7 @@ def test_a_big_conf_run_may_run_as_its_own_tenants_role(aws: dict[str, Any], run
     assert task["overrides"]["taskRoleArn"] == ACME_ROLE
 
 
-def test_a_run_that_is_gone_is_refused(aws: dict[str, Any], runs: Any) -> None:
+def test_a_run_that_is_gone_is_refused(aws: dict[str, Any], runs: DynamoStateStore) -> None:
     executor, client = _default_executor(aws)
     with pytest.raises(DispatchError, match="the run is gone"):
         executor.dispatch(message(), ExecutorSpec(kind="ecs", task_role_arn=ACME_ROLE))
