@@ -39,6 +39,8 @@ from chalicelib.executors.settings import ExecutorSettings
 WORKER_CLI_MODULE = "chalicelib.runtime.worker_cli"
 WORKER_MESSAGE_ENV = "SLIPSTREAM_WORKER_MESSAGE"
 WORKER_ENTRYPOINT = ("python", "-m", WORKER_CLI_MODULE)
+OVERRIDES_LIMIT = 8192
+"""ECS's ceiling on a RunTask's overrides, JSON punctuation included."""
 
 # Fargate's valid memory (MiB) per cpu unit: (lowest, highest, step).
 FARGATE_MEMORY: dict[int, tuple[int, int, int]] = {
@@ -141,20 +143,15 @@ class EcsExecutor(Executor):
         cpu = spec.cpu or settings.default_cpu
         memory = spec.memory or settings.default_memory
         check_fargate_size(cpu, memory)
-        definition, environment = self._definition_for(image, cpu, memory)
-        environment[WORKER_MESSAGE_ENV] = message.model_dump_json()
-        token = try_token(message)
-        overrides: dict[str, Any] = {
-            "containerOverrides": [
-                {
-                    "name": settings.container_name,
-                    "environment": [{"name": k, "value": v} for k, v in environment.items()],
-                }
-            ]
-        }
         role = spec.task_role_arn or settings.task_role_arn
-        if role:
-            overrides["taskRoleArn"] = role
+        definition, environment = self._definition_for(image, cpu, memory)
+        overrides = self._overrides(environment, message, role)
+        if environment and len(json.dumps(overrides)) > OVERRIDES_LIMIT:
+            # The stack's definition lacks too much of our environment to carry it
+            # with this message: a derived definition holds it instead.
+            definition = self.task_definition(image, cpu, memory)
+            overrides = self._overrides({}, message, role)
+        token = try_token(message)
         tags = {
             "slipstream:dag": message.dag_id,
             "slipstream:run": message.run_id,
@@ -195,6 +192,22 @@ class EcsExecutor(Executor):
                 f"{reasons or 'no task returned'}"
             )
         return DispatchHandle(self.kind, tasks[0]["taskArn"])
+
+    def _overrides(
+        self, environment: Mapping[str, str], message: WorkerMessage, role: str | None
+    ) -> dict[str, Any]:
+        variables = {**environment, WORKER_MESSAGE_ENV: message.model_dump_json()}
+        overrides: dict[str, Any] = {
+            "containerOverrides": [
+                {
+                    "name": self.settings.container_name,
+                    "environment": [{"name": k, "value": v} for k, v in variables.items()],
+                }
+            ]
+        }
+        if role:
+            overrides["taskRoleArn"] = role
+        return overrides
 
     def _check_task_role(self, message: WorkerMessage, role_arn: str) -> None:
         """Deploy refused another tenant's role already; this catches specs deployed

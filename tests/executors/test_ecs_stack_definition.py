@@ -166,3 +166,17 @@ def test_a_stack_definition_that_ecs_does_not_know_is_a_dispatch_error(
             executor.dispatch(message(), ExecutorSpec(kind="ecs"))
     assert client.calls.count("describe_task_definition") == 2
     assert "run_task" not in client.calls
+
+
+def test_overrides_that_would_pass_ecs_8_kb_use_a_derived_definition_instead(
+    aws: dict[str, Any], stack_arn: str
+) -> None:
+    client = Recording(aws["ecs"])
+    environment = {**ENVIRONMENT, "SLIPSTREAM_BIG_SETTING": "x" * 8_000}
+    executor = EcsExecutor(client, aws["settings"], environment, run_reader=lambda d, r: a_run())
+    handle = executor.dispatch(message(), ExecutorSpec(kind="ecs"))
+
+    definition, env = _run(aws, handle.ref)
+    assert definition != stack_arn
+    assert set(env) == {WORKER_MESSAGE_ENV}
+    assert client.calls.count("register_task_definition") == 1
