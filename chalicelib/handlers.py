@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib import wiring
 from chalicelib.aws.errors import describe, is_expected_aws_error
 
 if TYPE_CHECKING:
@@ -29,7 +28,10 @@ if TYPE_CHECKING:
 # What only one handler uses (the batch utilities, the queue's message parser,
 # the worker's runtime) is imported inside that handler: all four Lambda
 # functions import this module, and each cold start pays only for its own
-# (bench/cold_start.py).
+# (bench/cold_start.py). chalicelib.wiring too: its settings models pull in
+# pydantic and pydantic-settings, most of a scheduler function's import time,
+# which a handler needs only once it builds its adapters on the first call
+# (tests/test_handler_import_graph.py).
 
 logger = Logger(service="slipstream")
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Slipstream"))
@@ -126,6 +128,8 @@ def _log_failure(what: str, exc: BaseException) -> None:
 @_flushing
 @_traced
 def schedule_tick() -> dict[str, Any]:
+    from chalicelib import wiring
+
     with _logging_keys():
         report = wiring.scheduler().tick()
     metrics.add_metric(name="RunsCreated", unit=MetricUnit.Count, value=len(report.runs_created))
@@ -174,6 +178,8 @@ def _scheduler_record(record: SQSRecord) -> None:
 
 
 def _handle_record(record: SQSRecord, parsed: SchedulerMessage | dict[str, Any]) -> None:
+    from chalicelib import wiring
+
     if isinstance(parsed, dict) and "requestPayload" in parsed:
         from chalicelib.scheduler.invoke_failures import reconcile_invoke_failure
 
@@ -205,6 +211,8 @@ def _reject(record: SQSRecord, poison: PoisonMessage) -> None:
     """Rejected once, with one line: straight to the dead-letter queue, since no
     retry can change the answer. Without a dead-letter queue it stays failing
     (the redrive policy, where there is one, still bounds it)."""
+    from chalicelib import wiring
+
     metrics.add_metric(name="PoisonMessages", unit=MetricUnit.Count, value=1)
     try:
         moved = wiring.dead_letters().send(record.body, poison.reason, record.message_id)

@@ -61,9 +61,12 @@ OUTPUT_VARIABLES = {
     "WorkerImage": "SLIPSTREAM_DEFAULT_IMAGE",
     "WorkerAssignPublicIp": "SLIPSTREAM_ASSIGN_PUBLIC_IP",
     "WorkerRepositoryUri": "SLIPSTREAM_WORKER_REPOSITORY",
+    "WorkerTaskDefinitionArn": "SLIPSTREAM_WORKER_TASK_DEFINITION",
 }
 # Present only when the stage has a network (created or given) and an image.
-OPTIONAL_OUTPUTS = frozenset({"WorkerSubnets", "WorkerSecurityGroups", "WorkerImage"})
+OPTIONAL_OUTPUTS = frozenset(
+    {"WorkerSubnets", "WorkerSecurityGroups", "WorkerImage", "WorkerTaskDefinitionArn"}
+)
 REQUIRED_OUTPUTS = frozenset(OUTPUT_VARIABLES) - OPTIONAL_OUTPUTS
 
 # Per stage: prod gets room to run, every other stage a small ceiling so a

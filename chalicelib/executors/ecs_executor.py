@@ -1,11 +1,14 @@
 """Run tries as Fargate tasks: for work past Lambda's 15 minutes, big memory, or
 its own image and IAM role.
 
-Each (image, cpu, memory) gets a task definition family named by a hash of
-everything in it, so a cold scheduler finds the existing revision instead of
-registering a new one per start, and a changed setting never reuses a stale one.
-The try's message rides in an environment override; the run-as role of the
-DAG goes in ``overrides.taskRoleArn``.
+A try asking for the stage's image and default size runs the infra stack's
+worker task definition (``SLIPSTREAM_WORKER_TASK_DEFINITION``,
+``ecs_stack_definition``). Any other (image, cpu, memory) gets a task
+definition family named by a hash of everything in it, so a cold scheduler
+finds the existing revision instead of registering a new one per start, and a
+changed setting never reuses a stale one. The try's message rides in an
+environment override; the run-as role of the DAG goes in
+``overrides.taskRoleArn``.
 """
 
 from __future__ import annotations
@@ -29,11 +32,15 @@ from chalicelib.executors.base import (
     Executor,
     is_unavailable,
 )
+from chalicelib.executors.ecs_stack_definition import StackDefinition
+from chalicelib.executors.run_reader import RunReader, StoreRunReader
 from chalicelib.executors.settings import ExecutorSettings
 
 WORKER_CLI_MODULE = "chalicelib.runtime.worker_cli"
 WORKER_MESSAGE_ENV = "SLIPSTREAM_WORKER_MESSAGE"
 WORKER_ENTRYPOINT = ("python", "-m", WORKER_CLI_MODULE)
+OVERRIDES_LIMIT = 8192
+"""ECS's ceiling on a RunTask's overrides, JSON punctuation included."""
 
 # Fargate's valid memory (MiB) per cpu unit: (lowest, highest, step).
 FARGATE_MEMORY: dict[int, tuple[int, int, int]] = {
@@ -105,13 +112,18 @@ class EcsExecutor(Executor):
         client: Any,
         settings: ExecutorSettings,
         environment: Mapping[str, str] | None = None,
+        run_reader: RunReader | None = None,
     ) -> None:
         """``environment`` is what every container gets (table names, stage, queue):
-        the configuration the Lambda worker has from Chalice."""
+        the configuration the Lambda worker has from Chalice. ``run_reader`` finds
+        the tenant of a run whose message carries no snapshot (default: the
+        stage's store, built on first use)."""
         self._client = client
         self.settings = settings
         self.environment = dict(environment or {})
+        self._run_reader = run_reader or StoreRunReader()
         self._definitions: dict[tuple[str, int, int], str] = {}
+        self._stack_definition: StackDefinition | None = None
         self._lock = threading.Lock()
 
     def dispatch(self, message: WorkerMessage, spec: ExecutorSpec) -> DispatchHandle:
@@ -126,36 +138,20 @@ class EcsExecutor(Executor):
             raise DispatchError(
                 f"{message.label}: ECS needs SLIPSTREAM_SUBNETS and SLIPSTREAM_SECURITY_GROUPS"
             )
-        if spec.task_role_arn and message.run is not None:
-            # Deploy refused such a spec already; this catches specs deployed before
-            # the check. A message without its run snapshot (a big conf) carries no
-            # tenant: its spec passed the deploy-time check.
-            refusal = task_role_refusal(
-                spec.task_role_arn,
-                stage=settings.stage,
-                tenant=message.run.tenant,
-                default_role_arn=settings.task_role_arn,
-            )
-            if refusal is not None:
-                raise DispatchError(f"{message.label}: {refusal}")
+        if spec.task_role_arn:
+            self._check_task_role(message, spec.task_role_arn)
         cpu = spec.cpu or settings.default_cpu
         memory = spec.memory or settings.default_memory
         check_fargate_size(cpu, memory)
-        definition = self.task_definition(image, cpu, memory)
-        token = try_token(message)
-        overrides: dict[str, Any] = {
-            "containerOverrides": [
-                {
-                    "name": settings.container_name,
-                    "environment": [
-                        {"name": WORKER_MESSAGE_ENV, "value": message.model_dump_json()}
-                    ],
-                }
-            ]
-        }
         role = spec.task_role_arn or settings.task_role_arn
-        if role:
-            overrides["taskRoleArn"] = role
+        definition, environment = self._definition_for(image, cpu, memory)
+        overrides = self._overrides(environment, message, role)
+        if environment and len(json.dumps(overrides)) > OVERRIDES_LIMIT:
+            # The stack's definition lacks too much of our environment to carry it
+            # with this message: a derived definition holds it instead.
+            definition = self.task_definition(image, cpu, memory)
+            overrides = self._overrides({}, message, role)
+        token = try_token(message)
         tags = {
             "slipstream:dag": message.dag_id,
             "slipstream:run": message.run_id,
@@ -196,6 +192,73 @@ class EcsExecutor(Executor):
                 f"{reasons or 'no task returned'}"
             )
         return DispatchHandle(self.kind, tasks[0]["taskArn"])
+
+    def _overrides(
+        self, environment: Mapping[str, str], message: WorkerMessage, role: str | None
+    ) -> dict[str, Any]:
+        variables = {**environment, WORKER_MESSAGE_ENV: message.model_dump_json()}
+        overrides: dict[str, Any] = {
+            "containerOverrides": [
+                {
+                    "name": self.settings.container_name,
+                    "environment": [{"name": k, "value": v} for k, v in variables.items()],
+                }
+            ]
+        }
+        if role:
+            overrides["taskRoleArn"] = role
+        return overrides
+
+    def _check_task_role(self, message: WorkerMessage, role_arn: str) -> None:
+        """Deploy refused another tenant's role already; this catches specs deployed
+        before the check. The tenant is the run's: from its snapshot, or read (one
+        GetItem) when a big conf left the snapshot out of the message."""
+        if message.run is not None:
+            tenant = message.run.tenant
+        else:
+            try:
+                run = self._run_reader(message.dag_id, message.run_id)
+            except Exception as exc:  # the store's errors: no tenant, no dispatch now
+                raise DispatchUnavailable(
+                    f"{message.label}: could not read the run to check its task role's "
+                    f"tenant: {exc}"
+                ) from exc
+            if run is None:
+                raise DispatchError(
+                    f"{message.label}: the run is gone, so its task role's tenant cannot be checked"
+                )
+            tenant = run.tenant
+        refusal = task_role_refusal(
+            role_arn,
+            stage=self.settings.stage,
+            tenant=tenant,
+            default_role_arn=self.settings.task_role_arn,
+        )
+        if refusal is not None:
+            raise DispatchError(f"{message.label}: {refusal}")
+
+    def _definition_for(self, image: str, cpu: int, memory: int) -> tuple[str, dict[str, str]]:
+        """The definition to run and the environment the try's override adds: the
+        stack's (with what it lacks of ours) when the try asks for what it gives,
+        else a derived one, which holds our environment already."""
+        stack = self.stack_definition()
+        if stack is not None and stack.fits(image, cpu, memory):
+            return stack.arn, stack.missing_environment(self.environment)
+        return self.task_definition(image, cpu, memory), {}
+
+    def stack_definition(self) -> StackDefinition | None:
+        """The infra stack's definition, described once per executor; None when the
+        stage names none. A failed describe is not cached: the next dispatch asks again."""
+        arn = self.settings.worker_task_definition
+        if not arn:
+            return None
+        with self._lock:
+            if self._stack_definition is None:
+                described = self._call("describe_task_definition", None, taskDefinition=arn)
+                self._stack_definition = StackDefinition.from_description(
+                    described, self.settings.container_name
+                )
+            return self._stack_definition
 
     def stop(self, task_arn: str, reason: str) -> None:
         """Stop a try's container (an operator marked or failed the try): its

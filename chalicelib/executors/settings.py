@@ -55,6 +55,11 @@ class ExecutorSettings(BaseSettings):
         default=None, description="Lets ECS pull the image and write logs; not the task's."
     )
     container_name: str = "worker"
+    worker_task_definition: str | None = Field(
+        default=None,
+        description="The infra stack's worker task definition (ARN): tries asking for "
+        "its image, cpu and memory run it; others get a derived definition.",
+    )
     task_family_prefix: str = Field(default="", description="Empty: slipstream-worker-<stage>.")
     log_group: str = Field(default="", description="Empty: /slipstream/<stage>/workers.")
 

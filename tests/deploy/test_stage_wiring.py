@@ -181,3 +181,37 @@ def test_env_prints_the_wired_stage_and_refuses_an_unwired_one(
     assert result.output.strip() == (
         "error: stage 'prod' is not wired: run `stage wire --stage prod --from-stack ...`"
     )
+
+
+def test_the_stacks_worker_task_definition_reaches_the_executor(
+    stacks: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an image the stack makes the default worker task definition; wiring
+    hands its ARN to every function, where the ECS executor runs it."""
+    from chalicelib.executors.settings import ExecutorSettings
+
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/slipstream-worker:1"
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")  # stacks' moto
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Tried to parse AWS::SQS::QueuePolicy")
+        cloudformation.create_stack(
+            StackName="slipstream-img-infra",
+            TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
+            Parameters=[
+                {"ParameterKey": "Stage", "ParameterValue": "img"},
+                {"ParameterKey": "WorkerImage", "ParameterValue": image},
+            ],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    (described,) = cloudformation.describe_stacks(StackName="slipstream-img-infra")["Stacks"]
+    facts = StackFacts.from_description("img", described)
+    arn = facts.outputs["WorkerTaskDefinitionArn"]
+    assert ":task-definition/slipstream-worker-img-default:" in arn
+    env = stage_environment(facts)
+    assert env["SLIPSTREAM_WORKER_TASK_DEFINITION"] == arn
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert ExecutorSettings().worker_task_definition == arn
+    # a stage without an image has no such definition, and wires without one
+    no_image = stage_environment(StackFacts.from_description("dev", stacks["dev"]))
+    assert "SLIPSTREAM_WORKER_TASK_DEFINITION" not in no_image

@@ -7,12 +7,9 @@ STOPPED with moto's state manager.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ecs.models import ecs_backends
 from moto.moto_api import state_manager
@@ -28,38 +25,17 @@ from chalicelib.executors.ecs_executor import (
     check_fargate_size,
     try_token,
 )
-from chalicelib.executors.settings import ExecutorSettings
-from tests.executors.messages import message
+from tests.executors.conftest import DEFAULT_ROLE, REGION
+from tests.executors.messages import a_run, message
 
-REGION = "us-east-1"
-DAG_ROLE = "arn:aws:iam::123456789012:role/slipstream/etl-runner"
-DEFAULT_ROLE = "arn:aws:iam::123456789012:role/slipstream/default-worker"
-
-
-@pytest.fixture
-def aws() -> Iterator[dict[str, Any]]:
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-        group = ec2.create_security_group(GroupName="workers", Description="w", VpcId=vpc)
-        ecs = boto3.client("ecs", region_name=REGION)
-        ecs.create_cluster(clusterName="slipstream-test")
-        settings = ExecutorSettings(
-            ecs_cluster="slipstream-test",
-            subnets=[subnet],
-            security_groups=[group["GroupId"]],
-            default_image="123456789012.dkr.ecr.us-east-1.amazonaws.com/slipstream-worker:1",
-            task_role_arn=DEFAULT_ROLE,
-            execution_role_arn="arn:aws:iam::123456789012:role/slipstream/execution",
-            log_group="/slipstream/test/workers",
-        )
-        yield {"ecs": ecs, "settings": settings, "subnet": subnet, "group": group["GroupId"]}
+DAG_ROLE = "arn:aws:iam::123456789012:role/slipstream/dev/default/etl-runner"
 
 
 def _executor(aws: dict[str, Any]) -> EcsExecutor:
-    return EcsExecutor(aws["ecs"], aws["settings"], {"SLIPSTREAM_STAGE": "test"})
+    # message() carries no run snapshot: the role check reads the run (default tenant)
+    return EcsExecutor(
+        aws["ecs"], aws["settings"], {"SLIPSTREAM_STAGE": "test"}, run_reader=lambda d, r: a_run()
+    )
 
 
 def _task(aws: dict[str, Any], arn: str) -> dict[str, Any]:
