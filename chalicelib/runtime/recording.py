@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.aws.errors import describe, is_infrastructure_error
@@ -133,6 +133,8 @@ def record_and_hand_off(
     run: Any,
     result: TryResult,
     held: tuple[str, ...],
+    *,
+    settle_floor: int | None = None,
 ) -> WorkerOutcome:
     store = deps.store
     token = uuid.uuid4().hex  # the same on every repeat of the recording write
@@ -163,7 +165,10 @@ def record_and_hand_off(
         return WorkerOutcome(claimed=True, state=result.state, recorded=False)
     if result.state is TaskState.SUCCESS and result.asset_events and deps.assets is not None:
         _emit_asset_events(deps, message, run, result)
-    done_try = _Recorded(deps, message, spec, run, result, held, recorded.pending)
+    pending = recorded.pending
+    if pending is not None:
+        pending = replace(pending, settle_floor=settle_floor)
+    done_try = _Recorded(deps, message, spec, run, result, held, pending)
     if result.state in WAITING_ON_TIMER:  # a retry, or a sensor's next poke
         persistently(
             lambda: _retry_later(done_try),

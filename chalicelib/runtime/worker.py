@@ -188,16 +188,29 @@ def _claim_and_run(
     retry_base = claim.instance.retry_base if claim.instance is not None else 0
     infra_failures = claim.instance.infra_failures if claim.instance is not None else 0
     first_poke_at = claim.instance.first_poke_at if claim.instance is not None else None
+    floor = _settle_floor(deps, message)
     sink = _try_log_sink(deps, message)
     started = time.monotonic()
     try:
         result = _run_try(
             deps, message, spec, run, sink, meter, retry_base, infra_failures, first_poke_at
         )
-        return record_and_hand_off(deps, message, spec, run, result, held)
+        return record_and_hand_off(deps, message, spec, run, result, held, settle_floor=floor)
     finally:
         if sink is not None:
             _close_log(sink, meter, message, time.monotonic() - started)
+
+
+def _settle_floor(deps: WorkerDeps, message: WorkerMessage) -> int | None:
+    """The run's settle count before this try records anything (store.settles):
+    read now, off the hand-off path. Unreadable, the settle is only more cautious."""
+    try:
+        return deps.store.settle_floor(message.dag_id, message.run_id)
+    except Exception as exc:
+        if not is_infrastructure_error(exc):
+            raise
+        log.warning("%s: settle count not read: %s", message.label, describe(exc))
+        return None
 
 
 def _redecide_if_assumed_wrong(

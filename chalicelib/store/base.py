@@ -342,6 +342,11 @@ class StateStore(abc.ABC):
         after the move: the run's counters, the map's count and tallies and
         the joins' counts, so the hand-off decides a fan-in from them."""
 
+    def settle_floor(self, dag_id: str, run_id: str) -> int | None:
+        """How many counter settles the run has had, read before a try records
+        its outcome; None where a settle's answer is never lost (in memory)."""
+        return None
+
     @abc.abstractmethod
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
         """Recompute tallies and run counters from the instances themselves and store

@@ -75,6 +75,9 @@ class InstanceWrite:
     # Steps of the wide joins' counts (core.fan_in) this write moves, on the
     # run item with the run counters: settled with them, exactly once.
     fan_in_moves: tuple[FanInMove, ...] = ()
+    # The run's settle count read before this write was first tried: lets a
+    # settle whose answer was lost tell whether it landed (store.settles).
+    settle_floor: int | None = field(default=None, compare=False)
 
     @property
     def mapped(self) -> bool:

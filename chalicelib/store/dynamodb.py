@@ -52,7 +52,7 @@ from chalicelib.store.models import (
     split_instance_sk,
 )
 from chalicelib.store.settings import StoreSettings
-from chalicelib.store.writes import derived_token
+from chalicelib.store.settles import SETTLE_COUNT, Settler, settle_token
 
 
 class DynamoStateStore(DynamoDagCatalog, DynamoRuns, DynamoSlots, StateStore):
@@ -73,6 +73,17 @@ class DynamoStateStore(DynamoDagCatalog, DynamoRuns, DynamoSlots, StateStore):
         from chalicelib.store.deadlines import DynamoDeadlineStore
 
         self.deadlines = DynamoDeadlineStore(self.models, self._connection)
+        self._settler = Settler()
+
+    def settle_floor(self, dag_id: str, run_id: str) -> int | None:
+        """The run's settle count now, read eventually consistent (half a read
+        unit): an older count is still a valid floor, only a more cautious one."""
+        model = self.models.dag_run
+        try:
+            item = model.get(dag_id, run_id, attributes_to_get=["dag_id", "run_id", SETTLE_COUNT])
+        except DoesNotExist:
+            return None
+        return int(item.sq or 0)
 
     # ------------------------------------------------------- instances
 
@@ -166,12 +177,12 @@ class DynamoStateStore(DynamoDagCatalog, DynamoRuns, DynamoSlots, StateStore):
         ops = [op for op in self._ops(dag_id, run_id, pending) if isinstance(op[0], run_model)]
         if not ops:  # what the deferred write owes: the run item's counters
             return Settled(self.run_progress(dag_id, run_id))
-        ((item, actions, _),) = ops  # the run item: counters and the map's tally
-        # A transaction with a token derived from the write: a retried (or
-        # repeated) settle of the same write is a no-op, never a second ADD.
-        # Transactions answer with nothing, so the moved counters are read.
-        self._writer.settle(item, actions, derived_token(pending.token, "counters"))
-        item = self._run_item(dag_id, run_id)
+        ((item, actions, condition),) = ops  # the run item: counters and the map's tally
+        # One UpdateItem whose token in the run's settle log makes a retried (or
+        # repeated) settle of the same write a no-op; it answers with the counters.
+        self._settler.settle(
+            item, actions, condition, settle_token(pending.token), pending.settle_floor
+        )
         progress = _progress_from_item(item)
         fan_in = {join: fan_in_counts(item, join) for join, _, _ in pending.fan_in_moves}
         if pending.map_index < 0:

@@ -276,6 +276,8 @@ def build_models(settings: StoreSettings) -> StoreModels:
         bf = NumberAttribute(null=True)  # id of the backfill that created the run
         n = NumberAttribute(null=True)  # on the RUN_COUNTER item only
         wt = UnicodeAttribute(null=True)  # WRITE_TOKEN of the last guarded write
+        sq = NumberAttribute(null=True)  # counter settles applied (store.settles)
+        sl = ListAttribute(null=True)  # tokens of the latest settles, oldest first
         by_state = RunsByStateIndex()
         by_dag = RunsByDagIndex()
         by_tenant = RunsByTenantIndex()

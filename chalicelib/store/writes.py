@@ -18,14 +18,13 @@ carries a token, unique per logical write and the same on every retry of it:
   a repeat of a successful request with the same token (within 10 minutes)
   as a no-op success, so counter ADDs and slot moves inside it apply once.
 
-A deferred counter move (``settle``) is such a transaction, with a token
-derived from the write it settles, so even a caller's own repeat of it is a
-no-op. Items without a ``wt`` attribute keep the plain condition.
+A deferred counter move is settled by ``store.settles`` (one UpdateItem and
+the run item's settle log), so even a caller's own repeat of it is a no-op.
+Items without a ``wt`` attribute keep the plain condition.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
@@ -80,13 +79,6 @@ _FIELD_ATTRS = {
 def new_token() -> str:
     """A token for one logical write (every retry of it reuses the value)."""
     return uuid.uuid4().hex
-
-
-def derived_token(token: str, purpose: str) -> str:
-    """A second token that belongs to the write ``token`` names (its counters).
-
-    DynamoDB accepts at most 36 characters; a hash keeps it short and stable."""
-    return hashlib.sha256(f"{token}:{purpose}".encode()).hexdigest()[:36]
 
 
 class GuardedWriter:
@@ -171,10 +163,6 @@ class GuardedWriter:
             return False
         item.deserialize(found)
         return True
-
-    def settle(self, item: Model, actions: list[Action], token: str) -> None:
-        """Counter moves owed by one write, applied once however often retried."""
-        self.transact([(item, actions, None)], token, describe=describe(item))
 
 
 def _item_as_it_was(exc: BaseException, item: Model) -> dict[str, Any] | None:

@@ -74,6 +74,7 @@ def snapshot(store: DynamoStateStore, run: DagRun) -> dict[str, Any]:
         "progress": None if item is None else store.run_progress(run.dag_id, run.run_id),
         "maps": maps,
         "fanin": fanin,
+        "settles": None if item is None else (int(item.sq or 0), len(item.sl or [])),
         "runs": store.run_count(run.dag_id),
         "instances": sorted(
             (
@@ -305,13 +306,13 @@ CASES = {
         SPEC,
         lambda s, r: (_running(s, r), _finish_a(s, r, defer=True).pending)[1],
         lambda s, r, pending: s.settle_counters(r.dag_id, r.run_id, pending),
-        "TransactWriteItems",
+        "UpdateItem",
     ),
     "settle_mapped_tally": Case(
         MAPPED,
         _mapped_recorded,
         lambda s, r, pending: s.settle_counters(r.dag_id, r.run_id, pending),
-        "TransactWriteItems",
+        "UpdateItem",
     ),
     "record_with_fan_in_counts": Case(
         WIDE, _wide_running, lambda s, r, _: _finish_w0(s, r), "TransactWriteItems"
@@ -320,7 +321,7 @@ CASES = {
         WIDE,
         lambda s, r: (_wide_running(s, r), _finish_w0(s, r, defer=True).pending)[1],
         lambda s, r, pending: s.settle_counters(r.dag_id, r.run_id, pending),
-        "TransactWriteItems",
+        "UpdateItem",
     ),
     "acquire_slots": Case(
         SPEC,
@@ -412,7 +413,7 @@ def test_a_wide_joins_count_moves_once_under_a_lost_answer_and_a_repeat(
     run = new_run(WIDE, T0 - dt.timedelta(days=4))
     _wide_running(store, run)
     pending = _finish_w0(store, run, defer=True).pending
-    with faulted(Fault("TransactWriteItems")) as faults:
+    with faulted(Fault("UpdateItem")) as faults:
         settled = store.settle_counters(run.dag_id, run.run_id, pending)
     assert faults.fired() == 1
     assert settled.fan_in == {"join": {TaskState.SUCCESS: 1}}
