@@ -1,5 +1,9 @@
 """Concurrency limits: pools and a DAG's max_active_tasks, as slot claims.
 
+``max_active_tasks`` limits the active tries of each run, as in Airflow 3
+(apache/airflow#42953; Airflow 2 counted them across the DAG's runs), so its
+counter is the run's own (``dag_run_key``).
+
 A try that may exceed a limit claims slots before it is queued; a claim is a
 conditional counter increment (``used <= limit - amount``) made in the same
 transaction that queues the try, and the try gives its slots back when it
@@ -21,7 +25,7 @@ UNBOUNDED = 10**9
 
 @dataclass(frozen=True)
 class SlotClaim:
-    key: str  # "pool:<name>" or "dag:<dag_id>"
+    key: str  # "pool:<name>", "dagrun:<dag_id>#<run_id>", "task:...", "runtask:..."
     amount: int
     limit: int
 
@@ -34,8 +38,9 @@ def decode_held(held: str) -> tuple[str, int]:
     return key, int(amount)
 
 
-def dag_key(dag_id: str) -> str:
-    return f"dag:{dag_id}"
+def dag_run_key(dag_id: str, run_id: str) -> str:
+    """The counter of one run's active tries, which max_active_tasks limits."""
+    return f"dagrun:{dag_id}#{run_id}"
 
 
 def pool_key(pool: str) -> str:
@@ -191,13 +196,14 @@ def claims_for(
     pools: Mapping[str, int],
     *,
     bound: int | None = None,
-    run_id: str | None = None,
+    run_id: str,
 ) -> tuple[SlotClaim, ...]:
-    """The claims a try of ``task_id`` must make; ``pools`` maps configured pools to slots.
+    """The claims a try of ``task_id`` in run ``run_id`` must make; ``pools`` maps
+    configured pools to slots.
 
     An unconfigured pool (``default_pool`` unless an operator set it) does not
-    limit; the DAG's max_active_tasks binds across its runs only when more than
-    one run may be active or one run is wider than the limit. A task's own
+    limit; the DAG's max_active_tasks binds within the run only when the run
+    can be wider than the limit (``bound``: its width while this try is active). A task's own
     limits bind only where it can have more instances than they allow: across
     runs when max_active_runs (times its map) exceeds max_active_tis_per_dag,
     within ``run_id`` only for a mapped task (an unmapped one has one instance).
@@ -206,13 +212,13 @@ def claims_for(
     claims: list[SlotClaim] = []
     width = max_parallelism_bound(spec) if bound is None else bound
     runs = max(1, spec.max_active_runs)
-    if width * runs > spec.max_active_tasks:
-        claims.append(SlotClaim(dag_key(spec.dag_id), 1, spec.max_active_tasks))
+    if width > spec.max_active_tasks:
+        claims.append(SlotClaim(dag_run_key(spec.dag_id, run_id), 1, spec.max_active_tasks))
     per_dag = task.max_active_tis_per_dag
     if per_dag is not None and (task.mapping is not None or runs > per_dag):
         claims.append(SlotClaim(task_key(spec.dag_id, task_id), 1, per_dag))
     per_run = task.max_active_tis_per_dagrun
-    if per_run is not None and task.mapping is not None and run_id is not None:
+    if per_run is not None and task.mapping is not None:
         claims.append(SlotClaim(run_task_key(spec.dag_id, run_id, task_id), 1, per_run))
     if task.pool in pools:
         claims.append(SlotClaim(pool_key(task.pool), task.pool_slots, pools[task.pool]))
@@ -222,9 +228,12 @@ def claims_for(
 
 
 def task_limit_keys(spec: DagSpec, run_ids: Iterable[str]) -> set[str]:
-    """The counters the tasks' own limits claim in ``spec`` for these runs (for the
-    tick, which starts waiting tries whose release was lost)."""
+    """The counters the DAG's and the tasks' own limits claim in ``spec`` for these
+    runs (for the tick, which starts waiting tries whose release was lost)."""
+    run_ids = list(run_ids)
     keys: set[str] = set()
+    if max_parallelism_bound(spec) > spec.max_active_tasks:
+        keys.update(dag_run_key(spec.dag_id, run_id) for run_id in run_ids)
     for tid, task in spec.tasks.items():
         if task.max_active_tis_per_dag is not None:
             keys.add(task_key(spec.dag_id, tid))

@@ -15,7 +15,7 @@ from chalicelib.core.data_intervals import DataInterval, TimeRestriction
 from chalicelib.core.engine import FinishRun, Reconcile
 from chalicelib.core.messages import RunCreated
 from chalicelib.core.runs import DagRun, RunType, make_run_id
-from chalicelib.core.slots import dag_key, pool_key, task_limit_keys
+from chalicelib.core.slots import pool_key, task_limit_keys
 from chalicelib.scheduler.isolation import Failures, isolated
 from chalicelib.scheduler.reaping import Reaping
 from chalicelib.store.base import ActiveRun, DagRecord
@@ -66,8 +66,7 @@ class Ticking(Reaping):
         keys = [pool_key(name) for name in self._pools]
         with failures.item("listing running runs"):
             running = self.store.running_runs()
-            keys += sorted({dag_key(r.dag_id) for r in running})
-            keys += self._task_limit_keys(running)
+            keys += self._limit_keys(running)
         for key in keys:
             with failures.item(f"promoting waiting tries of {key}"):
                 report.tries_promoted.extend(self.promote([key]))
@@ -146,10 +145,10 @@ class Ticking(Reaping):
         )
         return created
 
-    def _task_limit_keys(self, running: Sequence[ActiveRun]) -> list[str]:
-        """The counters of tasks with their own limits (max_active_tis_per_dag /
-        _per_dagrun) in the DAGs that have running runs, from each DAG's current
-        spec: one DAG read per such DAG, and only a DAG with such tasks adds keys."""
+    def _limit_keys(self, running: Sequence[ActiveRun]) -> list[str]:
+        """The counters of the running runs' max_active_tasks and of tasks with
+        their own limits (max_active_tis_per_dag / _per_dagrun), from each DAG's
+        current spec: one DAG read per DAG, and only limits that can bind add keys."""
         keys: set[str] = set()
         for dag_id in sorted({r.dag_id for r in running}):
             record = self.store.get_dag(dag_id)

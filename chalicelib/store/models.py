@@ -345,7 +345,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         class Meta:
             table_name = settings.pools_table
 
-        name = UnicodeAttribute(hash_key=True)  # "pool:<name>" or "dag:<dag_id>"
+        name = UnicodeAttribute(hash_key=True)  # "pool:<name>", "dagrun:<dag>#<run>", ...
         slots = NumberAttribute(null=True)  # configured pools only
         used = NumberAttribute(null=True)
         kind = UnicodeAttribute(null=True)  # POOL_KIND on configured pools only

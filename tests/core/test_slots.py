@@ -63,27 +63,37 @@ def test_expanded_width_bounds_a_mapped_run() -> None:
 
 
 def test_claims_only_where_a_limit_can_bind() -> None:
-    chain = make_spec({"a": ["b"]})  # width 1 x 16 runs <= 16 tasks: never binds
-    assert claims_for(chain, "a", {}) == ()
-    limited = make_spec({"a": []}).model_copy(update={"max_active_tasks": 8})
-    (claim,) = claims_for(limited, "a", {})  # 16 runs could run 16 > 8 tries
-    assert (claim.key, claim.amount, claim.limit) == ("dag:sim", 1, 8)
+    chain = make_spec({"a": ["b"]})  # width 1 <= 16 tasks: never binds
+    assert claims_for(chain, "a", {}, run_id="r1") == ()
+    # max_active_tasks limits each run (Airflow 3): 16 runs of a one-task DAG
+    # limited to 8 never claim, a run of 9 parallel tasks does, on its own counter
+    single = make_spec({"a": []}).model_copy(update={"max_active_tasks": 8})
+    assert claims_for(single, "a", {}, run_id="r1") == ()
+    nine = make_spec({f"t{i}": [] for i in range(9)}).model_copy(update={"max_active_tasks": 8})
+    (claim,) = claims_for(nine, "t0", {}, run_id="r1")
+    assert (claim.key, claim.amount, claim.limit) == ("dagrun:sim#r1", 1, 8)
     mapped = make_spec({"items": ["work"]}, work={"mapping": xcom_mapping("items")})
     one_run = mapped.model_copy(update={"max_active_runs": 1, "max_active_tasks": 16})
-    assert claims_for(one_run, "work", {}) != ()  # width unknown: claims
-    assert claims_for(one_run, "work", {}, bound=run_width_bound(one_run, {"work": 15})) == ()
-    assert claims_for(one_run, "work", {}, bound=run_width_bound(one_run, {"work": 17})) != ()
+    assert claims_for(one_run, "work", {}, run_id="r1") != ()  # width unknown: claims
+    assert (
+        claims_for(one_run, "work", {}, bound=run_width_bound(one_run, {"work": 15}), run_id="r1")
+        == ()
+    )
+    assert (
+        claims_for(one_run, "work", {}, bound=run_width_bound(one_run, {"work": 17}), run_id="r1")
+        != ()
+    )
 
 
 def test_pool_claims() -> None:
     spec = make_spec({"a": [], "b": []}, a={"pool": "etl", "pool_slots": 2})
     spec = spec.model_copy(update={"max_active_runs": 1})
-    assert [(c.key, c.amount, c.limit) for c in claims_for(spec, "a", {"etl": 3})] == [
+    assert [(c.key, c.amount, c.limit) for c in claims_for(spec, "a", {"etl": 3}, run_id="r1")] == [
         ("pool:etl", 2, 3)
     ]
-    assert claims_for(spec, "b", {"etl": 3}) == ()  # default_pool is not configured
+    assert claims_for(spec, "b", {"etl": 3}, run_id="r1") == ()  # default_pool is not configured
     # a pool nobody created: a claim that can never be met, so the try waits (as Airflow)
-    assert [(c.key, c.limit) for c in claims_for(spec, "a", {})] == [("pool:etl", 0)]
+    assert [(c.key, c.limit) for c in claims_for(spec, "a", {}, run_id="r1")] == [("pool:etl", 0)]
 
 
 def test_wait_rank_orders_by_priority_then_time() -> None:
@@ -128,14 +138,14 @@ def _parallel_chains(chains: int, length: int) -> dict[str, list[str]]:
 
 def test_parallel_chains_are_as_wide_as_their_number() -> None:
     # 10 chains of 10 can run 10 tries at once, not 100 - 10 + 1: with
-    # max_active_runs 100 and max_active_tasks 1,000 no try claims a slot
-    # (each claim is a transaction on one counter every run shares, and its
-    # release a query of the waiting index: bench/throughput.py).
+    # max_active_tasks 10 no try claims a slot, however many runs are active
+    # (each claim is a transaction on the run's counter, and its release a
+    # query of the waiting index: bench/throughput.py).
     spec = make_spec(_parallel_chains(10, 10))
     assert max_parallelism_bound(spec) == 10
-    limits = spec.model_copy(update={"max_active_runs": 100, "max_active_tasks": 1000})
-    assert claims_for(limits, "c0_5", {}) == ()
-    assert claims_for(limits.model_copy(update={"max_active_tasks": 999}), "c0_5", {}) != ()
+    limits = spec.model_copy(update={"max_active_runs": 100, "max_active_tasks": 10})
+    assert claims_for(limits, "c0_5", {}, run_id="r1") == ()
+    assert claims_for(limits.model_copy(update={"max_active_tasks": 9}), "c0_5", {}, run_id="r1")
     # chains that share a head and a join: start, 3 x 4 tasks, join
     edges = {"start": ["c0_0", "c1_0", "c2_0"], **_parallel_chains(3, 4)}
     edges.update({f"c{c}_3": ["join"] for c in range(3)})
@@ -189,14 +199,19 @@ def test_a_tasks_own_limits_claim_only_where_they_can_bind() -> None:
 
     def own(spec: DagSpec, task_id: str) -> list[tuple[str, int, int]]:
         claims = claims_for(spec, task_id, {}, run_id="r1")
-        return [(c.key, c.amount, c.limit) for c in claims if not c.key.startswith("dag:")]
+        return [(c.key, c.amount, c.limit) for c in claims if not c.key.startswith("dagrun:")]
 
     # one instance per run, up to 16 runs: the per-DAG limit binds, the per-run one cannot
     assert own(spec, "solo") == [("task:sim:solo", 1, 1)]
     assert own(spec, "work") == [("runtask:sim#r1:work", 1, 4)]
     assert own(spec.model_copy(update={"max_active_runs": 1}), "solo") == []  # 1 x 1 <= 1
+    # the map's width is unknown before it expands: each run's max_active_tasks may bind
     assert task_limit_keys(spec, ["r1", "r2"]) == {
+        "dagrun:sim#r1",
+        "dagrun:sim#r2",
         "task:sim:solo",
         "runtask:sim#r1:work",
         "runtask:sim#r2:work",
     }
+    unmapped = make_spec({"a": [], "b": []}, a={"max_active_tis_per_dag": 1})
+    assert task_limit_keys(unmapped, ["r1"]) == {"task:sim:a"}  # 2 tasks never reach 16

@@ -16,6 +16,7 @@ import pytest
 
 from chalicelib.core.messages import TaskFinishedMessage
 from chalicelib.core.runs import RunType
+from chalicelib.core.slots import dag_run_key
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.sdk import DAG, TriggerRule, task
 from chalicelib.sdk.scheduler_settings import CRON_DATA_INTERVALS, deployment_settings
@@ -418,14 +419,35 @@ def test_max_active_tasks_limits_tries_and_priority_picks_the_next(stack: Stack)
         for i, weight in enumerate([1, 5, 3, 9, 2, 7]):
             EmptyOperator(task_id=f"t{i}", priority_weight=weight)
     stack.deploy(dag)
-    watch = _Watch(stack, "dag:limits")
     run, _ = stack.scheduler.trigger("limits")
+    watch = _Watch(stack, dag_run_key("limits", run.run_id))
     stack.settle()
     assert stack.store.get_run("limits", run.run_id).state is DagRunState.SUCCESS
     assert max(watch.seen) <= 2 and len(watch.seen) == 6
-    assert stack.store.used("dag:limits") == 0
+    assert stack.store.used(dag_run_key("limits", run.run_id)) == 0
     order = [m.task_id for m in stack.executor.all]
     assert order == ["t3", "t5", "t1", "t2", "t4", "t0"]  # by priority_weight
+
+
+def test_max_active_tasks_limits_each_run_as_in_airflow_3(stack: Stack) -> None:
+    """Airflow 3 counts max_active_tasks per run (apache/airflow#42953): two
+    active runs of a DAG limited to 2 may run 2 tries each, 4 at once."""
+    with DAG("per_run", max_active_tasks=2, max_active_runs=2) as dag:
+        for i in range(3):
+            EmptyOperator(task_id=f"t{i}")
+    stack.deploy(dag)
+    runs = [stack.scheduler.trigger("per_run", run_id=f"r{i}")[0] for i in range(2)]
+    while stack.queue.pending:
+        stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    started = sorted(m.run_id for m in stack.executor.invocations)
+    assert started == ["r0", "r0", "r1", "r1"]
+    for run in runs:
+        assert stack.store.used(dag_run_key("per_run", run.run_id)) == 2
+        assert list(stack.states("per_run", run.run_id).values()).count("scheduled") == 1
+    stack.settle()
+    for run in runs:
+        assert stack.store.get_run("per_run", run.run_id).state is DagRunState.SUCCESS
+        assert stack.store.used(dag_run_key("per_run", run.run_id)) == 0
 
 
 def test_pool_slots_are_shared_across_dags(stack: Stack) -> None:
@@ -480,13 +502,16 @@ def test_reaped_try_gives_its_slot_back(stack: Stack) -> None:
         try_number=1,
         now=stack.clock(),
     )
-    assert stack.executor.invocations == [] and stack.store.used("dag:crashy") == 1
+    assert (
+        stack.executor.invocations == []
+        and stack.store.used(dag_run_key("crashy", run.run_id)) == 1
+    )
     stack.clock.advance(6 * 60)
     assert stack.scheduler.tick().tries_reaped == [f"{run.run_id}/{first.task_id}"]
     stack.settle()  # the slot came back and the other task ran
     other = "b" if first.task_id == "a" else "a"
     assert stack.states("crashy", run.run_id) == {first.task_id: "failed", other: "success"}
-    assert stack.store.used("dag:crashy") == 0
+    assert stack.store.used(dag_run_key("crashy", run.run_id)) == 0
 
 
 def test_a_lost_retry_timer_is_re_armed_by_reconciliation(stack: Stack) -> None:
@@ -534,14 +559,14 @@ def _mapped_dag(dag_id: str, width: int, max_active_tasks: int) -> DAG:
 
 def test_a_map_that_fits_the_limit_claims_nothing_and_starts_directly(stack: Stack) -> None:
     stack.deploy(_mapped_dag("fits", width=14, max_active_tasks=16))
-    watch = _Watch(stack, "dag:fits")
     run, _ = stack.scheduler.trigger("fits")
+    watch = _Watch(stack, dag_run_key("fits", run.run_id))
     stack.settle()
     assert stack.store.get_run("fits", run.run_id).state is DagRunState.SUCCESS
     # Nothing can run beside "items", the map or "done", and the map's 14
     # tries fit the limit once it is expanded: no try claims a slot.
     assert watch.seen == [0] * 16
-    assert stack.store.used("dag:fits") == 0
+    assert stack.store.used(dag_run_key("fits", run.run_id)) == 0
     direct = [(m.task_id, m.map_index) for m in stack.executor.all if m.direct]
     assert direct == [("work", i) for i in range(14)] + [("done", -1)]
     assert stack.states("fits", run.run_id)["done"] == "success"
@@ -549,12 +574,12 @@ def test_a_map_that_fits_the_limit_claims_nothing_and_starts_directly(stack: Sta
 
 def test_a_map_wider_than_the_limit_claims_slots_and_waits(stack: Stack) -> None:
     stack.deploy(_mapped_dag("wide", width=20, max_active_tasks=16))
-    watch = _Watch(stack, "dag:wide")
     run, _ = stack.scheduler.trigger("wide")
+    watch = _Watch(stack, dag_run_key("wide", run.run_id))
     stack.settle()
     assert stack.store.get_run("wide", run.run_id).state is DagRunState.SUCCESS
     assert max(watch.seen) <= 16
-    assert stack.store.used("dag:wide") == 0
+    assert stack.store.used(dag_run_key("wide", run.run_id)) == 0
     # Only the map can reach the limit: "items" and "done" never run beside it.
     assert [m.task_id for m in stack.executor.all if m.direct] == ["done"]
 
@@ -617,7 +642,7 @@ def test_a_slot_goes_back_with_the_outcome_even_if_the_worker_dies_next(
     run, _ = stack.scheduler.trigger("handback")
     stack.scheduler.handle(stack.queue.pending.pop(0)[0])
     message = stack.executor.invocations.pop(0)
-    assert message.task_id == "first" and stack.store.used("dag:handback") == 1
+    assert message.task_id == "first" and stack.store.used(dag_run_key("handback", run.run_id)) == 1
     spec = stack.scheduler.specs.get("handback", run.version)
     # The worker claims, runs and records "first", then dies before anything else.
     claim = stack.store.claim("handback", run.run_id, spec, "first", -1, 1, stack.clock())
@@ -637,7 +662,7 @@ def test_a_slot_goes_back_with_the_outcome_even_if_the_worker_dies_next(
         releases=claim.instance.slots,
     ).won
     # The slot went back with the outcome: nothing is left counted without a holder.
-    assert stack.store.used("dag:handback") == 0
+    assert stack.store.used(dag_run_key("handback", run.run_id)) == 0
     assert stack.states("handback", run.run_id)["second"] == "scheduled"
     assert stack.scheduler.tick().tries_promoted == [f"{run.run_id}/second"]
     stack.settle()
@@ -648,7 +673,7 @@ def test_a_slot_goes_back_with_the_outcome_even_if_the_worker_dies_next(
         stack.clock.advance(6 * 60)
         stack.scheduler.tick()
     assert stack.store.get_run("handback", run.run_id).state is DagRunState.SUCCESS
-    assert stack.store.used("dag:handback") == 0
+    assert stack.store.used(dag_run_key("handback", run.run_id)) == 0
 
 
 def test_workers_take_the_run_from_their_message(stack: Stack) -> None:
