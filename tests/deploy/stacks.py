@@ -9,14 +9,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def create_stage_stack(cloudformation: Any, stage: str) -> dict[str, Any]:
-    """The stage's infra stack (``slipstream-<stage>-infra``), its DescribeStacks entry."""
+def create_stage_stack(
+    cloudformation: Any, stage: str, parameters: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The stage's infra stack (``slipstream-<stage>-infra``), its DescribeStacks
+    entry; ``parameters`` adds stack parameters (e.g. ``WorkerImage``)."""
+    given = {"Stage": stage, **(parameters or {})}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Tried to parse AWS::SQS::QueuePolicy")
         cloudformation.create_stack(
             StackName=f"slipstream-{stage}-infra",
             TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
-            Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}],
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()],
             Capabilities=["CAPABILITY_IAM"],
         )
     (described,) = cloudformation.describe_stacks(StackName=f"slipstream-{stage}-infra")["Stacks"]

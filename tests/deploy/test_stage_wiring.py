@@ -192,18 +192,7 @@ def test_the_stacks_worker_task_definition_reaches_the_executor(
 
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/slipstream-worker:1"
     cloudformation = boto3.client("cloudformation", region_name="us-east-1")  # stacks' moto
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Tried to parse AWS::SQS::QueuePolicy")
-        cloudformation.create_stack(
-            StackName="slipstream-img-infra",
-            TemplateBody=(ROOT / "infra" / "stack.yaml").read_text(),
-            Parameters=[
-                {"ParameterKey": "Stage", "ParameterValue": "img"},
-                {"ParameterKey": "WorkerImage", "ParameterValue": image},
-            ],
-            Capabilities=["CAPABILITY_IAM"],
-        )
-    (described,) = cloudformation.describe_stacks(StackName="slipstream-img-infra")["Stacks"]
+    described = create_stage_stack(cloudformation, "img", {"WorkerImage": image})
     facts = StackFacts.from_description("img", described)
     arn = facts.outputs["WorkerTaskDefinitionArn"]
     assert ":task-definition/slipstream-worker-img-default:" in arn
