@@ -40,13 +40,13 @@ from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
-from pynamodb.constants import ALL_NEW
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from chalicelib.aws.retries import max_attempts
 from chalicelib.store.base import StoreError
+from chalicelib.store.writes import update_request
 
 log = logging.getLogger("slipstream.store")
 
@@ -102,17 +102,8 @@ class Settler:
         if condition is not None:
             guard = guard & condition
         full = [*actions, count.add(1), entries.set((entries | []).append([token]))]
-        table = item._get_connection()
+        table, kwargs = update_request(item, full, guard, old_on_failure=True)
         hash_key, range_key = item._get_hash_range_key_serialized_values()
-        kwargs = table.connection.get_operation_kwargs(
-            table.table_name,
-            hash_key,
-            range_key=range_key,
-            actions=full,
-            condition=guard,
-            return_values=ALL_NEW,
-            return_values_on_condition_failure="ALL_OLD",
-        )
         client = self._client(table.connection)
         attempts = max_attempts()
         for attempt in range(attempts):

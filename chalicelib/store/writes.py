@@ -121,17 +121,7 @@ class GuardedWriter:
         tokened = bool(token) and WRITE_TOKEN in model.get_attributes()
         if tokened:
             actions = [*actions, getattr(model, WRITE_TOKEN).set(token)]
-        table = item._get_connection()
-        hash_key, range_key = item._get_hash_range_key_serialized_values()
-        kwargs = table.connection.get_operation_kwargs(
-            table.table_name,
-            hash_key,
-            range_key=range_key,
-            actions=actions,
-            condition=condition,
-            return_values=ALL_NEW,
-            return_values_on_condition_failure="ALL_OLD" if tokened else None,
-        )
+        table, kwargs = update_request(item, actions, condition, old_on_failure=tokened)
         try:
             data = table.connection.dispatch(UPDATE_ITEM, kwargs)
         except Exception as exc:  # botocore's error, raised by dispatch as is
@@ -163,6 +153,25 @@ class GuardedWriter:
             return False
         item.deserialize(found)
         return True
+
+
+def update_request(
+    item: Model, actions: list[Action], condition: Condition | None, *, old_on_failure: bool
+) -> tuple[Any, dict[str, Any]]:
+    """The item's table connection and an UpdateItem request answering ALL_NEW
+    (and, with ``old_on_failure``, the item as it was when the condition failed)."""
+    table = item._get_connection()
+    hash_key, range_key = item._get_hash_range_key_serialized_values()
+    kwargs = table.connection.get_operation_kwargs(
+        table.table_name,
+        hash_key,
+        range_key=range_key,
+        actions=actions,
+        condition=condition,
+        return_values=ALL_NEW,
+        return_values_on_condition_failure="ALL_OLD" if old_on_failure else None,
+    )
+    return table, kwargs
 
 
 def _item_as_it_was(exc: BaseException, item: Model) -> dict[str, Any] | None:
