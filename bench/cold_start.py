@@ -39,6 +39,11 @@ Measured (2 cores shared with other sessions; import s is the median of 5):
   all 0.174 (0.406). First calls 3.79 / 3.04 / 3.32 s (before 4.00 / 2.38 /
   3.39: they now pay the deferred import, within this load's noise). Quiet
   machine, import only (``-X importtime``): the tick's graph 356 -> 174 modules.
+- with the table connections sharing one botocore loader
+  (``chalicelib.aws.service_models``), median of 3, load average 2-3, back to
+  back with the tree before: first calls api 1.30 s (before 1.46), tick 1.35
+  (2.35), events 1.11 (1.58), worker 1.63 (1.87); +RSS 60-75 MB (86-122).
+  Imports 0.065-0.086 s, all handlers under the 0.4 s target.
 
 Run: .venv/bin/python bench/cold_start.py [--samples 7]
 """

@@ -65,7 +65,13 @@ OUTPUT_VARIABLES = {
 }
 # Present only when the stage has a network (created or given) and an image.
 OPTIONAL_OUTPUTS = frozenset(
-    {"WorkerSubnets", "WorkerSecurityGroups", "WorkerImage", "WorkerTaskDefinitionArn"}
+    {
+        "WorkerSubnets",
+        "WorkerSecurityGroups",
+        "WorkerImage",
+        "WorkerTaskDefinitionArn",
+        "TaskCodeRoleArn",  # absent with IsolateTaskCode=false
+    }
 )
 REQUIRED_OUTPUTS = frozenset(OUTPUT_VARIABLES) - OPTIONAL_OUTPUTS
 

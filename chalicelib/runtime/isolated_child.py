@@ -203,6 +203,11 @@ JOBS = {"try": run_try, "dag_callbacks": run_dag_callbacks, "deadline": run_dead
 
 
 def main(argv: list[str]) -> int:
+    from chalicelib.runtime.isolation import make_non_dumpable
+
+    # Before the credentials arrive: other processes of this user (another
+    # tenant's leftovers in a warm container) cannot read this one's memory.
+    make_non_dumpable()
     for fd in (int(argv[1]), int(argv[2])):
         os.set_inheritable(fd, False)  # a command the task starts must not hold the channel
     inbound = os.fdopen(int(argv[1]), "rb", buffering=0)
@@ -211,6 +216,7 @@ def main(argv: list[str]) -> int:
     if body is None:
         return 2
     job = pickle.loads(body)  # from the parent, which is trusted (never the other way)
+    os.environ.update(job.pop("credentials", {}))
     channel = Channel(inbound, outbound)
     channel.listen()
     try:

@@ -118,9 +118,12 @@ def is_dumpable() -> bool | None:
 def child_env(
     credentials: Mapping[str, str], environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """The child's whole environment: ``PASSED_ENV``, a PYTHONPATH that finds
-    Slipstream, and the tenant's credentials, with every other way boto3 finds
-    credentials (files, the container or instance endpoint) shut."""
+    """What the child's environment holds: ``PASSED_ENV``, a PYTHONPATH that
+    finds Slipstream, and the tenant's credentials, with every other way boto3
+    finds credentials (files, the container or instance endpoint) shut.
+    ``run_child`` hands the credentials over the channel instead of exec's
+    environment: ``/proc/<pid>/environ`` would show them to any process of
+    the same user until the child made itself non-dumpable."""
     source = os.environ if environ is None else environ
     env = {name: source[name] for name in PASSED_ENV if source.get(name)}
     missing = [k for k in CREDENTIAL_KEYS if not isinstance(credentials.get(k), str)]
@@ -152,15 +155,25 @@ def tenant_bundles(bundles: Any, tenant: str | None) -> Any:
     a same-uid child could otherwise read another tenant's code."""
     if not hasattr(bundles, "cache_dir") or not hasattr(bundles, "load"):
         raise TypeError(f"isolated tries need a BundleStore, not {type(bundles).__name__}")
+    global _last_tenant
     base = Path(bundles.cache_dir) / "isolated"
     own = base / tenant_folder(tenant)
+    with _tenant_lock:
+        switched = _last_tenant != own.name
+        _last_tenant = own.name
     if base.is_dir():
         for entry in base.iterdir():
-            if entry != own:
+            # after another tenant's child, even this tenant's folder may hold
+            # files that child planted: extract afresh
+            if entry != own or switched:
                 shutil.rmtree(entry, ignore_errors=True)
     view = copy.copy(bundles)
     view.cache_dir = own
     return view
+
+
+_last_tenant: str | None = None  # whose child this process started last
+_tenant_lock = threading.Lock()
 
 
 def tenant_folder(tenant: str | None) -> str:
@@ -198,12 +211,15 @@ def run_child(
     whose ``reason`` the parent watches.
     """
     make_non_dumpable()
+    env = dict(env)
+    job = {**job, "credentials": {k: env.pop(k) for k in CREDENTIAL_KEYS if k in env}}
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", CHILD_MODULE, str(to_child_r), str(from_child_w)],
-            env=dict(env),
+            # -s: no user site-packages, which an earlier child could have planted
+            [sys.executable, "-s", "-m", CHILD_MODULE, str(to_child_r), str(from_child_w)],
+            env=env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             close_fds=True,

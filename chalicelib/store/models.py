@@ -145,7 +145,10 @@ class StoreModels:
 
 def build_models(settings: StoreSettings) -> StoreModels:
     """Model classes bound to the tables and endpoint ``settings`` names."""
+    from chalicelib.aws.service_models import share_service_models
     from chalicelib.store.hitl import build_hitl_model  # it imports this module's keys
+
+    share_service_models()  # each model's connection makes a botocore session
 
     region = settings.region
     host = settings.endpoint_url

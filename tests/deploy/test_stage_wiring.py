@@ -204,3 +204,16 @@ def test_the_stacks_worker_task_definition_reaches_the_executor(
     # a stage without an image has no such definition, and wires without one
     no_image = stage_environment(StackFacts.from_description("dev", stacks["dev"]))
     assert "SLIPSTREAM_WORKER_TASK_DEFINITION" not in no_image
+
+
+def test_task_code_isolation_is_on_by_default_and_a_stage_may_turn_it_off(
+    stacks: dict[str, dict[str, Any]],
+) -> None:
+    """IsolateTaskCode=false (one trusted tenant) wires no task-code role, so the
+    worker runs user code in its own process and saves an interpreter per try."""
+    isolated = stage_environment(StackFacts.from_description("dev", stacks["dev"]))
+    assert ":role/slipstream/dev/" in isolated["SLIPSTREAM_TASK_CODE_ROLE_ARN"]
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")  # stacks' moto
+    described = create_stage_stack(cloudformation, "solo", {"IsolateTaskCode": "false"})
+    trusted = stage_environment(StackFacts.from_description("solo", described))
+    assert "SLIPSTREAM_TASK_CODE_ROLE_ARN" not in trusted

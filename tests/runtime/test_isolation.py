@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 import boto3
 
+from chalicelib.runtime.isolation import is_dumpable
 from chalicelib.sdk import DAG, Variable
 from operators.bash import BashOperator
 from operators.python import PythonOperator
@@ -64,7 +65,12 @@ def reach_out():
             parent_environ = "read" if f.read() else "empty"
     except PermissionError:
         parent_environ = "denied"
+    with open("/proc/self/environ", "rb") as f:  # what exec gave the child
+        exec_environ = f.read().decode(errors="replace")
     return {
+        "exec_environ_has_keys": frozen.secret_key in exec_environ
+        or "AWS_SECRET_ACCESS_KEY" in exec_environ,
+        "child_dumpable": is_dumpable(),
         "key_length": len(key),
         "arn": sts.get_caller_identity()["Arn"],
         "access_key": frozen.access_key,
@@ -182,6 +188,10 @@ def test_a_dag_runs_end_to_end_with_its_code_in_child_interpreters(
     ):
         assert name not in env
     assert env["SLIPSTREAM_STAGE"] == "test"
+    # the keys came over the channel, after the child made itself non-dumpable:
+    # its exec environment (/proc/<pid>/environ) never held them
+    assert reached["exec_environ_has_keys"] is False
+    assert reached["child_dumpable"] is False
     # The worker made itself non-dumpable before its first child. As root (this
     # sandbox), the kernel still lets a child read /proc/<parent>/environ
     # (CAP_SYS_PTRACE); an unprivileged child gets PermissionError.

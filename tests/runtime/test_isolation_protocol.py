@@ -190,6 +190,25 @@ def test_a_tenant_child_never_finds_another_tenants_extracted_bundle(tmp_path: P
     assert store.cache_dir == tmp_path / "cache"  # the worker's own store is unchanged
 
 
+def test_after_another_tenants_child_even_the_tenants_own_folder_is_extracted_afresh(
+    tmp_path: Path,
+) -> None:
+    """A child of globex could plant files in acme's folder for acme's next try
+    in the same warm container; a tenant switch empties every folder."""
+    store = LocalBundleStore(tmp_path / "bundles", cache_dir=tmp_path / "cache")
+    base = tmp_path / "cache" / "isolated"
+    tenant_bundles(store, "acme")
+    (base / "tenant-acme" / "kept").mkdir(parents=True)
+    tenant_bundles(store, "acme")  # the same tenant again: its folder stays
+    assert (base / "tenant-acme" / "kept").is_dir()
+    tenant_bundles(store, "globex")
+    planted = base / "tenant-acme" / "abc"
+    planted.mkdir(parents=True)  # what globex's child might leave for acme
+    (planted / "dag.py").write_text("steal()")
+    tenant_bundles(store, "acme")
+    assert not (base / "tenant-acme").exists()
+
+
 def test_an_isolated_try_logs_the_same_lines_as_an_in_process_one(tmp_path: Path) -> None:
     source = """
 import logging
