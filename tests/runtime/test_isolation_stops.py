@@ -166,6 +166,7 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     def no_processes(*args: object, **kwargs: object) -> None:
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
+    monkeypatch.setenv("SLIPSTREAM_ISOLATION_TEMPLATE", "off")  # its forks: test_isolation_template
     monkeypatch.setattr(subprocess, "Popen", no_processes)
     run, _ = stack.scheduler.trigger("iso")
     message, _ = stack.queue.pending.pop(0)
