@@ -3,10 +3,12 @@
 The worker process holds Slipstream's own role (every table, result, bundle
 and secret of the stage). With ``WorkerDeps.task_credentials`` set, user code
 (the DAG file's import, the operator, its callbacks, DAG and deadline
-callbacks) runs instead in a fresh ``python -m chalicelib.runtime.isolated_child``:
-started with ``subprocess`` (never ``fork``, which would copy the parent's
-memory, keys included), with a clean environment holding the tenant's
-credentials only, in a session of its own so one signal stops it all. The
+callbacks) runs instead in a child running ``chalicelib.runtime.isolated_child``:
+forked from a template interpreter started clean without any credentials
+(``isolation_template``), or spawned with ``subprocess`` when that is off or
+fails (never a fork of the worker, which would copy its memory, keys
+included), with a clean environment and the tenant's credentials only, in a
+session of its own so one signal stops it all. The
 parent stays the only one that claims, heartbeats, records and hands off; it
 serves the child's calls for the run's XComs and the other ports
 (``isolation_broker``), writes the child's log lines into the try's sink,

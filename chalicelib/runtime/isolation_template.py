@@ -29,6 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 log = logging.getLogger("slipstream.worker")
 
@@ -164,13 +165,19 @@ class Template:
 
 
 def _running(pid: int) -> bool:
+    """Whether ``pid`` still runs; a zombie nobody reaps (its template died and
+    the new parent does not wait for orphans) has ended."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return sys.platform != "linux"
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 _template: Template | None = None

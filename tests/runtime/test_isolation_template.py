@@ -88,6 +88,8 @@ def test_an_isolated_try_runs_in_a_fork_of_the_template(tmp_path: Path) -> None:
     assert got["ppid"] == template_pid() != os.getpid()
     assert got["pgid"] == got["pid"]  # a session of its own, as a spawned child
     assert got["key"].startswith("ASIAACME")
+    status = Path(f"/proc/{template_pid()}/status").read_text()
+    assert "\nThreads:\t1\n" in status  # forking a threaded process could copy a held lock
 
 
 def test_the_template_holds_no_credentials_and_never_received_a_job(tmp_path: Path) -> None:
@@ -201,3 +203,45 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     pid, ppid = (int(x) for x in pids.read_text().split())
     assert ppid == template_pid()
     assert group_gone(pid)
+
+
+def test_a_child_whose_template_dies_under_it_still_ends_its_try(tmp_path: Path) -> None:
+    """The template is killed while its fork runs: the fork's answer still counts;
+    a fork that then dies without one fails its try, its exit status unknown."""
+    source = """
+import os, signal
+from datetime import datetime
+from chalicelib.sdk import DAG
+from operators.python import PythonOperator
+
+def kill_template():
+    with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+        if b"isolation_zygote" not in f.read():
+            raise RuntimeError("not a fork of the template")
+    os.kill(os.getppid(), signal.SIGKILL)
+
+def orphaned():
+    kill_template()
+    return "answered"
+
+def orphaned_and_dead():
+    kill_template()
+    os._exit(3)
+
+with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
+    a = PythonOperator(task_id="orphaned", python_callable=orphaned)
+    b = PythonOperator(task_id="spawned", python_callable=print)  # the template is gone
+    c = PythonOperator(task_id="dead", python_callable=orphaned_and_dead, retries=0)
+    a >> b >> c
+"""
+    stack, _ = bundle_stack(tmp_path, source, credentials=credentials_for("k" * 8))
+    run, _ = stack.scheduler.trigger("iso")
+    stack.settle()
+    assert instance(stack, run, "orphaned").state.value == "success"
+    assert instance(stack, run, "spawned").state.value == "success"
+    dead = instance(stack, run, "dead")
+    assert (dead.state.value, dead.error) == (
+        "failed",
+        "IsolatedTaskDied: the task's interpreter ended without a result "
+        "(exit status unknown: its template interpreter ended first)",
+    )
