@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,6 +153,30 @@ def test_a_template_that_cannot_start_leaves_the_try_to_a_spawned_child(
     monkeypatch.setattr(isolation_template, "Template", no_template)
     got = run_report(tmp_path, uuid.uuid4().hex)
     assert got["ppid"] == os.getpid()
+
+
+def test_a_template_that_refuses_a_fork_is_never_used_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The template answers a malformed request (one descriptor) with a failure:
+    that try is spawned, the template is stopped, the next try gets a new one."""
+    secret = uuid.uuid4().hex
+    run_report(tmp_path, secret, run_id="r1")
+    refused = isolation_template.current()
+    assert refused is not None
+    real_send_fds = socket.send_fds
+
+    def one_descriptor(sock: socket.socket, buffers: Any, fds: list[int]) -> int:
+        return real_send_fds(sock, buffers, fds[:1])
+
+    monkeypatch.setattr(socket, "send_fds", one_descriptor)
+    spawned = run_report(tmp_path, secret, run_id="r2")
+    assert spawned["ppid"] == os.getpid()
+    assert isolation_template.current() is None
+    assert refused.proc.poll() is not None  # stopped, not left to serve again
+    monkeypatch.setattr(socket, "send_fds", real_send_fds)
+    again = run_report(tmp_path, secret, run_id="r3")
+    assert again["ppid"] == template_pid() != refused.pid
 
 
 def test_off_spawns_every_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
