@@ -218,7 +218,7 @@ def run_child(
     from_child_r, from_child_w = os.pipe()
     try:
         proc = _start(env, (to_child_r, from_child_w))
-    except OSError as exc:  # out of processes or memory: the machine's fault, not the task's
+    except (OSError, ValueError) as exc:  # no processes or memory left, a bad setting
         os.close(to_child_w)
         os.close(from_child_r)
         return ChildOutcome(unstarted=f"{type(exc).__name__}: {exc}")

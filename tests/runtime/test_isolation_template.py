@@ -185,8 +185,18 @@ def test_off_spawns_every_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert got["ppid"] == os.getpid()
     assert isolation_template.current() is None
     monkeypatch.setenv(isolation_template.TEMPLATE_ENV, "sometimes")
-    with pytest.raises(ValueError, match="SLIPSTREAM_ISOLATION_TEMPLATE must be on or off"):
-        isolation_template.enabled()
+    stack, _ = bundle_stack(tmp_path / "bad", SOURCE, credentials=credentials_for("k" * 8))
+    run, _ = stack.scheduler.trigger("iso")
+    message, _ = stack.queue.pending.pop(0)
+    stack.scheduler.handle(message)
+    (invocation,) = stack.executor.invocations
+    stack.run_worker(invocation)
+    ti = instance(stack, run, "report")
+    assert ti.state.value == "up_for_retry"  # the worker's setting, not the task's fault
+    assert ti.error == (
+        "infrastructure failure: OSError: could not start the task's interpreter: "
+        "ValueError: SLIPSTREAM_ISOLATION_TEMPLATE must be on or off, not 'sometimes'"
+    )
 
 
 def test_two_tenants_in_a_row_get_separate_clean_forks(tmp_path: Path) -> None:
