@@ -20,6 +20,7 @@ import pytest
 from chalicelib.runtime import isolation_template
 from tests.processes import group_gone
 from tests.runtime.isolation_stack import bundle_stack, instance
+from tests.runtime.test_isolation_stops import run_first_try
 
 SOURCE = """
 import os, sys
@@ -186,11 +187,7 @@ def test_off_spawns_every_child(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert isolation_template.current() is None
     monkeypatch.setenv(isolation_template.TEMPLATE_ENV, "sometimes")
     stack, _ = bundle_stack(tmp_path / "bad", SOURCE, credentials=credentials_for("k" * 8))
-    run, _ = stack.scheduler.trigger("iso")
-    message, _ = stack.queue.pending.pop(0)
-    stack.scheduler.handle(message)
-    (invocation,) = stack.executor.invocations
-    stack.run_worker(invocation)
+    run = run_first_try(stack)
     ti = instance(stack, run, "report")
     assert ti.state.value == "up_for_retry"  # the worker's setting, not the task's fault
     assert ti.error == (
