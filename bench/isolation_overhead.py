@@ -1,12 +1,16 @@
 """What running a try's user code in a child interpreter costs, per try.
 
 Runs one no-op task (an EmptyOperator) through ``handle_worker_message`` on
-the in-memory stack, ``--tries`` times in process and ``--tries`` times
-isolated (``WorkerDeps.task_credentials`` set, fixed fake credentials: no
-AWS call), and prints the median and the spread of the worker's whole
-handling of one try (claim, run, record, hand-off). The difference is the
-child's cost: spawning the interpreter, importing Slipstream and the DAG
-file, and the JSON round trips of the result and the log lines.
+the in-memory stack, ``--tries`` times in process, ``--tries`` times isolated
+with each child spawned afresh (``SLIPSTREAM_ISOLATION_TEMPLATE=off``) and
+``--tries`` times isolated with each child forked from the template
+interpreter (``on``); isolated means ``WorkerDeps.task_credentials`` set,
+fixed fake credentials, no AWS call. It prints the median and the spread of
+the worker's whole handling of one try (claim, run, record, hand-off), and
+the load average (the machine is shared; medians move with it). The
+difference is the child's cost: spawning an interpreter and importing
+Slipstream (spawned only) or forking the template, importing the DAG file,
+and the JSON round trips of the result and the log lines.
 
 Run: .venv/bin/python bench/isolation_overhead.py [--tries 9]
 """
@@ -14,6 +18,7 @@ Run: .venv/bin/python bench/isolation_overhead.py [--tries 9]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -60,10 +65,13 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=9)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for mode, isolated in (("in-process", False), ("isolated", True)):
+        modes = (("in-process", False, "on"), ("spawned", True, "off"), ("template", True, "on"))
+        for mode, isolated, template in modes:
+            os.environ["SLIPSTREAM_ISOLATION_TEMPLATE"] = template
             ms = [s * 1000 for s in measure(Path(tmp) / mode, isolated, args.tries)]
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
             print(
-                f"{mode:>10}: median {statistics.median(ms):7.1f} ms  "
+                f"{mode:>10}: load {load}  median {statistics.median(ms):7.1f} ms  "
                 f"min {min(ms):7.1f}  max {max(ms):7.1f}  ({len(ms)} tries)"
             )
 

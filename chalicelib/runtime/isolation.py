@@ -3,10 +3,12 @@
 The worker process holds Slipstream's own role (every table, result, bundle
 and secret of the stage). With ``WorkerDeps.task_credentials`` set, user code
 (the DAG file's import, the operator, its callbacks, DAG and deadline
-callbacks) runs instead in a fresh ``python -m chalicelib.runtime.isolated_child``:
-started with ``subprocess`` (never ``fork``, which would copy the parent's
-memory, keys included), with a clean environment holding the tenant's
-credentials only, in a session of its own so one signal stops it all. The
+callbacks) runs instead in a child running ``chalicelib.runtime.isolated_child``:
+forked from a template interpreter started clean without any credentials
+(``isolation_template``), or spawned with ``subprocess`` when that is off or
+fails (never a fork of the worker, which would copy its memory, keys
+included), with a clean environment and the tenant's credentials only, in a
+session of its own so one signal stops it all. The
 parent stays the only one that claims, heartbeats, records and hands off; it
 serves the child's calls for the run's XComs and the other ports
 (``isolation_broker``), writes the child's log lines into the try's sink,
@@ -39,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.core.retries import decide_after_failure
-from chalicelib.runtime import process_groups
-from chalicelib.runtime.isolation_broker import Services
+from chalicelib.runtime import isolation_template, process_groups
+from chalicelib.runtime.isolation_broker import Services, handle_frame
 from chalicelib.runtime.isolation_codec import (
     ProtocolError,
     decode_frame,
@@ -82,7 +84,6 @@ GRACE_ENV = "SLIPSTREAM_ISOLATION_GRACE_SECONDS"
 DEFAULT_GRACE_SECONDS = 60.0
 _POLL_SECONDS = 0.1
 _PR_GET_DUMPABLE, _PR_SET_DUMPABLE = 3, 4
-_LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
 
 TaskCredentials = Callable[[str], Mapping[str, str]]
 
@@ -216,16 +217,8 @@ def run_child(
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
     try:
-        proc = subprocess.Popen(
-            # -s: no user site-packages, which an earlier child could have planted
-            [sys.executable, "-s", "-m", CHILD_MODULE, str(to_child_r), str(from_child_w)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            close_fds=True,
-            pass_fds=(to_child_r, from_child_w),
-        )
-    except OSError as exc:  # out of processes or memory: the machine's fault, not the task's
+        proc = _start(env, (to_child_r, from_child_w))
+    except (OSError, ValueError) as exc:  # no processes or memory left, a bad setting
         os.close(to_child_w)
         os.close(from_child_r)
         return ChildOutcome(unstarted=f"{type(exc).__name__}: {exc}")
@@ -252,6 +245,23 @@ def run_child(
             inbound.close()
 
 
+def _start(env: dict[str, str], fds: tuple[int, int]) -> Any:
+    """A fork of the template interpreter (``isolation_template``), or, when it
+    is off or failed, a fresh interpreter; a session of its own either way."""
+    forked = isolation_template.fork_child(env, fds)
+    if forked is not None:
+        return forked
+    return subprocess.Popen(
+        # -s: no user site-packages, which an earlier child could have planted
+        [sys.executable, "-s", "-m", CHILD_MODULE, *map(str, fds)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+        pass_fds=fds,
+    )
+
+
 def _read_frames(inbound: Any, frames: queue.Queue[tuple[str, Any]]) -> None:
     try:
         while (body := read_bytes(inbound)) is not None:
@@ -265,7 +275,7 @@ def _read_frames(inbound: Any, frames: queue.Queue[tuple[str, Any]]) -> None:
 
 
 def _serve(
-    proc: subprocess.Popen[bytes],
+    proc: Any,  # a Popen or an isolation_template.ForkedChild
     outbound: Any,
     frames: queue.Queue[tuple[str, Any]],
     services: Services,
@@ -297,7 +307,7 @@ def _serve(
             return ChildOutcome(died=describe_exit(proc.returncode))
         if kind == "frame":
             try:
-                done = _handle(frame, outbound, services, sink)
+                done = handle_frame(frame, outbound, services, sink)
             except ProtocolError as exc:
                 return ChildOutcome(protocol=str(exc))
             if done is not None:
@@ -318,42 +328,16 @@ def _serve(
             stop_at = None
 
 
-def _handle(
-    frame: dict[str, Any], outbound: Any, services: Services, sink: TaskLogSink | None
-) -> dict[str, Any] | None:
-    """Serve one frame; the child's final answer when it is one."""
-    if "call" in frame:
-        with contextlib.suppress(OSError):
-            write_json(outbound, services.answer(frame))
-        return None
-    if "log" in frame:
-        line = frame["log"]
-        if not isinstance(line, dict):
-            raise ProtocolError("a log frame must hold an object")
-        event, level, logger, when = (line.get(k) for k in ("event", "level", "logger", "when"))
-        if not (isinstance(event, str) and isinstance(logger, str) and level in _LEVELS):
-            raise ProtocolError("a log line needs a text event, a logger and a known level")
-        if not isinstance(when, (int, float)) or isinstance(when, bool):
-            raise ProtocolError("a log line's 'when' must be a number")
-        if sink is not None:
-            sink.emit(event, level=str(level), logger=logger[:200], when=float(when))
-        return None
-    if "done" in frame:
-        answer = frame["done"]
-        if not isinstance(answer, dict):
-            raise ProtocolError("the child's answer must be an object")
-        return answer
-    raise ProtocolError(f"unknown frame with keys {sorted(frame)[:5]}")
-
-
 def describe_exit(code: int | None) -> str:
+    if code == isolation_template.UNKNOWN_EXIT:
+        return "exit status unknown: its template interpreter ended first"
     if code is not None and code < 0:
         with contextlib.suppress(ValueError):
             return f"killed by signal {signal.Signals(-code).name}"
     return f"exit code {code}"
 
 
-def _stop(proc: subprocess.Popen[bytes], *, patient: bool) -> None:
+def _stop(proc: Any, *, patient: bool) -> None:
     """The child's group, and groups its task started, are gone before we return
     (``patient``: a child that answered gets a moment to exit by itself)."""
     groups = {proc.pid, *descendant_groups(proc.pid)}

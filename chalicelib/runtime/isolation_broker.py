@@ -17,6 +17,7 @@ code: the child raises an exception that ``aws.errors`` still classifies
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping
@@ -26,10 +27,12 @@ from chalicelib.aws.errors import error_code
 from chalicelib.core.hitl import HitlKey, HitlRequest, HitlResponse
 from chalicelib.core.s3_keys import KeyPattern
 from chalicelib.core.values import decode, encode
+from chalicelib.runtime.isolation_codec import ProtocolError, write_json
 from chalicelib.runtime.xcom import decode_item
 
 Handler = Callable[[dict[str, Any], Any], Any]
 MAX_ERROR_CHARS = 2000
+_LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,3 +250,32 @@ def add_asset_events(services: Services, loader: Callable[[], Mapping[str, list[
         }
 
     services.add("assets", "triggering_events", load)
+
+
+def handle_frame(
+    frame: dict[str, Any], outbound: Any, services: Services, sink: Any
+) -> dict[str, Any] | None:
+    """Serve one frame of the child's (a call, a log line for the try's sink, its
+    answer); the child's final answer when it is one."""
+    if "call" in frame:
+        with contextlib.suppress(OSError):
+            write_json(outbound, services.answer(frame))
+        return None
+    if "log" in frame:
+        line = frame["log"]
+        if not isinstance(line, dict):
+            raise ProtocolError("a log frame must hold an object")
+        event, level, logger, when = (line.get(k) for k in ("event", "level", "logger", "when"))
+        if not (isinstance(event, str) and isinstance(logger, str) and level in _LEVELS):
+            raise ProtocolError("a log line needs a text event, a logger and a known level")
+        if not isinstance(when, (int, float)) or isinstance(when, bool):
+            raise ProtocolError("a log line's 'when' must be a number")
+        if sink is not None:
+            sink.emit(event, level=str(level), logger=logger[:200], when=float(when))
+        return None
+    if "done" in frame:
+        answer = frame["done"]
+        if not isinstance(answer, dict):
+            raise ProtocolError("the child's answer must be an object")
+        return answer
+    raise ProtocolError(f"unknown frame with keys {sorted(frame)[:5]}")

@@ -166,15 +166,22 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
     def no_processes(*args: object, **kwargs: object) -> None:
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
+    monkeypatch.setenv("SLIPSTREAM_ISOLATION_TEMPLATE", "off")  # its forks: test_isolation_template
     monkeypatch.setattr(subprocess, "Popen", no_processes)
-    run, _ = stack.scheduler.trigger("iso")
-    message, _ = stack.queue.pending.pop(0)
-    stack.scheduler.handle(message)
-    (invocation,) = stack.executor.invocations
-    stack.run_worker(invocation)
+    run = run_first_try(stack)
     ti = instance(stack, run, "never")
     assert ti.state.value == "up_for_retry"  # not charged to the task's (zero) retries
     assert ti.error == (
         "infrastructure failure: OSError: could not start the task's interpreter: "
         "BlockingIOError: [Errno 11] Resource temporarily unavailable"
     )
+
+
+def run_first_try(stack: Any) -> Any:
+    """Trigger DAG ``iso`` and run its first try once, without settling (no retry)."""
+    run, _ = stack.scheduler.trigger("iso")
+    message, _ = stack.queue.pending.pop(0)
+    stack.scheduler.handle(message)
+    (invocation,) = stack.executor.invocations
+    stack.run_worker(invocation)
+    return run
