@@ -311,8 +311,15 @@ def test_the_container_worker_learns_the_role_from_its_environment() -> None:
     template = yaml.load((ROOT / "infra" / "stack.yaml").read_text(), Loader=CfnLoader)
     resources = template["Resources"]
     (container,) = resources["WorkerTaskDefinition"]["Properties"]["ContainerDefinitions"]
-    env = {e["Name"]: e["Value"] for e in container["Environment"]}
-    assert env["SLIPSTREAM_TASK_CODE_ROLE_ARN"] == {"Fn::GetAtt": ["TaskCodeRole", "Arn"]}
+    env = {e["Name"]: e["Value"] for e in container["Environment"] if "Name" in e}
+    (isolated,) = [e["Fn::If"] for e in container["Environment"] if "Fn::If" in e]
+    # only a stage that isolates task code (IsolateTaskCode, default true) names it
+    assert isolated[0] == "IsolatesTaskCode" and isolated[2] == {"Ref": "AWS::NoValue"}
+    assert isolated[1] == {
+        "Name": "SLIPSTREAM_TASK_CODE_ROLE_ARN",
+        "Value": {"Fn::GetAtt": ["TaskCodeRole", "Arn"]},
+    }
+    assert "SLIPSTREAM_TASK_CODE_ROLE_ARN" not in env
     assert resources["TaskCodeRole"]["Properties"]["Path"] == {"Fn::Sub": "/slipstream/${Stage}/"}
     assert template["Outputs"]["TaskCodeRoleArn"]["Value"] == {
         "Fn::GetAtt": ["TaskCodeRole", "Arn"]
