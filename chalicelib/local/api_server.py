@@ -77,6 +77,7 @@ class ApiServer:
             app.__class__ = CustomLocalChalice
         config = Config.create(chalice_stage="local", app_name="slipstream", lambda_timeout=60)
         self._server = LocalDevServer(app, config, self.host, self.port, handler_cls=Handler)
+        quiet_disconnects(self._server.server)
         self.port = self._server.server.server_address[1]
         self._thread = threading.Thread(
             target=self._server.server.serve_forever, name="slipstream-api", daemon=True
@@ -90,3 +91,17 @@ class ApiServer:
             self._server.server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def quiet_disconnects(server: Any) -> None:
+    """A client that goes away mid-answer (a closed tab, a timed-out curl) makes
+    socketserver print a traceback to the developer's terminal; it is not an
+    error of the server, so say nothing. Anything else is still reported."""
+    report = server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        report(request, client_address)
+
+    server.handle_error = handle_error
