@@ -49,7 +49,10 @@ with DAG("iso", start_date=datetime(2024, 1, 1), schedule=None):
 
 @pytest.fixture(autouse=True)
 def template_on(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts without a template: one left by an earlier test (or an
+    earlier module in this worker process) would serve it instead."""
     monkeypatch.setenv(isolation_template.TEMPLATE_ENV, "on")
+    isolation_template.shutdown()
     yield
     isolation_template.shutdown()
 
