@@ -12,7 +12,7 @@ from typing import Any, Literal
 from chalicelib.core.data_intervals import DagRunInfo, DataInterval, TimeRestriction, as_utc
 from chalicelib.core.errors import ScheduleError
 from chalicelib.core.ticks import DeltaTicks, microseconds, next_data_interval
-from chalicelib.core.timetable_base import TimetableBase, TriggerWindow
+from chalicelib.core.timetable_base import FixedWindow, TimetableBase, TriggerWindow
 
 
 class _EveryDelta(TimetableBase):
@@ -47,7 +47,7 @@ class _EveryDelta(TimetableBase):
             raise ScheduleError(f"schedule interval {self.seconds!r} seconds is below 1 µs")
 
 
-class DeltaDataIntervalTimetable(_EveryDelta):
+class DeltaDataIntervalTimetable(FixedWindow, _EveryDelta):
     """A timedelta schedule: each run covers [start, start + delta), counted from start_date
     in absolute time (so a one-day delta drifts an hour on the wall clock across DST)."""
 
@@ -67,13 +67,9 @@ class DeltaDataIntervalTimetable(_EveryDelta):
     ) -> DagRunInfo | None:
         return next_data_interval(self._ticks, last_automated_data_interval, restriction, now)
 
-    def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
-        end = as_utc(run_after)
-        return DataInterval(end - self.delta, end)
-
-    def interval_for_logical_date(self, logical_date: dt.datetime) -> DataInterval:
-        start = as_utc(logical_date)
-        return DataInterval(start, start + self.delta)
+    @property
+    def _interval(self) -> dt.timedelta:
+        return self.delta  # a window is one interval long, ending at the run
 
 
 class DeltaTriggerTimetable(TriggerWindow, _EveryDelta):

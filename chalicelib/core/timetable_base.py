@@ -58,18 +58,14 @@ class TimetableBase(BaseModel):
         return DataInterval.exact(as_utc(logical_date))
 
 
-class TriggerWindow:
-    """What the trigger timetables (cron and delta) share: a run fired at ``t``
-    covers ``[t - interval, t]``, so its logical date is that window's start."""
+class FixedWindow:
+    """A run covers a window of one fixed length (``_interval``) that ends when it
+    runs: a manual run at ``t`` covers ``[t - interval, t]``, and a scheduled run
+    is rebuilt from its logical date, the window's start."""
 
     @property
     def _interval(self) -> dt.timedelta:
         raise NotImplementedError
-
-    def _run_firing_at(self, fire: dt.datetime, restriction: TimeRestriction) -> DagRunInfo | None:
-        if restriction.latest is not None and restriction.latest < fire:
-            return None
-        return DagRunInfo.interval(fire - self._interval, fire)
 
     def infer_manual_data_interval(self, run_after: dt.datetime) -> DataInterval:
         end = as_utc(run_after)
@@ -78,6 +74,16 @@ class TriggerWindow:
     def interval_for_logical_date(self, logical_date: dt.datetime) -> DataInterval:
         start = as_utc(logical_date)
         return DataInterval(start, start + self._interval)
+
+
+class TriggerWindow(FixedWindow):
+    """What the trigger timetables (cron and delta) share: a run fired at ``t``
+    covers ``[t - interval, t]``, so its logical date is that window's start."""
+
+    def _run_firing_at(self, fire: dt.datetime, restriction: TimeRestriction) -> DagRunInfo | None:
+        if restriction.latest is not None and restriction.latest < fire:
+            return None
+        return DagRunInfo.interval(fire - self._interval, fire)
 
 
 class NullTimetable(TimetableBase):

@@ -110,3 +110,32 @@ def drive(store: StateStore, spec: DagSpec, run: DagRun, worker: Worker = succee
     assert final is not None
     assert final.state is not DagRunState.RUNNING, "the run did not end"
     return final
+
+
+def record_success(
+    store: StateStore,
+    spec: DagSpec,
+    run: DagRun,
+    task_id: str,
+    map_index: int = -1,
+    *,
+    now: dt.datetime,
+    defer: bool = True,
+    **extra: Any,
+) -> Any:
+    """Try 1 of a running instance ends in success at ``now``, as a worker records
+    it (its counters deferred to ``settle_counters`` unless ``defer`` is False)."""
+    return store.transition(
+        run.dag_id,
+        run.run_id,
+        spec,
+        task_id,
+        map_index,
+        expected=TaskState.RUNNING,
+        new=TaskState.SUCCESS,
+        try_number=1,
+        now=now,
+        end_date=now,
+        defer_counters=defer,
+        **extra,
+    )

@@ -31,7 +31,7 @@ from chalicelib.store.models import instance_pk
 from tests.aws_faults import AMBIGUOUS, REFUSE, AwsFaults
 from tests.core.simulation import literal_mapping, make_spec
 from tests.store.conftest import make_dynamo_store, store_settings
-from tests.store.runs import T0, new_run
+from tests.store.runs import T0, new_run, record_success
 
 SPEC = make_spec({"a": ["b"], "b": []})
 MAPPED = make_spec({"src": ["m"], "m": []}, m={"mapping": literal_mapping(3)})
@@ -171,21 +171,8 @@ def _running(store: DynamoStateStore, run: DagRun) -> None:
 def _finish_a(
     store: DynamoStateStore, run: DagRun, defer: bool = False, releases: tuple[str, ...] = ()
 ) -> Any:
-    return store.transition(
-        run.dag_id,
-        run.run_id,
-        SPEC,
-        "a",
-        -1,
-        expected=TaskState.RUNNING,
-        new=TaskState.SUCCESS,
-        try_number=1,
-        now=LATER,
-        end_date=LATER,
-        defer_counters=defer,
-        releases=releases,
-        **({"slots": ()} if releases else {}),
-    )
+    held = {"releases": releases, "slots": ()} if releases else {}
+    return record_success(store, SPEC, run, "a", now=LATER, defer=defer, **held)
 
 
 def _mapped_recorded(store: DynamoStateStore, run: DagRun) -> Any:
@@ -193,17 +180,7 @@ def _mapped_recorded(store: DynamoStateStore, run: DagRun) -> Any:
     ids = (run.dag_id, run.run_id, MAPPED)
     store.apply(*ids, [ExpandTask("m", 3)], T0)
     assert store.claim(*ids, "m", 1, 1, T0, direct=True).won
-    recorded = store.transition(
-        *ids,
-        "m",
-        1,
-        expected=TaskState.RUNNING,
-        new=TaskState.SUCCESS,
-        try_number=1,
-        now=LATER,
-        end_date=LATER,
-        defer_counters=True,
-    )
+    recorded = record_success(store, MAPPED, run, "m", 1, now=LATER)
     assert recorded.won
     return recorded.pending
 
@@ -214,19 +191,7 @@ def _wide_running(store: DynamoStateStore, run: DagRun) -> None:
 
 
 def _finish_w0(store: DynamoStateStore, run: DagRun, defer: bool = False) -> Any:
-    return store.transition(
-        run.dag_id,
-        run.run_id,
-        WIDE,
-        "w0",
-        -1,
-        expected=TaskState.RUNNING,
-        new=TaskState.SUCCESS,
-        try_number=1,
-        now=LATER,
-        end_date=LATER,
-        defer_counters=defer,
-    )
+    return record_success(store, WIDE, run, "w0", now=LATER, defer=defer)
 
 
 def _held(store: DynamoStateStore, run: DagRun) -> tuple[str, ...]:

@@ -18,13 +18,12 @@ from moto import mock_aws
 
 from chalicelib.core.progress import RunProgress
 from chalicelib.core.runs import DagRun
-from chalicelib.core.states import TaskState
 from chalicelib.store.dynamodb import DynamoStateStore
 from chalicelib.store.settles import KEEP
 from tests.aws_faults import AwsFaults
 from tests.core.simulation import make_spec
 from tests.store.conftest import make_dynamo_store, store_settings
-from tests.store.runs import T0, new_run
+from tests.store.runs import T0, new_run, record_success
 
 TASKS = 2 * KEEP + 8
 SPEC = make_spec({f"t{i}": [] for i in range(TASKS)})
@@ -49,17 +48,7 @@ def _recorded(store: DynamoStateStore, run: DagRun, task_id: str) -> Any:
     """The task claimed and its success recorded; its counters still owed."""
     ids = (run.dag_id, run.run_id, SPEC)
     assert store.claim(*ids, task_id, -1, 1, T0, direct=True).won
-    recorded = store.transition(
-        *ids,
-        task_id,
-        -1,
-        expected=TaskState.RUNNING,
-        new=TaskState.SUCCESS,
-        try_number=1,
-        now=LATER,
-        end_date=LATER,
-        defer_counters=True,
-    )
+    recorded = record_success(store, SPEC, run, task_id, now=LATER)
     assert recorded.won and recorded.pending is not None
     return recorded.pending
 
