@@ -17,9 +17,9 @@ tasks, so no try claims a slot: the chain's width is provably 1, and a try of
 the map is bounded by the map's expanded width (its upstream and downstream
 never overlap it). The hand-off dispatches each first try directly (its
 worker claims it from NONE). ``--shapes limited`` adds the mapped fan-out
-under Airflow's default max_active_tasks of 16, where every mapped try waits
-in the waiting index, takes its slot in a transaction and gives it back in
-the transaction that records its outcome.
+under Airflow's default max_active_tasks of 16: the map runs through a
+window of 16 indices (core.map_window), each finished try starting the next
+index from the tally its settle answers with.
 
 Then it starts the local stack (moto server, warm worker processes) and
 measures the hand-off latency of a chain of 50: downstream start minus

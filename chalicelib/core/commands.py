@@ -134,10 +134,14 @@ class RequeueTask:
 
 @dataclass(frozen=True)
 class ExpandTask:
-    """Replace a mapped task's placeholder with ``count`` instances (indices 0..count-1)."""
+    """Replace a mapped task's placeholder with ``count`` instances (indices 0..count-1).
+
+    ``window``: the map runs through a window of that many tries (core.map_window).
+    """
 
     task_id: str
     count: int
+    window: int | None = None
 
 
 @dataclass(frozen=True)
@@ -166,12 +170,14 @@ class TaskSummary:
 
     ``instance`` is the task's single instance when unmapped, or the mapped
     task's placeholder (map_index -1). Once a mapped task is expanded,
-    ``mapped_count`` is set and ``state_counts`` tallies its instances.
+    ``mapped_count`` is set and ``state_counts`` tallies its instances;
+    ``window`` is set when the map runs through one (core.map_window).
     """
 
     instance: TaskInstance
     mapped_count: int | None = None
     state_counts: Mapping[TaskState, int] = field(default_factory=dict)
+    window: int | None = None
 
     @property
     def expanded(self) -> bool:

@@ -195,7 +195,7 @@ def record_and_hand_off(
             label=message.label,
             sleep=deps.sleep,
         )
-    _refresh_pools(deps, message)
+    _after_hand_off(deps, message)
     return WorkerOutcome(
         claimed=True, state=result.state, recorded=True, dispatched_next=dispatched
     )
@@ -218,7 +218,7 @@ def _retry_later(done_try: _Recorded) -> None:
         result.next_try_at,
         result.end_date,
     )
-    _refresh_pools(deps, message)
+    _after_hand_off(deps, message)
 
 
 def _hand_off(done_try: _Recorded) -> int:
@@ -274,12 +274,17 @@ def _finish_if_over(
         deps.scheduler.finish_run(spec, run, progress.outcome, result.end_date)
 
 
-def _refresh_pools(deps: WorkerDeps, message: WorkerMessage) -> None:
+def _after_hand_off(deps: WorkerDeps, message: WorkerMessage) -> None:
     """Off the hand-off path (the next hand-off reads none); a refused read
-    only leaves the cached pool sizes a little older."""
-    try:
-        deps.scheduler.refresh_pools()
-    except Exception as exc:
-        if not is_infrastructure_error(exc):
-            raise
-        log.warning("%s: pool sizes not refreshed: %s", message.label, describe(exc))
+    only leaves the cached pool sizes a little older. Settle logs are
+    trimmed here too: a refused trim is made by a later settle's worker."""
+    for what, chore in (
+        ("pool sizes not refreshed", deps.scheduler.refresh_pools),
+        ("settle log not trimmed", deps.store.tidy_settles),
+    ):
+        try:
+            chore()
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            log.warning("%s: %s: %s", message.label, what, describe(exc))

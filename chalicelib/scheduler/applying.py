@@ -38,8 +38,8 @@ from chalicelib.core.slots import (
 from chalicelib.core.spec import DagSpec
 from chalicelib.core.states import DagRunState, TaskState
 from chalicelib.executors.base import DispatchError
+from chalicelib.scheduler.map_windows import MapWindows
 from chalicelib.scheduler.past import StorePastView, changed_tasks, wake_next_runs
-from chalicelib.scheduler.scheduler_state import SchedulerState
 
 log = logging.getLogger("slipstream.scheduler")
 
@@ -55,7 +55,7 @@ EXPANSIONS_CACHED = 1024
 """Runs whose map counts a warm container remembers (they never change once set)."""
 
 
-class Applying(SchedulerState):
+class Applying(MapWindows):
     """Decides what follows an event, writes it and dispatches the tries that
     won; finish_run (what an applied decision may lead to) comes from
     RunLifecycle above."""
@@ -89,6 +89,7 @@ class Applying(SchedulerState):
             now = self.clock()
             view = view or self.store.run_view(run.dag_id, run.run_id, spec)
             commands = decide(spec, run, event, view, now, StorePastView(self.store, self.specs))
+            commands = self.window_follow_ups(spec, event, view, commands)
             effective = self._apply(spec, run, commands, now, view=view, direct=direct)
         if spec.past_wakes:  # depends_on_past: the next run may wait on this one
             wake_next_runs(self._scheduler, run, spec, changed_tasks(event, effective))
@@ -186,6 +187,7 @@ class Applying(SchedulerState):
                 replace(c, claims=self.claims(spec, c.task_id, bounds[c.task_id], run.run_id))
                 for c in schedules
             ]
+            schedules, commands = self.through_windows(spec, run, schedules, commands, view)
         unqueued = [
             c for c in schedules if direct and not c.claims and c.expected is TaskState.NONE
         ]

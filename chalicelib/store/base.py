@@ -347,6 +347,11 @@ class StateStore(abc.ABC):
         its outcome; None where a settle's answer is never lost (in memory)."""
         return None
 
+    def tidy_settles(self) -> None:
+        """Housekeeping the settles of this process owe (store.settles), done by
+        the worker once the next try is on its way; nothing to do in memory."""
+        return None
+
     @abc.abstractmethod
     def recount(self, dag_id: str, run_id: str, spec: DagSpec) -> RunProgress:
         """Recompute tallies and run counters from the instances themselves and store

@@ -106,6 +106,7 @@ class ExpansionWrite:
     task_id: str
     count: int
     progress: RunProgress
+    window: int | None = None
     token: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False, repr=False)
 
 
@@ -215,7 +216,9 @@ def plan(spec: DagSpec, command: Command, now: dt.datetime) -> Write | None:
             {"queued_at": now},
         )
     if isinstance(command, ExpandTask):
-        return ExpansionWrite(command.task_id, command.count, expansion_delta(command.count))
+        return ExpansionWrite(
+            command.task_id, command.count, expansion_delta(command.count), command.window
+        )
     assert isinstance(command, (StartTimer, FinishRun))
     return None
 

@@ -21,6 +21,7 @@ from chalicelib.store.changes import missing_instance
 from chalicelib.store.models import (
     DEFAULT_TENANT,
     MAP_COUNT_KEY,
+    MAP_WINDOW_KEY,
     instance_pk,
     instance_sk,
     split_instance_sk,
@@ -58,10 +59,12 @@ class DynamoRunView:
             elif item.mcount is None:
                 result[tid] = TaskSummary(_instance_from_item(item))
             else:
+                entry = _map_entry(run_item, tid)
                 result[tid] = TaskSummary(
                     _instance_from_item(item),
                     mapped_count=int(item.mcount),
-                    state_counts=_tallies(_map_entry(run_item, tid)),
+                    state_counts=_tallies(entry),
+                    window=map_window(entry),
                 )
         return result
 
@@ -132,8 +135,13 @@ def _tallies(entry: dict[str, Any]) -> dict[TaskState, int]:
     return {
         TaskState(key): int(value)
         for key, value in entry.items()
-        if key != MAP_COUNT_KEY and int(value)
+        if key not in (MAP_COUNT_KEY, MAP_WINDOW_KEY) and int(value)
     }
+
+
+def map_window(entry: dict[str, Any]) -> int | None:
+    window = entry.get(MAP_WINDOW_KEY)
+    return None if window is None else int(window)
 
 
 def _instance_from_item(item: Any) -> TaskInstance:

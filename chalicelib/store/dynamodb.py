@@ -43,9 +43,11 @@ from chalicelib.store.dynamo_view import (
     _progress_from_item,
     _tallies,
     fan_in_counts,
+    map_window,
 )
 from chalicelib.store.models import (
     MAP_COUNT_KEY,
+    MAP_WINDOW_KEY,
     StoreModels,
     instance_pk,
     instance_sk,
@@ -74,6 +76,9 @@ class DynamoStateStore(DynamoDagCatalog, DynamoRuns, DynamoSlots, StateStore):
 
         self.deadlines = DynamoDeadlineStore(self.models, self._connection)
         self._settler = Settler()
+
+    def tidy_settles(self) -> None:
+        self._settler.trim_due()
 
     def settle_floor(self, dag_id: str, run_id: str) -> int | None:
         """The run's settle count now, read eventually consistent (half a read
@@ -192,6 +197,7 @@ class DynamoStateStore(DynamoDagCatalog, DynamoRuns, DynamoSlots, StateStore):
             missing_instance(pending.task_id, -1),
             mapped_count=int(entry[MAP_COUNT_KEY]),
             state_counts=_tallies(entry),
+            window=map_window(entry),
         )
         return Settled(progress, summary)
 
@@ -205,8 +211,17 @@ class DynamoStateStore(DynamoDagCatalog, DynamoRuns, DynamoSlots, StateStore):
         }
         progress, tallies = count_instances(spec, mapped, [_instance_from_item(i) for i in items])
         run_model = self.models.dag_run
+        windows = {
+            split_instance_sk(item.sk)[0]: {MAP_WINDOW_KEY: int(item.mwin)}
+            for item in items
+            if item.mwin is not None and split_instance_sk(item.sk)[1] < 0
+        }
         maps = {
-            task_id: {MAP_COUNT_KEY: count, **{s.value: n for s, n in tallies[task_id].items()}}
+            task_id: {
+                MAP_COUNT_KEY: count,
+                **windows.get(task_id, {}),
+                **{s.value: n for s, n in tallies[task_id].items()},
+            }
             for task_id, count in mapped.items()
         }
         run_model(dag_id, run_id).update(

@@ -48,6 +48,7 @@ class _RunRecord:
     instances: dict[tuple[str, int], TaskInstance] = field(default_factory=dict)
     heartbeats: dict[tuple[str, int], dt.datetime] = field(default_factory=dict)
     mapped_count: dict[str, int] = field(default_factory=dict)
+    windows: dict[str, int] = field(default_factory=dict)  # core.map_window
     tallies: dict[str, Counter[TaskState]] = field(default_factory=dict)
     fan_in: dict[str, Counter[TaskState]] = field(default_factory=dict)  # core.fan_in
     checked: tuple[int, dt.datetime] | None = None  # (finished count, when) at the last check
@@ -366,6 +367,7 @@ class InMemoryStateStore(StateStore):
                 placeholder or missing_instance(pending.task_id, -1),
                 mapped_count=record.mapped_count[pending.task_id],
                 state_counts={s: n for s, n in tally.items() if n},
+                window=record.windows.get(pending.task_id),
             )
             return Settled(record.progress, summary)
 
@@ -409,6 +411,8 @@ class InMemoryStateStore(StateStore):
                 return False
             record.instances.setdefault((write.task_id, -1), placeholder)
             record.mapped_count[write.task_id] = write.count
+            if write.window is not None:
+                record.windows[write.task_id] = write.window
             record.tallies[write.task_id] = Counter()
             record.progress = record.progress + write.progress
             return True
@@ -454,7 +458,12 @@ class _MemoryRunView:
                     result[tid] = TaskSummary(placeholder)
                 else:
                     tally = {s: n for s, n in record.tallies[tid].items() if n}
-                    result[tid] = TaskSummary(placeholder, mapped_count=count, state_counts=tally)
+                    result[tid] = TaskSummary(
+                        placeholder,
+                        mapped_count=count,
+                        state_counts=tally,
+                        window=record.windows.get(tid),
+                    )
             return result
 
     def fan_in(self, join_ids: Collection[str]) -> Mapping[str, FanInCounts]:

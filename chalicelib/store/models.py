@@ -112,7 +112,12 @@ write recognises it by this token."""
 
 MAP_COUNT_KEY = "n"
 """In a run's ``maps`` entry for a mapped task: its expanded count (the other
-keys are finished states, each with how many instances are in it)."""
+keys are finished states, each with how many instances are in it, and the
+window, MAP_WINDOW_KEY)."""
+
+MAP_WINDOW_KEY = "w"
+"""In a run's ``maps`` entry: the window a windowed map runs through
+(core.map_window); the placeholder item keeps it too (``mwin``), for recounts."""
 
 
 @dataclass(frozen=True)
@@ -323,6 +328,7 @@ def build_models(settings: StoreSettings) -> StoreModels:
         "skip": ListAttribute(null=True),  # skip_downstream; [] means "skip nothing"
         "skip_set": BooleanAttribute(null=True),
         "mcount": NumberAttribute(null=True),
+        "mwin": NumberAttribute(null=True),  # a windowed map's window (core.map_window)
         "slt": ListAttribute(null=True),  # slot claims held ("key|amount")
         "wq": UnicodeAttribute(null=True),  # waiting for a slot of this counter
         "wp": UnicodeAttribute(null=True),

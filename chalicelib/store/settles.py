@@ -14,6 +14,9 @@ item itself:
   condition, and DynamoDB's ALL_OLD answer shows our token (it won);
 - ``sl`` keeps at least the last ``KEEP`` tokens (a settle that sees
   ``2 * KEEP`` removes the oldest ``KEEP``), so the run item stays small;
+  that removal waits until the worker has handed off (``trim_due``): it is
+  a write of its own and must not stand between a try's end and the next
+  try's start;
 - botocore must not repeat the call blindly (its retry would meet a log that
   may have dropped our token), so this call has no botocore retries; it is
   repeated here, and only when that is provably safe: after a lost answer,
@@ -84,6 +87,7 @@ class Settler:
         self._random = random.Random(seed)
         self._clients: dict[int, Any] = {}
         self._lock = threading.Lock()
+        self._due: dict[tuple[str, Any, Any], tuple[Model, Any]] = {}
 
     def settle(
         self,
@@ -134,8 +138,12 @@ class Settler:
                 continue
             raw = answer.get("Attributes") or {}
             item.deserialize(raw)
-            if len(_log_of(raw)) >= 2 * KEEP:
+            logged = len(_log_of(raw))
+            if logged >= 4 * KEEP:  # trims owed and never made: make one now
                 self._trim(item, table, hash_key, range_key)
+            elif logged >= 2 * KEEP:
+                with self._lock:
+                    self._due[(table.table_name, hash_key, range_key)] = (item, table)
             return True
         raise StoreError(f"settle of {_describe(item)}: DynamoDB refused it {attempts} times")
 
@@ -172,6 +180,13 @@ class Settler:
         )
         item._settle_unknown = True  # type: ignore[attr-defined]
         return False
+
+    def trim_due(self) -> None:
+        """Shorten the logs this settler's settles found long (after the hand-off)."""
+        with self._lock:
+            due, self._due = self._due, {}
+        for (_, hash_key, range_key), (item, table) in due.items():
+            self._trim(item, table, hash_key, range_key)
 
     def _trim(self, item: Model, table: Any, hash_key: Any, range_key: Any) -> None:
         """Drop the oldest KEEP tokens; a repeat or a race removes the oldest KEEP

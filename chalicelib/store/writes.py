@@ -43,6 +43,7 @@ from chalicelib.store.base import StoreError
 from chalicelib.store.changes import ExpansionWrite, InstanceWrite
 from chalicelib.store.models import (
     MAP_COUNT_KEY,
+    MAP_WINDOW_KEY,
     RUNNING_LEASE,
     WRITE_TOKEN,
     StoreModels,
@@ -222,8 +223,12 @@ def write_ops(
             ti.st.does_not_exist() | (ti.st == TaskState.NONE.value)
         )
         actions = [ti.mcount.set(write.count)]
+        entry = {MAP_COUNT_KEY: write.count}
+        if write.window is not None:
+            actions.append(ti.mwin.set(write.window))
+            entry[MAP_WINDOW_KEY] = write.window
         ops.append((ti(pk, instance_sk(write.task_id, -1)), actions, condition))
-        run_actions.append(run.maps[write.task_id].set({MAP_COUNT_KEY: write.count}))
+        run_actions.append(run.maps[write.task_id].set(entry))
     else:
         ops.append(
             (

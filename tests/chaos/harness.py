@@ -127,6 +127,7 @@ def plan(runs: int, seed: int) -> list[Planned]:
         "chaos_rules",
         "chaos_retry",
         "chaos_map",
+        "chaos_window",
         KILLABLE,
     ]
     planned = []
@@ -139,6 +140,8 @@ def plan(runs: int, seed: int) -> list[Planned]:
             conf = {"fail": rng.random() < 0.7}
         elif dag_id == "chaos_map":
             conf = {"n": rng.randint(0, 6)}
+        elif dag_id == "chaos_window":
+            conf = {"n": rng.randint(3, 8)}
         planned.append(Planned(dag_id, f"chaos__{seed}_{index:04d}", conf))
     return planned
 

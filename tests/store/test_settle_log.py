@@ -63,10 +63,27 @@ def test_each_settle_counts_once_and_the_log_stays_bounded(store: DynamoStateSto
         pending = _recorded(store, run, f"t{i}")
         assert _settle(store, run, pending).finished == i + 1
         assert _settle(store, run, pending).finished == i + 1  # a caller's repeat: no-op
+        store.tidy_settles()  # as the worker does once it has handed off
     item = store._run_item(run.dag_id, run.run_id)
     assert int(item.sq) == TASKS
     assert KEEP <= len(item.sl) < 2 * KEEP
     assert store.run_progress(run.dag_id, run.run_id) == RunProgress(TASKS, TASKS, 0)
+
+
+def test_a_settle_leaves_the_trim_for_later_yet_never_lets_the_log_grow_unbounded(
+    store: DynamoStateStore,
+) -> None:
+    """The trim is a write of its own: it waits for ``tidy_settles`` (after the
+    hand-off), and only a log no worker ever trimmed is trimmed in the settle."""
+    run = _run(store)
+    lengths = []
+    for i in range(5 * KEEP):
+        _settle(store, run, _recorded(store, run, f"extra{i}"))
+        lengths.append(len(store._run_item(run.dag_id, run.run_id).sl))
+    assert lengths[2 * KEEP] == 2 * KEEP + 1  # owed, not made on the settle's path
+    assert max(lengths) == 4 * KEEP - 1  # the 4 * KEEP-th entry is trimmed at once
+    store.tidy_settles()
+    assert len(store._run_item(run.dag_id, run.run_id).sl) < 4 * KEEP
 
 
 def test_botocore_sends_a_settle_once_and_the_log_recognises_the_landed_write(
