@@ -1,5 +1,5 @@
 """The chaos suite's short variant, run by ``make test``: 30 seeded runs of
-the seven shapes on the local stack with every AWS call through the fault
+the eight shapes on the local stack with every AWS call through the fault
 proxy at the default mix, and one warm worker killed mid-try. ``make chaos``
 runs 200; both must end with every run correct and no doubled, lost or
 stuck try."""
