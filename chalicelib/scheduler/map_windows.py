@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from chalicelib.core.commands import (
     Command,
@@ -39,16 +38,6 @@ from chalicelib.scheduler.scheduler_state import SchedulerState
 
 
 class MapWindows(SchedulerState):
-    if TYPE_CHECKING:
-
-        def claims(
-            self,
-            spec: DagSpec,
-            task_id: str,
-            bound: int | None = None,
-            run_id: str | None = None,
-        ) -> tuple[SlotClaim, ...]: ...
-
     def through_windows(
         self,
         spec: DagSpec,

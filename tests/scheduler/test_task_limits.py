@@ -1,4 +1,4 @@
-"""max_active_tis_per_dag and max_active_tis_per_dagrun on the deployed scheduler."""
+"""max_active_tis_per_dag on the deployed scheduler (per dagrun: test_map_windows)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from chalicelib.core.states import DagRunState
-from chalicelib.sdk import DAG, task
+from chalicelib.sdk import DAG
 from operators.empty import EmptyOperator
 from tests.scheduler.harness import FakeClock, Stack
 
@@ -44,25 +44,3 @@ def test_max_active_tis_per_dag_holds_a_task_to_one_instance_across_runs(stack: 
     for run in runs:
         assert stack.store.get_run("exclusive", run.run_id).state is DagRunState.SUCCESS
     assert stack.store.used("task:exclusive:load") == 0
-
-
-def test_max_active_tis_per_dagrun_caps_a_map_within_its_run(stack: Stack) -> None:
-    with DAG("narrow_map", max_active_runs=1) as dag:
-
-        @task(max_active_tis_per_dagrun=2)
-        def work(x: int) -> int:
-            return x
-
-        work.expand(x=list(range(6)))
-    stack.deploy(dag)
-    run, _ = stack.scheduler.trigger("narrow_map")
-    start_queued(stack)
-    key = f"runtask:narrow_map#{run.run_id}:work"
-    states = Counter(s for label, s in stack.states("narrow_map", run.run_id).items())
-    # The first two indices start; the rest wait unstarted, each for a try
-    # before it to finish (a window, core.map_window: no slot counter).
-    assert states == {"queued": 2, "none": 4}
-    assert stack.store.used(key) == 0
-    stack.settle()
-    assert stack.store.get_run("narrow_map", run.run_id).state is DagRunState.SUCCESS
-    assert stack.store.used(key) == 0
