@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from chalicelib.core.slots import dag_run_key, pool_key, run_task_key
 from chalicelib.core.states import DagRunState
 from chalicelib.sdk import DAG, task
+from tests.aws_faults import AwsFaults
 from tests.scheduler.harness import FakeClock, Stack
+from tests.store.conftest import make_dynamo_store, store_settings
 
 
 @pytest.fixture
@@ -154,3 +158,40 @@ def test_a_map_in_a_configured_pool_keeps_the_slot_counter(stack: Stack) -> None
     stack.settle()
     assert stack.store.get_run("pooled", run.run_id).state is DagRunState.SUCCESS
     assert stack.store.used(pool_key("narrow_pool")) == 0
+
+
+@pytest.fixture
+def dynamo_stack() -> Iterator[Stack]:
+    with mock_aws():
+        yield Stack(
+            store=make_dynamo_store(store_settings()),
+            clock=FakeClock(dt.datetime(2024, 1, 1, tzinfo=dt.UTC)),
+        )
+
+
+def test_a_settle_whose_answer_was_lost_still_starts_the_right_next_index(
+    dynamo_stack: Stack,
+) -> None:
+    """The settle of one windowed try lands and its answer is lost: the worker
+    reads its landed move back (store.settles) and starts the index its place
+    in the tally names, so every index starts once and the limit holds."""
+    stack = dynamo_stack
+    FAILED_ONCE["lost_answer"] = 1  # no failures here
+    stack.deploy(mapped_dag("lost_answer", 6, max_active_tasks=2))
+    settles: list[bytes] = []
+
+    def fourth_settle(request: Any) -> bool:
+        body = getattr(request, "body", None) or b""
+        if b"dag-runs" in body and b'"sl"' in body:
+            settles.append(body)
+            return len(settles) == 4  # "items", then three of the map's tries
+        return False
+
+    with AwsFaults() as faults:
+        faults.ambiguous("dynamodb", "UpdateItem", times=1, when=fourth_settle)
+        run_id, seen = run_step_by_step(stack, "lost_answer")
+        assert faults.rules[0].hits == 1
+    assert stack.store.get_run("lost_answer", run_id).state is DagRunState.SUCCESS
+    assert max(seen) == 2
+    starts = [m.map_index for m in stack.executor.all if m.task_id == "work"]
+    assert sorted(starts) == list(range(6))
