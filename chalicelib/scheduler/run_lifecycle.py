@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.aws.errors import describe, is_infrastructure_error
 from chalicelib.core.backfill import is_backfill_run
 from chalicelib.core.data_intervals import DataInterval
 from chalicelib.core.engine import (
@@ -30,6 +31,7 @@ from chalicelib.core.messages import (
     WorkerMessage,
 )
 from chalicelib.core.runs import DagRun, RunType, make_run_id
+from chalicelib.core.slots import task_limit_keys
 from chalicelib.core.spec import DagSpec, ExecutorSpec
 from chalicelib.core.states import DagRunState
 from chalicelib.core.validation import resolve_params
@@ -169,6 +171,7 @@ class RunLifecycle(Applying):
         if not self.store.finish_run(run.dag_id, run.run_id, state, now):
             return
         log.info("run %s/%s finished: %s", run.dag_id, run.run_id, state.value)
+        self._drop_run_counters(spec, run)
         wanted = (
             spec.on_success_callback if state is DagRunState.SUCCESS else spec.on_failure_callback
         )
@@ -205,3 +208,23 @@ class RunLifecycle(Applying):
                 backfill_id = None if stored is None else stored.backfill_id
             if backfill_id is not None:
                 self.backfills.advance(backfill_id)  # its next dates get runs
+
+    def _drop_run_counters(self, spec: DagSpec, run: DagRun) -> None:
+        """The run's own slot counters (max_active_tasks, max_active_tis_per_dagrun)
+        serve no one once it ended; kept, each would stay in the pools table for
+        good. One still held by a straggler try stays (its release counts right)."""
+        keys = sorted(
+            key
+            for key in task_limit_keys(spec, [run.run_id])
+            if key.startswith(("dagrun:", "runtask:"))
+        )
+        if not keys:
+            return
+        try:
+            self.store.drop_idle_counters(keys)
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            log.warning(
+                "slot counters of %s/%s not removed: %s", run.dag_id, run.run_id, describe(exc)
+            )

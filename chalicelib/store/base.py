@@ -468,6 +468,11 @@ class StateStore(abc.ABC):
         with their "dag_id#run_id" key."""
 
     @abc.abstractmethod
+    def drop_idle_counters(self, keys: Sequence[str]) -> None:
+        """Delete these slot counters where no try holds a slot: a finished run's
+        own (``dagrun:``, ``runtask:``) would otherwise stay behind forever."""
+
+    @abc.abstractmethod
     def set_pool(self, name: str, slots: int) -> None:
         """Create or resize a pool (an operator's action)."""
 

@@ -5,8 +5,9 @@ waiting for a slot, and heartbeats of running tries."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DeleteError, DoesNotExist
 
 from chalicelib.core.runs import TaskInstance
 from chalicelib.core.slots import SlotClaim, pool_key
@@ -47,6 +48,16 @@ class DynamoSlots(DynamoStoreBase):
         except DoesNotExist:
             return 0
         return int(item.used or 0)
+
+    def drop_idle_counters(self, keys: Sequence[str]) -> None:
+        pool = self.models.pool
+        for key in keys:
+            try:
+                pool(key).delete(condition=pool.used.does_not_exist() | (pool.used <= 0))
+            except DeleteError as exc:
+                if exc.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+                # a straggler still holds a slot: its release keeps the count right
 
     def set_pool(self, name: str, slots: int) -> None:
         pool = self.models.pool

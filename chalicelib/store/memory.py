@@ -307,6 +307,12 @@ class InMemoryStateStore(StateStore):
         with self._lock:
             return self._used[key]
 
+    def drop_idle_counters(self, keys: Sequence[str]) -> None:
+        with self._lock:
+            for key in keys:
+                if self._used.get(key, 0) <= 0:
+                    self._used.pop(key, None)
+
     def set_pool(self, name: str, slots: int) -> None:
         with self._lock:
             self._pools[name] = slots

@@ -476,6 +476,31 @@ def test_max_active_tasks_limits_each_run_as_in_airflow_3(stack: Stack) -> None:
     for run in runs:
         assert stack.store.get_run("per_run", run.run_id).state is DagRunState.SUCCESS
         assert stack.store.used(dag_run_key("per_run", run.run_id)) == 0
+        # the run's own counter went with it: nothing stays in the pools table
+        assert not counter_stored(stack, dag_run_key("per_run", run.run_id))
+
+
+def counter_stored(stack: Stack, key: str) -> bool:
+    if isinstance(stack.store, InMemoryStateStore):
+        return key in stack.store._used
+    return stack.store.models.pool.count(key) > 0  # type: ignore[attr-defined]
+
+
+def test_a_counter_still_held_stays_when_its_run_ends(stack: Stack) -> None:
+    with DAG("straggler", max_active_tasks=1) as dag:
+        EmptyOperator(task_id="a")
+        EmptyOperator(task_id="b")
+    stack.deploy(dag)
+    run, _ = stack.scheduler.trigger("straggler")
+    while stack.queue.pending:
+        stack.scheduler.handle(stack.queue.pending.pop(0)[0])
+    key = dag_run_key("straggler", run.run_id)
+    assert stack.store.used(key) == 1
+    spec = stack.scheduler.specs.get("straggler", run.version)
+    stack.scheduler.finish_run(spec, run, DagRunState.FAILED, stack.clock())  # marked failed
+    assert counter_stored(stack, key) and stack.store.used(key) == 1
+    stack.settle()  # the straggler ends and gives its slot back
+    assert stack.store.used(key) == 0
 
 
 def test_pool_slots_are_shared_across_dags(stack: Stack) -> None:
