@@ -106,6 +106,9 @@ def test_stale_tries_are_reaped_one_by_one(stack: Stack) -> None:
             direct=message.direct,
         )
         assert claim.won
+        # their first heartbeat put them in the reaper's index
+        beat = (message.dag_id, message.run_id, message.task_id, message.map_index)
+        assert stack.store.heartbeat(*beat, message.try_number, stack.clock())
     stack.executor.invocations.clear()
     stack.clock.advance(3600)
 
