@@ -152,18 +152,7 @@ def _claimed_then_killed(stack: Stack, dag: DAG) -> tuple[str, WorkerMessage]:
     run, _ = stack.scheduler.trigger(dag.dag_id)
     stack.scheduler.handle(stack.queue.pending.pop(0)[0])
     message = stack.executor.invocations.pop(0)
-    spec = stack.scheduler.specs.get(dag.dag_id, run.version)
-    claim = stack.store.claim(
-        dag.dag_id,
-        run.run_id,
-        spec,
-        message.task_id,
-        message.map_index,
-        message.try_number,
-        stack.clock(),
-        direct=message.direct,
-    )
-    assert claim.won
+    assert stack.claim(message)
     return run.run_id, message
 
 
