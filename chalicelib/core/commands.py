@@ -64,9 +64,13 @@ class Reconcile:
     reads every task of the run, so the tick sends it only for stalled runs.
     ``queued_timeout`` overrides the engine's ``QUEUED_TIMEOUT`` (Airflow's
     ``task_queued_timeout`` is a setting too).
+    ``heartbeat_timeout`` (the tick's) also fails, as "worker heartbeat lost", a
+    RUNNING try that never beat and started longer ago than that: its worker
+    died before its first heartbeat put it in the reaper's index.
     """
 
     queued_timeout: dt.timedelta | None = None
+    heartbeat_timeout: dt.timedelta | None = None
 
 
 @dataclass(frozen=True)

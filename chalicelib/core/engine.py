@@ -50,6 +50,7 @@ from chalicelib.core.states import (
 from chalicelib.core.trigger_rules import TriggerRule
 
 __all__ = [  # the engine's vocabulary, importable from here as before
+    "HEARTBEAT_LOST",
     "MAX_MAP_LENGTH",
     "QUEUED_TIMEOUT",
     "WAITING_FOR_BRANCH",
@@ -77,6 +78,9 @@ __all__ = [  # the engine's vocabulary, importable from here as before
 QUEUED_TIMEOUT = dt.timedelta(seconds=600)
 """Airflow's ``[scheduler] task_queued_timeout``: a try queued this long without a
 worker starting it was lost on its way, and reconciliation dispatches it again."""
+
+HEARTBEAT_LOST = "worker heartbeat lost"
+"""Why a try whose worker went silent failed (the reaper's and reconciliation's reason)."""
 
 
 # ------------------------------------------------------------------ decide
@@ -108,19 +112,23 @@ def decide(
     if isinstance(event, RetryDue):
         return _on_retry_due(spec, event, view, now)
     if isinstance(event, Reconcile):
-        return _on_reconcile(spec, view, now, event.queued_timeout or QUEUED_TIMEOUT, evaluation)
+        unfinished = list(view.unfinished())  # one read of the whole run
+        commands: list[Command] = []
+        if event.heartbeat_timeout is not None:
+            commands += _fail_lost_starts(spec, run, unfinished, now, event.heartbeat_timeout)
+        queued_timeout = event.queued_timeout or QUEUED_TIMEOUT
+        return commands + _on_reconcile(spec, unfinished, now, queued_timeout, evaluation)
     return _on_timeout_check(spec, run, view, now)
 
 
 def _on_reconcile(
     spec: DagSpec,
-    view: RunStateView,
+    unfinished: list[TaskInstance],
     now: dt.datetime,
     queued_timeout: dt.timedelta,
     evaluation: Evaluation,
 ) -> list[Command]:
     commands: list[Command] = []
-    unfinished = list(view.unfinished())
     for ti in unfinished:
         if ti.state is TaskState.QUEUED and (
             ti.queued_at is None or ti.queued_at <= now - queued_timeout
@@ -137,6 +145,26 @@ def _on_reconcile(
     # was cleared by an operator or lost between the expansion and its schedule.
     waiting = [ti for ti in unfinished if ti.map_index >= 0 and ti.state is TaskState.NONE]
     commands.extend(evaluation.schedule_mapped(waiting))
+    return commands
+
+
+def _fail_lost_starts(
+    spec: DagSpec,
+    run: DagRun,
+    unfinished: list[TaskInstance],
+    now: dt.datetime,
+    timeout: dt.timedelta,
+) -> list[Command]:
+    """Fail (or retry) RUNNING tries that never beat and started over ``timeout``
+    ago, as the reaper fails a try whose heartbeat went stale: their worker died
+    between its claim and its first heartbeat, so no index holds them."""
+    commands: list[Command] = []
+    for ti in unfinished:
+        if ti.state is not TaskState.RUNNING or ti.last_heartbeat_at is not None:
+            continue
+        if ti.start_date is not None and ti.start_date > now - timeout:
+            continue  # its first heartbeat may still come
+        commands.extend(fail_try(spec, run, ti, now, reason=HEARTBEAT_LOST))
     return commands
 
 

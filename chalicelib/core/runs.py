@@ -91,6 +91,10 @@ class TaskInstance:
     # Where the executor started the try (an ECS task ARN), as Airflow's
     # external_executor_id: lets a mark stop the container and a stop event find it.
     external_executor_id: str | None = None
+    # A RUNNING try's last heartbeat, as Airflow's last_heartbeat_at. None until
+    # its worker's first beat: a try enters the heartbeat index only then, so a
+    # worker lost before it is found by reconciliation (core.engine), not the reaper.
+    last_heartbeat_at: dt.datetime | None = None
 
     @property
     def key(self) -> tuple[str, int]:

@@ -9,8 +9,9 @@ is a separate interpreter, as a Lambda environment is, so a task cannot
 corrupt the scheduler's memory or another task's.
 
 The try a dead process was running is not retried here: like a Lambda
-timeout, it is left to the reaper, which finds its stale heartbeat and applies
-the task's retries.
+timeout, it is left to the reaper, which finds its stale heartbeat (or to the
+stalled run's reconciliation, for a try that died before its first beat) and
+applies the task's retries.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ that stopped moving, but a QUEUED run whose RunCreated was lost would wait
 forever. So after a restore every QUEUED or RUNNING run gets a RunChanged
 (``wake_active_runs``), which starts a queued run and re-evaluates a running
 one whole; a try left RUNNING (its worker was stopped with the stack) is
-reaped by the tick once its heartbeat is stale, and retried or failed.
+reaped by the tick once its heartbeat is stale (or, stopped before its first
+beat, once its run stalls), and retried or failed.
 
 Layout: ``DIR/CURRENT`` names the complete snapshot folder ``DIR/snapshot-*``.
 A save writes a hidden ``.partial`` folder, fsyncs it, renames it, and only

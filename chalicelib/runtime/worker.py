@@ -7,7 +7,9 @@ local stack's warm worker processes. Its steps, each safe to repeat:
    worker's hand-off dispatched directly; one conditional write): a duplicate
    invocation loses the claim and does nothing;
 2. load the run's pinned code bundle (cached per warm container) and run the
-   operator through ``execute_try`` while a thread keeps the heartbeat fresh;
+   operator through ``execute_try`` while a thread keeps the heartbeat fresh
+   (its first beat takes the heartbeat lease: a try that ends before it
+   never writes the reaper's index);
 3. record the outcome with one conditional write (with the slot counters it
    gives back, if it held any, in the same transaction); a mapped instance
    then moves its map's tally (an atomic ADD whose answer says whether the
@@ -15,7 +17,8 @@ local stack's warm worker processes. Its steps, each safe to repeat:
 4. advance the run's downstream tasks itself (Airflow's mini-scheduler) and
    dispatch their first tries directly, so the hand-off costs the record,
    perhaps the tally, and an invoke; the run's counters move after that.
-If the worker dies after 1, the reaper finds the stale heartbeat; after 3,
+If the worker dies after 1, the reaper finds the stale heartbeat (or, had it
+not beaten yet, the tick's reconciliation of the stalled run does); after 3,
 the tick finds the run stalled, recounts it from its instances and
 re-evaluates it (``Reconcile``). No
 per-task safety-net message is sent: that would cost a queue message and a

@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from chalicelib.core.engine import (
+    HEARTBEAT_LOST,
     Command,
     FinishRun,
     RequeueTask,
@@ -78,7 +79,7 @@ class Reaping(RunLifecycle):
             executor = spec.task(ti.task_id).executor
             again = RequeueTask(ti.task_id, ti.map_index, ti.try_number, executor)
             return "redispatched" if self._apply(spec, run, [again], now) else None
-        commands = fail_try(spec, run, ti, now, reason="worker heartbeat lost")
+        commands = fail_try(spec, run, ti, now, reason=HEARTBEAT_LOST)
         effective = self._apply(spec, run, commands, now)
         if not any(_is_state_change(c) for c in effective):
             return None

@@ -12,10 +12,18 @@ from dataclasses import dataclass, field, replace
 
 from chalicelib.core.backfill import is_backfill_run
 from chalicelib.core.data_intervals import DataInterval, TimeRestriction
-from chalicelib.core.engine import FinishRun, Reconcile
+from chalicelib.core.engine import (
+    HEARTBEAT_LOST,
+    Command,
+    FinishRun,
+    Reconcile,
+    SetTaskState,
+    TaskFinished,
+)
 from chalicelib.core.messages import RunCreated
 from chalicelib.core.runs import DagRun, RunType, make_run_id
 from chalicelib.core.slots import pool_key, task_limit_keys
+from chalicelib.core.states import TaskState
 from chalicelib.scheduler.isolation import Failures, isolated
 from chalicelib.scheduler.reaping import Reaping
 from chalicelib.store.base import ActiveRun, DagRecord
@@ -61,7 +69,9 @@ class Ticking(Reaping):
             report.tries_reaped.extend(reaped)
             report.tries_redispatched.extend(redispatched)
         with failures.item("reconciling stalled runs"):
-            report.runs_reconciled.extend(self.reconcile_stalled(now, failures))
+            report.runs_reconciled.extend(
+                self.reconcile_stalled(now, failures, reaped=report.tries_reaped)
+            )
         # Waiting tries whose slot release was lost (a worker died) start here.
         keys = [pool_key(name) for name in self._pools]
         with failures.item("listing running runs"):
@@ -75,17 +85,27 @@ class Ticking(Reaping):
         report.failures = failures.items
         return report
 
-    def reconcile_stalled(self, now: dt.datetime, failures: Failures | None = None) -> list[str]:
+    def reconcile_stalled(
+        self,
+        now: dt.datetime,
+        failures: Failures | None = None,
+        *,
+        reaped: list[str] | None = None,
+    ) -> list[str]:
         """Re-evaluate runs that stopped making progress (one read per running run).
-        With ``failures``, a run that fails is logged there and the others go on."""
+        With ``failures``, a run that fails is logged there and the others go on.
+        Tries it fails because their worker died before its first heartbeat (no
+        index holds them, see core.engine) are added to ``reaped``."""
         reconciled: list[str] = []
         for active in self.store.running_runs():
             with isolated(failures, f"reconciling {active.dag_id}/{active.run_id}"):
-                if self._reconcile_if_stalled(active.dag_id, active.run_id, now):
+                if self._reconcile_if_stalled(active.dag_id, active.run_id, now, reaped):
                     reconciled.append(f"{active.dag_id}/{active.run_id}")
         return reconciled
 
-    def _reconcile_if_stalled(self, dag_id: str, run_id: str, now: dt.datetime) -> bool:
+    def _reconcile_if_stalled(
+        self, dag_id: str, run_id: str, now: dt.datetime, reaped: list[str] | None = None
+    ) -> bool:
         if not self.store.check_stalled(dag_id, run_id, now, self.stall_timeout):
             return False
         run = self.store.get_run(dag_id, run_id)
@@ -94,7 +114,15 @@ class Ticking(Reaping):
         spec = self.specs.get(run.dag_id, run.version)
         # A worker that died between recording and counting left the counters short.
         progress = self.store.recount(run.dag_id, run.run_id, spec)
-        effective = self.advance(run, spec, Reconcile(self.queued_timeout))
+        reconcile = Reconcile(self.queued_timeout, self.heartbeat_timeout)
+        effective = self.advance(run, spec, reconcile)
+        lost = _lost_starts(effective)
+        for lost_try in lost:
+            if lost_try.state is TaskState.FAILED:  # its downstream follows, as the reaper's
+                finished = TaskFinished(lost_try.task_id, lost_try.map_index)
+                effective += self.advance(run, spec, finished)
+        if reaped is not None:
+            reaped.extend(f"{run.run_id}/{_label(c)}" for c in lost)
         if progress.outcome is not None and not any(isinstance(c, FinishRun) for c in effective):
             self.finish_run(spec, run, progress.outcome, now)
             effective.append(FinishRun(progress.outcome, "recounted"))
@@ -157,6 +185,22 @@ class Ticking(Reaping):
             spec = self.specs.get(dag_id, record.current_version)
             keys |= task_limit_keys(spec, [r.run_id for r in running if r.dag_id == dag_id])
         return sorted(keys)
+
+
+def _lost_starts(effective: list[Command]) -> list[SetTaskState]:
+    """The applied failures of tries whose worker died before its first heartbeat."""
+    return [
+        c
+        for c in effective
+        if isinstance(c, SetTaskState)
+        and c.expected is TaskState.RUNNING
+        and c.reason == HEARTBEAT_LOST
+    ]
+
+
+def _label(command: SetTaskState) -> str:
+    index = command.map_index
+    return command.task_id if index < 0 else f"{command.task_id}[{index}]"
 
 
 def _last_interval(record: DagRecord) -> DataInterval | None:

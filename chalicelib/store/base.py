@@ -259,8 +259,9 @@ class StateStore(abc.ABC):
         """A worker-side change of one try (claim, heartbeat-free result, requeue).
 
         ``changes`` may set queued_at, start_date, end_date, next_try_at,
-        error, result_length and skip_downstream. Entering RUNNING takes the
-        heartbeat lease (heartbeat = ``now``); leaving it drops the lease.
+        error, result_length and skip_downstream. Entering RUNNING takes no
+        heartbeat lease (the worker's first ``heartbeat`` does); any change
+        drops the lease.
         ``read_outcome=False`` skips reading the run's counters after a
         finishing change (a worker that will check them later, off its
         hand-off path); ``run_outcome`` is then None.
@@ -319,10 +320,11 @@ class StateStore(abc.ABC):
         direct: bool = False,
         token: str | None = None,
     ) -> TransitionResult:
-        """A worker starts try ``try_number``: QUEUED -> RUNNING, taking the heartbeat
-        lease. ``direct`` claims a try the hand-off dispatched without queueing it:
-        NONE (never tried at ``try_number - 1``) -> RUNNING. Lost (``won=False``)
-        when anyone else started, queued or skipped the try first."""
+        """A worker starts try ``try_number``: QUEUED -> RUNNING, its start time set
+        and no heartbeat lease yet (its first ``heartbeat`` takes it). ``direct``
+        claims a try the hand-off dispatched without queueing it: NONE (never
+        tried at ``try_number - 1``) -> RUNNING. Lost (``won=False``) when anyone
+        else started, queued or skipped the try first."""
         write = claim_write(spec, task_id, map_index, try_number, now, direct=direct)
         if token is not None:  # as for transition: the caller's repeats are one write
             write = replace(write, token=token)
@@ -490,10 +492,13 @@ class StateStore(abc.ABC):
         try_number: int,
         now: dt.datetime,
     ) -> bool:
-        """Refresh a running try's heartbeat; False when the try is no longer running."""
+        """Refresh a running try's heartbeat, the first beat putting it in the
+        heartbeat index (the lease); False when the try is no longer running."""
 
     @abc.abstractmethod
     def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:
         """Tries in the heartbeat index older than ``older_than``, with their
         "dag_id#run_id" key, for the reaper: RUNNING tries whose worker stopped
-        beating, and QUEUED tries waiting to be dispatched again (``defer_dispatch``)."""
+        beating (after beating once: one lost before its first beat is not
+        here, reconciliation finds it, see core.engine), and QUEUED tries
+        waiting to be dispatched again (``defer_dispatch``)."""

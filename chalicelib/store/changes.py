@@ -55,7 +55,10 @@ class InstanceWrite:
     """Move one instance from (``expected``, ``expected_try``) to ``new``.
 
     ``fields`` are TaskInstance attributes to overwrite (None clears).
-    ``heartbeat`` is set when the change enters RUNNING (it takes the lease).
+    ``heartbeat`` puts the try in the heartbeat index at that time (a deferred
+    dispatch's QUEUED try); None takes it out. A claim enters RUNNING without
+    one: the worker's first heartbeat takes the lease (``StateStore.heartbeat``),
+    so a try that ends before it never costs an index write.
     """
 
     task_id: str
@@ -143,7 +146,6 @@ def instance_write(
         expected_try=expected_try,
         new=new,
         fields=fields,
-        heartbeat=now if new is TaskState.RUNNING else None,
         progress=transition_delta(spec, task_id, expected, new),
         releases=tuple(releases),
         fan_in_moves=spec.fan_ins.moves(task_id, map_index, expected, new),
@@ -235,8 +237,9 @@ def _new_try_fields(command: ScheduleTask) -> dict[str, Any]:
 
 
 def applied(ti: TaskInstance, write: InstanceWrite) -> TaskInstance:
-    """The instance as it is after ``write`` succeeded."""
-    return ti.evolve(state=write.new, **write.fields)
+    """The instance as it is after ``write`` succeeded (no heartbeat yet: a try
+    beats only after its claim, and every write of it leaves the index)."""
+    return ti.evolve(state=write.new, last_heartbeat_at=None, **write.fields)
 
 
 def missing_instance(task_id: str, map_index: int) -> TaskInstance:

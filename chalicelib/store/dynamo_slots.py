@@ -82,9 +82,13 @@ class DynamoSlots(DynamoStoreBase):
         model = self.models.task_instance
         item = model(instance_pk(dag_id, run_id), instance_sk(task_id, map_index))
         condition = (model.st == TaskState.RUNNING.value) & (model.try_n == try_number)
+        # The first beat takes the lease (the claim did not: a try that ends
+        # before it never enters the index). Guarded on RUNNING and the try, so
+        # a beat that races the write ending the try cannot put it back.
         # Idempotent by itself (a retry sets the same time), so no token: the
         # item keeps the token of the claim that started the try.
-        return self._guarded([(item, [model.hb.set(now)], condition)], token="")
+        actions = [model.lease.set(RUNNING_LEASE), model.hb.set(now)]
+        return self._guarded([(item, actions, condition)], token="")
 
     def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:
         model = self.models.task_instance

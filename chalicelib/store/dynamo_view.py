@@ -168,6 +168,8 @@ def _instance_from_item(item: Any) -> TaskInstance:
         infra_failures=int(item.inf or 0),
         first_poke_at=item.poke0,
         external_executor_id=item.xid,
+        # A deferred QUEUED try's ``hb`` is when to dispatch it again, not a beat.
+        last_heartbeat_at=item.hb if item.st == TaskState.RUNNING.value else None,
     )
 
 

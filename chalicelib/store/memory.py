@@ -335,7 +335,8 @@ class InMemoryStateStore(StateStore):
             ti = record.instances.get((task_id, map_index))
             if ti is None or ti.state is not TaskState.RUNNING or ti.try_number != try_number:
                 return False
-            record.heartbeats[(task_id, map_index)] = now
+            record.heartbeats[(task_id, map_index)] = now  # the first beat takes the lease
+            record.instances[(task_id, map_index)] = ti.evolve(last_heartbeat_at=now)
             return True
 
     def stale_running(self, older_than: dt.datetime) -> list[tuple[str, TaskInstance]]:

@@ -11,7 +11,9 @@ Key design (one table per entity, short attribute names):
                   index is ``-1`` for the unmapped/placeholder record (it sorts first)
                   or six zero-padded digits; GSI ``running`` (``lease`` hash, ``hb``
                   range) is sparse: ``lease`` exists only while a try is RUNNING
-                  (or QUEUED waiting to be dispatched again, see defer_dispatch);
+                  and has beaten once (its first heartbeat sets it, the write that
+                  ends the try removes it), or QUEUED waiting to be dispatched
+                  again (see defer_dispatch);
                   GSI ``waiting`` (``wq`` hash, ``wp`` range) holds tries waiting
                   for a slot, best priority first.
 - pools           pk ``name``: slot counters, ``pool:<name>`` (configured ``slots``)

@@ -128,6 +128,7 @@ def test_a_try_running_at_the_stop_is_reaped_and_retried_after_the_restart(tmp_p
         tick_seconds=0.2,
         state_dir=state,
         heartbeat_timeout=dt.timedelta(seconds=2),
+        stall_timeout=dt.timedelta(seconds=2),  # a try stopped before its first beat
     ) as second:
         stuck = wiring.state_store().get_instance("gated", run.run_id, "hold", -1)
         assert stuck is not None and stuck.state is TaskState.RUNNING

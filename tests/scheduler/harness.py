@@ -112,6 +112,21 @@ class Stack:
         )
         return spec
 
+    def claim(self, message: WorkerMessage) -> bool:
+        """Claim the message's try as its worker would, and run nothing (a worker
+        that dies right after its claim)."""
+        spec = self.scheduler.specs.get(message.dag_id, message.version)
+        return self.store.claim(
+            message.dag_id,
+            message.run_id,
+            spec,
+            message.task_id,
+            message.map_index,
+            message.try_number,
+            self.clock(),
+            direct=message.direct,
+        ).won
+
     def run_worker(self, message: WorkerMessage) -> WorkerOutcome:
         outcome = handle_worker_message(message, self.deps)
         self.outcomes.append(outcome)

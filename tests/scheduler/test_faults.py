@@ -136,8 +136,9 @@ def test_a_worker_that_claimed_and_went_silent_is_still_reaped(dynamo: Stack) ->
     message = dynamo.executor.invocations.pop(0)
     spec = dynamo.scheduler.specs.get("silent", dynamo.store.get_run("silent", run_id).version)
     assert dynamo.store.claim("silent", run_id, spec, "a", -1, message.try_number, NOW).won
+    dynamo.scheduler.tick()  # the minute tick notes the run's progress
     dynamo.clock.advance(6 * 60)
-    report = dynamo.scheduler.tick()
+    report = dynamo.scheduler.tick()  # it died before its first heartbeat: the stall net
     assert report.tries_reaped == [f"{run_id}/a"] and report.tries_redispatched == []
     assert dynamo.states("silent", run_id) == {"a": "failed"}
 

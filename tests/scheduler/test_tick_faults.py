@@ -94,18 +94,10 @@ def test_stale_tries_are_reaped_one_by_one(stack: Stack) -> None:
         message, _ = stack.queue.pending.pop(0)
         stack.scheduler.handle(message)
     for message in stack.executor.invocations:
-        spec = stack.scheduler.specs.get(message.dag_id, message.version)
-        claim = stack.store.claim(
-            message.dag_id,
-            message.run_id,
-            spec,
-            message.task_id,
-            message.map_index,
-            message.try_number,
-            stack.clock(),
-            direct=message.direct,
-        )
-        assert claim.won
+        assert stack.claim(message)
+        # their first heartbeat put them in the reaper's index
+        beat = (message.dag_id, message.run_id, message.task_id, message.map_index)
+        assert stack.store.heartbeat(*beat, message.try_number, stack.clock())
     stack.executor.invocations.clear()
     stack.clock.advance(3600)
 

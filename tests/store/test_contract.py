@@ -203,7 +203,8 @@ class TestStateStoreContract:
         assert (direct.instance.try_number, direct.instance.queued_at) == (1, later)
         assert not store.claim(*ids, "b", -1, 1, later, direct=True).won
         assert not store.claim(*ids, "b", -1, 1, later).won  # it was never queued
-        assert [ti.label for _, ti in store.stale_running(later + dt.timedelta(1))] == ["a", "b"]
+        # a claim takes no heartbeat lease: neither is in the index before its first beat
+        assert store.stale_running(later + dt.timedelta(1)) == []
         # the scheduler's own queueing of a directly started try loses
         assert store.apply(*ids, [schedule("b")], later) == []
         # a direct claim of a queued try loses, so the queued worker starts it
@@ -317,16 +318,30 @@ class TestStateStoreContract:
                 try_number=1,
                 now=T0,
             )
+        # claimed, never beaten: no lease, so not in the index however old
+        assert store.stale_running(T0 + dt.timedelta(days=1)) == []
+        ti = store.get_instance(run.dag_id, run.run_id, "a", -1)
+        assert ti is not None and ti.last_heartbeat_at is None
+        first_beat = T0 + dt.timedelta(seconds=30)
         later = T0 + dt.timedelta(minutes=5)
+        assert store.heartbeat(run.dag_id, run.run_id, "a", -1, 1, first_beat)
         assert store.heartbeat(run.dag_id, run.run_id, "b", -1, 1, later)
         assert not store.heartbeat(run.dag_id, run.run_id, "b", -1, 2, later)
         stale = store.stale_running(T0 + dt.timedelta(minutes=1))
         assert [ti.task_id for _, ti in stale] == ["a"]
+        assert [ti.last_heartbeat_at for _, ti in stale] == [first_beat]
+        b = store.get_instance(run.dag_id, run.run_id, "b", -1)
+        assert b is not None and b.last_heartbeat_at == later
         store.transition(
             *ids, "a", -1, expected=TaskState.RUNNING, new=TaskState.SUCCESS, try_number=1, now=T0
         )
         assert store.stale_running(T0 + dt.timedelta(minutes=1)) == []
+        # a beat racing the outcome record cannot put the ended try back
         assert not store.heartbeat(run.dag_id, run.run_id, "a", -1, 1, later)
+        stale = store.stale_running(T0 + dt.timedelta(days=1))
+        assert [ti.task_id for _, ti in stale] == ["b"]
+        ended = store.get_instance(run.dag_id, run.run_id, "a", -1)
+        assert ended is not None and ended.last_heartbeat_at is None
 
     def test_dag_versions_are_created_once(self, store: StateStore) -> None:
         big = make_spec({f"task_{i:04d}": [] for i in range(60)})  # over the test's 2 KB limit
