@@ -51,6 +51,7 @@ class WorkerStatus:
     error: str | None
     pid: int | None
     relayed: tuple[WorkerMessage, ...] = ()  # tries the worker's hand-off started
+    state: str | None = None  # the try's outcome, when the worker told it
 
 
 StatusCallback = Callable[[WorkerStatus], None]
@@ -342,8 +343,15 @@ class LocalExecutor(Executor):
                 # Stopping: the try stays queued in the store, and the scheduler's
                 # reconciliation dispatches it again when a stack next runs.
                 log.info("%s", exc)
+        state = answer.get("state")
         return WorkerStatus(
-            handle, message, ok, None if ok else str(answer.get("error")), process.pid, relayed
+            handle,
+            message,
+            ok,
+            None if ok else str(answer.get("error")),
+            process.pid,
+            relayed,
+            state if isinstance(state, str) else None,
         )
 
     def _replace(self, slot: int) -> _Process:

@@ -54,11 +54,14 @@ def serve(lines: Iterable[str], out: TextIO, handler: Handler) -> None:
             _answer(out, {"ok": False, "error": f"bad message: {exc}"})
             continue
         try:
-            handler(message)
+            outcome = handler(message)
         except Exception as exc:  # a task error must not end the worker
             status: dict[str, Any] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         else:
             status = {"ok": True}
+            state = getattr(getattr(outcome, "state", None), "value", None)
+            if isinstance(state, str):  # the try's outcome, when the handler says it
+                status["state"] = state
         relayed = RELAY.drain()
         if relayed:
             status["dispatch"] = [json.loads(m.model_dump_json()) for m in relayed]

@@ -19,8 +19,15 @@ projected name: quadratic in the item's width, ~0.4 ms an item for a run row.
 For top-level names (all an index projection and most expressions name) the
 item's own values are copied instead; nested paths still go through moto.
 
+The moto server routes each request under one process-wide lock, and finding
+the backend for a host lists moto's package folders (``os.listdir`` and an
+``isdir`` per folder) and then tries its URL patterns one by one: on the local
+stack that was about half the server's CPU, with every request thread queued
+behind the lock (bench/throughput.py --profile). A host always maps to the
+same backend, so the answer is remembered per host.
+
 tests/local/test_moto_speed.py checks the answers are the same as moto's own,
-for every attribute type.
+for every attribute type, and that a host finds the backend moto finds.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from typing import Any
 
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.dynamo_type import Item, LimitedSizeDict
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 _LOCK = threading.Lock()
 _ATTRIBUTE_VALUE = "AttributeValue"  # the shape's name in DynamoDB and DynamoDB Streams
@@ -108,9 +116,26 @@ def _fast_serialize(original: Any) -> Any:
     return serialize_structure
 
 
+def _remembered_backends(original: Any) -> Any:
+    found: dict[str, Any] = {}
+
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        if host is None:
+            return None
+        backend = found.get(host)
+        if backend is None:
+            backend = original(self, host)
+            if backend is not None:  # a miss is rare (moto prints a hint): not kept
+                found[host] = backend
+        return backend
+
+    return get_backend_for_host
+
+
 _PATCHES: tuple[tuple[Any, str, Any], ...] = (
     (BaseJSONSerializer, "_serialize_type_structure", _fast_serialize),
     (Item, "project", _fast_project),
+    (DomainDispatcherApplication, "get_backend_for_host", _remembered_backends),
 )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from chalicelib.core.runs import DagRun
+from chalicelib.core.states import TaskState
 from chalicelib.executors.local_executor import LocalExecutor, WorkerStatus
 from chalicelib.local.resources import create_resources, create_scheduler_queue, sqs_record
 
@@ -350,11 +351,13 @@ class LocalStack:
         self._notify()
         if not status.ok:
             log.warning("%s: %s", status.message.label, status.error)
-        try:
-            # a sensor that just rescheduled may wait on a bucket not watched yet
-            self._watch(wiring_s3_watch_buckets())
-        except Exception as exc:  # its timer still pokes
-            log.warning("could not watch the buckets sensors wait on: %s", exc)
+        # A sensor that just rescheduled may wait on a bucket not watched yet (one
+        # Query); a try that ended any other way registered no bucket.
+        if status.state in (None, TaskState.UP_FOR_RESCHEDULE.value):
+            try:
+                self._watch(wiring_s3_watch_buckets())
+            except Exception as exc:  # its timer still pokes
+                log.warning("could not watch the buckets sensors wait on: %s", exc)
         if self.on_status is not None:
             self.on_status(status)
 

@@ -42,6 +42,21 @@ def test_one_status_per_message_and_task_errors_do_not_stop_it() -> None:
     assert [m.task_id for m in seen] == ["a", "boom", "c"]
 
 
+def test_the_status_tells_the_tries_outcome_when_the_handler_returns_one() -> None:
+    """The local stack looks for new sensor buckets only after a reschedule."""
+    from chalicelib.core.states import TaskState
+    from chalicelib.runtime.worker import WorkerOutcome
+
+    def handler(msg: WorkerMessage) -> WorkerOutcome | None:
+        if msg.task_id == "sensor":
+            return WorkerOutcome(claimed=True, state=TaskState.UP_FOR_RESCHEDULE, recorded=True)
+        return None
+
+    lines = [message("sensor").model_dump_json(), message("a").model_dump_json()]
+    statuses = _serve(lines, handler)
+    assert statuses == [{"ok": True, "state": "up_for_reschedule"}, {"ok": True}]
+
+
 def test_a_malformed_line_is_answered_not_fatal() -> None:
     statuses = _serve(['{"type": "run_try"}', message().model_dump_json()], lambda m: None)
     assert statuses[0]["ok"] is False

@@ -158,3 +158,36 @@ def test_entering_twice_patches_once_and_unwinds(monkeypatch: pytest.MonkeyPatch
             assert (BaseJSONSerializer._serialize_type_structure, Item.project) == patched
         assert (BaseJSONSerializer._serialize_type_structure, Item.project) == patched
     assert (BaseJSONSerializer._serialize_type_structure, Item.project) == original
+
+
+def test_a_host_finds_the_backend_moto_finds_and_moto_lists_its_folders_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    current = DomainDispatcherApplication.get_backend_for_host
+    own = getattr(current, "_slipstream_original", current)
+    monkeypatch.setattr(DomainDispatcherApplication, "get_backend_for_host", own)
+    hosts = [
+        "dynamodb.us-east-1.amazonaws.com",
+        "sqs.us-east-1.amazonaws.com",
+        "s3.amazonaws.com",
+        "logs.eu-west-1.amazonaws.com",
+        "dynamodb",
+        "moto_api",
+    ]
+    app = DomainDispatcherApplication(create_app=lambda backend: backend)
+    expected = [app.get_backend_for_host(h) for h in hosts]
+    listed = []
+    real_list = backends.list_of_moto_modules
+    monkeypatch.setattr(
+        backends, "list_of_moto_modules", lambda: listed.append(1) or list(real_list())
+    )
+    with fast_item_serialization():
+        first = [app.get_backend_for_host(h) for h in hosts]
+        calls_first = len(listed)
+        again = [app.get_backend_for_host(h) for h in hosts * 3]
+    assert first == expected and again == expected * 3
+    assert app.get_backend_for_host(None) is None
+    assert len(listed) == calls_first  # remembered: no second listing of moto's folders
