@@ -177,3 +177,30 @@ class Stack:
                     ti = view.instance(tid, i)
                     result[f"{tid}[{i}]"] = "none" if ti is None else ti.state.value
         return result
+
+
+def mapped_dag(dag_id: str, width: int, *, fail_first_try_of: int | None = None, **dag_args: Any):
+    """items -> work.expand(x=items) -> done (the sum), one run at a time; the
+    index ``fail_first_try_of`` fails its first try and succeeds on its retry."""
+    from chalicelib.sdk import DAG, task
+
+    failed: list[int] = []
+    with DAG(dag_id, max_active_runs=1, **dag_args) as dag:
+
+        @task
+        def items() -> list[int]:
+            return list(range(width))
+
+        @task(retries=1, retry_delay=dt.timedelta(seconds=0))
+        def work(x: int) -> int:
+            if x == fail_first_try_of and not failed:
+                failed.append(x)
+                raise ValueError(f"first try of index {x} fails")
+            return x
+
+        @task
+        def done(values: list[int]) -> int:
+            return sum(values)
+
+        done(work.expand(x=items()))
+    return dag

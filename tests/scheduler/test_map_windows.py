@@ -15,38 +15,13 @@ from chalicelib.core.slots import dag_run_key, pool_key, run_task_key
 from chalicelib.core.states import DagRunState
 from chalicelib.sdk import DAG, task
 from tests.aws_faults import AwsFaults
-from tests.scheduler.harness import FakeClock, Stack
+from tests.scheduler.harness import FakeClock, Stack, mapped_dag
 from tests.store.conftest import make_dynamo_store, store_settings
 
 
 @pytest.fixture
 def stack(store) -> Stack:
     return Stack(store=store, clock=FakeClock(dt.datetime(2024, 1, 1, 3, 30, tzinfo=dt.UTC)))
-
-
-def mapped_dag(dag_id: str, width: int, **dag_args: Any) -> DAG:
-    with DAG(dag_id, max_active_runs=1, **dag_args) as dag:
-
-        @task
-        def items() -> list[int]:
-            return list(range(width))
-
-        @task(retries=1, retry_delay=dt.timedelta(seconds=0))
-        def work(x: int) -> int:
-            if x == 4 and FAILED_ONCE.setdefault(dag_id, 0) == 0:
-                FAILED_ONCE[dag_id] = 1
-                raise ValueError("first try of index 4 fails")
-            return x
-
-        @task
-        def done(values: list[int]) -> int:
-            return sum(values)
-
-        done(work.expand(x=items()))
-    return dag
-
-
-FAILED_ONCE: dict[str, int] = {}
 
 
 def unfinished_work(stack: Stack, dag_id: str, run_id: str) -> int:
@@ -80,8 +55,7 @@ def run_step_by_step(stack: Stack, dag_id: str) -> tuple[str, list[int]]:
 
 
 def test_max_active_tasks_holds_a_map_to_its_window_without_slots(stack: Stack) -> None:
-    FAILED_ONCE.pop("windowed", None)
-    stack.deploy(mapped_dag("windowed", 12, max_active_tasks=3))
+    stack.deploy(mapped_dag("windowed", 12, fail_first_try_of=4, max_active_tasks=3))
     run_id, seen = run_step_by_step(stack, "windowed")
     assert stack.store.get_run("windowed", run_id).state is DagRunState.SUCCESS
     assert max(seen) == 3  # the limit is used, never exceeded
@@ -112,7 +86,6 @@ def test_max_active_tis_per_dagrun_is_a_window_too(stack: Stack) -> None:
 
 
 def test_an_index_whose_start_was_lost_is_started_by_reconciliation(stack: Stack) -> None:
-    FAILED_ONCE["lost"] = 1  # no failures here
     stack.deploy(mapped_dag("lost", 8, max_active_tasks=2))
     run, _ = stack.scheduler.trigger("lost")
     dropped: list[int] = []
@@ -176,7 +149,6 @@ def test_a_settle_whose_answer_was_lost_still_starts_the_right_next_index(
     reads its landed move back (store.settles) and starts the index its place
     in the tally names, so every index starts once and the limit holds."""
     stack = dynamo_stack
-    FAILED_ONCE["lost_answer"] = 1  # no failures here
     stack.deploy(mapped_dag("lost_answer", 6, max_active_tasks=2))
     settles: list[bytes] = []
 

@@ -23,7 +23,7 @@ from chalicelib.sdk import DAG, TriggerRule, task
 from chalicelib.sdk.scheduler_settings import CRON_DATA_INTERVALS, deployment_settings
 from chalicelib.store.memory import InMemoryStateStore
 from operators.empty import EmptyOperator
-from tests.scheduler.harness import FakeClock, Stack
+from tests.scheduler.harness import FakeClock, Stack, mapped_dag
 from tests.store.conftest import make_dynamo_store, store_settings
 
 START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -592,27 +592,8 @@ def test_a_lost_retry_timer_is_re_armed_by_reconciliation(stack: Stack) -> None:
     assert stack.store.get_run("lost_timer", run.run_id).state is DagRunState.SUCCESS
 
 
-def _mapped_dag(dag_id: str, width: int, max_active_tasks: int) -> DAG:
-    with DAG(dag_id, max_active_tasks=max_active_tasks, max_active_runs=1) as dag:
-
-        @task
-        def items() -> list[int]:
-            return list(range(width))
-
-        @task
-        def work(x: int) -> int:
-            return x
-
-        @task
-        def done(values: list[int]) -> int:
-            return len(values)
-
-        done(work.expand(x=items()))
-    return dag
-
-
 def test_a_map_that_fits_the_limit_claims_nothing_and_starts_directly(stack: Stack) -> None:
-    stack.deploy(_mapped_dag("fits", width=14, max_active_tasks=16))
+    stack.deploy(mapped_dag("fits", width=14, max_active_tasks=16))
     run, _ = stack.scheduler.trigger("fits")
     watch = _Watch(stack, dag_run_key("fits", run.run_id))
     stack.settle()
@@ -627,7 +608,7 @@ def test_a_map_that_fits_the_limit_claims_nothing_and_starts_directly(stack: Sta
 
 
 def test_a_map_wider_than_the_limit_runs_through_a_window(stack: Stack) -> None:
-    stack.deploy(_mapped_dag("wide", width=20, max_active_tasks=16))
+    stack.deploy(mapped_dag("wide", width=20, max_active_tasks=16))
     run, _ = stack.scheduler.trigger("wide")
     watch = _Watch(stack, dag_run_key("wide", run.run_id))
     stack.settle()
@@ -772,7 +753,7 @@ def test_a_run_with_a_large_conf_is_read_by_its_workers(stack: Stack) -> None:
 def test_a_hand_off_that_loses_the_expansion_dispatches_none_of_the_map(stack: Stack) -> None:
     from chalicelib.core.engine import ExpandTask, ScheduleTask
 
-    stack.deploy(_mapped_dag("lost_map", width=3, max_active_tasks=16))
+    stack.deploy(mapped_dag("lost_map", width=3, max_active_tasks=16))
     run, _ = stack.scheduler.trigger("lost_map")
     stack.scheduler.handle(stack.queue.pending.pop(0)[0])
     run = stack.store.get_run("lost_map", run.run_id)

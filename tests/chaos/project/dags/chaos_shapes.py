@@ -169,25 +169,9 @@ with shape("chaos_map", params={"n": 4}):
 
 
 with shape("chaos_window", params={"n": 5}, max_active_tasks=2):
-    # A map wider than max_active_tasks: it runs through a window of two
-    # indices, each finished try starting the next (core.map_window).
-
-    @task
-    def window_list(params=None, ti=None) -> list[int]:
-        started(ti)
-        return list(range(params["n"]))
-
-    @task
-    def cube(item: int, ti=None) -> int:
-        started(ti)
-        return item**3
-
-    @task
-    def window_total(values: list[int], ti=None) -> int:
-        started(ti)
-        return sum(values)
-
-    window_total(cube.expand(item=window_list()))
+    # chaos_map's tasks, wider than max_active_tasks: the map runs through a
+    # window of two indices, each finished try starting the next (core.map_window).
+    total(square.expand(item=make_list()))
 
 
 with shape("chaos_slow"):
